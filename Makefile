@@ -1,0 +1,29 @@
+# The README names these targets. `make test` and `make gameday` bootstrap what is missing.
+VENV := .venv/bin
+PYTEST_ARGS ?=
+
+.PHONY: bootstrap test test-fast gameday bench lab-up lab-down clean
+
+bootstrap:
+	./scripts/bootstrap.sh
+
+test: bootstrap
+	$(VENV)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: bootstrap
+	$(VENV)/python -m pytest -m "not lab" $(PYTEST_ARGS)
+
+gameday: bootstrap
+	./scripts/gameday.sh
+
+bench: bootstrap
+	$(VENV)/python scripts/bench.py
+
+lab-up: bootstrap
+	$(VENV)/gameday lab up
+
+lab-down:
+	$(VENV)/gameday lab down
+
+clean: lab-down
+	rm -rf .lab

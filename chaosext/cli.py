@@ -1,0 +1,121 @@
+"""`gameday`: the one command of the pack (lab control, game-day runs, reports).
+
+Expected failures (bad input, unsafe target, lab not up) print one line and exit non-zero;
+a traceback means a bug in the pack.
+"""
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from woolab import manage
+from woolab.config import LabConfig
+from woolab.errors import LabError
+
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """A mistake the user can fix; printed as one line."""
+
+
+def _state_dir(args) -> Path:
+    return Path(args.state_dir).resolve() if args.state_dir else manage.default_state_dir()
+
+
+def cmd_lab_up(args) -> int:
+    config = LabConfig.from_env(state_dir=_state_dir(args), base_port=args.base_port,
+                                cache_replicas=args.cache_replicas,
+                                allow_primary_delete=args.emulate_primary_delete or None,
+                                min_failover_interval=args.min_failover_interval,
+                                with_shop=False if args.no_shop else None)
+    print(manage.up(config))
+    return 0
+
+
+def cmd_lab_down(args) -> int:
+    print(manage.down(_state_dir(args)))
+    return 0
+
+
+def cmd_lab_status(args) -> int:
+    info = manage.status(_state_dir(args))
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"lab state dir: {info['state_dir']}  (shop-db: {info['db_status']}, shop-cache: {info['cache_status']})")
+    print(f"{'NODE':<16}{'KIND':<10}{'ROLE':<10}{'AZ':<12}{'PORT':<7}{'PID':<9}HEALTH")
+    for n in info["nodes"]:
+        print(f"{n['name']:<16}{n['kind']:<10}{n['role']:<10}{n['az']:<12}{n['port']:<7}{str(n['pid']):<9}"
+              f"{'ok' if n['healthy'] else 'DOWN'}")
+    print("endpoints:")
+    for name, where in info["endpoints"].items():
+        print(f"  {name:<32} {where}")
+    return 0
+
+
+def cmd_lab_env(args) -> int:
+    for key, value in manage.env(_state_dir(args)).items():
+        print(f"export {key}={shlex.quote(value)}")
+    return 0
+
+
+def cmd_lab_failover(args) -> int:
+    config = manage.require_up(_state_dir(args))
+    route = {"db": "/_lab/db-failover?id=shop-db", "cache": "/_lab/cache-failover?id=shop-cache"}[args.kind]
+    manage.call(config, route, method="POST")
+    if args.wait:
+        result = manage.call(config, "/_lab/wait-idle?timeout=120", method="POST", timeout=130)
+        if result["errors"]:
+            raise UserError("failover failed: " + "; ".join(result["errors"]))
+    print(f"{args.kind} failover {'done' if args.wait else 'started'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gameday", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    lab = sub.add_parser("lab", help="the local lab: real MariaDB, Redis, Sentinel, HAProxy, shop, AWS API")
+    lab_sub = lab.add_subparsers(dest="lab_command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--state-dir", help="lab state directory (default: .lab in the checkout, "
+                                            "or $GAMEDAY_LAB_STATE_DIR)")
+    p = lab_sub.add_parser("up", parents=[common], help="start the lab (idempotent)")
+    p.add_argument("--base-port", type=int, help="first of the lab's loopback ports (default 15300)")
+    p.add_argument("--cache-replicas", type=int, help="Redis replicas in shop-cache (default 1)")
+    p.add_argument("--no-shop", action="store_true", help="do not start the stand-in shop")
+    p.add_argument("--emulate-primary-delete", action="store_true",
+                   help="accept DeleteCacheCluster on a primary as a hard loss + removal (AWS refuses it)")
+    p.add_argument("--min-failover-interval", type=float,
+                   help="seconds after a DB failover during which another is not attempted (RDS-EVENT-0034)")
+    p.set_defaults(func=cmd_lab_up)
+    lab_sub.add_parser("down", parents=[common], help="stop everything the lab started").set_defaults(
+        func=cmd_lab_down)
+    p = lab_sub.add_parser("status", parents=[common], help="nodes, roles, AZs, ports, pids, health")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_lab_status)
+    lab_sub.add_parser("env", parents=[common], help="print export lines to reach the lab").set_defaults(
+        func=cmd_lab_env)
+    p = lab_sub.add_parser("failover", parents=[common], help="fail over shop-db or shop-cache by hand")
+    p.add_argument("kind", choices=["db", "cache"])
+    p.add_argument("--no-wait", dest="wait", action="store_false")
+    p.set_defaults(func=cmd_lab_failover)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (UserError, LabError) as exc:
+        print(f"gameday: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("gameday: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

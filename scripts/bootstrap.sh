@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Install what a fresh Debian/Ubuntu machine lacks: the lab's Debian packages (as root) and a
+# virtualenv (.venv) with the project and its test dependencies. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEB_PACKAGES="mariadb-server redis-server redis-sentinel haproxy"
+EXTRA_PACKAGES="${GAMEDAY_EXTRA_DEB_PACKAGES:-}"   # e.g. chromium for the report screenshot test
+PYTHON="${PYTHON:-python3}"
+
+missing=""
+for pkg in $DEB_PACKAGES $EXTRA_PACKAGES; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
+done
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+        echo "bootstrap: installing Debian packages:$missing"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q
+        apt-get install -y -q --no-install-recommends $missing
+    else
+        echo "bootstrap: missing Debian packages:$missing" >&2
+        echo "bootstrap: install them as root: sudo apt-get install -y$missing" >&2
+        exit 1
+    fi
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    echo "bootstrap: creating .venv with $($PYTHON --version)"
+    "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.installed-$(cat setup.cfg pyproject.toml | sha1sum | cut -c1-12)
+if [ ! -f "$stamp" ]; then
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -e '.[test]'
+    rm -f .venv/.installed-* && touch "$stamp"
+fi
+echo "bootstrap: ready (.venv/bin/gameday)"

@@ -1,0 +1,100 @@
+"""Shared fixtures: one real lab per test session, stopped at the end with nothing left behind.
+
+Set GAMEDAY_LAB_STATE_DIR / GAMEDAY_LAB_BASE_PORT to run beside another lab. A lab that is
+already up at that state dir is reused and left running (fast developer loop).
+"""
+import json
+import os
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from woolab import manage, servers
+from woolab.config import LabConfig
+from woolab.events import read_events
+
+TEST_BASE_PORT = 25300
+
+
+class LabHandle:
+    """What a test needs of the running lab: its env, its control routes, its ground truth."""
+
+    def __init__(self, config: LabConfig):
+        self.config = config
+        self.state_dir = config.state_dir
+        self.env = manage.env(config.state_dir)
+        self.secrets = json.loads(Path(config.state_dir, "secrets.json").read_text())
+
+    def call(self, path: str, method: str = "POST") -> dict:
+        return manage.call(self.config, path, method=method)
+
+    def snapshot(self) -> dict:
+        return self.call("/_lab/status", method="GET")
+
+    def wait_idle(self, timeout: float = 60) -> None:
+        errors = self.call(f"/_lab/wait-idle?timeout={timeout}")["errors"]
+        assert not errors, errors
+
+    def failover_db(self, wait: bool = True) -> None:
+        self.call("/_lab/db-failover?id=shop-db")
+        if wait:
+            self.wait_idle()
+
+    def failover_cache(self, wait: bool = True) -> None:
+        self.call("/_lab/cache-failover?id=shop-cache")
+        if wait:
+            self.wait_idle()
+
+    def events(self, since: float = 0.0) -> list:
+        return [e for e in read_events(self.state_dir / "events.jsonl") if e["time"] >= since]
+
+    def aws_env(self, monkeypatch) -> None:
+        """Point boto3 at the lab facade with fake credentials, for this test only."""
+        for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+            monkeypatch.delenv(key, raising=False)
+        for key, value in self.env.items():
+            monkeypatch.setenv(key, value)
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory):
+    state_dir = Path(os.environ.get("GAMEDAY_LAB_STATE_DIR") or tmp_path_factory.mktemp("lab"))
+    base_port = int(os.environ.get("GAMEDAY_LAB_BASE_PORT", TEST_BASE_PORT))
+    reuse = manage.is_up(state_dir)
+    config = LabConfig.from_env(state_dir=state_dir, base_port=base_port)
+    if reuse:
+        config = LabConfig.load(state_dir)
+    else:
+        manage.up(config)
+    pids = dict(manage._recorded_pids(state_dir))
+    yield LabHandle(LabConfig.load(state_dir))
+    if reuse:
+        return
+    manage.down(state_dir)
+    pids.update(manage._recorded_pids(state_dir))
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(servers.pid_alive(p) for p in pids.values()):
+        time.sleep(0.05)
+    left = {name: pid for name, pid in pids.items() if servers.pid_alive(pid)}
+    assert not left, f"lab processes left behind: {left}"
+
+
+@pytest.fixture(autouse=True)
+def _never_real_aws(monkeypatch):
+    """No test may reach AWS: fake credentials, no profiles, no instance metadata."""
+    for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture
+def lab_env(lab, monkeypatch) -> dict:
+    """The lab's environment (AWS_ENDPOINT_URL to the facade, endpoints, credentials) for one test."""
+    lab.aws_env(monkeypatch)
+    return lab.env

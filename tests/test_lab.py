@@ -1,0 +1,197 @@
+"""The lab's failover mechanics against the real servers it starts."""
+import threading
+import time
+
+import pymysql
+import pytest
+import redis
+
+pytestmark = pytest.mark.lab
+
+
+def mysql(lab, **kw):
+    e = lab.env
+    return pymysql.connect(host=e["GAMEDAY_MYSQL_HOST"], port=int(e["GAMEDAY_MYSQL_PORT"]),
+                           user=e["GAMEDAY_MYSQL_USER"], password=e["GAMEDAY_MYSQL_PASSWORD"],
+                           database=e["GAMEDAY_MYSQL_DATABASE"], connect_timeout=1, read_timeout=5,
+                           write_timeout=5, autocommit=True, ssl_disabled=True, **kw)
+
+
+def cache(lab, port_key="GAMEDAY_REDIS_PORT"):
+    e = lab.env
+    return redis.Redis(host=e["GAMEDAY_REDIS_HOST"], port=int(e[port_key]), password=e["GAMEDAY_REDIS_PASSWORD"],
+                       socket_timeout=1, socket_connect_timeout=1, retry_on_error=[])
+
+
+def scalar(conn, statement, args=None):
+    with conn.cursor() as cur:
+        cur.execute(statement, args)
+        return cur.fetchone()[0]
+
+
+class Writer(threading.Thread):
+    """Commits continuously through an endpoint; remembers what was acknowledged."""
+
+    def __init__(self, write):
+        super().__init__(daemon=True)
+        self.write, self.acked, self.failures, self.stop = write, [], 0, threading.Event()
+
+    def run(self):
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            try:
+                self.write(n)
+                self.acked.append(n)
+            except (pymysql.MySQLError, redis.RedisError, OSError):
+                self.failures += 1
+                time.sleep(0.005)
+
+    def finish(self):
+        self.stop.set()
+        self.join(10)
+
+
+def test_db_force_failover_swaps_roles_azs_and_moves_the_endpoint(lab):
+    before = lab.snapshot()["db_instances"]["shop-db"]
+    conn = mysql(lab)
+    server_before = scalar(conn, "SELECT @@server_id")
+    t0 = time.time()
+    lab.failover_db()
+    after = lab.snapshot()["db_instances"]["shop-db"]
+    assert after["status"] == "available"
+    assert (after["primary"], after["standby"]) == (before["standby"], before["primary"])
+    assert after["nodes"][after["primary"]]["az"] == before["nodes"][before["standby"]]["az"]
+    with pytest.raises(pymysql.err.OperationalError):  # the old connection was broken
+        scalar(conn, "SELECT 1")
+    fresh = mysql(lab)
+    assert scalar(fresh, "SELECT @@server_id") != server_before
+    assert scalar(fresh, "SELECT @@read_only") == 0
+    messages = [e["message"] for e in lab.events(t0) if e["source_type"] == "db-instance"]
+    assert messages == ["Multi-AZ instance failover started.", "DB instance restarted",
+                        "Multi-AZ instance failover completed"]
+
+
+def test_db_failover_loses_no_acknowledged_commit_and_replication_recovers(lab):
+    setup = mysql(lab)
+    with setup.cursor() as cur:
+        cur.execute("CREATE TABLE IF NOT EXISTS lab_rpo (id INT PRIMARY KEY)")
+        cur.execute("DELETE FROM lab_rpo")
+
+    def write(n):
+        c = mysql(lab)
+        try:
+            with c.cursor() as cur:
+                cur.execute("INSERT INTO lab_rpo VALUES (%s)", (n,))
+        finally:
+            c.close()
+
+    writer = Writer(write)
+    writer.start()
+    for _ in range(3):
+        time.sleep(0.3)
+        lab.failover_db()
+    time.sleep(0.3)
+    writer.finish()
+    assert len(writer.acked) > 50
+    stored = {row[0] for row in _rows(mysql(lab), "SELECT id FROM lab_rpo")}
+    assert set(writer.acked) - stored == set()
+    standby = lab.snapshot()["db_instances"]["shop-db"]["standby"]
+    replica = pymysql.connect(unix_socket=str(lab.state_dir / "run" / f"{standby}.sock"), user="root", password="", autocommit=True)
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        count = scalar(replica, "SELECT COUNT(*) FROM shop.lab_rpo")
+        if count == len(stored):
+            break
+        time.sleep(0.1)
+    assert count == len(stored)
+    with replica.cursor(pymysql.cursors.DictCursor) as cur:
+        cur.execute("SHOW SLAVE STATUS")
+        status = cur.fetchone()
+    assert status["Slave_IO_Running"] == "Yes" and status["Slave_SQL_Running"] == "Yes"
+
+
+def _rows(conn, statement):
+    with conn.cursor() as cur:
+        cur.execute(statement)
+        return cur.fetchall()
+
+
+def test_cache_primary_loss_promotes_the_replica_and_the_old_primary_returns_as_replica(lab):
+    before = lab.snapshot()["cache_clusters"]
+    old = next(n for n, v in before.items() if v["role"] == "primary")
+    client = cache(lab)
+    client.set("before-failover", "1")
+    t0 = time.time()
+    lab.failover_cache()
+    after = lab.snapshot()["cache_clusters"]
+    assert after[old]["role"] == "replica"
+    new = next(n for n, v in after.items() if v["role"] == "primary")
+    assert new != old
+    fresh = cache(lab)
+    fresh.set("after-failover", "1")
+    assert fresh.info("replication")["role"] == "master"
+    assert fresh.info("server")["tcp_port"] == after[new]["port"]
+    messages = [e["message"] for e in lab.events(t0) if e["source_type"] != "lab"]
+    assert messages == ["Test Failover API called for node group 0001",
+                        f"Failover from primary node {old} to replica node {new} completed",
+                        "Recovering cache nodes 0001", "Finished recovery for cache nodes 0001"]
+    reader = cache(lab, "GAMEDAY_REDIS_READER_PORT")
+    deadline = time.time() + 3
+    while time.time() < deadline:
+        try:
+            if reader.info("replication")["role"] == "slave":
+                break
+        except redis.RedisError:
+            reader.connection_pool.disconnect()
+        time.sleep(0.1)
+    assert reader.info("replication")["role"] == "slave"
+
+
+def test_cache_failover_keeps_every_wait_acknowledged_write(lab):
+    def write(n):
+        client = writer.client
+        client.set(f"rpo:{n}", n)
+        if client.execute_command("WAIT", 1, 1000) < 1:
+            raise redis.RedisError("not acknowledged by a replica")
+
+    writer = Writer(write)
+    writer.client = cache(lab)
+    original_write = writer.write
+
+    def reconnecting_write(n):
+        try:
+            original_write(n)
+        except redis.RedisError:
+            writer.client.connection_pool.disconnect()
+            raise
+
+    writer.write = reconnecting_write
+    writer.start()
+    time.sleep(0.3)
+    lab.failover_cache()
+    time.sleep(0.3)
+    writer.finish()
+    assert writer.acked and writer.failures > 0  # the fault was real and writes resumed
+    client = cache(lab)
+    values = client.mget([f"rpo:{n}" for n in writer.acked])
+    lost = [n for n, v in zip(writer.acked, values) if v is None]
+    assert lost == []
+
+
+def test_cache_replica_can_be_removed_and_added_back(lab):
+    snap = lab.snapshot()
+    replica = next(n for n, v in snap["cache_clusters"].items() if v["role"] == "replica")
+    lab.call(f"/_lab/cache-delete?id={replica}")
+    lab.wait_idle()
+    members = lab.snapshot()["replication_groups"]["shop-cache"]["node_groups"]["0001"]["members"]
+    assert replica not in members and len(members) == 1
+    with pytest.raises(Exception, match="no replica"):
+        lab.call("/_lab/cache-failover?id=shop-cache")
+    added = lab.call("/_lab/cache-add?id=shop-cache")["id"]
+    lab.wait_idle()
+    snap = lab.snapshot()
+    assert snap["cache_clusters"][added]["role"] == "replica"
+    assert len(snap["replication_groups"]["shop-cache"]["node_groups"]["0001"]["members"]) == 2
+    assert redis.Redis(port=snap["cache_clusters"][added]["port"],
+                       password=lab.env["GAMEDAY_REDIS_PASSWORD"]).info("replication")["master_link_status"] == "up"

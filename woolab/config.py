@@ -1,0 +1,120 @@
+"""Where the lab lives and which loopback ports it uses.
+
+One state directory holds everything of one lab (data, logs, sockets, secrets, pids), so
+several labs can run side by side with different base ports (tests, benchmarks).
+"""
+import json
+import os
+import secrets as _secrets
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_STATE_DIR = PROJECT_ROOT / ".lab"
+DEFAULT_BASE_PORT = 15300
+MAX_CACHE_NODES = 6
+
+DB_INSTANCE_ID = "shop-db"
+REPLICATION_GROUP_ID = "shop-cache"
+NODE_GROUP_ID = "0001"
+AZS = ("us-east-1a", "us-east-1b", "us-east-1c")
+
+
+@dataclass
+class LabConfig:
+    state_dir: Path = DEFAULT_STATE_DIR
+    base_port: int = DEFAULT_BASE_PORT
+    region: str = "us-east-1"
+    account_id: str = "123456789012"
+    cache_replicas: int = 1
+    sentinel_down_after_ms: int = 500
+    min_failover_interval: float = 0.0
+    allow_primary_delete: bool = False
+    db_multi_az: bool = True
+    with_shop: bool = True
+    shop_env: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, **overrides) -> "LabConfig":
+        cfg = cls(state_dir=Path(os.environ.get("GAMEDAY_LAB_STATE_DIR", DEFAULT_STATE_DIR)),
+                  base_port=int(os.environ.get("GAMEDAY_LAB_BASE_PORT", DEFAULT_BASE_PORT)))
+        for key, value in overrides.items():
+            if value is not None:
+                setattr(cfg, key, value)
+        cfg.state_dir = Path(cfg.state_dir).resolve()
+        return cfg
+
+    # ports -----------------------------------------------------------------
+    @property
+    def facade_port(self) -> int:
+        return self.base_port
+
+    @property
+    def shop_port(self) -> int:
+        return self.base_port + 1
+
+    @property
+    def webhook_port(self) -> int:
+        return self.base_port + 2
+
+    @property
+    def db_endpoint_port(self) -> int:
+        return self.base_port + 6
+
+    def db_node_port(self, index: int) -> int:
+        return self.base_port + 7 + index
+
+    @property
+    def cache_primary_port(self) -> int:
+        return self.base_port + 79
+
+    @property
+    def cache_reader_port(self) -> int:
+        return self.base_port + 80
+
+    def cache_node_port(self, number: int) -> int:
+        """Port of cache node shop-cache-00<number> (1-based)."""
+        return self.base_port + 80 + number
+
+    def sentinel_port(self, index: int) -> int:
+        return self.base_port + 91 + index
+
+    def all_ports(self) -> list:
+        ports = [self.facade_port, self.db_endpoint_port, self.db_node_port(0), self.db_node_port(1),
+                 self.cache_primary_port, self.cache_reader_port]
+        ports += [self.cache_node_port(n) for n in range(1, self.cache_replicas + 2)]
+        ports += [self.sentinel_port(i) for i in range(3)]
+        if self.with_shop:
+            ports.append(self.shop_port)
+        return ports
+
+    # files -----------------------------------------------------------------
+    def path(self, *parts) -> Path:
+        return Path(self.state_dir, *parts)
+
+    def save(self) -> None:
+        data = asdict(self)
+        data["state_dir"] = str(self.state_dir)
+        self.path("lab-config.json").write_text(json.dumps(data, indent=2))
+
+    @classmethod
+    def load(cls, state_dir: Path) -> "LabConfig":
+        data = json.loads(Path(state_dir, "lab-config.json").read_text())
+        data["state_dir"] = Path(data["state_dir"])
+        return cls(**data)
+
+
+def load_or_create_secrets(state_dir: Path) -> dict:
+    """Random passwords for this lab, stored 0600 in the state dir."""
+    path = Path(state_dir, "secrets.json")
+    if path.exists():
+        return json.loads(path.read_text())
+    values = {name: _secrets.token_urlsafe(18) for name in
+              ("db_admin_password", "db_repl_password", "db_app_password", "redis_password",
+               "shop_nonce_secret", "shop_consumer_secret")}
+    values["shop_consumer_key"] = "ck_" + _secrets.token_hex(16)
+    values["shop_consumer_secret"] = "cs_" + values["shop_consumer_secret"]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(values, f, indent=2)
+    return values

@@ -1,0 +1,157 @@
+"""The lab controller: one long-running process per state dir.
+
+It owns the topology (the `Lab`), serves the AWS facade and the lab control routes on one
+loopback port, and stops every server it started when it is told to (or receives SIGTERM).
+`lab.json` in the state dir tells other processes whether it is starting, ready or failed.
+"""
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+from .config import LabConfig
+from .errors import LabError, LabNotFound
+from .lab import Lab, _write_json_atomic
+
+log = logging.getLogger("woolab")
+
+
+def write_status(config: LabConfig, status: str, **extra) -> None:
+    data = {"status": status, "controller_pid": os.getpid(), "updated_at": time.time(), **extra}
+    _write_json_atomic(config.path("lab.json"), data)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def make_handler(lab: Lab, shutdown: threading.Event):
+    try:
+        from .facade.server import handle as facade_handle
+    except ImportError:  # the facade is optional while it is being built
+        facade_handle = None
+
+    control = {
+        "/_lab/db-failover": lambda q: lab.start_db_reboot(q["id"], force_failover=True),
+        "/_lab/db-reboot": lambda q: lab.start_db_reboot(q["id"], force_failover=False),
+        "/_lab/cache-failover": lambda q: lab.start_cache_primary_loss(q["id"], q.get("node_group", "0001")),
+        "/_lab/cache-delete": lambda q: lab.start_delete_cache_node(q["id"]),
+        "/_lab/cache-add": lambda q: {"id": lab.start_add_cache_node(q["id"])},
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, fmt, *args):  # quiet: the facade is polled many times a second
+            pass
+
+        def _reply(self, status: int, body: bytes, content_type: str = "application/json", headers=None):
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _json(self, status: int, data) -> None:
+            self._reply(status, json.dumps(data).encode())
+
+        def _body(self) -> bytes:
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length else b""
+
+        def _lab_route(self, method: str) -> bool:
+            url = urlparse(self.path)
+            if not url.path.startswith("/_lab/"):
+                return False
+            query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            try:
+                if url.path == "/_lab/status" and method == "GET":
+                    return self._json(200, lab.snapshot()) or True
+                if url.path == "/_lab/wait-idle" and method == "POST":
+                    lab.wait_idle(float(query.get("timeout", 60)))
+                    return self._json(200, {"errors": lab.background_errors}) or True
+                if url.path == "/_lab/shutdown" and method == "POST":
+                    shutdown.set()
+                    return self._json(202, {"stopping": True}) or True
+                if url.path in control and method == "POST":
+                    if "id" not in query:
+                        return self._json(400, {"error": "missing id"}) or True
+                    result = control[url.path](query)
+                    return self._json(202, result or {"started": True}) or True
+                self._json(404, {"error": f"no route {method} {url.path}"})
+            except LabNotFound as exc:
+                self._json(404, {"error": str(exc)})
+            except LabError as exc:
+                self._json(409, {"error": str(exc)})
+            return True
+
+        def _facade(self, method: str) -> None:
+            if facade_handle is None:
+                return self._json(501, {"error": "AWS facade not available"})
+            body = self._body() if method == "POST" else b""
+            status, headers, payload = facade_handle(lab, method, self.path, dict(self.headers), body)
+            self._reply(status, payload, headers.pop("Content-Type", "text/xml"), headers)
+
+        def do_GET(self):
+            if not self._lab_route("GET"):
+                self._facade("GET")
+
+        def do_POST(self):
+            if not self._lab_route("POST"):
+                self._facade("POST")
+
+    return Handler
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="woolab.controller")
+    parser.add_argument("--state-dir", required=True)
+    args = parser.parse_args(argv)
+    config = LabConfig.load(args.state_dir)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    shutdown = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: shutdown.set())
+    signal.signal(signal.SIGINT, lambda *_: shutdown.set())
+    lab = Lab(config)
+    write_status(config, "starting")
+    try:
+        server = _Server(("127.0.0.1", config.facade_port), make_handler(lab, shutdown))
+    except OSError as exc:
+        write_status(config, "failed", error=f"AWS facade port {config.facade_port}: {exc.strerror}")
+        return 1
+    try:
+        lab.start()
+    except (LabError, OSError) as exc:
+        log.error("lab start failed: %s", exc)
+        lab.stop()
+        server.server_close()
+        write_status(config, "failed", error=str(exc))
+        return 1
+    except Exception as exc:
+        log.exception("lab start crashed")
+        lab.stop()
+        server.server_close()
+        write_status(config, "failed", error=f"lab start crashed: {exc!r} (see controller.log)")
+        return 1
+    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
+    write_status(config, "ready", processes=lab.processes())
+    log.info("lab ready")
+    shutdown.wait()
+    log.info("lab stopping")
+    server.shutdown()
+    lab.stop()
+    write_status(config, "stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

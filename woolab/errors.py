@@ -1,0 +1,21 @@
+"""Expected lab failures: each carries a one-line message the CLI prints without a traceback."""
+
+
+class LabError(Exception):
+    """Base class for every expected lab failure."""
+
+
+class LabNotFound(LabError):
+    """An id that names no lab resource."""
+
+
+class LabInvalidState(LabError):
+    """The resource is busy (a failover is running) or cannot do what was asked."""
+
+
+class LabNotRunning(LabError):
+    """The lab is not up (or its controller died)."""
+
+
+class LabStartError(LabError):
+    """The lab could not start: a missing package, a port in use, a server that failed."""

@@ -1,0 +1,227 @@
+"""`gameday lab up | down | status | env`, run from any process: talks to the controller.
+
+The controller is started detached (its own session) and reports through `lab.json`;
+everything it started is recorded by pid in `topology.json`, so `down` can clean up even
+after a controller crash, by pid and never by process name.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Optional
+
+from . import servers
+from .config import DB_INSTANCE_ID, REPLICATION_GROUP_ID, LabConfig, load_or_create_secrets
+from .errors import LabNotRunning, LabStartError
+
+# a recycled pid must not be killed: what each kind of process shows in its command line
+PROCESS_MARKERS = {"shop": "gunicorn", "haproxy": "haproxy", "sentinel": "redis", "shop-db": "mariadbd",
+                   "shop-cache": "redis"}
+
+
+def _read_json(path: Path) -> Optional[dict]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def controller_state(state_dir: Path) -> Optional[dict]:
+    """lab.json with `alive` added, or None when no lab was ever started here."""
+    data = _read_json(Path(state_dir, "lab.json"))
+    if data is None:
+        return None
+    pid = data.get("controller_pid")
+    data["alive"] = servers.pid_alive(pid) and "woolab.controller" in servers.pid_cmdline(pid)
+    return data
+
+
+def is_up(state_dir: Path) -> bool:
+    state = controller_state(state_dir)
+    return bool(state and state["alive"] and state["status"] == "ready")
+
+
+def up(config: LabConfig, timeout: float = 60.0) -> str:
+    """Start the lab; returns a one-line message. Idempotent when the lab is already up."""
+    state_dir = config.state_dir
+    state = controller_state(state_dir)
+    if state and state["alive"]:
+        if state["status"] == "ready":
+            return f"lab already up (state dir {state_dir})"
+        _wait_ready(state_dir, timeout)
+        return f"lab up (state dir {state_dir})"
+    missing = servers.missing_packages()
+    if missing:
+        raise LabStartError("missing Debian packages: " + " ".join(missing)
+                            + " (run `sudo make bootstrap`, or apt-get install them)")
+    if state is not None:
+        _kill_leftovers(state_dir)
+    _fresh_state_dir(state_dir)
+    servers.check_ports_free(config.all_ports())
+    config.save()
+    load_or_create_secrets(state_dir)
+    log = open(state_dir / "controller.log", "ab")
+    proc = subprocess.Popen([sys.executable, "-m", "woolab.controller", "--state-dir", str(state_dir)],
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True, cwd=str(Path(__file__).resolve().parent.parent))
+    log.close()
+    _wait_ready(state_dir, timeout, proc)
+    return f"lab up (state dir {state_dir})"
+
+
+def _fresh_state_dir(state_dir: Path) -> None:
+    """Every `up` starts a fresh topology; secrets survive so exported env stays valid."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("db", "run"):
+        shutil.rmtree(state_dir / name, ignore_errors=True)
+    for name in ("events.jsonl", "topology.json", "lab.json"):
+        (state_dir / name).unlink(missing_ok=True)
+
+
+def _wait_ready(state_dir: Path, timeout: float, proc: Optional[subprocess.Popen] = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = _read_json(state_dir / "lab.json") or {}
+        if state.get("status") == "ready":
+            return
+        if state.get("status") == "failed":
+            _kill_leftovers(state_dir)
+            raise LabStartError(f"lab failed to start: {state.get('error')}")
+        if proc is not None and proc.poll() is not None:
+            _kill_leftovers(state_dir)
+            raise LabStartError(f"lab controller exited (code {proc.returncode}); see {state_dir / 'controller.log'}")
+        time.sleep(0.05)
+    down(state_dir)
+    raise LabStartError(f"lab did not become ready within {timeout:.0f} s; see {state_dir / 'controller.log'}")
+
+
+def _recorded_pids(state_dir: Path) -> dict:
+    pids = {}
+    for source in ("topology.json", "lab.json"):
+        data = _read_json(Path(state_dir, source)) or {}
+        for name, value in (data.get("processes") or {}).items():
+            pids[name] = value["pid"] if isinstance(value, dict) else value
+    return pids
+
+
+def _kill_leftovers(state_dir: Path) -> list:
+    stopped = []
+    for name, pid in _recorded_pids(state_dir).items():
+        marker = next((m for prefix, m in PROCESS_MARKERS.items() if name.startswith(prefix)), "")
+        if servers.pid_alive(pid) and marker in servers.pid_cmdline(pid):
+            servers.stop_pid(pid, expect_in_cmdline=marker, timeout=3.0)
+            stopped.append(name)
+    return stopped
+
+
+def down(state_dir: Path, timeout: float = 10.0) -> str:
+    state = controller_state(state_dir)
+    if state is None:
+        return "lab is not up (nothing to stop)"
+    if state["alive"]:
+        pid = state["controller_pid"]
+        servers.stop_pid(pid, expect_in_cmdline="woolab.controller", timeout=timeout)
+    leftovers = _kill_leftovers(state_dir)
+    data = _read_json(Path(state_dir, "lab.json")) or {}
+    if data.get("status") != "stopped" or leftovers:
+        data.update(status="stopped", updated_at=time.time())
+        Path(state_dir, "lab.json").write_text(json.dumps(data, indent=2))
+        return "lab stopped" + (f" (cleaned up {', '.join(leftovers)})" if leftovers else "")
+    return "lab is not up (nothing to stop)"
+
+
+def controller_url(config: LabConfig) -> str:
+    return f"http://127.0.0.1:{config.facade_port}"
+
+
+def call(config: LabConfig, path: str, method: str = "GET", timeout: float = 60.0) -> dict:
+    """A lab control route (`/_lab/...`); raises LabNotRunning when the controller is gone."""
+    request = urllib.request.Request(controller_url(config) + path, method=method,
+                                     data=b"" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        detail = json.loads(exc.read() or b"{}").get("error", exc.reason)
+        raise LabStartError(f"lab refused {path.split('?')[0]}: {detail}") from None
+    except OSError as exc:
+        raise LabNotRunning(f"lab controller not reachable at {controller_url(config)} ({exc})") from None
+
+
+def require_up(state_dir: Path) -> LabConfig:
+    if not is_up(state_dir):
+        raise LabNotRunning(f"the lab is not up (state dir {state_dir}); start it with `gameday lab up`")
+    return LabConfig.load(state_dir)
+
+
+def status(state_dir: Path) -> dict:
+    """Every node with role, AZ, port, pid and health, plus the endpoints."""
+    config = require_up(state_dir)
+    snap = call(config, "/_lab/status")
+    nodes = []
+    for db in snap["db_instances"].values():
+        for name, node in db["nodes"].items():
+            nodes.append({"name": name, "kind": "mariadb", "resource": db["id"], "role": node["role"],
+                          "az": node["az"], "port": node["port"], "pid": node["pid"],
+                          "healthy": servers.pid_alive(node["pid"]) and servers.port_in_use(node["port"])})
+    for node in snap["cache_clusters"].values():
+        nodes.append({"name": node["id"], "kind": "redis", "resource": node["replication_group_id"],
+                      "role": node["role"], "az": node["az"], "port": node["port"], "pid": node["pid"],
+                      "healthy": servers.pid_alive(node["pid"]) and servers.port_in_use(node["port"])})
+    pids = _recorded_pids(state_dir)
+    for i in range(3):
+        name = f"sentinel-{i + 1}"
+        nodes.append({"name": name, "kind": "sentinel", "resource": REPLICATION_GROUP_ID, "role": "sentinel",
+                      "az": "-", "port": config.sentinel_port(i), "pid": pids.get(name),
+                      "healthy": servers.pid_alive(pids.get(name))})
+    for name, port in (("haproxy", config.db_endpoint_port), ("shop", config.shop_port)):
+        if name in pids:
+            nodes.append({"name": name, "kind": name, "resource": "-", "role": "-", "az": "-", "port": port,
+                          "pid": pids[name], "healthy": servers.pid_alive(pids[name]) and servers.port_in_use(port)})
+    db = snap["db_instances"][DB_INSTANCE_ID]
+    group = snap["replication_groups"][REPLICATION_GROUP_ID]
+    endpoints = {
+        "aws_api": controller_url(config),
+        f"{DB_INSTANCE_ID} (instance endpoint)": f"127.0.0.1:{db['endpoint']['port']}",
+        f"{REPLICATION_GROUP_ID} primary endpoint": f"127.0.0.1:{group['primary_endpoint']['port']}",
+        f"{REPLICATION_GROUP_ID} reader endpoint": f"127.0.0.1:{group['reader_endpoint']['port']}",
+    }
+    if "shop" in pids:
+        endpoints["shop"] = f"http://127.0.0.1:{config.shop_port}"
+    return {"state_dir": str(state_dir), "db_status": db["status"], "cache_status": group["status"],
+            "nodes": nodes, "endpoints": endpoints}
+
+
+def env(state_dir: Path) -> dict:
+    """What a user, a test or an experiment needs to reach the lab, as environment variables."""
+    config = require_up(state_dir)
+    s = load_or_create_secrets(state_dir)
+    values = {
+        "GAMEDAY_TARGET": "lab", "GAMEDAY_LAB_STATE_DIR": str(state_dir),
+        "AWS_ENDPOINT_URL": controller_url(config), "AWS_DEFAULT_REGION": config.region,
+        "AWS_REGION": config.region, "AWS_ACCESS_KEY_ID": "lab", "AWS_SECRET_ACCESS_KEY": "lab",
+        "GAMEDAY_DB_INSTANCE_ID": DB_INSTANCE_ID, "GAMEDAY_REPLICATION_GROUP_ID": REPLICATION_GROUP_ID,
+        "GAMEDAY_MYSQL_HOST": "127.0.0.1", "GAMEDAY_MYSQL_PORT": str(config.db_endpoint_port),
+        "GAMEDAY_MYSQL_USER": "shop", "GAMEDAY_MYSQL_PASSWORD": s["db_app_password"],
+        "GAMEDAY_MYSQL_DATABASE": "shop",
+        "GAMEDAY_REDIS_HOST": "127.0.0.1", "GAMEDAY_REDIS_PORT": str(config.cache_primary_port),
+        "GAMEDAY_REDIS_READER_PORT": str(config.cache_reader_port), "GAMEDAY_REDIS_PASSWORD": s["redis_password"],
+    }
+    if config.with_shop:
+        values.update({"GAMEDAY_SHOP_URL": f"http://127.0.0.1:{config.shop_port}",
+                       "GAMEDAY_SHOP_CONSUMER_KEY": s["shop_consumer_key"],
+                       "GAMEDAY_SHOP_CONSUMER_SECRET": s["shop_consumer_secret"]})
+    return values
+
+
+def default_state_dir() -> Path:
+    return LabConfig.from_env().state_dir
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0

@@ -1,0 +1,261 @@
+"""Start, talk to and stop the real servers of the lab (MariaDB, Redis, Sentinel, HAProxy).
+
+Every process is started in its own session with its data, log and socket under the state dir,
+bound to 127.0.0.1, and is later stopped by pid (never by name).
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import pymysql
+
+from .errors import LabStartError
+
+DEBIAN_PACKAGES = {
+    "mariadbd": "mariadb-server", "mariadb-install-db": "mariadb-server",
+    "redis-server": "redis-server", "redis-sentinel": "redis-sentinel", "haproxy": "haproxy",
+}
+SEARCH_PATH = os.environ.get("PATH", "") + ":/usr/sbin:/usr/bin:/sbin"
+
+
+def binary(name: str) -> str:
+    path = shutil.which(name, path=SEARCH_PATH)
+    if not path:
+        raise LabStartError(f"{name} not found: install the Debian package {DEBIAN_PACKAGES[name]}")
+    return path
+
+
+def missing_packages() -> List[str]:
+    """Debian packages the lab needs that are not installed."""
+    return sorted({pkg for name, pkg in DEBIAN_PACKAGES.items() if not shutil.which(name, path=SEARCH_PATH)})
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def check_ports_free(ports: List[int]) -> None:
+    busy = [p for p in ports if port_in_use(p)]
+    if busy:
+        raise LabStartError(f"port(s) in use on 127.0.0.1: {', '.join(map(str, busy))} "
+                            "(another lab or service? choose another --base-port)")
+
+
+def wait_for_port(port: int, timeout: float, proc: Optional[subprocess.Popen] = None, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise LabStartError(f"{what or 'server'} exited with code {proc.returncode} during start")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise LabStartError(f"{what or 'server'} did not listen on 127.0.0.1:{port} within {timeout:.0f} s")
+
+
+def spawn(argv: List[str], log_path: Path) -> subprocess.Popen:
+    log = open(log_path, "ab")
+    try:
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, close_fds=True)
+    finally:
+        log.close()
+
+
+def pid_alive(pid: Optional[int]) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child is dead for our purposes
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def pid_cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def stop_pid(pid: Optional[int], expect_in_cmdline: str = "", timeout: float = 3.0, hard: bool = False) -> None:
+    """Stop one process by pid; `expect_in_cmdline` guards against a recycled pid."""
+    if not pid_alive(pid):
+        return
+    if expect_in_cmdline and expect_in_cmdline not in pid_cmdline(pid):
+        return
+    try:
+        os.kill(pid, signal.SIGKILL if hard else signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _reap(pid)
+        if not pid_alive(pid):
+            return
+        time.sleep(0.02)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    while pid_alive(pid):
+        _reap(pid)
+        time.sleep(0.01)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+# --- MariaDB -------------------------------------------------------------------------------
+
+def mariadb_install(datadir: Path, log_path: Path) -> None:
+    datadir.mkdir(parents=True, exist_ok=True)
+    argv = [binary("mariadb-install-db"), "--no-defaults", f"--datadir={datadir}",
+            "--auth-root-authentication-method=normal", "--skip-test-db"]
+    if os.geteuid() == 0:
+        argv.append("--user=root")
+    with open(log_path, "ab") as log:
+        rc = subprocess.call(argv, stdout=log, stderr=subprocess.STDOUT)
+    if rc != 0:
+        raise LabStartError(f"mariadb-install-db failed (exit {rc}); see {log_path}")
+
+
+def mariadb_start(datadir: Path, port: int, server_id: int, run_dir: Path, read_only: bool) -> subprocess.Popen:
+    name = datadir.name
+    argv = [binary("mariadbd"), "--no-defaults", f"--datadir={datadir}", f"--port={port}",
+            "--bind-address=127.0.0.1", f"--socket={run_dir / (name + '.sock')}",
+            f"--pid-file={run_dir / (name + '.pid')}", f"--log-error={run_dir / (name + '.err')}",
+            f"--server-id={server_id}", "--log-bin=binlog", "--log-slave-updates", "--binlog-format=ROW",
+            "--gtid-strict-mode=1", "--skip-name-resolve", "--skip-slave-start",
+            "--rpl-semi-sync-master-enabled=1", "--rpl-semi-sync-slave-enabled=1",
+            "--rpl-semi-sync-master-timeout=2000", "--rpl-semi-sync-master-wait-point=AFTER_SYNC",
+            "--innodb-buffer-pool-size=64M", "--innodb-log-file-size=48M",
+            "--innodb-flush-log-at-trx-commit=2", "--sync-binlog=0", "--max-connections=600",
+            "--slave-net-timeout=5", "--performance-schema=0", f"--read-only={1 if read_only else 0}"]
+    if os.geteuid() == 0:
+        argv.append("--user=root")
+    return spawn(argv, run_dir / (name + ".out"))
+
+
+def mysql_root(run_dir: Path, name: str, timeout: float = 5.0) -> pymysql.connections.Connection:
+    """Root connection over the node's unix socket (the admin path; apps use TCP endpoints)."""
+    return pymysql.connect(unix_socket=str(run_dir / (name + ".sock")), user="root", password="",
+                           connect_timeout=timeout, read_timeout=30, autocommit=True)
+
+
+def sql(conn, statement: str, args=None):
+    with conn.cursor() as cur:
+        cur.execute(statement, args)
+        return cur.fetchall()
+
+
+def sql_dict(conn, statement: str) -> List[dict]:
+    with conn.cursor(pymysql.cursors.DictCursor) as cur:
+        cur.execute(statement)
+        return cur.fetchall()
+
+
+# --- Redis / Sentinel ----------------------------------------------------------------------
+
+def redis_start(name: str, port: int, password: str, run_dir: Path,
+                replica_of: Optional[int] = None) -> subprocess.Popen:
+    data = run_dir / name
+    data.mkdir(parents=True, exist_ok=True)
+    argv = [binary("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data),
+            "--save", "", "--appendonly", "no", "--requirepass", password, "--masterauth", password,
+            "--replica-announce-ip", "127.0.0.1", "--repl-diskless-sync", "yes",
+            "--repl-diskless-sync-delay", "0", "--logfile", "", "--daemonize", "no",
+            "--protected-mode", "no", "--min-replicas-to-write", "0"]
+    if replica_of:
+        argv += ["--replicaof", "127.0.0.1", str(replica_of)]
+    return spawn(argv, run_dir / (name + ".log"))
+
+
+def sentinel_start(index: int, port: int, primary_port: int, password: str, group: str,
+                   down_after_ms: int, run_dir: Path) -> subprocess.Popen:
+    conf = run_dir / f"sentinel-{index}.conf"
+    conf.write_text("\n".join([
+        f"port {port}", "bind 127.0.0.1", f"dir {run_dir}", "daemonize no",
+        "sentinel announce-ip 127.0.0.1",
+        f"sentinel monitor {group} 127.0.0.1 {primary_port} 2",
+        f"sentinel auth-pass {group} {password}",
+        f"sentinel down-after-milliseconds {group} {down_after_ms}",
+        f"sentinel failover-timeout {group} 10000",
+        f"sentinel parallel-syncs {group} 1", ""]))
+    os.chmod(conf, 0o600)
+    return spawn([binary("redis-sentinel"), str(conf)], run_dir / f"sentinel-{index}.log")
+
+
+# --- HAProxy --------------------------------------------------------------------------------
+
+def haproxy_config(*, socket_path: Path, db_port: int, db_nodes: List[tuple], db_primary: str,
+                   cache_primary_port: int, cache_reader_port: int, cache_slots: List[tuple],
+                   redis_password: str) -> str:
+    """Endpoints as HAProxy frontends.
+
+    DB: the lab controller flips the active server through the runtime API (it orchestrates the
+    failover, as RDS does). Cache: health checks on the Redis role (`role:master`), so the endpoint
+    follows whatever Sentinel promotes, even without the controller.
+    """
+    lines = [
+        "global", f"    stats socket {socket_path} mode 600 level admin", "    maxconn 4096",
+        "defaults", "    mode tcp", "    timeout connect 500ms", "    timeout client 1h",
+        "    timeout server 1h", "    default-server inter 100ms fastinter 100ms downinter 100ms rise 1 fall 1",
+        "", "frontend db", f"    bind 127.0.0.1:{db_port}", "    default_backend db",
+        "backend db",
+    ]
+    for name, port in db_nodes:
+        lines.append(f"    server {name} 127.0.0.1:{port}" + ("" if name == db_primary else " disabled"))
+    for role, port, check in (("cache-primary", cache_primary_port, "role:master"),
+                              ("cache-reader", cache_reader_port, "role:slave")):
+        lines += ["", f"frontend {role}", f"    bind 127.0.0.1:{port}", f"    default_backend {role}",
+                  f"backend {role}", "    option tcp-check", "    tcp-check connect",
+                  f"    tcp-check send AUTH\\ {redis_password}\\r\\n", "    tcp-check expect string +OK",
+                  "    tcp-check send info\\ replication\\r\\n",
+                  f"    tcp-check expect string {check}", "    tcp-check send QUIT\\r\\n",
+                  "    tcp-check expect string +OK"]
+        for name, node_port in cache_slots:
+            lines.append(f"    server {name} 127.0.0.1:{node_port} check on-marked-down shutdown-sessions")
+    return "\n".join(lines) + "\n"
+
+
+def haproxy_start(config_path: Path, run_dir: Path) -> subprocess.Popen:
+    return spawn([binary("haproxy"), "-f", str(config_path), "-db"], run_dir / "haproxy.log")
+
+
+def haproxy_command(socket_path: Path, command: str) -> str:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(2.0)
+        s.connect(str(socket_path))
+        s.sendall(command.encode() + b"\n")
+        chunks = []
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks).decode()
