@@ -615,32 +615,30 @@ class Lab:
     # ------------------------------------------------------------------ watcher
     def _watch(self) -> None:
         """Notice nodes that died on their own and roles Sentinel changed without us."""
+        reported = set()
         while not self._stopping.wait(1.0):
+            if any(t.is_alive() for t in self._threads):
+                continue  # a mechanic is changing the topology: its own view is the truth
             changed = False
             with self._lock:
-                busy = any(t.is_alive() for t in self._threads)
-                if busy:
-                    continue
                 for node_id, node in self._nodes.items():
                     alive = servers.pid_alive(node["pid"])
                     status = "available" if alive else "incompatible-network"
                     if node["status"] != status:
-                        node["status"] = status
-                        changed = True
-                        if not alive:
-                            self.events.record("lab", node_id, f"{node_id} exited unexpectedly")
+                        node["status"], changed = status, True
                 for db in self._db.values():
                     for name, node in db["nodes"].items():
-                        if not servers.pid_alive(node["pid"]) and db["status"] == "available":
-                            db["status"] = "failed" if node["role"] == "primary" else "available"
-                            self.events.record("lab", name, f"mariadbd {name} exited unexpectedly")
+                        if not servers.pid_alive(node["pid"]) and name not in reported:
+                            reported.add(name)
+                            if node["role"] == "primary":
+                                db["status"] = "failed"
                             changed = True
+                            self.events.record("lab", name, f"mariadbd {name} exited unexpectedly")
             primary_port = self._sentinel_primary_port()
             with self._lock:
                 for node in self._nodes.values():
                     role = "primary" if node["port"] == primary_port else "replica"
                     if primary_port and node["role"] != role:
-                        node["role"] = role
-                        changed = True
+                        node["role"], changed = role, True
             if changed:
                 self._save()

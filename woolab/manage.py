@@ -109,10 +109,16 @@ def _recorded_pids(state_dir: Path) -> dict:
     return pids
 
 
+def _marker(process_name: str) -> str:
+    """The longest matching prefix decides (`shop-db-a` is MariaDB, `shop` is gunicorn)."""
+    prefixes = sorted((p for p in PROCESS_MARKERS if process_name.startswith(p)), key=len, reverse=True)
+    return PROCESS_MARKERS[prefixes[0]] if prefixes else "\0never"
+
+
 def _kill_leftovers(state_dir: Path) -> list:
     stopped = []
     for name, pid in _recorded_pids(state_dir).items():
-        marker = next((m for prefix, m in PROCESS_MARKERS.items() if name.startswith(prefix)), "")
+        marker = _marker(name)
         if servers.pid_alive(pid) and marker in servers.pid_cmdline(pid):
             servers.stop_pid(pid, expect_in_cmdline=marker, timeout=3.0)
             stopped.append(name)
@@ -124,15 +130,14 @@ def down(state_dir: Path, timeout: float = 10.0) -> str:
     if state is None:
         return "lab is not up (nothing to stop)"
     if state["alive"]:
-        pid = state["controller_pid"]
-        servers.stop_pid(pid, expect_in_cmdline="woolab.controller", timeout=timeout)
+        servers.stop_pid(state["controller_pid"], expect_in_cmdline="woolab.controller", timeout=timeout)
     leftovers = _kill_leftovers(state_dir)
     data = _read_json(Path(state_dir, "lab.json")) or {}
-    if data.get("status") != "stopped" or leftovers:
-        data.update(status="stopped", updated_at=time.time())
-        Path(state_dir, "lab.json").write_text(json.dumps(data, indent=2))
-        return "lab stopped" + (f" (cleaned up {', '.join(leftovers)})" if leftovers else "")
-    return "lab is not up (nothing to stop)"
+    data.update(status="stopped", updated_at=time.time())
+    Path(state_dir, "lab.json").write_text(json.dumps(data, indent=2))
+    if not state["alive"] and not leftovers:
+        return "lab is not up (nothing to stop)"
+    return "lab stopped" + (f" (cleaned up after a crash: {', '.join(leftovers)})" if leftovers else "")
 
 
 def controller_url(config: LabConfig) -> str:

@@ -1,0 +1,106 @@
+"""Ground-truth writers for the lab: commit continuously through an endpoint, remember every
+acknowledged write and the longest client-visible write outage.
+
+Used by the lab's tests and by the benchmark script to check the RPO/outage targets.
+"""
+import threading
+import time
+from typing import List, Optional
+
+import pymysql
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+
+class EndpointWriter(threading.Thread):
+    """Writes id 1, 2, 3, ... through the DB or cache endpoint until stopped."""
+
+    def __init__(self, env: dict, kind: str, wait_replicas: int = 0, table: str = "lab_rpo"):
+        super().__init__(daemon=True, name=f"writer-{kind}")
+        self.env, self.kind, self.wait_replicas, self.table = env, kind, wait_replicas, table
+        self.acked: List[int] = []
+        self.ack_times: List[float] = []
+        self.failure_times: List[float] = []
+        self._halt = threading.Event()
+        self._redis: Optional[redis.Redis] = None
+        if kind == "db":
+            conn = self._mysql()
+            with conn.cursor() as cur:
+                cur.execute(f"CREATE TABLE IF NOT EXISTS {table} (id INT PRIMARY KEY)")
+                cur.execute(f"DELETE FROM {table}")
+            conn.close()
+
+    def _mysql(self):
+        e = self.env
+        return pymysql.connect(host=e["GAMEDAY_MYSQL_HOST"], port=int(e["GAMEDAY_MYSQL_PORT"]),
+                               user=e["GAMEDAY_MYSQL_USER"], password=e["GAMEDAY_MYSQL_PASSWORD"],
+                               database=e["GAMEDAY_MYSQL_DATABASE"], connect_timeout=1, read_timeout=5,
+                               write_timeout=5, autocommit=True, ssl_disabled=True)
+
+    def _cache(self) -> redis.Redis:
+        if self._redis is None:
+            e = self.env
+            self._redis = redis.Redis(host=e["GAMEDAY_REDIS_HOST"], port=int(e["GAMEDAY_REDIS_PORT"]),
+                                      password=e["GAMEDAY_REDIS_PASSWORD"], socket_timeout=1,
+                                      socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
+        return self._redis
+
+    def _write(self, n: int) -> None:
+        if self.kind == "db":  # a fresh connection per write, like PHP
+            conn = self._mysql()
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(f"INSERT INTO {self.table} VALUES (%s)", (n,))
+            finally:
+                conn.close()
+            return
+        client = self._cache()
+        client.set(f"rpo:{n}", n)
+        if self.wait_replicas and client.execute_command("WAIT", self.wait_replicas, 1000) < self.wait_replicas:
+            raise redis.RedisError("write not acknowledged by a replica")
+
+    def run(self) -> None:
+        n = 0
+        while not self._halt.is_set():
+            n += 1
+            try:
+                self._write(n)
+                self.acked.append(n)
+                self.ack_times.append(time.time())
+            except (pymysql.MySQLError, redis.RedisError, OSError):
+                self.failure_times.append(time.time())
+                if self._redis is not None:
+                    self._redis.connection_pool.disconnect()
+                time.sleep(0.005)
+
+    def finish(self) -> None:
+        self._halt.set()
+        self.join(10)
+
+    def longest_outage(self) -> float:
+        """Longest gap between two acknowledged writes that has a failure inside it."""
+        longest, failures = 0.0, iter(sorted(self.failure_times))
+        pending = next(failures, None)
+        for before, after in zip(self.ack_times, self.ack_times[1:]):
+            while pending is not None and pending < before:
+                pending = next(failures, None)
+            if pending is not None and pending < after:
+                longest = max(longest, after - before)
+        return longest
+
+    def lost(self) -> List[int]:
+        """Acknowledged ids that are not stored any more."""
+        if self.kind == "db":
+            conn = self._mysql()
+            with conn.cursor() as cur:
+                cur.execute(f"SELECT id FROM {self.table}")
+                stored = {row[0] for row in cur.fetchall()}
+            conn.close()
+            return sorted(set(self.acked) - stored)
+        client = self._cache()
+        lost = []
+        for i in range(0, len(self.acked), 1000):
+            chunk = self.acked[i:i + 1000]
+            lost += [n for n, v in zip(chunk, client.mget([f"rpo:{n}" for n in chunk])) if v is None]
+        return lost
