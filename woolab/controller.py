@@ -48,6 +48,7 @@ def make_handler(lab: Lab, shutdown: threading.Event):
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body are two writes: no delayed-ACK stall
 
         def log_message(self, fmt, *args):  # quiet: the facade is polled many times a second
             pass

@@ -34,10 +34,13 @@ RDS_FAILOVER_NOT_ATTEMPTED = ("RDS-EVENT-0034", "Amazon RDS is not attempting a 
                               "because a failover recently occurred on the DB instance.")
 
 
-def _shop_installed() -> bool:
-    """The stand-in shop is optional while it is being built (TODO: drop once it has landed)."""
-    import importlib.util
-    return importlib.util.find_spec("woolab.shop.server") is not None
+def _gtid_seqs(position: str) -> dict:
+    """'0-1-12,1-2-5' -> {0: 12, 1: 5} (GTID domain -> sequence number)."""
+    seqs = {}
+    for gtid in filter(None, (x.strip() for x in position.split(","))):
+        domain, _server, seq = gtid.split("-")
+        seqs[int(domain)] = int(seq)
+    return seqs
 
 
 def _write_json_atomic(path: Path, data, mode: int = 0o644) -> None:
@@ -81,7 +84,7 @@ class Lab:
             cache.result()
         self._start_haproxy()
         self._wait_sentinels_ready()
-        if self.config.with_shop and _shop_installed():
+        if self.config.with_shop:
             self._start_shop()
         self._save()
         watcher = threading.Thread(target=self._watch, name="lab-watch", daemon=True)
@@ -128,7 +131,7 @@ class Lab:
         names = ["shop-db-a", "shop-db-b"] if cfg.db_multi_az else ["shop-db-a"]
         datadirs = [cfg.path("db", n) for n in names]
         if not (datadirs[0] / "mysql").exists():
-            servers.mariadb_install(datadirs[0], self.run_dir / "mariadb-install.log")
+            servers.mariadb_install(datadirs[0], self.config.path("mariadb-install.log"))
         for d in datadirs[1:]:
             if not (d / "mysql").exists():
                 shutil.copytree(datadirs[0], d)
@@ -296,7 +299,7 @@ class Lab:
 
     # ------------------------------------------------------------------ the shop
     def _start_shop(self) -> None:
-        from .shop import schema, server  # imported late: the lab runs without the shop too
+        from .shop import schema, server  # imported late: `--no-shop` labs never load it
         cfg, s = self.config, self.secrets
         schema.install("127.0.0.1", cfg.db_endpoint_port, "shop", s["db_app_password"], "shop")
         shop_config = {
@@ -375,10 +378,8 @@ class Lab:
             except Exception as exc:  # a dead primary: promote what the standby received
                 log.warning("could not quiesce %s: %s", old, exc)
         conn = self._root(new)
-        if position:
-            waited = servers.sql(conn, "SELECT MASTER_GTID_WAIT(%s, 10)", (position,))[0][0]
-            if waited != 0:
-                log.error("standby %s did not apply %s within 10 s", new, position)
+        if position and not self._wait_applied(conn, position, timeout=10):
+            log.error("standby %s did not apply %s within 10 s", new, position)
         servers.stop_pid(self._procs[old].pid, hard=True)
         servers.sql(conn, "STOP SLAVE")
         servers.sql(conn, "RESET SLAVE ALL")
@@ -397,6 +398,19 @@ class Lab:
             db["last_failover_at"] = time.time()
         self._db_event(instance_id, RDS_FAILOVER_COMPLETED, ["failover"])
         self._save()
+
+    @staticmethod
+    def _wait_applied(conn, position: str, timeout: float) -> bool:
+        """Wait until the node holds every GTID of `position` (applied or its own), per domain."""
+        wanted = _gtid_seqs(position)
+        deadline = time.monotonic() + timeout
+        while True:
+            have = _gtid_seqs(servers.sql(conn, "SELECT @@gtid_current_pos")[0][0])
+            if all(have.get(domain, -1) >= seq for domain, seq in wanted.items()):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
 
     def _restart_db_node(self, name: str, read_only: bool) -> None:
         db = self._db[DB_INSTANCE_ID]

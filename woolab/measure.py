@@ -78,16 +78,16 @@ class EndpointWriter(threading.Thread):
         self._halt.set()
         self.join(10)
 
-    def longest_outage(self) -> float:
-        """Longest gap between two acknowledged writes that has a failure inside it."""
-        longest, failures = 0.0, iter(sorted(self.failure_times))
+    def outages(self) -> List[float]:
+        """Client-visible write outages: gaps between acknowledged writes with failures inside."""
+        gaps, failures = [], iter(sorted(self.failure_times))
         pending = next(failures, None)
         for before, after in zip(self.ack_times, self.ack_times[1:]):
             while pending is not None and pending < before:
                 pending = next(failures, None)
             if pending is not None and pending < after:
-                longest = max(longest, after - before)
-        return longest
+                gaps.append(after - before)
+        return gaps
 
     def lost(self) -> List[int]:
         """Acknowledged ids that are not stored any more."""

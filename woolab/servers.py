@@ -152,7 +152,8 @@ def mariadb_start(datadir: Path, port: int, server_id: int, run_dir: Path, read_
             f"--server-id={server_id}", "--log-bin=binlog", "--log-slave-updates", "--binlog-format=ROW",
             "--gtid-strict-mode=1", "--skip-name-resolve", "--skip-slave-start",
             "--rpl-semi-sync-master-enabled=1", "--rpl-semi-sync-slave-enabled=1",
-            "--rpl-semi-sync-master-timeout=2000", "--rpl-semi-sync-master-wait-point=AFTER_SYNC",
+            "--rpl-semi-sync-master-timeout=2000", "--rpl-semi-sync-master-wait-no-slave=0",
+            "--rpl-semi-sync-master-wait-point=AFTER_SYNC",
             "--innodb-buffer-pool-size=64M", "--innodb-log-file-size=48M",
             "--innodb-flush-log-at-trx-commit=2", "--sync-binlog=0", "--max-connections=600",
             "--slave-net-timeout=5", "--performance-schema=0", f"--read-only={1 if read_only else 0}"]
@@ -204,7 +205,7 @@ def sentinel_start(index: int, port: int, primary_port: int, password: str, grou
         f"sentinel monitor {group} 127.0.0.1 {primary_port} 2",
         f"sentinel auth-pass {group} {password}",
         f"sentinel down-after-milliseconds {group} {down_after_ms}",
-        f"sentinel failover-timeout {group} 10000",
+        f"sentinel failover-timeout {group} 3000",
         f"sentinel parallel-syncs {group} 1", ""]))
     os.chmod(conf, 0o600)
     return spawn([binary("redis-sentinel"), str(conf)], run_dir / f"sentinel-{index}.log")

@@ -1,0 +1,223 @@
+"""Throughput benchmarks of a running shop: browse req/s and checkout orders/s with percentiles.
+
+The client is deliberately lean because it shares the machine's cores with the shop: a
+non-blocking HTTP/1.1 keep-alive loop (``selectors``) in a few processes, each driving many
+connections, where every connection runs a small shopper script (a generator that yields
+requests and receives responses). Closed loop: throughput is what the shop sustains at the
+given concurrency; latency is measured per request from send to last byte.
+
+    from woolab.shop.bench import bench_browse, bench_checkout
+    bench_browse("http://127.0.0.1:15301", seconds=10)   # -> dict with rps, p50/p95/p99 ms
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import selectors
+import socket
+import time
+from typing import Any, Callable, Dict, Generator, List, Optional, Tuple
+from urllib.parse import urlsplit
+
+STORE = "/wp-json/wc/store/v1"
+Response = Tuple[int, Dict[str, str], bytes]
+Script = Generator[Tuple[str, bytes], Response, None]  # yields (step, raw request)
+
+
+def _request(host: str, method: str, path: str, body: Optional[dict] = None,
+             headers: Optional[Dict[str, str]] = None) -> bytes:
+    payload = json.dumps(body).encode() if body is not None else b""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Accept: application/json"]
+    if body is not None:
+        lines += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
+
+
+def browse_script(host: str, per_page: int = 10, pages: int = 5) -> Callable[[int], Script]:
+    """Shoppers paging through the (cached) product list."""
+    def script(n: int) -> Script:
+        i = n
+        while True:
+            i += 1
+            yield "browse", _request(host, "GET", f"{STORE}/products?per_page={per_page}&page={i % pages + 1}")
+    return script
+
+
+def checkout_script(host: str, products: int = 200, items: int = 1) -> Callable[[int], Script]:
+    """Guest shoppers: add ``items`` products to the cart, check out with cod, repeat."""
+    def script(n: int) -> Script:
+        _status, headers, _ = yield "cart", _request(host, "GET", f"{STORE}/cart")
+        auth = {"Cart-Token": headers.get("cart-token", ""), "Nonce": headers.get("nonce", "")}
+        k = n * 7919
+        billing = {"first_name": "Bench", "last_name": f"User{n}", "email": f"bench{n}@example.com",
+                   "address_1": "1 Main St", "city": "Springfield", "postcode": "12345", "country": "US"}
+        while True:
+            for _ in range(items):
+                k += 1
+                pid = k % products + 1
+                if pid % 50 == 0:  # the nearly sold-out products would only measure 409s
+                    pid -= 1
+                yield "add-item", _request(host, "POST", f"{STORE}/cart/add-item",
+                                           {"id": pid, "quantity": 1}, auth)
+            yield "checkout", _request(host, "POST", f"{STORE}/checkout",
+                                       {"billing_address": billing, "payment_method": "cod"}, auth)
+    return script
+
+
+class _Conn:
+    __slots__ = ("sock", "script", "out", "buf", "step", "sent_at", "need")
+
+    def __init__(self, script: Script) -> None:
+        self.sock: Optional[socket.socket] = None
+        self.script = script
+        self.out = b""
+        self.buf = b""
+        self.step = ""
+        self.sent_at = 0.0
+        self.need: Optional[int] = None
+
+
+def _parse(buf: bytes) -> Optional[Tuple[Response, int, bool]]:
+    """(response, bytes consumed, server wants close) once a whole response is buffered."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    head = buf[:end].decode("latin-1").split("\r\n")
+    status = int(head[0].split(" ", 2)[1])
+    headers = {}
+    for line in head[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    total = end + 4 + int(headers.get("content-length", 0))
+    if len(buf) < total:
+        return None
+    close = headers.get("connection", "").lower() == "close"
+    return (status, headers, buf[end + 4:total]), total, close
+
+
+SCRIPTS = {"browse": browse_script, "checkout": checkout_script}
+
+
+def _run_worker(args: Tuple[str, int, str, Dict[str, Any], int, float, int]) -> Dict[str, Any]:
+    host, port, kind, options, conns, seconds, first = args
+    make_script = SCRIPTS[kind](f"{host}:{port}", **options)
+    sel = selectors.DefaultSelector()
+    lat: Dict[str, List[float]] = {}
+    codes: Dict[str, Dict[int, int]] = {}
+    errors = 0
+    deadline = time.perf_counter() + seconds
+
+    def connect(c: _Conn) -> None:
+        c.sock = socket.create_connection((host, port))
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        c.sock.setblocking(False)
+        sel.register(c.sock, selectors.EVENT_WRITE, c)
+
+    def send(c: _Conn, response: Optional[Response]) -> None:
+        c.step, c.out = c.script.send(response) if response else next(c.script)
+        c.sent_at = time.perf_counter()
+        sel.modify(c.sock, selectors.EVENT_WRITE, c)
+
+    for i in range(conns):
+        c = _Conn(make_script(first + i))
+        connect(c)
+        c.step, c.out = next(c.script)
+        c.sent_at = time.perf_counter()
+    while time.perf_counter() < deadline:
+        for key, events in sel.select(timeout=0.5):
+            c = key.data
+            try:
+                if events & selectors.EVENT_WRITE:
+                    n = c.sock.send(c.out)
+                    c.out = c.out[n:]
+                    if not c.out:
+                        sel.modify(c.sock, selectors.EVENT_READ, c)
+                    continue
+                chunk = c.sock.recv(262144)
+                if not chunk:
+                    raise ConnectionError("closed by server")
+                c.buf += chunk
+                parsed = _parse(c.buf)
+                if parsed is None:
+                    continue
+                response, used, close = parsed
+                c.buf = c.buf[used:]
+                lat.setdefault(c.step, []).append((time.perf_counter() - c.sent_at) * 1000)
+                step_codes = codes.setdefault(c.step, {})
+                step_codes[response[0]] = step_codes.get(response[0], 0) + 1
+                if close:
+                    sel.unregister(c.sock)
+                    c.sock.close()
+                    connect(c)
+                    c.step, c.out = c.script.send(response)
+                    c.sent_at = time.perf_counter()
+                else:
+                    send(c, response)
+            except (OSError, ConnectionError):
+                errors += 1
+                sel.unregister(c.sock)
+                c.sock.close()
+                c.buf = b""
+                connect(c)
+                c.sent_at = time.perf_counter()
+    for key in list(sel.get_map().values()):
+        key.fileobj.close()
+    return {"latencies": lat, "codes": codes, "errors": errors}
+
+
+def _percentile(sorted_values: List[float], q: float) -> float:
+    if not sorted_values:
+        return 0.0
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+def run(url: str, kind: str, options: Dict[str, Any], *, seconds: float = 10.0,
+        concurrency: int = 32, processes: int = 2) -> Dict[str, Any]:
+    """Drive ``concurrency`` connections running the ``kind`` script over ``processes``
+    client processes; returns request counts, rps, p50/p95/p99 and status codes per step."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    per = [concurrency // processes + (1 if i < concurrency % processes else 0) for i in range(processes)]
+    jobs = [(host, port, kind, options, n, seconds, i * 100000) for i, n in enumerate(per) if n]
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(len(jobs)) as pool:
+        results = pool.map(_run_worker, jobs)
+    steps: Dict[str, Dict[str, Any]] = {}
+    for step in {s for r in results for s in r["latencies"]}:
+        values = sorted(v for r in results for v in r["latencies"].get(step, []))
+        codes: Dict[str, int] = {}
+        for r in results:
+            for code, n in r["codes"].get(step, {}).items():
+                codes[str(code)] = codes.get(str(code), 0) + n
+        steps[step] = {"requests": len(values), "rps": round(len(values) / seconds, 1),
+                       "p50_ms": round(_percentile(values, 0.50), 2),
+                       "p95_ms": round(_percentile(values, 0.95), 2),
+                       "p99_ms": round(_percentile(values, 0.99), 2), "status": codes}
+    return {"url": url, "seconds": seconds, "concurrency": concurrency, "processes": processes,
+            "socket_errors": sum(r["errors"] for r in results), "steps": steps}
+
+
+def bench_browse(url: str, seconds: float = 10.0, concurrency: int = 32, processes: int = 2,
+                 per_page: int = 10) -> Dict[str, Any]:
+    """Cached product-list throughput: ``steps["browse"]`` has rps and p95_ms."""
+    return run(url, "browse", {"per_page": per_page}, seconds=seconds,
+               concurrency=concurrency, processes=processes)
+
+
+def bench_checkout(url: str, seconds: float = 10.0, concurrency: int = 12, processes: int = 2,
+                   items: int = 1) -> Dict[str, Any]:
+    """Order throughput: ``steps["checkout"]["status"]["200"] / seconds`` orders/s, p95_ms."""
+    result = run(url, "checkout", {"items": items}, seconds=seconds,
+                 concurrency=concurrency, processes=processes)
+    placed = result["steps"].get("checkout", {}).get("status", {}).get("200", 0)
+    result["orders_per_second"] = round(placed / seconds, 1)
+    return result
+
+
+if __name__ == "__main__":  # python -m woolab.shop.bench URL [seconds]
+    import sys
+    target = sys.argv[1]
+    secs = float(sys.argv[2]) if len(sys.argv) > 2 else 10.0
+    print(json.dumps({"browse": bench_browse(target, secs), "checkout": bench_checkout(target, secs)},
+                     indent=1))

@@ -1,0 +1,124 @@
+"""Redis through the replication group's primary endpoint: carts/sessions and the object cache.
+
+Resilience is composed from redis-py's own objects, reading like the seed's Predis options:
+``Retry(ConstantBackoff(retry_wait), max_retries)`` with ``ReadOnlyError`` among the retried
+errors, so a pooled connection to a demoted primary is dropped and the next attempt reconnects
+through the endpoint to the new primary. The retry is applied once per operation: the client's
+own per-command retry is set to zero attempts (it still closes the failed connection), because
+redis-py 8 also retries inside ``connect()`` with the same policy, which would square the
+attempts (36 instead of 6 with max_retries=5).
+"""
+from __future__ import annotations
+
+import json
+from typing import Callable, Optional, TypeVar
+
+import redis
+from redis.backoff import ConstantBackoff, ExponentialBackoff, NoBackoff
+from redis.exceptions import ConnectionError, ReadOnlyError, RedisError, TimeoutError
+from redis.retry import Retry
+
+from .config import ShopConfig
+from .errors import ServiceUnavailable
+
+T = TypeVar("T")
+RETRIED_ERRORS = (ConnectionError, TimeoutError, ReadOnlyError)
+
+
+def operation_retry(config: ShopConfig) -> Retry:
+    """The seed's retry policy as a redis-py Retry; the no-retry baseline is zero retries."""
+    if not config.retry or config.max_retries == 0:
+        return Retry(NoBackoff(), 0, supported_errors=RETRIED_ERRORS)
+    wait = config.retry_wait / 1000.0
+    if config.retry_backoff == "exponential":
+        backoff = ExponentialBackoff(cap=wait * 2 ** config.max_retries, base=wait)
+    else:
+        backoff = ConstantBackoff(wait)
+    return Retry(backoff, config.max_retries, supported_errors=RETRIED_ERRORS)
+
+
+def make_client(config: ShopConfig, *, port: Optional[int] = None,
+                connect_timeout: Optional[float] = None,
+                read_timeout: Optional[float] = None) -> redis.Redis:
+    """A pooled client for the primary endpoint; one attempt per call, failed connections closed."""
+    return redis.Redis(
+        host=config.redis_host,
+        port=port or config.redis_port,
+        password=config.redis_password or None,
+        socket_connect_timeout=connect_timeout or config.connection_timeout,
+        socket_timeout=read_timeout or config.read_write_timeout,
+        retry=Retry(NoBackoff(), 0, supported_errors=RETRIED_ERRORS),
+        retry_on_error=list(RETRIED_ERRORS),
+        health_check_interval=0,
+        max_connections=256,
+    )
+
+
+class Cache:
+    """Runs Redis operations under the configured retry policy and maps failures to 503."""
+
+    def __init__(self, config: ShopConfig, client: Optional[redis.Redis] = None) -> None:
+        self.config = config
+        self.client = client or make_client(config)
+        self.retry = operation_retry(config)
+
+    def run(self, op: Callable[[redis.Redis], T]) -> T:
+        """Run ``op`` with retries; a Redis outage becomes ServiceUnavailable (503)."""
+        try:
+            return self.retry.call_with_retry(lambda: op(self.client), lambda _err: None)
+        except RedisError as exc:
+            raise ServiceUnavailable(
+                "woocommerce_rest_cache_unavailable",
+                "The session store is temporarily unavailable. Please try again shortly.",
+                self.config.checkout_retry_after, cause=type(exc).__name__) from None
+
+    def try_run(self, op: Callable[[redis.Redis], T], default: T) -> T:
+        """Like run(), but in fail-open mode an outage yields ``default`` (a cache miss)."""
+        if not self.config.cache_fail_open:
+            return self.run(op)
+        try:
+            return self.run(op)
+        except ServiceUnavailable:
+            return default
+
+
+class CartStore:
+    """Carts as JSON under ``wc:cart:<session>``; writes optionally acknowledged by a replica."""
+
+    def __init__(self, cache: Cache) -> None:
+        self.cache = cache
+
+    @staticmethod
+    def key(session: str) -> str:
+        return "wc:cart:" + session
+
+    def load(self, session: str) -> dict:
+        raw = self.cache.run(lambda r: r.get(self.key(session)))
+        if not raw:
+            return {"items": [], "rev": ""}
+        return json.loads(raw)
+
+    def save(self, session: str, cart: dict) -> None:
+        payload = json.dumps(cart, separators=(",", ":"))
+        ttl = self.cache.config.cart_ttl
+        self.cache.run(lambda r: self._write(r, lambda p: p.set(self.key(session), payload, ex=ttl)))
+
+    def clear(self, session: str) -> None:
+        self.cache.run(lambda r: self._write(r, lambda p: p.delete(self.key(session))))
+
+    def _write(self, r: redis.Redis, command: Callable) -> None:
+        """One write, then WAIT for replicas when configured; unacknowledged counts as failed."""
+        config = self.cache.config
+        if not config.cart_wait_replicas:
+            command(r)
+            return
+        pipe = r.pipeline(transaction=False)
+        command(pipe)
+        pipe.execute_command("WAIT", config.cart_wait_replicas, config.cart_wait_timeout_ms)
+        acked = pipe.execute()[-1]
+        if int(acked) < config.cart_wait_replicas:
+            raise ServiceUnavailable(
+                "woocommerce_rest_cart_not_replicated",
+                "The cart change was not confirmed by a replica in time. Please retry.",
+                config.checkout_retry_after,
+                cause=f"WAIT {config.cart_wait_replicas} acknowledged by {acked}")

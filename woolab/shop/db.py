@@ -1,0 +1,86 @@
+"""MariaDB through the instance endpoint: a fresh connection per request, like PHP.
+
+Connection loss, a read-only server and timeouts become ``ServiceUnavailable`` (503 with
+Retry-After), never a 500. PyMySQL 1.2 builds a new TLS context per connection when no TLS
+option is given (~20 ms CPU each), so TLS is off on loopback unless a CA bundle is configured,
+in which case one shared ``ssl.SSLContext`` serves every connection.
+"""
+from __future__ import annotations
+
+import contextlib
+import ssl
+from typing import Iterator, Optional
+
+import pymysql
+from pymysql.err import Error as MySQLError
+
+from .config import ShopConfig
+from .errors import ServiceUnavailable
+
+# errnos that mean "the database is not (writably) there right now"
+OUTAGE_ERRNOS = {
+    1040,  # too many connections
+    1053,  # server shutdown in progress
+    1205,  # lock wait timeout
+    1213,  # deadlock (retry the request)
+    1290,  # --read-only: a demoted primary
+    1792,  # read-only transaction
+    1836,  # read-only mode
+    1927,  # connection killed
+    2002, 2003,  # cannot connect
+    2006,  # server has gone away
+    2013,  # lost connection during query (also read timeouts)
+    2014, 2055,
+}
+
+
+class Database:
+    """Opens per-request connections to the instance endpoint."""
+
+    def __init__(self, config: ShopConfig) -> None:
+        self.config = config
+        self._ssl: Optional[ssl.SSLContext] = None
+        if config.db_ssl_ca:
+            self._ssl = ssl.create_default_context(cafile=config.db_ssl_ca)
+
+    def _connect(self, read_timeout: Optional[float] = None) -> pymysql.connections.Connection:
+        c = self.config
+        options = {"ssl": self._ssl} if self._ssl else {"ssl_disabled": True}
+        return pymysql.connect(
+            host=c.db_host, port=c.db_port, user=c.db_user, password=c.db_password,
+            database=c.db_name, charset="utf8mb4", autocommit=False,
+            connect_timeout=c.db_connect_timeout,
+            read_timeout=read_timeout or c.db_read_timeout,
+            write_timeout=c.db_write_timeout,
+            cursorclass=pymysql.cursors.Cursor,
+            **options,
+        )
+
+    @contextlib.contextmanager
+    def connection(self, read_timeout: Optional[float] = None) -> Iterator[pymysql.connections.Connection]:
+        """A connection for one request; outages surface as ServiceUnavailable."""
+        conn = None
+        try:
+            conn = self._connect(read_timeout)
+            yield conn
+        except (MySQLError, OSError) as exc:
+            errno = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+            if isinstance(exc, (pymysql.err.OperationalError, pymysql.err.InterfaceError, OSError)) \
+                    or errno in OUTAGE_ERRNOS:
+                raise self.unavailable(errno) from None
+            raise
+        finally:
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
+
+    def unavailable(self, errno: Optional[int]) -> ServiceUnavailable:
+        if errno in (1290, 1792, 1836):
+            detail = "The store database is read-only (failover in progress)."
+        else:
+            detail = "The store database is temporarily unavailable."
+        retry = self.config.checkout_retry_after
+        return ServiceUnavailable(
+            "woocommerce_rest_database_unavailable",
+            f"{detail} Your cart is kept; please try again in {retry} seconds.",
+            retry, cause=f"mysql errno {errno}" if errno else "mysql connection error")
