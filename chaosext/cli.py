@@ -5,6 +5,7 @@ a traceback means a bug in the pack.
 """
 import argparse
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -13,11 +14,7 @@ from woolab import manage
 from woolab.config import LabConfig
 from woolab.errors import LabError
 
-EXIT_USAGE = 2
-
-
-class UserError(Exception):
-    """A mistake the user can fix; printed as one line."""
+from .errors import GamedayError
 
 
 def _state_dir(args) -> Path:
@@ -68,14 +65,46 @@ def cmd_lab_failover(args) -> int:
     if args.wait:
         result = manage.call(config, "/_lab/wait-idle?timeout=120", method="POST", timeout=130)
         if result["errors"]:
-            raise UserError("failover failed: " + "; ".join(result["errors"]))
+            raise GamedayError("failover failed: " + "; ".join(result["errors"]))
     print(f"{args.kind} failover {'done' if args.wait else 'started'}")
     return 0
+
+
+def cmd_list(args) -> int:
+    from . import run
+    for entry in run.catalog():
+        print(f"{entry['name']:<34} {entry['title']}")
+        if args.verbose and entry["description"]:
+            print(f"{'':<34} {entry['description']}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from . import run
+    return run.game_day(args.experiment, target=args.target, users=args.users, spawn_rate=args.spawn_rate,
+                        dry_run=args.dry_run, state_dir=_state_dir(args), region=args.region,
+                        keep_lab=args.keep_lab, run_id=args.run_id)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gameday", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="describe the experiment catalogue")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("run", help="run an experiment (a game day) and write its report")
+    p.add_argument("experiment", help="a name from `gameday list` or a path to an experiment JSON file")
+    p.add_argument("--target", choices=["lab", "aws"], default=os.environ.get("GAMEDAY_TARGET", "lab"))
+    p.add_argument("--users", type=int, help="simulated shoppers (overrides the experiment)")
+    p.add_argument("--spawn-rate", type=float, help="shoppers started per second")
+    p.add_argument("--dry-run", action="store_true", help="check guardrails and describe the faults; mutate nothing")
+    p.add_argument("--region", help="AWS region for --target aws (default: AWS_REGION)")
+    p.add_argument("--run-id", help="name of the run directory under reports/")
+    p.add_argument("--keep-lab", action="store_true", help="leave a lab this run started running")
+    p.add_argument("--state-dir", help="lab state directory")
+    p.set_defaults(func=cmd_run)
 
     lab = sub.add_parser("lab", help="the local lab: real MariaDB, Redis, Sentinel, HAProxy, shop, AWS API")
     lab_sub = lab.add_subparsers(dest="lab_command", required=True)
@@ -109,7 +138,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (UserError, LabError) as exc:
+    except (GamedayError, LabError) as exc:
         print(f"gameday: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -513,6 +513,8 @@ class Lab:
                                f"Test Failover API called for node group {node_group_id}", None, ["failover"])
         servers.stop_pid(self._procs[old].pid, hard=True)
         self.events.record("lab", group_id, f"primary {old} killed")
+        if not remove_old:
+            self._ask_sentinel_to_fail_over(group_id)
         deadline = time.monotonic() + 30
         new_port = old_port
         while new_port == old_port and time.monotonic() < deadline:
@@ -541,6 +543,18 @@ class Lab:
         with self._lock:
             group["status"] = "available"
         self._save()
+
+    def _ask_sentinel_to_fail_over(self, group_id: str) -> None:
+        """A managed failover (TestFailover) promotes at once; a hard loss waits for Sentinel's
+        own detection and election instead (down-after + vote), as an unplanned failure does."""
+        for i in range(3):
+            try:
+                s = self._sentinel(i)
+                s.execute_command("SENTINEL FAILOVER", group_id)
+                s.close()
+                return
+            except redis.RedisError as exc:
+                log.info("sentinel-%d refused a forced failover (%s); trying the next", i + 1, exc)
 
     def _wait_cache_endpoint_writable(self, timeout: float) -> None:
         client = self._redis(self.config.cache_primary_port, timeout=0.5)

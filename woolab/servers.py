@@ -205,7 +205,7 @@ def sentinel_start(index: int, port: int, primary_port: int, password: str, grou
         f"sentinel monitor {group} 127.0.0.1 {primary_port} 2",
         f"sentinel auth-pass {group} {password}",
         f"sentinel down-after-milliseconds {group} {down_after_ms}",
-        f"sentinel failover-timeout {group} 3000",
+        f"sentinel failover-timeout {group} 2000",
         f"sentinel parallel-syncs {group} 1", ""]))
     os.chmod(conf, 0o600)
     return spawn([binary("redis-sentinel"), str(conf)], run_dir / f"sentinel-{index}.log")

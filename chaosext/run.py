@@ -1,0 +1,217 @@
+"""`gameday run` and `gameday list`: one game day, from an experiment file to a verdict.
+
+The experiment runs in Chaos Toolkit's own `chaos run` (a child process in our process group, so
+Ctrl-C reaches it and its rollbacks and load control still run), with the journal and every
+measurement in `reports/<run-id>/`. The target is chosen by environment only: for the lab we
+start it when needed and export `AWS_ENDPOINT_URL` and the endpoints; for AWS we check that a
+region and credentials exist and leave boto3's normal chain alone.
+"""
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from woolab import manage
+from woolab.config import PROJECT_ROOT, LabConfig
+
+from .errors import GamedayError
+
+EXPERIMENTS_DIR = PROJECT_ROOT / "experiments"
+REPORTS_DIR = PROJECT_ROOT / "reports"
+LOAD_CONTROL = "chaosext.load.control"
+
+
+def catalog() -> List[dict]:
+    """The experiments shipped in experiments/, with their titles and descriptions."""
+    entries = []
+    for path in sorted(EXPERIMENTS_DIR.glob("*.json")):
+        data = json.loads(path.read_text())
+        entries.append({"name": path.stem, "title": data.get("title", ""), "path": str(path),
+                        "description": data.get("description", ""), "tags": data.get("tags", [])})
+    return entries
+
+
+def resolve(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.is_file():
+        return path.resolve()
+    candidate = EXPERIMENTS_DIR / f"{path.name.removesuffix('.json')}.json"
+    if candidate.is_file() and path.parent == Path("."):
+        return candidate
+    known = ", ".join(e["name"] for e in catalog())
+    raise GamedayError(f"unknown experiment {name_or_path!r} (known: {known}; or give a file path)")
+
+
+def load_and_validate(path: Path) -> dict:
+    """Parse and validate with chaoslib, so a broken file fails before anything is touched."""
+    from chaoslib.exceptions import ChaosException
+    from chaoslib.experiment import ensure_experiment_is_valid
+    try:
+        experiment = json.loads(path.read_text())
+    except ValueError as exc:
+        raise GamedayError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(experiment, dict):
+        raise GamedayError(f"{path} is not an experiment (expected a JSON object)")
+    try:
+        ensure_experiment_is_valid(experiment)
+    except ChaosException as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise GamedayError(f"{path.name} failed validation: {first}") from None
+    return experiment
+
+
+def apply_overrides(experiment: dict, users: Optional[int] = None, spawn_rate: Optional[float] = None,
+                    dry_run: bool = False) -> dict:
+    """Command-line knobs win over the file: load size, and dry run (guardrails describe only)."""
+    for control in experiment.get("controls", []):
+        provider = control.get("provider", {})
+        if provider.get("module") == LOAD_CONTROL:
+            arguments = provider.setdefault("arguments", {})
+            if users is not None:
+                if users < 1:
+                    raise GamedayError("--users must be at least 1")
+                arguments["users"] = users
+            if spawn_rate is not None:
+                arguments["spawn_rate"] = spawn_rate
+    if dry_run:
+        experiment.setdefault("configuration", {})["gameday_dry_run"] = True
+    return experiment
+
+
+def target_env(target: str, state_dir: Path, region: Optional[str] = None) -> Tuple[Dict[str, str], bool]:
+    """Environment for the chosen target, and whether we started the lab ourselves."""
+    env = dict(os.environ)
+    if target == "lab":
+        started = False
+        if not manage.is_up(state_dir):
+            print(manage.up(LabConfig.from_env(state_dir=state_dir)), flush=True)
+            started = True
+        env.update(manage.env(state_dir))
+        return env, started
+    region = region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if not region:
+        raise GamedayError("--target aws needs a region: pass --region or set AWS_REGION")
+    import boto3
+    if boto3.Session(region_name=region).get_credentials() is None:
+        raise GamedayError("--target aws found no AWS credentials (environment, profile, SSO or instance role)")
+    env.update({"GAMEDAY_TARGET": "aws", "AWS_REGION": region, "AWS_DEFAULT_REGION": region})
+    return env, False
+
+
+def new_run_id(experiment_path: Path) -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + experiment_path.stem
+
+
+class Progress(threading.Thread):
+    """Prints the load's pulse from the live timeline every few seconds."""
+
+    def __init__(self, run_dir: Path, every: float = 5.0):
+        super().__init__(daemon=True, name="progress")
+        self.path, self.every, self.halt = run_dir / "timeline.jsonl", every, threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.wait(self.every):
+            line = self.pulse()
+            if line:
+                print(line, flush=True)
+
+    def pulse(self) -> Optional[str]:
+        try:
+            rows = [json.loads(x) for x in self.path.read_text().splitlines()[-200:] if x.strip()]
+        except (OSError, ValueError):
+            return None
+        if not rows:
+            return None
+        latest = max(r["t"] for r in rows)
+        window = [r for r in rows if r["t"] > latest - self.every]
+        requests = sum(r["requests"] for r in window)
+        failures = sum(r["failures"] for r in window)
+        checkout = [r for r in window if r["step"] == "checkout"]
+        co_req = sum(r["requests"] for r in checkout)
+        co_fail = sum(r["failures"] for r in checkout)
+        ratio = failures / requests if requests else 0.0
+        co_ratio = co_fail / co_req if co_req else 0.0
+        return (f"[load] {requests / self.every:7.1f} req/s  error ratio {ratio:6.1%}  "
+                f"checkout {co_req / self.every:5.1f}/s error ratio {co_ratio:6.1%}")
+
+
+def run_chaos(experiment_file: Path, run_dir: Path, env: Dict[str, str]) -> int:
+    """`chaos run` with rollbacks always played; survives a first Ctrl-C to let them finish."""
+    chaos = Path(sys.executable).parent / "chaos"
+    argv = [str(chaos) if chaos.exists() else "chaos", "--log-file", str(run_dir / "chaostoolkit.log"),
+            "run", "--journal-path", str(run_dir / "journal.json"), "--rollback-strategy", "always",
+            str(experiment_file)]
+    proc = subprocess.Popen(argv, env=env, cwd=str(PROJECT_ROOT))
+    progress = Progress(run_dir)
+    progress.start()
+    try:
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            print("\ngameday: interrupted: stopping the load, running rollbacks, saving the journal "
+                  "(Ctrl-C again to abort them)", file=sys.stderr, flush=True)
+            try:
+                return proc.wait()
+            except KeyboardInterrupt:
+                proc.terminate()
+                try:
+                    return proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    return proc.wait()
+    finally:
+        progress.halt.set()
+
+
+def journal_verdict(run_dir: Path) -> Tuple[bool, str]:
+    """(passed, why) from the journal alone: completed, not deviated."""
+    try:
+        journal = json.loads((run_dir / "journal.json").read_text())
+    except (OSError, ValueError):
+        return False, "no journal was written"
+    status, deviated = journal.get("status"), journal.get("deviated")
+    if status == "completed" and not deviated:
+        return True, "steady state held before and after the faults"
+    return False, f"experiment {status}" + (" and deviated from its steady state" if deviated else "")
+
+
+def game_day(experiment: str, target: str = "lab", users: Optional[int] = None,
+             spawn_rate: Optional[float] = None, dry_run: bool = False, state_dir: Optional[Path] = None,
+             region: Optional[str] = None, keep_lab: bool = False, run_id: Optional[str] = None) -> int:
+    """Run one experiment end to end; the exit code is the CI gate (0 only for a clean pass)."""
+    path = resolve(experiment)
+    spec = apply_overrides(load_and_validate(path), users, spawn_rate, dry_run)
+    state_dir = state_dir or manage.default_state_dir()
+    run_dir = REPORTS_DIR / (run_id or new_run_id(path))
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise GamedayError(f"run directory {run_dir} already exists; choose another --run-id")
+    env, started_lab = target_env(target, state_dir, region)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        env["GAMEDAY_RUN_DIR"] = str(run_dir)
+        effective = run_dir / "experiment.json"
+        effective.write_text(json.dumps(spec, indent=2))
+        print(f"gameday: running {path.stem} against the {target} (run dir {run_dir})", flush=True)
+        run_chaos(effective, run_dir, env)
+    finally:
+        if started_lab and not keep_lab:
+            print(manage.down(state_dir), flush=True)
+    return finish(run_dir)
+
+
+def finish(run_dir: Path) -> int:
+    """Write the report and print the verdict; 0 only when the run passed and nothing was lost."""
+    passed, why = journal_verdict(run_dir)
+    try:
+        from .report import report_command
+    except ImportError:
+        report_command = None
+    if report_command is not None:
+        code = report_command(str(run_dir))
+        passed = passed and code == 0
+    print(f"gameday: verdict: {'PASSED' if passed else 'FAILED'} ({why}); report in {run_dir}", flush=True)
+    return 0 if passed else 1
