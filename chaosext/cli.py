@@ -26,6 +26,7 @@ def cmd_lab_up(args) -> int:
                                 cache_replicas=args.cache_replicas,
                                 allow_primary_delete=args.emulate_primary_delete or None,
                                 min_failover_interval=args.min_failover_interval,
+                                db_failover_outage_seconds=args.db_failover_seconds,
                                 with_shop=False if args.no_shop else None)
     print(manage.up(config))
     return 0
@@ -70,6 +71,24 @@ def cmd_lab_failover(args) -> int:
     return 0
 
 
+def parse_settings(pairs) -> dict:
+    settings = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise GamedayError(f"shop setting {pair!r} is not KEY=VALUE (e.g. retry=false)")
+        settings[key] = value
+    return settings
+
+
+def cmd_lab_shop_settings(args) -> int:
+    settings = parse_settings(args.settings)
+    if not settings and not args.reset:
+        raise GamedayError("give KEY=VALUE settings (e.g. retry=false max_retries=0) or --reset")
+    print(json.dumps(manage.shop_settings(_state_dir(args), settings), indent=2))
+    return 0
+
+
 def cmd_list(args) -> int:
     from . import run
     for entry in run.catalog():
@@ -83,7 +102,17 @@ def cmd_run(args) -> int:
     from . import run
     return run.game_day(args.experiment, target=args.target, users=args.users, spawn_rate=args.spawn_rate,
                         dry_run=args.dry_run, state_dir=_state_dir(args), region=args.region,
-                        keep_lab=args.keep_lab, run_id=args.run_id)
+                        keep_lab=args.keep_lab, run_id=args.run_id,
+                        shop_settings=parse_settings(args.shop_setting))
+
+
+def cmd_report(args) -> int:
+    from .report import report_command
+    if args.compare:
+        return report_command(args.compare[0], compare_with=args.compare[1])
+    if not args.run_dir:
+        raise GamedayError("give a run directory (reports/<run-id>) or --compare RUN_A RUN_B")
+    return report_command(args.run_dir, gate=args.gate)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,8 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--region", help="AWS region for --target aws (default: AWS_REGION)")
     p.add_argument("--run-id", help="name of the run directory under reports/")
     p.add_argument("--keep-lab", action="store_true", help="leave a lab this run started running")
+    p.add_argument("--shop-setting", action="append", metavar="KEY=VALUE",
+                   help="lab only: run with this stand-in shop setting (e.g. retry=false), restored afterwards")
     p.add_argument("--state-dir", help="lab state directory")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="write the report of a run, or compare two runs")
+    p.add_argument("run_dir", nargs="?", help="reports/<run-id>")
+    p.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), help="side-by-side figures of two runs")
+    p.add_argument("--gate", action="store_true", help="exit 1 unless the verdict is passed (CI)")
+    p.set_defaults(func=cmd_report)
 
     lab = sub.add_parser("lab", help="the local lab: real MariaDB, Redis, Sentinel, HAProxy, shop, AWS API")
     lab_sub = lab.add_subparsers(dest="lab_command", required=True)
@@ -119,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="accept DeleteCacheCluster on a primary as a hard loss + removal (AWS refuses it)")
     p.add_argument("--min-failover-interval", type=float,
                    help="seconds after a DB failover during which another is not attempted (RDS-EVENT-0034)")
+    p.add_argument("--db-failover-seconds", type=float,
+                   help="how long the DB endpoint stays unavailable during a failover (default 1.5; "
+                        "RDS takes 60-120 s)")
     p.set_defaults(func=cmd_lab_up)
     lab_sub.add_parser("down", parents=[common], help="stop everything the lab started").set_defaults(
         func=cmd_lab_down)
@@ -131,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("kind", choices=["db", "cache"])
     p.add_argument("--no-wait", dest="wait", action="store_false")
     p.set_defaults(func=cmd_lab_failover)
+    p = lab_sub.add_parser("shop-settings", parents=[common],
+                           help="change the stand-in shop's resilience settings (reloads its workers)")
+    p.add_argument("settings", nargs="*", metavar="KEY=VALUE")
+    p.add_argument("--reset", action="store_true", help="back to the lab defaults")
+    p.set_defaults(func=cmd_lab_shop_settings)
     return parser
 
 

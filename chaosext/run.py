@@ -23,6 +23,10 @@ from .errors import GamedayError
 EXPERIMENTS_DIR = PROJECT_ROOT / "experiments"
 REPORTS_DIR = PROJECT_ROOT / "reports"
 LOAD_CONTROL = "chaosext.load.control"
+# secrets the experiments read from the environment; Chaos Toolkit refuses a missing one, and on AWS
+# the data-plane and RPO checks are optional (empty = not configured)
+OPTIONAL_SECRET_ENV = ("GAMEDAY_MYSQL_PASSWORD", "GAMEDAY_REDIS_PASSWORD", "GAMEDAY_SHOP_CONSUMER_KEY",
+                       "GAMEDAY_SHOP_CONSUMER_SECRET")
 
 
 def catalog() -> List[dict]:
@@ -56,6 +60,8 @@ def load_and_validate(path: Path) -> dict:
         raise GamedayError(f"{path} is not valid JSON: {exc}") from None
     if not isinstance(experiment, dict):
         raise GamedayError(f"{path} is not an experiment (expected a JSON object)")
+    for key in OPTIONAL_SECRET_ENV:  # validation resolves secrets; their values do not matter yet
+        os.environ.setdefault(key, "")
     try:
         ensure_experiment_is_valid(experiment)
     except ChaosException as exc:
@@ -181,7 +187,8 @@ def journal_verdict(run_dir: Path) -> Tuple[bool, str]:
 
 def game_day(experiment: str, target: str = "lab", users: Optional[int] = None,
              spawn_rate: Optional[float] = None, dry_run: bool = False, state_dir: Optional[Path] = None,
-             region: Optional[str] = None, keep_lab: bool = False, run_id: Optional[str] = None) -> int:
+             region: Optional[str] = None, keep_lab: bool = False, run_id: Optional[str] = None,
+             shop_settings: Optional[Dict[str, str]] = None) -> int:
     """Run one experiment end to end; the exit code is the CI gate (0 only for a clean pass)."""
     path = resolve(experiment)
     spec = apply_overrides(load_and_validate(path), users, spawn_rate, dry_run)
@@ -190,14 +197,23 @@ def game_day(experiment: str, target: str = "lab", users: Optional[int] = None,
     if run_dir.exists() and any(run_dir.iterdir()):
         raise GamedayError(f"run directory {run_dir} already exists; choose another --run-id")
     env, started_lab = target_env(target, state_dir, region)
+    for key in OPTIONAL_SECRET_ENV:
+        env.setdefault(key, "")
+    if shop_settings and target != "lab":
+        raise GamedayError("--shop-setting configures the lab's stand-in shop; on AWS change your store")
     try:
+        if shop_settings:
+            print("gameday: shop settings:", json.dumps(manage.shop_settings(state_dir, shop_settings)), flush=True)
         run_dir.mkdir(parents=True, exist_ok=True)
         env["GAMEDAY_RUN_DIR"] = str(run_dir)
         effective = run_dir / "experiment.json"
         effective.write_text(json.dumps(spec, indent=2))
+        write_target(run_dir, target, env)
         print(f"gameday: running {path.stem} against the {target} (run dir {run_dir})", flush=True)
         run_chaos(effective, run_dir, env)
     finally:
+        if shop_settings and not started_lab:
+            manage.shop_settings(state_dir, {})
         if started_lab and not keep_lab:
             print(manage.down(state_dir), flush=True)
     return finish(run_dir)
@@ -205,13 +221,19 @@ def game_day(experiment: str, target: str = "lab", users: Optional[int] = None,
 
 def finish(run_dir: Path) -> int:
     """Write the report and print the verdict; 0 only when the run passed and nothing was lost."""
+    from .report import report_command
     passed, why = journal_verdict(run_dir)
-    try:
-        from .report import report_command
-    except ImportError:
-        report_command = None
-    if report_command is not None:
-        code = report_command(str(run_dir))
-        passed = passed and code == 0
-    print(f"gameday: verdict: {'PASSED' if passed else 'FAILED'} ({why}); report in {run_dir}", flush=True)
+    gate = report_command(str(run_dir), gate=True)
+    passed = passed and gate == 0
+    print(f"gameday: {'PASSED' if passed else 'FAILED'}: {why}", flush=True)
     return 0 if passed else 1
+
+
+def write_target(run_dir: Path, target: str, env: Dict[str, str]) -> None:
+    """What the run was pointed at, for the report (no secrets: ids, region, endpoint)."""
+    info = {"kind": target, "region": env.get("AWS_REGION"),
+            "account": "123456789012" if target == "lab" else None,
+            "endpoint_url": env.get("AWS_ENDPOINT_URL") if target == "lab" else None,
+            "ids": {"db_instance": env.get("GAMEDAY_DB_INSTANCE_ID"),
+                    "replication_group": env.get("GAMEDAY_REPLICATION_GROUP_ID")}}
+    (run_dir / "target.json").write_text(json.dumps(info, indent=2))

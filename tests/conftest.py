@@ -14,6 +14,7 @@ import pytest
 from woolab import manage, servers
 from woolab.config import LabConfig
 from woolab.events import read_events
+from woolab.webhook import read_received
 
 TEST_BASE_PORT = 25300
 
@@ -49,6 +50,10 @@ class LabHandle:
 
     def events(self, since: float = 0.0) -> list:
         return [e for e in read_events(self.state_dir / "events.jsonl") if e["time"] >= since]
+
+    def webhooks(self, path: str = None) -> list:
+        """Notifications the lab's webhook receiver got (path "/hook" or "/slack")."""
+        return read_received(self.state_dir / "webhook", path)
 
     def aws_env(self, monkeypatch) -> None:
         """Point boto3 at the lab facade with fake credentials, for this test only."""

@@ -26,6 +26,13 @@ def cache(lab, port_key="GAMEDAY_REDIS_PORT"):
                        socket_timeout=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
 
 
+def wait_for(condition, timeout: float = 15.0) -> None:
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, "condition not reached in time"
+        time.sleep(0.02)
+
+
 def scalar(conn, statement, args=None):
     with conn.cursor() as cur:
         cur.execute(statement, args)
@@ -56,9 +63,11 @@ def test_db_failover_loses_no_acknowledged_commit_and_replication_recovers(lab):
     writer = EndpointWriter(lab.env, "db")
     writer.start()
     for _ in range(3):
-        time.sleep(0.3)
+        acked_before = len(writer.acked)
+        wait_for(lambda: len(writer.acked) > acked_before + 10)
         lab.failover_db()
-    time.sleep(0.3)
+    acked_before = len(writer.acked)
+    wait_for(lambda: len(writer.acked) > acked_before + 10)
     writer.finish()
     assert len(writer.acked) > 50 and writer.failure_times  # real load, real faults
     assert writer.lost() == []
@@ -113,9 +122,10 @@ def test_cache_primary_loss_promotes_the_replica_and_the_old_primary_returns_as_
 def test_cache_failover_keeps_every_wait_acknowledged_write(lab):
     writer = EndpointWriter(lab.env, "cache", wait_replicas=1)
     writer.start()
-    time.sleep(0.3)
+    wait_for(lambda: len(writer.acked) > 10)
     lab.failover_cache()
-    time.sleep(0.3)
+    acked_before = len(writer.acked)
+    wait_for(lambda: len(writer.acked) > acked_before + 10)
     writer.finish()
     assert writer.acked and writer.failure_times  # the fault was real and writes resumed
     assert writer.lost() == []

@@ -29,6 +29,7 @@ class LabConfig:
     cache_replicas: int = 1
     sentinel_down_after_ms: int = 500
     min_failover_interval: float = 0.0
+    db_failover_outage_seconds: float = 1.5  # how long the DB endpoint stays unavailable in a failover
     allow_primary_delete: bool = False
     db_multi_az: bool = True
     with_shop: bool = True
@@ -84,6 +85,7 @@ class LabConfig:
                  self.cache_primary_port, self.cache_reader_port]
         ports += [self.cache_node_port(n) for n in range(1, self.cache_replicas + 2)]
         ports += [self.sentinel_port(i) for i in range(3)]
+        ports.append(self.webhook_port)
         if self.with_shop:
             ports.append(self.shop_port)
         return ports

@@ -83,6 +83,9 @@ def make_handler(lab: Lab, shutdown: threading.Event):
                 if url.path == "/_lab/shutdown" and method == "POST":
                     shutdown.set()
                     return self._json(202, {"stopping": True}) or True
+                if url.path == "/_lab/shop-settings" and method == "POST":
+                    overrides = {k: v for k, v in query.items() if k != "reset"}
+                    return self._json(200, lab.configure_shop(overrides)) or True
                 if url.path in control and method == "POST":
                     if "id" not in query:
                         return self._json(400, {"error": "missing id"}) or True

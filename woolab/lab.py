@@ -10,12 +10,16 @@ import json
 import logging
 import os
 import shutil
+import signal
+import subprocess
 import threading
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Optional
 
+import pymysql
 import redis
 
 from . import servers
@@ -23,8 +27,11 @@ from .config import (AZS, DB_INSTANCE_ID, MAX_CACHE_NODES, NODE_GROUP_ID, REPLIC
                      LabConfig, load_or_create_secrets)
 from .errors import LabInvalidState, LabNotFound, LabStartError
 from .events import EventLog
+from .webhook import WebhookReceiver
 
 log = logging.getLogger("woolab")
+
+_SECRET_SHOP_KEYS = {"db_password", "redis_password", "consumer_key", "consumer_secret", "nonce_secret"}
 
 RDS_FAILOVER_STARTED = ("RDS-EVENT-0013", "Multi-AZ instance failover started.")
 RDS_FAILOVER_COMPLETED = ("RDS-EVENT-0049", "Multi-AZ instance failover completed")
@@ -65,6 +72,8 @@ class Lab:
         self._threads: list = []
         self._stopping = threading.Event()
         self.background_errors: list = []
+        self.webhook: Optional[WebhookReceiver] = None
+        self._generation = 0  # bumped by every mechanic, so the watcher never applies a stale view
 
     # ------------------------------------------------------------------ bring-up / shutdown
     def start(self) -> None:
@@ -86,6 +95,7 @@ class Lab:
         self._wait_sentinels_ready()
         if self.config.with_shop:
             self._start_shop()
+        self.webhook = WebhookReceiver(self.config.webhook_port, self.config.path("webhook")).start()
         self._save()
         watcher = threading.Thread(target=self._watch, name="lab-watch", daemon=True)
         watcher.start()
@@ -95,6 +105,8 @@ class Lab:
         self._stopping.set()
         for t in list(self._threads):
             t.join(timeout=15)
+        if self.webhook is not None:
+            self.webhook.stop()
         order = ["shop", "haproxy"] + [n for n in self._procs if n.startswith("sentinel")] \
             + [n for n in self._procs if n.startswith(REPLICATION_GROUP_ID) or n in self._nodes] \
             + list(self._procs)
@@ -109,15 +121,29 @@ class Lab:
         self._save()
 
     def _background(self, fn, *args) -> None:
+        self._generation += 1
         def run():
             try:
                 fn(*args)
             except Exception as exc:  # a failed mechanic must not kill the controller
                 log.exception("background operation %s failed", fn.__name__)
                 self.background_errors.append(f"{fn.__name__}: {exc}")
+                self._settle_after_failure(f"{fn.__name__}: {exc}")
         t = threading.Thread(target=run, name=fn.__name__, daemon=True)
         self._threads = [x for x in self._threads if x.is_alive()] + [t]
         t.start()
+
+    def _settle_after_failure(self, why: str) -> None:
+        """A failed operation must not leave a resource `modifying` forever (nothing else could run)."""
+        with self._lock:
+            for resource in list(self._db.values()) + list(self._groups.values()):
+                if resource["status"] != "available":
+                    resource["status"] = "available"
+            for node_id, node in list(self._nodes.items()):
+                if node["status"] == "creating" and not servers.pid_alive(node["pid"]):
+                    del self._nodes[node_id]
+        self.events.record("lab", "lab", f"operation failed: {why}")
+        self._save()
 
     def wait_idle(self, timeout: float = 60.0) -> None:
         """Block until every background operation has finished (tests, benchmarks)."""
@@ -151,6 +177,8 @@ class Lab:
                 ("CREATE USER IF NOT EXISTS 'repl'@'127.0.0.1' IDENTIFIED BY %s", s["db_repl_password"]),
                 ("GRANT REPLICATION SLAVE, SLAVE MONITOR ON *.* TO 'repl'@'127.0.0.1'", None),
                 ("CREATE DATABASE IF NOT EXISTS shop", None),
+                ("CREATE DATABASE IF NOT EXISTS woolab", None),
+                ("CREATE TABLE IF NOT EXISTS woolab.probe (id INT PRIMARY KEY, t DOUBLE)", None),
                 ("CREATE USER IF NOT EXISTS 'shop'@'127.0.0.1' IDENTIFIED BY %s", s["db_app_password"]),
                 ("GRANT ALL ON shop.* TO 'shop'@'127.0.0.1'", None)):
             servers.sql(primary, stmt, args)
@@ -285,6 +313,25 @@ class Lab:
             time.sleep(0.1)
         raise LabStartError(f"Sentinels did not reach quorum within {timeout:.0f} s")
 
+    def _wait_sentinels_know(self, port: int, timeout: float = 30.0) -> None:
+        """A new replica can be promoted only once every Sentinel has seen it healthy (they poll
+        the primary's INFO every 10 s, so this can take that long)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            known = 0
+            for i in range(3):
+                try:
+                    s = self._sentinel(i)
+                    known += any(int(r["port"]) == port and not r.get("is_sdown") and not r.get("is_disconnected")
+                                 for r in s.sentinel_slaves(REPLICATION_GROUP_ID))
+                    s.close()
+                except redis.RedisError:
+                    pass
+            if known == 3:
+                return
+            time.sleep(0.2)
+        raise LabInvalidState(f"Sentinels did not discover the replica on port {port} within {timeout:.0f} s")
+
     def _sentinel_primary_port(self) -> Optional[int]:
         for i in range(3):
             try:
@@ -310,16 +357,63 @@ class Lab:
             "consumer_key": s["shop_consumer_key"], "consumer_secret": s["shop_consumer_secret"],
             "nonce_secret": s["shop_nonce_secret"], "access_log": str(self.run_dir / "shop-access.jsonl")}
         shop_config.update(cfg.shop_env)
+        self._shop_base_config = dict(shop_config)
         path = self.run_dir / "shop.json"
         _write_json_atomic(path, shop_config, mode=0o600)
         argv = server.gunicorn_argv(str(path), cfg.shop_port, shop_config["access_log"])
         env = dict(os.environ, WOOLAB_SHOP_CONFIG=str(path))
         log_file = open(self.run_dir / "shop.log", "ab")
-        import subprocess
         self._procs["shop"] = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log_file,
                                                stderr=subprocess.STDOUT, start_new_session=True, env=env)
         log_file.close()
         servers.wait_for_port(cfg.shop_port, 20, self._procs["shop"], "the shop (gunicorn)")
+        self._warm_shop_cache()
+
+    def configure_shop(self, overrides: dict) -> dict:
+        """Change the shop's settings (e.g. the seed's Redis retry knobs) and reload its workers;
+        an empty `overrides` restores the lab defaults. Returns the settings now in force."""
+        from .shop.config import ConfigError, load_config
+        if "shop" not in self._procs:
+            raise LabInvalidState("the lab runs without the shop (--no-shop)")
+        path = self.run_dir / "shop.json"
+        previous = json.loads(path.read_text())
+        settings = {**self._shop_base_config, **overrides}
+        _write_json_atomic(path, settings, mode=0o600)
+        try:
+            load_config(str(path), environ={})
+        except (ConfigError, TypeError, ValueError) as exc:
+            _write_json_atomic(path, previous, mode=0o600)
+            raise LabInvalidState(f"shop settings refused: {exc}") from None
+        master = self._procs["shop"].pid
+        before = servers.child_pids(master)
+        os.kill(master, signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            now = servers.child_pids(master)
+            if now and not (now & before) and len(now) == len(before):
+                break
+            time.sleep(0.05)
+        else:
+            raise LabInvalidState("the shop's workers did not reload within 30 s")
+        servers.wait_for_port(self.config.shop_port, 10, self._procs["shop"], "the shop (gunicorn)")
+        self.events.record("lab", "shop", f"shop settings changed: {sorted(overrides) or 'defaults'}")
+        return {k: v for k, v in settings.items() if k not in _SECRET_SHOP_KEYS}
+
+    def _warm_shop_cache(self) -> None:
+        """Visit every product once, as a warmed-up production cache would have: browsing then
+        survives a database outage from the object cache (a cold page still needs the DB)."""
+        base = f"http://127.0.0.1:{self.config.shop_port}/wp-json/wc/store/v1/products"
+        ids, page = [], 1
+        while True:
+            with urllib.request.urlopen(f"{base}?per_page=100&page={page}", timeout=10) as reply:
+                batch = json.loads(reply.read())
+                pages = int(reply.headers.get("X-WP-TotalPages", 1))
+            ids += [p["id"] for p in batch]
+            if page >= pages:
+                break
+            page += 1
+        for product_id in ids:
+            urllib.request.urlopen(f"{base}/{product_id}", timeout=10).read()
 
     # ------------------------------------------------------------------ views
     def snapshot(self) -> dict:
@@ -368,6 +462,7 @@ class Lab:
         self._haproxy(f"set server db/{old} state maint")
         self._haproxy(f"shutdown sessions server db/{old}")
         self.events.record("lab", instance_id, f"endpoint unavailable (was {old})")
+        went_down = time.monotonic()
         position = None
         if servers.pid_alive(self._procs[old].pid):
             try:
@@ -379,14 +474,21 @@ class Lab:
                 log.warning("could not quiesce %s: %s", old, exc)
         conn = self._root(new)
         if position and not self._wait_applied(conn, position, timeout=10):
-            log.error("standby %s did not apply %s within 10 s", new, position)
+            log.error("standby %s did not apply %s within 10 s (it has %s, slave status %s)", new, position,
+                      servers.sql(conn, "SELECT @@gtid_current_pos, @@gtid_slave_pos, @@gtid_binlog_pos")[0],
+                      {k: v for k, v in servers.sql_dict(conn, "SHOW SLAVE STATUS")[0].items()
+                       if k in ("Slave_IO_Running", "Slave_SQL_Running", "Gtid_IO_Pos", "Last_Error")})
         servers.stop_pid(self._procs[old].pid, hard=True)
         servers.sql(conn, "STOP SLAVE")
         servers.sql(conn, "RESET SLAVE ALL")
         servers.sql(conn, "SET GLOBAL read_only=0")
         conn.close()
+        held = self.config.db_failover_outage_seconds - (time.monotonic() - went_down)
+        if held > 0:  # emulate the RDS endpoint's DNS flip, so shoppers can meet the outage
+            time.sleep(held)
         self._haproxy(f"set server db/{new} state ready")
-        self.events.record("lab", instance_id, f"endpoint writable on {new}", categories=["writable"])
+        self.events.record("lab", instance_id, f"endpoint writable on {new}", categories=["writable"],
+                           at=self._wait_db_endpoint_writable())
         with self._lock:
             db["primary"], db["standby"] = new, old
             db["nodes"][new]["role"], db["nodes"][old]["role"] = "primary", "standby"
@@ -433,7 +535,8 @@ class Lab:
         servers.stop_pid(self._procs[primary].pid, timeout=10)
         self._restart_db_node(primary, read_only=False)
         self._haproxy(f"set server db/{primary} state ready")
-        self.events.record("lab", instance_id, f"endpoint writable on {primary}", categories=["writable"])
+        self.events.record("lab", instance_id, f"endpoint writable on {primary}", categories=["writable"],
+                           at=self._wait_db_endpoint_writable())
         self._db_event(instance_id, RDS_RESTARTED, ["availability"])
         with self._lock:
             db["status"] = "available"
@@ -515,16 +618,15 @@ class Lab:
         self.events.record("lab", group_id, f"primary {old} killed")
         if not remove_old:
             self._ask_sentinel_to_fail_over(group_id)
-        deadline = time.monotonic() + 30
-        new_port = old_port
+        writable_at = self._wait_cache_endpoint_writable(timeout=30)
+        deadline, new_port = time.monotonic() + 15, old_port
         while new_port == old_port and time.monotonic() < deadline:
-            time.sleep(0.02)
             new_port = self._sentinel_primary_port() or old_port
-        new = next((n for n, v in self._nodes.items() if v["port"] == new_port), None)
+            time.sleep(0.02) if new_port == old_port else None
+        new = next((n for n, v in self._nodes.items() if v["port"] == new_port and n != old), None)
         if new is None:
-            raise LabInvalidState(f"Sentinel did not promote a replica of {old} within 30 s")
-        self._wait_cache_endpoint_writable(timeout=15)
-        self.events.record("lab", group_id, f"endpoint writable on {new}", categories=["writable"])
+            raise LabInvalidState(f"Sentinel did not promote a replica of {old}")
+        self.events.record("lab", group_id, f"endpoint writable on {new}", categories=["writable"], at=writable_at)
         with self._lock:
             self._nodes[new]["role"] = "primary"
             self._nodes[old]["role"] = "replica"
@@ -556,20 +658,38 @@ class Lab:
             except redis.RedisError as exc:
                 log.info("sentinel-%d refused a forced failover (%s); trying the next", i + 1, exc)
 
-    def _wait_cache_endpoint_writable(self, timeout: float) -> None:
+    def _wait_cache_endpoint_writable(self, timeout: float) -> float:
+        """Poll a write through the primary endpoint every 20 ms; returns when the first one landed."""
         client = self._redis(self.config.cache_primary_port, timeout=0.5)
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:
                 try:
                     client.set("woolab:probe", time.time())
-                    return
+                    return time.time()
                 except redis.RedisError:
                     client.connection_pool.disconnect()
                     time.sleep(0.02)
         finally:
             client.close()
         raise LabInvalidState(f"cache primary endpoint not writable within {timeout:.0f} s")
+
+    def _wait_db_endpoint_writable(self, timeout: float = 30.0) -> float:
+        """Poll a commit through the DB instance endpoint every 20 ms; returns when one was acknowledged."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                conn = pymysql.connect(host="127.0.0.1", port=self.config.db_endpoint_port, user="admin",
+                                       password=self.secrets["db_admin_password"], connect_timeout=0.5,
+                                       read_timeout=5, write_timeout=5, autocommit=True, ssl_disabled=True)
+                try:
+                    servers.sql(conn, "REPLACE INTO woolab.probe VALUES (1, %s)", (time.time(),))
+                    return time.time()
+                finally:
+                    conn.close()
+            except pymysql.MySQLError:
+                time.sleep(0.02)
+        raise LabInvalidState(f"DB instance endpoint not writable within {timeout:.0f} s")
 
     def _wait_replica_synced(self, node_id: str, timeout: float = 20.0) -> None:
         client = self._redis(self._nodes[node_id]["port"])
@@ -592,20 +712,12 @@ class Lab:
             self._procs.pop(node_id, None)
             members = self._groups[node["replication_group_id"]]["node_groups"][node["node_group_id"]]["members"]
             members.remove(node_id)
-        for i in range(3):  # Sentinels otherwise keep promoting a node that is gone
-            try:
-                s = self._sentinel(i)
-                s.execute_command("SENTINEL RESET", node["replication_group_id"])
-                s.close()
-            except redis.RedisError:
-                pass
 
     def _remove_replica(self, node_id: str) -> None:
         group_id = self._nodes[node_id]["replication_group_id"]
         servers.stop_pid(self._procs[node_id].pid, timeout=5)
         self._forget_node(node_id)
         self.events.record("cache-cluster", node_id, "Cache cluster deleted", None, ["deletion"])
-        self._wait_sentinels_ready(timeout=20)
         with self._lock:
             self._groups[group_id]["status"] = "available"
         self._save()
@@ -615,7 +727,7 @@ class Lab:
         node_id = self._launch_cache_node(group_id, number, primary_port)
         servers.wait_for_port(self._nodes[node_id]["port"], 10, self._procs[node_id], f"redis {node_id}")
         self._wait_replica_synced(node_id)
-        self._wait_sentinels_ready(timeout=20)
+        self._wait_sentinels_know(self._nodes[node_id]["port"])
         self.events.record("cache-cluster", node_id, "Cache cluster created", None, ["creation"])
         with self._lock:
             self._groups[group_id]["status"] = "available"
@@ -641,14 +753,27 @@ class Lab:
         self._save()
 
     # ------------------------------------------------------------------ watcher
+    def _live_cache_ports(self) -> dict:
+        with self._lock:
+            return {n: v["port"] for n, v in self._nodes.items() if servers.pid_alive(v["pid"])}
+
+    def _redis_role(self, port: int) -> Optional[str]:
+        client = self._redis(port, timeout=0.5)
+        try:
+            return client.info("replication").get("role")
+        except redis.RedisError:
+            return None
+        finally:
+            client.close()
+
     def _watch(self) -> None:
-        """Notice nodes that died on their own and roles Sentinel changed without us."""
+        """Notice nodes that died on their own and roles that changed without us (Sentinel)."""
         reported = set()
         while not self._stopping.wait(1.0):
-            if any(t.is_alive() for t in self._threads):
-                continue  # a mechanic is changing the topology: its own view is the truth
             changed = False
             with self._lock:
+                if any(t.is_alive() for t in self._threads):
+                    continue  # a mechanic is changing the topology: its own view is the truth
                 for node_id, node in self._nodes.items():
                     alive = servers.pid_alive(node["pid"])
                     status = "available" if alive else "incompatible-network"
@@ -662,11 +787,16 @@ class Lab:
                                 db["status"] = "failed"
                             changed = True
                             self.events.record("lab", name, f"mariadbd {name} exited unexpectedly")
-            primary_port = self._sentinel_primary_port()
+            generation = self._generation
+            masters = [node_id for node_id, port in self._live_cache_ports().items()
+                       if self._redis_role(port) == "master"]
             with self._lock:
-                for node in self._nodes.values():
-                    role = "primary" if node["port"] == primary_port else "replica"
-                    if primary_port and node["role"] != role:
-                        node["role"], changed = role, True
+                if generation != self._generation or any(t.is_alive() for t in self._threads):
+                    continue  # a mechanic started meanwhile: what we read may predate it
+                if len(masters) == 1:  # the nodes themselves are the truth, not a lagging Sentinel
+                    for node_id, node in self._nodes.items():
+                        role = "primary" if node_id == masters[0] else "replica"
+                        if node["role"] != role:
+                            node["role"], changed = role, True
             if changed:
                 self._save()

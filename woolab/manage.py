@@ -164,6 +164,13 @@ def require_up(state_dir: Path) -> LabConfig:
     return LabConfig.load(state_dir)
 
 
+def shop_settings(state_dir: Path, settings: dict) -> dict:
+    """Apply stand-in shop settings (empty: back to defaults); returns what is now in force."""
+    from urllib.parse import urlencode
+    config = require_up(state_dir)
+    return call(config, "/_lab/shop-settings?" + urlencode(settings), method="POST")
+
+
 def status(state_dir: Path) -> dict:
     """Every node with role, AZ, port, pid and health, plus the endpoints."""
     config = require_up(state_dir)
@@ -216,6 +223,8 @@ def env(state_dir: Path) -> dict:
         "GAMEDAY_MYSQL_DATABASE": "shop",
         "GAMEDAY_REDIS_HOST": "127.0.0.1", "GAMEDAY_REDIS_PORT": str(config.cache_primary_port),
         "GAMEDAY_REDIS_READER_PORT": str(config.cache_reader_port), "GAMEDAY_REDIS_PASSWORD": s["redis_password"],
+        "GAMEDAY_WEBHOOK_URL": f"http://127.0.0.1:{config.webhook_port}/hook",
+        "GAMEDAY_SLACK_WEBHOOK_URL": f"http://127.0.0.1:{config.webhook_port}/slack",
     }
     if config.with_shop:
         values.update({"GAMEDAY_SHOP_URL": f"http://127.0.0.1:{config.shop_port}",

@@ -123,6 +123,15 @@ def stop_pid(pid: Optional[int], expect_in_cmdline: str = "", timeout: float = 3
         time.sleep(0.01)
 
 
+def child_pids(pid: int) -> set:
+    """Direct children of a process (gunicorn's workers)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return {int(x) for x in f.read().split()}
+    except OSError:
+        return set()
+
+
 def _reap(pid: int) -> None:
     try:
         os.waitpid(pid, os.WNOHANG)

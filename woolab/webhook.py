@@ -83,7 +83,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class WebhookReceiver:
-    """A ThreadingHTTPServer on 127.0.0.1:`port` (0 = any free port) storing POSTs in `directory`."""
+    """A ThreadingHTTPServer on 127.0.0.1:`port` (0: any free port) storing POSTs in `directory`."""
 
     def __init__(self, port: int, directory, host: str = "127.0.0.1"):
         self.host, self.port = host, int(port)

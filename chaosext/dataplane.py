@@ -1,0 +1,352 @@
+"""Data-plane probes: is the Redis / MySQL endpoint the application uses writable, and when again?
+
+One Redis client factory and one MySQL connection factory, configured from the experiment's
+configuration (or secrets, for passwords):
+`redis_host`, `redis_port` (6379), `redis_password`, `redis_username`, `redis_ssl`;
+`mysql_host`, `mysql_port` (3306), `mysql_user`, `mysql_password`, `mysql_database`,
+`mysql_ssl_ca` (verify TLS with this CA bundle), `mysql_ssl_disabled`;
+`dataplane_attempt_timeout` (seconds one connect+write may take, default 0.5).
+
+Each check opens a fresh connection, as a PHP request does, so it lands wherever the endpoint
+points now. A per-endpoint pacer guarantees at most one connection attempt per 100 ms per
+endpoint, whichever probes run, so polling never disturbs the load.
+"""
+import ipaddress
+import logging
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional, Tuple
+
+import pymysql
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from chaoslib.types import Configuration, Secrets
+
+from chaosext.errors import ActivityError
+from chaosext.timefmt import iso
+
+__all__ = ["redis_writable", "mysql_writable", "wait_until_writable"]
+
+logger = logging.getLogger("chaostoolkit")
+
+MIN_INTERVAL = 0.1  # seconds between two connection attempts to one endpoint
+PROBE_KEY = "gameday:probe"
+PROBE_TABLE = "gameday_probe"
+MYSQL_TABLE_MISSING = 1146
+
+
+def _get(key: str, configuration: Configuration, secrets: Secrets, default: Any = None) -> Any:
+    for source in (secrets or {}, configuration or {}):
+        if source.get(key) not in (None, ""):
+            return source[key]
+    return default
+
+
+def _timeout(configuration: Configuration) -> float:
+    return float((configuration or {}).get("dataplane_attempt_timeout", 0.5))
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    kind: str  # "redis" | "mysql"
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.kind} endpoint {self.host}:{self.port}"
+
+
+def endpoint(kind: str, configuration: Configuration = None, secrets: Secrets = None
+             ) -> Optional[Endpoint]:
+    """The configured endpoint of `kind`, or None when the configuration names none."""
+    if kind not in ("redis", "mysql"):
+        raise ActivityError(f"unknown data-plane kind {kind!r}: use 'redis' or 'mysql'")
+    host = _get(f"{kind}_host", configuration, secrets)
+    if not host:
+        return None
+    port = int(_get(f"{kind}_port", configuration, secrets, 6379 if kind == "redis" else 3306))
+    return Endpoint(kind, str(host), port)
+
+
+def _require(kind: str, configuration: Configuration, secrets: Secrets) -> Endpoint:
+    found = endpoint(kind, configuration, secrets)
+    if found is None:
+        raise ActivityError(f"no {kind} endpoint configured: set `{kind}_host` (and "
+                            f"`{kind}_port`) in the configuration")
+    return found
+
+
+class _Pacer:
+    """Spaces connection attempts to one endpoint at least MIN_INTERVAL apart."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next: Dict[Tuple[str, int], float] = {}
+
+    def wait(self, host: str, port: int) -> None:
+        """Block until this endpoint's next slot, then claim it (slot = now + MIN_INTERVAL)."""
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                due = self._next.get((host, port), 0.0)
+                if now >= due:
+                    self._next[(host, port)] = now + MIN_INTERVAL
+                    return
+            time.sleep(due - now)
+
+
+PACER = _Pacer()
+
+
+def redis_client(configuration: Configuration = None, secrets: Secrets = None,
+                 timeout: Optional[float] = None) -> redis.Redis:
+    """The Redis client factory: short timeouts, no hidden retries (a probe must see failures)."""
+    point = _require("redis", configuration, secrets)
+    timeout = timeout if timeout is not None else _timeout(configuration)
+    return redis.Redis(
+        host=point.host, port=point.port,
+        username=_get("redis_username", configuration, secrets),
+        password=_get("redis_password", configuration, secrets),
+        ssl=bool(_get("redis_ssl", configuration, secrets, False)),
+        socket_connect_timeout=timeout, socket_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
+_SHARED_TLS: Dict[Optional[str], ssl.SSLContext] = {}
+
+
+def _mysql_tls(host: str, configuration: Configuration, secrets: Secrets) -> Dict[str, Any]:
+    """Loopback: no TLS. Elsewhere: one shared SSLContext (PyMySQL would build one per connect)."""
+    if _is_loopback(host) or _get("mysql_ssl_disabled", configuration, secrets, False):
+        return {"ssl_disabled": True}
+    ca = _get("mysql_ssl_ca", configuration, secrets)
+    if ca not in _SHARED_TLS:
+        context = ssl.create_default_context(cafile=ca)
+        if not ca:  # encrypt without verification, like PyMySQL's "preferred"
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        _SHARED_TLS[ca] = context
+    return {"ssl": _SHARED_TLS[ca]}
+
+
+def mysql_connection(configuration: Configuration = None, secrets: Secrets = None,
+                     timeout: Optional[float] = None) -> pymysql.connections.Connection:
+    """The MySQL connection factory: one fresh autocommit connection with short timeouts."""
+    point = _require("mysql", configuration, secrets)
+    timeout = timeout if timeout is not None else _timeout(configuration)
+    return pymysql.connect(
+        host=point.host, port=point.port,
+        user=_get("mysql_user", configuration, secrets),
+        password=_get("mysql_password", configuration, secrets) or "",
+        database=_get("mysql_database", configuration, secrets),
+        connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout,
+        autocommit=True, **_mysql_tls(point.host, configuration, secrets),
+    )
+
+
+def _write_redis(configuration: Configuration, secrets: Secrets) -> None:
+    client = redis_client(configuration, secrets)
+    try:
+        client.set(PROBE_KEY, repr(time.time()), px=60000)
+    finally:
+        client.close()
+
+
+def _write_mysql(configuration: Configuration, secrets: Secrets) -> None:
+    upsert = (f"INSERT INTO {PROBE_TABLE} (id, probed_at) VALUES (1, NOW(6)) "
+              "ON DUPLICATE KEY UPDATE probed_at = VALUES(probed_at)")
+    connection = mysql_connection(configuration, secrets)
+    try:
+        with connection.cursor() as cursor:
+            try:
+                cursor.execute(upsert)
+            except pymysql.err.ProgrammingError as error:
+                if error.args[0] != MYSQL_TABLE_MISSING:
+                    raise
+                cursor.execute(f"CREATE TABLE IF NOT EXISTS {PROBE_TABLE} "
+                               "(id INT PRIMARY KEY, probed_at DATETIME(6))")
+                cursor.execute(upsert)
+    finally:
+        connection.close()
+
+
+WRITERS = {"redis": _write_redis, "mysql": _write_mysql}
+
+
+def _describe_failure(error: Exception) -> str:
+    if isinstance(error, pymysql.err.MySQLError) and error.args and isinstance(error.args[0], int):
+        return f"MySQL error {error.args[0]}: {error.args[1] if len(error.args) > 1 else ''}"
+    return f"{type(error).__name__}: {error}"
+
+
+def attempt_write(kind: str, configuration: Configuration = None, secrets: Secrets = None
+                  ) -> Tuple[bool, Optional[str], float, float]:
+    """One paced write attempt: (succeeded, why not, started, finished) in epoch seconds."""
+    point = _require(kind, configuration, secrets)
+    PACER.wait(point.host, point.port)
+    started = time.time()
+    try:
+        WRITERS[kind](configuration, secrets)
+        return True, None, started, time.time()
+    except (redis.RedisError, pymysql.err.MySQLError, OSError) as error:
+        return False, _describe_failure(error), started, time.time()
+
+
+def _writable(kind: str, configuration: Configuration, secrets: Secrets) -> bool:
+    ok, why, _, _ = attempt_write(kind, configuration, secrets)
+    if not ok:
+        raise ActivityError(f"{_require(kind, configuration, secrets)} is not writable: {why}")
+    return True
+
+
+def redis_writable(configuration: Configuration = None, secrets: Secrets = None) -> bool:
+    """Write a short-lived probe key through the Redis primary endpoint the application uses.
+
+    Returns True when the write was acknowledged; fails the activity with the reason
+    (refused connection, timeout, READONLY from a demoted primary) otherwise.
+    """
+    return _writable("redis", configuration, secrets)
+
+
+def mysql_writable(configuration: Configuration = None, secrets: Secrets = None) -> bool:
+    """Upsert one row of the `gameday_probe` table through the MySQL endpoint the application uses.
+
+    Returns True when the write committed; fails the activity with the MySQL error number
+    (2003 cannot connect, 2013 lost, 1290 read-only, ...) otherwise.
+    """
+    return _writable("mysql", configuration, secrets)
+
+
+@dataclass
+class WriteWatch:
+    """Polls an endpoint with paced write attempts and remembers outage boundaries.
+
+    `writable_again_at` is the completion time of the first acknowledged write after a failure;
+    `first_failure_at` the start time of the first failed attempt.
+    """
+
+    kind: str
+    configuration: Configuration = None
+    secrets: Secrets = None
+    interval: float = MIN_INTERVAL
+    first_failure_at: Optional[float] = None
+    first_success_at: Optional[float] = None
+    writable_again_at: Optional[float] = None
+    attempts: int = 0
+    failures: int = 0
+    last_error: Optional[str] = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: Optional[threading.Thread] = None
+
+    def __post_init__(self) -> None:
+        self.endpoint = _require(self.kind, self.configuration, self.secrets)
+        self.interval = max(float(self.interval), MIN_INTERVAL)
+
+    @property
+    def outage_seconds(self) -> Optional[float]:
+        if self.first_failure_at is None:
+            return 0.0 if self.first_success_at is not None else None
+        if self.writable_again_at is None:
+            return None
+        return round(self.writable_again_at - self.first_failure_at, 3)
+
+    @property
+    def recovered(self) -> bool:
+        return self.writable_again_at is not None
+
+    def step(self) -> bool:
+        """One attempt; returns whether the endpoint was writable."""
+        ok, why, started, finished = attempt_write(self.kind, self.configuration, self.secrets)
+        self.attempts += 1
+        if ok:
+            if self.first_success_at is None:
+                self.first_success_at = finished
+            if self.first_failure_at is not None and self.writable_again_at is None:
+                self.writable_again_at = finished
+        else:
+            self.failures += 1
+            self.last_error = why
+            if self.first_failure_at is None:
+                self.first_failure_at = started
+                logger.info("%s not writable from %s: %s", self.endpoint, iso(started), why)
+        return ok
+
+    def _loop(self) -> None:
+        while not self._stop.is_set() and not self.recovered:
+            began = time.monotonic()
+            self.step()
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - began)))
+
+    def start(self) -> "WriteWatch":
+        self._thread = threading.Thread(target=self._loop, name=f"watch-{self.kind}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+
+    def result(self) -> Dict[str, Any]:
+        return {
+            "endpoint": f"{self.endpoint.host}:{self.endpoint.port}",
+            "kind": self.kind,
+            "first_failure_at": iso(self.first_failure_at),
+            "first_success_at": iso(self.first_success_at),
+            "writable_again_at": iso(self.writable_again_at),
+            "outage_seconds": self.outage_seconds,
+            "attempts": self.attempts,
+            "failures": self.failures,
+            "last_error": self.last_error,
+        }
+
+
+def wait_until_writable(kind: str, timeout: float = 60.0, interval: float = MIN_INTERVAL,
+                        expect_outage: bool = False, configuration: Configuration = None,
+                        secrets: Secrets = None) -> Dict[str, Any]:
+    """Poll writes to the `redis` or `mysql` endpoint (every `interval` >= 0.1 s) until it is writable.
+
+    With `expect_outage`, first wait for the endpoint to fail (a fault injected without
+    waiting) and then for it to recover. Returns first_failure_at / first_success_at /
+    writable_again_at (ISO-8601 UTC) and the outage length; fails the activity when the
+    endpoint is not writable within `timeout` seconds.
+    """
+    watch = WriteWatch(kind, configuration, secrets, interval)
+    deadline = time.monotonic() + float(timeout)
+    while time.monotonic() < deadline:
+        began = time.monotonic()
+        ok = watch.step()
+        if ok and (watch.recovered or not expect_outage):
+            if not watch.recovered:
+                watch.writable_again_at = watch.first_success_at
+            return watch.result()
+        time.sleep(max(0.0, watch.interval - (time.monotonic() - began)))
+    if watch.first_failure_at is None:
+        raise ActivityError(f"{watch.endpoint} stayed writable for {timeout:g} s: the expected "
+                            "outage never happened")
+    raise ActivityError(f"{watch.endpoint} not writable again within {timeout:g} s "
+                        f"(last error: {watch.last_error})")
+
+
+def resolve_endpoint(address: str, port: Optional[int]) -> Dict[str, Any]:
+    """What a DNS name resolves to now (getaddrinfo), as a client reconnecting would see it."""
+    try:
+        infos = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise ActivityError(f"endpoint {address} does not resolve: {error}") from None
+    return {"address": address, "port": port,
+            "resolved": sorted({info[4][0] for info in infos})}

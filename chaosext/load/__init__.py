@@ -1,0 +1,10 @@
+"""Shopper load for game days: Locust around an experiment, and probes over what it measures.
+
+- :mod:`chaosext.load.control` — the Chaos Toolkit control that starts/stops Locust
+- :mod:`chaosext.load.probes` — error ratio, latency, traffic, liveness, RPO over the order ledger
+- :mod:`chaosext.load.process` — the Locust child process and its safety nets
+- :mod:`chaosext.load.timeline` — per-second aggregation and the run-directory file formats
+- :mod:`chaosext.load.recorder` — Locust event listeners (imported by locustfiles only: it pulls
+  in Locust and gevent's monkey-patching, so nothing else here imports it)
+- :mod:`chaosext.load.bench` — journey-vs-bare throughput benchmark
+"""

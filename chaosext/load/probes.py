@@ -1,0 +1,206 @@
+"""Probes over the live shopper load: error ratio, latency, traffic, liveness, and the RPO check.
+
+The timeline probes read ``RUN_DIR/timeline.jsonl`` (``run_dir`` argument > configuration
+``gameday_run_dir`` > ``$GAMEDAY_RUN_DIR``) and look at the last ``window`` seconds of wall-clock
+time. The recorder writes a second once it is over (3 s later with Locust workers), so the newest
+second or three are not yet visible: pick windows of 5 s or more. Every probe returns a plain
+number or dict that a tolerance can judge, e.g.
+``{"type": "range", "range": [0, 0.05]}`` on :func:`error_ratio`.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import math
+import os
+import time
+import urllib.error
+import urllib.request
+from typing import Any, Dict, List, Optional
+from urllib.parse import quote
+
+from chaoslib.types import Configuration, Secrets
+
+from chaosext.errors import ActivityError
+from chaosext.load.config import run_dir_of, shop_url_of
+from chaosext.load.timeline import percentile, read_orders, read_recent, window_stats
+
+__all__ = ["error_ratio", "latency_percentile", "requests_in_window", "load_is_running",
+           "acknowledged_orders_exist"]
+
+
+def _window(window: float, step: Optional[str], run_dir: Optional[str],
+            configuration: Configuration) -> Dict[str, Any]:
+    if not window or window <= 0:
+        raise ActivityError(f"load probe: window must be > 0 seconds (got {window!r})")
+    path = os.path.join(run_dir_of(configuration, run_dir), "timeline.jsonl")
+    since = math.floor(time.time()) - float(window)
+    return window_stats(read_recent(path, since), step)
+
+
+def error_ratio(step: Optional[str] = None, window: float = 10,
+                ignore_errors: Optional[List[str]] = None, run_dir: Optional[str] = None,
+                configuration: Configuration = None, secrets: Secrets = None) -> float:
+    """Fraction (0..1) of shopper requests that failed in the last ``window`` seconds.
+
+    ``step`` narrows it to one journey step (browse, product, add_to_cart, view_cart, checkout);
+    ``ignore_errors`` lists error classes that are the shop's normal answers, not outages
+    (e.g. ``["409 woocommerce_rest_product_out_of_stock"]``). No requests in the window gives
+    0.0 (pair it with ``requests_in_window`` to catch a stall).
+    """
+    stats = _window(window, step, run_dir, configuration)
+    if not stats["requests"]:
+        return 0.0
+    ignored = sum(stats["errors"].get(k, 0) for k in (ignore_errors or []))
+    return round((stats["failures"] - ignored) / stats["requests"], 6)
+
+
+def latency_percentile(step: Optional[str] = None, pct: float = 95, window: float = 10,
+                       run_dir: Optional[str] = None, configuration: Configuration = None,
+                       secrets: Secrets = None) -> float:
+    """The ``pct``-th percentile latency in ms of shopper requests in the last ``window`` seconds.
+
+    Computed from the per-second histograms (5 % buckets), failures included; 0.0 when empty.
+    """
+    if not 0 < float(pct) <= 100:
+        raise ActivityError(f"load probe: pct must be in (0, 100] (got {pct!r})")
+    stats = _window(window, step, run_dir, configuration)
+    return percentile(stats["hist"].items(), float(pct))
+
+
+def requests_in_window(step: Optional[str] = None, window: float = 10, outcome: str = "all",
+                       run_dir: Optional[str] = None, configuration: Configuration = None,
+                       secrets: Secrets = None) -> int:
+    """How many shopper requests completed in the last ``window`` seconds.
+
+    ``outcome`` is ``all``, ``ok`` (succeeded) or ``failed``; ``step`` narrows it to one step.
+    """
+    if outcome not in ("all", "ok", "failed"):
+        raise ActivityError(f"load probe: outcome must be all, ok or failed (got {outcome!r})")
+    stats = _window(window, step, run_dir, configuration)
+    return {"all": stats["requests"], "failed": stats["failures"],
+            "ok": stats["requests"] - stats["failures"]}[outcome]
+
+
+def load_is_running(max_silence: Optional[float] = None, run_dir: Optional[str] = None,
+                    configuration: Configuration = None, secrets: Secrets = None) -> bool:
+    """True while the Locust process of this run is alive.
+
+    With ``max_silence`` it must also have written its timeline within that many seconds
+    (a Locust that is alive but measures nothing counts as not running).
+    """
+    rd = run_dir_of(configuration, run_dir)
+    try:
+        with open(os.path.join(rd, "load.pid")) as fh:
+            pid = int(fh.read().strip())
+    except (OSError, ValueError):
+        return False
+    if not _alive(pid):
+        return False
+    if max_silence is None:
+        return True
+    try:
+        age = time.time() - os.path.getmtime(os.path.join(rd, "timeline.jsonl"))
+    except OSError:
+        age = time.time() - os.path.getmtime(os.path.join(rd, "load.pid"))
+    return age <= float(max_silence)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            stat = fh.read()
+        return stat[stat.rfind(")") + 2] != "Z"
+    except OSError:
+        return True
+
+
+def acknowledged_orders_exist(run_dir: Optional[str] = None, shop_url: Optional[str] = None,
+                              consumer_key: Optional[str] = None,
+                              consumer_secret: Optional[str] = None, batch_size: int = 100,
+                              timeout: float = 10.0, configuration: Configuration = None,
+                              secrets: Secrets = None) -> Dict[str, Any]:
+    """Look up every order the shop acknowledged during the load (RPO): none may be missing.
+
+    Reads ``RUN_DIR/orders.jsonl`` and asks the WooCommerce REST API v3
+    (``GET /wp-json/wc/v3/orders?include=...``, in batches, Basic auth with the consumer key and
+    secret) which still exist. Returns ``{"checked", "found", "missing_count", "missing": [ids]}``;
+    judge it with a jsonpath tolerance on ``$.missing_count`` == 0. Credentials come from the
+    arguments, else secrets ``consumer_key``/``consumer_secret``, else
+    ``$GAMEDAY_SHOP_CONSUMER_KEY``/``$GAMEDAY_SHOP_CONSUMER_SECRET``.
+    """
+    secrets = secrets or {}
+    base = shop_url_of(configuration, shop_url)
+    if not base:
+        raise ActivityError("RPO check: no shop URL (pass shop_url, or set configuration "
+                            "shop_url or $GAMEDAY_SHOP_URL)")
+    key = consumer_key or secrets.get("consumer_key") or os.environ.get("GAMEDAY_SHOP_CONSUMER_KEY")
+    secret = (consumer_secret or secrets.get("consumer_secret")
+              or os.environ.get("GAMEDAY_SHOP_CONSUMER_SECRET"))
+    if not key or not secret:
+        raise ActivityError("RPO check: no WooCommerce consumer key/secret (pass them, or set "
+                            "secrets consumer_key/consumer_secret)")
+    ledger = os.path.join(run_dir_of(configuration, run_dir), "orders.jsonl")
+    ids = list(dict.fromkeys(o["order_id"] for o in read_orders(ledger)))
+    auth = "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()
+    size = max(1, min(int(batch_size), 100))  # WooCommerce caps per_page at 100
+    found: set = set()
+    for i in range(0, len(ids), size):
+        found |= _existing(base, ids[i:i + size], auth, timeout)
+    missing = [oid for oid in ids if oid not in found]
+    return {"checked": len(ids), "found": len(ids) - len(missing),
+            "missing_count": len(missing), "missing": missing, "ledger": ledger}
+
+
+def _existing(base: str, ids: List[Any], auth: str, timeout: float) -> set:
+    """Which of ``ids`` the shop returns; falls back to one GET per order if ``include`` is unknown."""
+    query = "include=" + quote(",".join(str(i) for i in ids)) + f"&per_page={len(ids)}" \
+        "&status=any&_fields=id"
+    status, body = _get(f"{base}/wp-json/wc/v3/orders?{query}", auth, timeout)
+    if status == 200 and isinstance(body, list):
+        wanted = {str(i): i for i in ids}
+        return {wanted[str(o.get("id"))] for o in body
+                if isinstance(o, dict) and str(o.get("id")) in wanted}
+    if status not in (400, 404):
+        raise ActivityError(_refusal("list orders", status, body, base))
+    exists = set()
+    for oid in ids:
+        status, body = _get(f"{base}/wp-json/wc/v3/orders/{quote(str(oid))}", auth, timeout)
+        if status == 200:
+            exists.add(oid)
+        elif status != 404:
+            raise ActivityError(_refusal(f"read order {oid}", status, body, base))
+    return exists
+
+
+def _get(url: str, auth: str, timeout: float):
+    req = urllib.request.Request(url, headers={"Authorization": auth, "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, _loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, _loads(exc.read())
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ActivityError(f"RPO check: shop at {url.split('/wp-json')[0]} is unreachable "
+                            f"({reason})") from None
+
+
+def _loads(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _refusal(what: str, status: int, body: Any, base: str) -> str:
+    code = body.get("code") if isinstance(body, dict) else None
+    hint = " (check the consumer key/secret and that it has read access)" \
+        if status in (401, 403) else ""
+    return f"RPO check: {base} refused to {what}: HTTP {status}" + (f" {code}" if code else "") + hint

@@ -1,0 +1,145 @@
+"""Inject a fault, wait for the control plane and the data plane, return the fault result.
+
+Every failover action builds a `Fault` (how to inject, how to tell the control plane is done,
+how to read its events) and hands it to `run_fault`, so waiting, timing and the result shape
+(docs/architecture.md, "Fault results") live in one place.
+"""
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from chaoslib.types import Configuration, Secrets
+
+from chaosext import dataplane
+from chaosext.errors import ActivityError
+from chaosext.timefmt import iso, parse_time
+
+__all__ = ["Fault", "run_fault", "dry_run_result"]
+
+logger = logging.getLogger("chaostoolkit")
+
+# After the control plane is done, how long a data plane that never failed is still watched.
+QUIET_SECONDS = 3.0
+
+
+@dataclass
+class Fault:
+    fault: str  # "rds-force-failover"
+    target: str  # resource id
+    method: str  # "RebootDBInstance(ForceFailover=True)"
+    before: Dict[str, Any]
+    inject: Callable[[], Any]
+    poll: Callable[[], Tuple[bool, Dict[str, Any]]]  # (done, state now)
+    events: Callable[[float], List[Dict[str, Any]]]  # described events since epoch seconds
+    data_plane: Optional[str] = None  # "mysql" | "redis": the endpoint that measures the RTO
+    completion_kind: str = "failover-completed"
+    extra: Optional[Dict[str, Any]] = None  # merged into the result (inject may set it)
+
+
+def _base(fault: Fault) -> Dict[str, Any]:
+    return {
+        "fault": fault.fault, "target": fault.target, "method": fault.method,
+        "injected_at": None, "control_plane_completed_at": None, "data_plane_writable_at": None,
+        "rto_seconds": None, "control_plane_seconds": None,
+        "before": fault.before, "after": None, "events": [], **(fault.extra or {}),
+    }
+
+
+def dry_run_result(fault: Fault, would: str) -> Dict[str, Any]:
+    """The result of a dry run: what would happen; nothing was called that mutates."""
+    logger.info("Dry run: %s", would)
+    return {**_base(fault), "dry_run": True, "would": would}
+
+
+def _watch(fault: Fault, measure: bool, configuration: Configuration, secrets: Secrets):
+    if not (measure and fault.data_plane):
+        return None
+    if dataplane.endpoint(fault.data_plane, configuration, secrets) is None:
+        return None
+    return dataplane.WriteWatch(fault.data_plane, configuration, secrets)
+
+
+def run_fault(fault: Fault, wait: bool = True, timeout: float = 300.0, poll_interval: float = 1.0,
+              measure_data_plane: bool = True, configuration: Configuration = None,
+              secrets: Secrets = None) -> Dict[str, Any]:
+    """Inject `fault`; with `wait`, return only once the control plane (and data plane) recovered."""
+    result = _base(fault)
+    watch = _watch(fault, measure_data_plane and wait, configuration, secrets)
+    if watch:
+        watch.start()
+    try:
+        injected = time.time()
+        fault.inject()
+        result.update(method=fault.method, injected_at=iso(injected), **(fault.extra or {}))
+        logger.info("%s injected on %s via %s", fault.fault, fault.target, fault.method)
+        if not wait:
+            return result
+        deadline = time.monotonic() + float(timeout)
+        observed, state = _wait_control_plane(fault, deadline, timeout, poll_interval)
+        result["after"] = state
+        if watch:
+            _wait_data_plane(watch, fault, deadline, timeout)
+    finally:
+        if watch:
+            watch.stop()
+    events = fault.events(injected - 1.0)
+    result["events"] = events
+    completed = _completion_time(events, fault.completion_kind, injected) or observed
+    result["control_plane_completed_at"] = iso(completed)
+    result["control_plane_observed_at"] = iso(observed)
+    result["control_plane_seconds"] = round(completed - injected, 3)
+    if watch:
+        writable = watch.writable_again_at if watch.recovered else injected
+        result["data_plane_writable_at"] = iso(writable)
+        result["rto_seconds"] = round(writable - injected, 3)
+        result["data_plane"] = watch.result()
+    logger.info("%s on %s: control plane %.1f s, data plane RTO %s s", fault.fault, fault.target,
+                result["control_plane_seconds"], result["rto_seconds"])
+    return result
+
+
+def _wait_control_plane(fault: Fault, deadline: float, timeout: float, poll_interval: float):
+    while True:
+        done, state = fault.poll()
+        if done:
+            return time.time(), state
+        if time.monotonic() >= deadline:
+            raise ActivityError(f"{fault.fault} on {fault.target}: the control plane did not "
+                                f"report recovery within {timeout:g} s (last state: {state})")
+        time.sleep(max(0.05, float(poll_interval)))
+
+
+def _wait_data_plane(watch: "dataplane.WriteWatch", fault: Fault, deadline: float,
+                     timeout: float) -> None:
+    quiet_until = time.monotonic() + QUIET_SECONDS
+    while not watch.recovered:
+        now = time.monotonic()
+        if watch.first_failure_at is None and now >= quiet_until:
+            logger.warning("%s stayed writable during %s on %s", watch.endpoint, fault.fault,
+                           fault.target)
+            return
+        if now >= deadline:
+            raise ActivityError(f"{fault.fault} on {fault.target}: the control plane recovered "
+                                f"but the {watch.endpoint} was not writable again within "
+                                f"{timeout:g} s (last error: {watch.last_error})")
+        time.sleep(0.02)
+
+
+def _completion_time(events: List[Dict[str, Any]], kind: str, injected: float
+                     ) -> Optional[float]:
+    times = [parse_time(e["date"]).timestamp() for e in events
+             if e.get("kind") == kind and e.get("date")]
+    after = [t for t in times if t >= injected]
+    if after:  # a previous failover's "completed" event must not count for this one
+        return min(after)
+    skewed = [t for t in times if t >= injected - 1.0]  # AWS clock a little behind ours
+    return max(skewed) if skewed else None
+
+
+def since_window(since: Optional[str], window_seconds: float):
+    """The start of an events query: `since` (ISO-8601) or `window_seconds` ago."""
+    if since:
+        return parse_time(since)
+    return parse_time(time.time()) - timedelta(seconds=float(window_seconds))

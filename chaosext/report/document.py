@@ -1,0 +1,199 @@
+"""The report's content as a renderer-neutral list of blocks, built from the summary dict.
+
+HTML and Markdown render the same blocks, so both formats always say the same thing.
+Blocks: ("h1"|"h2"|"h3"|"p", text), ("list", [text]), ("table", headers, rows), ("charts",),
+("verdict", verdict, text).
+"""
+from typing import Any, Dict, List, Optional
+
+__all__ = ["build", "num", "pct", "clock"]
+
+Block = tuple
+
+
+def num(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}".rstrip("0").rstrip(".") if value == value else "—"
+    return str(value)
+
+
+def pct(value: Optional[float]) -> str:
+    return "—" if value is None else f"{value * 100:.2f} %"
+
+
+def clock(stamp: Optional[str]) -> str:
+    """The time of day of an ISO stamp (the date is in the overview)."""
+    return stamp.split("T", 1)[1] if stamp and "T" in stamp else (stamp or "—")
+
+
+def _met(value: Optional[bool]) -> str:
+    return {True: "met", False: "NOT met", None: "not run"}[value]
+
+
+def build(summary: Dict[str, Any]) -> List[Block]:
+    blocks: List[Block] = []
+    for part in (_overview, _hypothesis, _faults, _charts, _load, _rpo, _safeguards,
+                 _rollbacks, _timeline):
+        blocks += part(summary)
+    return blocks
+
+
+def _overview(s: Dict) -> List[Block]:
+    exp, target = s["experiment"], s["target"]
+    where = target["kind"] + "".join(f", {k} {target[k]}" for k in ("region", "account")
+                                     if target.get(k))
+    out = [("h1", f"Game day: {exp['title'] or s['run_id']}"),
+           ("verdict", s["verdict"], f"Verdict: {s['verdict'].upper()}")]
+    if exp.get("description"):
+        out.append(("p", exp["description"]))
+    if s["verdict_reasons"]:
+        out.append(("list", s["verdict_reasons"]))
+    out.append(("table", ["", ""], [
+        ["run", s["run_id"]],
+        ["target", where],
+        ["resources", ", ".join(target["ids"]) or "—"],
+        ["start", s["start"] or "—"], ["end", s["end"] or "—"],
+        ["duration", f"{num(s['duration_seconds'], 1)} s"],
+        ["Chaos Toolkit status", f"{s['status'] or '—'} (deviated: {num(s['deviated'])})"],
+    ]))
+    return out
+
+
+def _hypothesis(s: Dict) -> List[Block]:
+    h = s["hypothesis"]
+    rows = []
+    for phase in ("before", "after"):
+        for p in h[phase]["probes"]:
+            rows.append([phase, p["name"], p["status"] or "—", num(p["tolerance_met"]),
+                         p["tolerance"] or "—", p["error"] or p["output"]])
+    out = [("h2", "Steady-state hypothesis" + (f": {h['title']}" if h.get("title") else "")),
+           ("p", f"Before the method: {_met(h['before']['met'])}. "
+                 f"After the method: {_met(h['after']['met'])}.")]
+    if rows:
+        out.append(("table", ["phase", "probe", "status", "within tolerance", "tolerance",
+                              "output"], rows))
+    return out
+
+
+def _method(f: Dict) -> str:
+    method = f["method"] or "—"
+    if f.get("requested_method") and f["requested_method"] != f["method"]:
+        method = f"{f['requested_method']} → {method}"
+    return method + (" (dry run)" if f.get("dry_run") else "")
+
+
+def _faults(s: Dict) -> List[Block]:
+    out: List[Block] = [("h2", "Faults")]
+    if not s["faults"]:
+        return out + [("p", "No fault was injected.")]
+    rows = []
+    for f in s["faults"]:
+        load = f.get("load") or {}
+        threshold = f"≤ {num(f['rto_threshold_seconds'])} s: {num(f['rto_within_threshold'])}" \
+            if f["rto_threshold_seconds"] is not None else "—"
+        rows.append([f["fault"] or "—", f["target"] or "—", _method(f), f["status"] or "—",
+                     clock(f["injected_at"]), clock(f["control_plane_completed_at"]),
+                     clock(f["data_plane_writable_at"]), num(f["rto_seconds"]),
+                     num(f["control_plane_seconds"]), num(f["control_vs_data_plane_lag_seconds"]),
+                     threshold, pct(load.get("error_ratio")), num(load.get("p95_ms"), 1)])
+    out.append(("table", ["fault", "target", "method", "status", "injected", "control plane done",
+                          "data plane writable", "RTO s", "control plane s", "lag s",
+                          "RTO threshold", "error ratio in window", "p95 ms in window"], rows))
+    out.append(("p", "RTO: injection until the data plane took writes again. Lag: data plane "
+                     "writable minus control plane done (negative: writable before AWS "
+                     "reported completion)."))
+    for f in s["faults"]:
+        details = []
+        if f.get("error"):
+            details.append(f"error: {f['error']}")
+        if f.get("method_reason"):
+            details.append(f"method: {f['method_reason']}")
+        if f.get("before") or f.get("after"):
+            details.append(f"before: {_flat(f.get('before'))}; after: {_flat(f.get('after'))}")
+        if f.get("rto_source") not in (None, "fault"):
+            details.append(f"data plane measured by {f['rto_source']}")
+        details += [f"{clock(e['date'])} {e['event_id'] or ''} {e['message']}".replace("  ", " ")
+                    for e in f["events"]]
+        if details:
+            out += [("h3", f"{f['fault']} on {f['target']}"), ("list", details)]
+    return out
+
+
+def _flat(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_flat(v)}" for k, v in value.items() if v not in (None, [], {}))
+    if isinstance(value, list):
+        return "[" + ", ".join(_flat(v) for v in value) + "]"
+    return num(value)
+
+
+def _load(s: Dict) -> List[Block]:
+    load = s["load"]
+    out: List[Block] = [("h2", "Shopper load")]
+    if not load["steps"]:
+        return out + [("p", "No load timeline was recorded.")]
+    w = load["windows"]
+    out.append(("p", "Windows: baseline before the first injection "
+                     f"({w['baseline']['seconds']} s), fault from injection to data-plane "
+                     f"recovery ({w['fault']['seconds']} s), recovery afterwards "
+                     f"({w['recovery']['seconds']} s)."
+                + (f" {load['users']} users." if load.get("users") else "")))
+    rows = []
+    for step in load["steps"] + ["all steps"]:
+        figs = load["overall"] if step == "all steps" else load["per_step"][step]
+        for window in ("baseline", "fault", "recovery"):
+            f = figs[window]
+            rows.append([step, window, num(f["requests"]), num(f["requests_per_second"], 1),
+                         num(f["failures"]), pct(f["error_ratio"]), num(f["p95_ms"], 1)])
+    out.append(("table", ["step", "window", "requests", "req/s", "failures", "error ratio",
+                          "p95 ms"], rows))
+    if load.get("problems"):
+        out.append(("list", load["problems"]))
+    return out
+
+
+def _charts(s: Dict) -> List[Block]:
+    return [("h2", "Timeline"), ("charts",)] if s["load"]["steps"] else []
+
+
+def _rpo(s: Dict) -> List[Block]:
+    r = s["rpo"]
+    out = [("h2", "Data loss (RPO)"), ("table", ["figure", "value"], [
+        ["acknowledged orders", num(r["orders_acknowledged"])],
+        ["orders checked", num(r["orders_checked"])],
+        ["acknowledged orders lost", num(r["orders_lost"]) if r["check"] else "not checked"],
+        ["carts lost", num(r["carts_lost"])]])]
+    if r["orders_missing"]:
+        out.append(("p", "Missing order ids: " + ", ".join(map(str, r["orders_missing"]))))
+    return out
+
+
+def _safeguards(s: Dict) -> List[Block]:
+    g = s["safeguards"]
+    text = ("Declared: " + (", ".join(map(str, g["declared"])) or "none") + ". "
+            + ("Tripped" + (f" by {g['tripped_by']}" if g["tripped_by"] else "")
+               + (f" at {g['at']}" if g["at"] else "") + (f": {g['message']}" if g["message"]
+                                                          else "") + "."
+               if g["tripped"] else "No safeguard tripped."))
+    return [("h2", "Safeguards"), ("p", text)]
+
+
+def _rollbacks(s: Dict) -> List[Block]:
+    out: List[Block] = [("h2", "Rollbacks")]
+    if not s["rollbacks"]:
+        return out + [("p", "No rollback ran.")]
+    return out + [("table", ["rollback", "status", "method", "started", "ended", "output"],
+                   [[r["name"], r["status"] or "—", r["method"] or "—", clock(r["start"]),
+                     clock(r["end"]), r["error"] or r["output"]] for r in s["rollbacks"]])]
+
+
+def _timeline(s: Dict) -> List[Block]:
+    if not s["events"]:
+        return []
+    return [("h2", "Event timeline"),
+            ("table", ["time (UTC)", "source", "what"],
+             [[clock(e["at"]), e["source"], e["message"]] for e in s["events"]])]

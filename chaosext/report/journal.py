@@ -1,0 +1,240 @@
+"""Read what a report needs out of a Chaos Toolkit journal: hypothesis, faults, rollbacks, RPO.
+
+A fault is any activity whose output has the fault-result shape (docs/architecture.md) or a
+failed action of a `chaosext.*.actions` module; everything else is context.
+"""
+import json
+import os
+from typing import Any, Dict, List, Optional
+
+from chaosext.timefmt import iso, parse_time
+
+__all__ = ["config_value", "experiment_info", "hypothesis", "faults", "rollbacks",
+           "safeguards", "rpo_check", "activity_name", "when", "short"]
+
+FAULT_KEYS = ("fault", "target", "method", "injected_at", "control_plane_completed_at",
+              "data_plane_writable_at", "rto_seconds", "control_plane_seconds")
+RPO_FUNCS = ("acknowledged_orders_exist",)
+
+
+def when(value: Any) -> Optional[str]:
+    """Any journal time (naive = UTC, aware, epoch) as the pack's ISO-8601 UTC form."""
+    if value in (None, ""):
+        return None
+    try:
+        return iso(parse_time(value))
+    except (ValueError, TypeError, OverflowError):
+        return None
+
+
+def epoch(value: Any) -> Optional[float]:
+    stamp = when(value)
+    return parse_time(stamp).timestamp() if stamp else None
+
+
+def short(value: Any, limit: int = 160) -> str:
+    """A one-line rendering of an activity output for tables."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def config_value(journal: Optional[dict], key: str) -> Any:
+    """An experiment configuration entry, resolving `{"type": "env"}` entries as chaoslib does."""
+    config = ((journal or {}).get("experiment") or {}).get("configuration") or {}
+    value = config.get(key)
+    if isinstance(value, dict) and value.get("type") == "env":
+        env = os.environ.get(str(value.get("key")))
+        return env if env not in (None, "") else value.get("default")
+    return value
+
+
+def experiment_info(journal: Optional[dict]) -> Dict[str, Any]:
+    experiment = (journal or {}).get("experiment") or {}
+    return {"title": experiment.get("title"), "description": experiment.get("description"),
+            "tags": list(experiment.get("tags") or [])}
+
+
+def activity_name(entry: Dict[str, Any]) -> str:
+    activity = entry.get("activity") or {}
+    provider = activity.get("provider") or {}
+    return activity.get("name") or provider.get("func") or "?"
+
+
+def _error(entry: Dict[str, Any]) -> Optional[str]:
+    """The last line of a failed activity's traceback: the message the extension raised."""
+    lines = [ln.strip() for ln in entry.get("exception") or [] if ln.strip()]
+    if not lines:
+        return None
+    last = lines[-1].splitlines()[-1]
+    return last.split(": ", 1)[1] if last.startswith(("chaoslib.", "chaosext.")) and ": " in last \
+        else last
+
+
+def _probe_row(entry: Dict[str, Any]) -> Dict[str, Any]:
+    activity = entry.get("activity") or {}
+    return {"name": activity_name(entry), "status": entry.get("status"),
+            "tolerance_met": entry.get("tolerance_met"),
+            "tolerance": short(activity.get("tolerance"), 120)
+            if activity.get("tolerance") is not None else None,
+            "output": short(entry.get("output")), "error": _error(entry),
+            "start": when(entry.get("start")), "end": when(entry.get("end"))}
+
+
+def hypothesis(journal: Optional[dict]) -> Dict[str, Any]:
+    """Steady-state hypothesis before and after the method, probe by probe (None: not run)."""
+    journal = journal or {}
+    declared = (journal.get("experiment") or {}).get("steady-state-hypothesis") or {}
+    states = journal.get("steady_states") or {}
+    out = {"title": declared.get("title")}
+    for phase in ("before", "after"):
+        state = states.get(phase)
+        if not isinstance(state, dict):
+            out[phase] = {"met": None, "probes": []}
+            continue
+        out[phase] = {"met": state.get("steady_state_met"),
+                      "probes": [_probe_row(p) for p in state.get("probes") or []]}
+    return out
+
+
+def _is_fault_action(entry: Dict[str, Any]) -> bool:
+    output = entry.get("output")
+    if isinstance(output, dict) and "fault" in output and "injected_at" in output:
+        return True
+    provider = (entry.get("activity") or {}).get("provider") or {}
+    module = str(provider.get("module") or "")
+    return (entry.get("status") == "failed" and module.startswith("chaosext.")
+            and module.endswith(".actions"))
+
+
+def _fault_row(entry: Dict[str, Any]) -> Dict[str, Any]:
+    output = entry.get("output") if isinstance(entry.get("output"), dict) else {}
+    provider = (entry.get("activity") or {}).get("provider") or {}
+    arguments = provider.get("arguments") or {}
+    row = {key: output.get(key) for key in FAULT_KEYS}
+    row["fault"] = row["fault"] or provider.get("func")
+    row["target"] = row["target"] or next(
+        (v for k, v in arguments.items() if k.endswith(("_identifier", "_group_id"))), None)
+    for key in ("injected_at", "control_plane_completed_at", "data_plane_writable_at"):
+        row[key] = when(row[key])
+    row.update({
+        "activity": activity_name(entry),
+        "status": entry.get("status"),
+        "error": _error(entry),
+        "dry_run": bool(output.get("dry_run")),
+        "requested_method": output.get("requested_method"),
+        "method_reason": output.get("method_reason"),
+        "before": output.get("before"), "after": output.get("after"),
+        "data_plane": output.get("data_plane"),
+        "events": [_event(e) for e in output.get("events") or [] if isinstance(e, dict)],
+        "rto_source": "fault" if row["rto_seconds"] is not None else None,
+        "start": when(entry.get("start")), "end": when(entry.get("end")),
+    })
+    return row
+
+
+def _event(event: Dict[str, Any]) -> Dict[str, Any]:
+    return {"date": when(event.get("date")), "source": event.get("source"),
+            "event_id": event.get("event_id"), "kind": event.get("kind"),
+            "message": event.get("message")}
+
+
+def faults(journal: Optional[dict]) -> List[Dict[str, Any]]:
+    """The method's faults in order (a later wait_until_writable supplies a missing RTO)."""
+    run = list((journal or {}).get("run") or [])
+    rows = []
+    for index, entry in enumerate(run):
+        if not _is_fault_action(entry):
+            continue
+        row = _fault_row(entry)
+        if row["data_plane_writable_at"] is None and row["injected_at"]:
+            _fill_from_wait(row, run[index + 1:])
+        _derive(row)
+        rows.append(row)
+    return rows
+
+
+def _fill_from_wait(row: Dict[str, Any], later: List[Dict[str, Any]]) -> None:
+    """A fault injected with wait=false is measured by the next data-plane wait probe."""
+    for entry in later:
+        if _is_fault_action(entry):
+            return
+        output = entry.get("output")
+        if isinstance(output, dict) and output.get("writable_again_at"):
+            row["data_plane_writable_at"] = when(output["writable_again_at"])
+            row["rto_seconds"] = round(epoch(row["data_plane_writable_at"])
+                                       - epoch(row["injected_at"]), 3)
+            row["rto_source"] = activity_name(entry)
+            return
+
+
+def _derive(row: Dict[str, Any]) -> None:
+    """Control-vs-data-plane lag: data plane writable minus control plane completed (s).
+
+    Negative means the shop could write again before AWS reported the failover complete.
+    """
+    done, writable = epoch(row["control_plane_completed_at"]), epoch(row["data_plane_writable_at"])
+    row["control_vs_data_plane_lag_seconds"] = (
+        round(writable - done, 3) if done is not None and writable is not None else None)
+
+
+def rollbacks(journal: Optional[dict]) -> List[Dict[str, Any]]:
+    rows = []
+    for entry in (journal or {}).get("rollbacks") or []:
+        output = entry.get("output")
+        rows.append({"name": activity_name(entry), "status": entry.get("status"),
+                     "method": output.get("method") if isinstance(output, dict) else None,
+                     "output": short(output), "error": _error(entry),
+                     "start": when(entry.get("start")), "end": when(entry.get("end"))})
+    return rows
+
+
+def safeguards(journal: Optional[dict]) -> Dict[str, Any]:
+    """Declared safeguard probes and whether one interrupted the run.
+
+    chaostoolkit-addons does not journal the tripping probe; an extension whose name contains
+    "safeguard" (if a control writes one) supplies `tripped_by`/`message`.
+    """
+    journal = journal or {}
+    experiment = journal.get("experiment") or {}
+    declared = []
+    for control in experiment.get("controls") or []:
+        provider = control.get("provider") or {}
+        if "safeguard" in str(provider.get("module", "")) or "safeguard" in str(
+                control.get("name", "")):
+            declared += [p.get("name") for p in (provider.get("arguments") or {}).get(
+                "probes", []) if isinstance(p, dict)]
+    extension = next((e for e in journal.get("extensions") or []
+                      if isinstance(e, dict) and "safeguard" in str(e.get("name", ""))), {})
+    tripped = journal.get("status") == "interrupted"
+    return {"declared": declared, "tripped": tripped,
+            "tripped_by": extension.get("tripped_by") or extension.get("triggered_by"),
+            "at": when(extension.get("at")) or (when(journal.get("end")) if tripped else None),
+            "message": extension.get("message")}
+
+
+def rpo_check(journal: Optional[dict]) -> Optional[Dict[str, Any]]:
+    """The last acknowledged-orders check of the run (after hypothesis or method), if any."""
+    journal = journal or {}
+    states = journal.get("steady_states") or {}
+    entries = list(journal.get("run") or [])
+    for phase in ("before", "after"):
+        if isinstance(states.get(phase), dict):
+            entries += states[phase].get("probes") or []
+    found = None
+    for entry in entries:
+        func = ((entry.get("activity") or {}).get("provider") or {}).get("func")
+        if func in RPO_FUNCS:
+            if found is None or (when(entry.get("end")) or "") >= (when(found.get("end")) or ""):
+                found = entry
+    if found is None:
+        return None
+    output = found.get("output") if isinstance(found.get("output"), dict) else {}
+    missing = output.get("missing")
+    missing_ids = list(missing) if isinstance(missing, list) else []
+    count = output.get("missing_count")
+    if count is None:
+        count = len(missing_ids) if isinstance(missing, list) else missing
+    return {"probe": activity_name(found), "status": found.get("status"),
+            "checked": output.get("checked"), "missing_count": count,
+            "missing": missing_ids[:50], "error": _error(found)}

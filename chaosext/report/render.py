@@ -1,0 +1,142 @@
+"""`write_report(run_dir)`: report.html, report.md, junit.xml, summary.json and chart PNGs.
+
+The HTML embeds its charts (base64) and its CSS, so it opens offline from an archived
+artifact; the Markdown links the PNGs beside it for pull requests and wikis.
+"""
+import base64
+import html
+import json
+import os
+import tempfile
+from typing import Any, Dict, List
+
+from chaosext.report.charts import render_charts
+from chaosext.report.document import build
+from chaosext.report.junit import junit_xml
+from chaosext.report.redact import known_secret_values, redact
+from chaosext.report.sources import read_run
+from chaosext.report.summary import summarize_files
+
+__all__ = ["write_report", "render_html", "render_markdown", "redact_journal_file"]
+
+CHART_DIR = "charts"
+LONG_CELL = 24  # characters
+VERDICT_COLOURS = {"passed": "#1a7f37", "deviated": "#b35900", "failed": "#cf222e",
+                   "interrupted": "#6e40c9"}
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;
+max-width:1200px;color:#1f2328;padding:0 1em}
+h1{font-size:1.6em}h2{border-bottom:1px solid #d0d7de;padding-bottom:.2em;margin-top:1.6em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.86em}
+th,td{border:1px solid #d0d7de;padding:.25em .5em;text-align:left;vertical-align:top}
+th{background:#f6f8fa}td{max-width:32em}td.long{overflow-wrap:anywhere}
+.scroll{overflow-x:auto}
+.verdict{display:inline-block;color:#fff;font-weight:bold;padding:.3em .8em;border-radius:.3em}
+img{max-width:100%;display:block;margin:.5em 0}
+"""
+
+
+def _atomic_write(path: str, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".report-")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def _html_cell(text: str) -> str:
+    """Long cells (outputs, method names) may wrap anywhere; short ones never break."""
+    cls = ' class="long"' if len(text) > LONG_CELL else ""
+    return f"<td{cls}>{html.escape(text)}</td>"
+
+
+def _html_table(headers: List[str], rows: List[List[str]]) -> str:
+    head = "" if not any(headers) else "<tr>" + "".join(
+        f"<th>{html.escape(h)}</th>" for h in headers) + "</tr>"
+    body = "".join("<tr>" + "".join(_html_cell(str(c)) for c in row) + "</tr>" for row in rows)
+    return f'<div class="scroll"><table>{head}{body}</table></div>'
+
+
+def render_html(summary: Dict[str, Any], charts: List[Dict[str, Any]]) -> str:
+    parts = []
+    for block in build(summary):
+        kind = block[0]
+        if kind in ("h1", "h2", "h3", "p"):
+            parts.append(f"<{kind}>{html.escape(block[1])}</{kind}>")
+        elif kind == "verdict":
+            colour = VERDICT_COLOURS.get(block[1], "#57606a")
+            parts.append(f'<p><span class="verdict" id="verdict" style="background:{colour}">'
+                         f"{html.escape(block[2])}</span></p>")
+        elif kind == "list":
+            parts.append("<ul>" + "".join(f"<li>{html.escape(str(i))}</li>" for i in block[1])
+                         + "</ul>")
+        elif kind == "table":
+            parts.append(_html_table(block[1], block[2]))
+        elif kind == "charts":
+            for chart in charts:
+                data = base64.b64encode(chart["png"]).decode("ascii")
+                parts.append(f'<img alt="{html.escape(chart["title"])}" '
+                             f'src="data:image/png;base64,{data}">')
+    title = html.escape(summary["experiment"]["title"] or summary["run_id"])
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>Game day: {title}</title><style>{CSS}</style></head><body>\n"
+            + "\n".join(parts) + "\n</body></html>\n")
+
+
+def _md_cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(summary: Dict[str, Any], charts: List[Dict[str, Any]]) -> str:
+    lines = []
+    for block in build(summary):
+        kind = block[0]
+        if kind in ("h1", "h2", "h3"):
+            lines += ["#" * int(kind[1]) + " " + block[1], ""]
+        elif kind == "p":
+            lines += [block[1], ""]
+        elif kind == "verdict":
+            lines += [f"**{block[2]}**", ""]
+        elif kind == "list":
+            lines += [f"- {_md_cell(i)}" for i in block[1]] + [""]
+        elif kind == "table":
+            headers = [h or " " for h in block[1]]
+            lines.append("| " + " | ".join(map(_md_cell, headers)) + " |")
+            lines.append("|" + "---|" * len(headers))
+            lines += ["| " + " | ".join(map(_md_cell, row)) + " |" for row in block[2]]
+            lines.append("")
+        elif kind == "charts":
+            lines += [f"![{c['title']}]({CHART_DIR}/{c['name']}.png)" for c in charts] + [""]
+    return "\n".join(lines)
+
+
+def redact_journal_file(path: str, values=None) -> bool:
+    """Rewrite a journal with its secrets masked; True when something had to be masked."""
+    with open(path, encoding="utf-8") as fh:
+        journal = json.load(fh)
+    clean = redact(journal, values if values is not None else known_secret_values(journal))
+    if clean == journal:
+        return False
+    _atomic_write(path, json.dumps(clean, indent=2).encode("utf-8"))
+    return True
+
+
+def write_report(run_dir: str, rto_threshold: Any = None,
+                 redact_journal: bool = True) -> Dict[str, Any]:
+    """Write the report files into `run_dir`; returns their paths by file name (+ "charts").
+
+    With `redact_journal` the run's journal.json is rewritten with secrets masked (only when
+    it holds any), so the whole run directory can be archived.
+    """
+    files = read_run(run_dir)
+    summary = summarize_files(files, rto_threshold)
+    charts = render_charts(summary, files.cells, os.path.join(run_dir, CHART_DIR))
+    paths = {name: os.path.join(run_dir, name)
+             for name in ("report.html", "report.md", "junit.xml", "summary.json")}
+    _atomic_write(paths["summary.json"], json.dumps(summary, indent=2).encode("utf-8"))
+    _atomic_write(paths["junit.xml"], junit_xml(summary))
+    _atomic_write(paths["report.md"], render_markdown(summary, charts).encode("utf-8"))
+    _atomic_write(paths["report.html"], render_html(summary, charts).encode("utf-8"))
+    journal_path = os.path.join(run_dir, "journal.json")
+    if files.journal is not None and redact_journal:
+        redact_journal_file(journal_path, known_secret_values(files.journal))
+    return {**paths, "charts": [c["path"] for c in charts]}

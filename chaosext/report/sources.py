@@ -1,0 +1,97 @@
+"""Read the files of a run directory, tolerating the ones a short or broken run never wrote.
+
+A run killed early may lack a journal, a load that never started leaves no timeline; the report
+still says what is known. Only a directory with none of the run files is a user mistake.
+"""
+import json
+import os
+from typing import Any, Dict, List, Optional, Tuple
+
+from chaosext.errors import GamedayError
+from chaosext.load.timeline import read_lines
+
+__all__ = ["ReportError", "RunFiles", "read_run"]
+
+RUN_FILES = ("journal.json", "timeline.jsonl", "orders.jsonl", "load-summary.json")
+
+
+class ReportError(GamedayError):
+    """The run directory cannot be reported on (missing, empty, unreadable journal)."""
+
+
+class RunFiles:
+    """A run directory, parsed: journal, per-second timeline, order ledger, load summary."""
+
+    def __init__(self, run_dir: str, journal: Optional[dict], cells: Dict[Tuple[int, str], dict],
+                 orders: List[dict], load_summary: Optional[dict], target: Optional[dict]):
+        self.run_dir = run_dir
+        self.journal = journal
+        self.cells = cells  # (second, step) -> summed line (lines for the same cell are merged)
+        self.orders = orders
+        self.load_summary = load_summary
+        self.target = target  # target.json, if the CLI wrote one
+
+    @property
+    def run_id(self) -> str:
+        return os.path.basename(os.path.normpath(self.run_dir))
+
+    @property
+    def steps(self) -> List[str]:
+        return sorted({step for _, step in self.cells})
+
+    @property
+    def seconds(self) -> List[int]:
+        return sorted({t for t, _ in self.cells})
+
+
+def _read_json(path: str) -> Optional[Any]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ReportError(f"cannot read {path}: {exc}") from None
+
+
+def _merge_cells(path: str) -> Dict[Tuple[int, str], dict]:
+    """Sum timeline lines by (t, step): late worker batches add a second line for a cell."""
+    cells: Dict[Tuple[int, str], dict] = {}
+    for line in read_lines(path):
+        if "t" not in line or "step" not in line:
+            continue
+        key = (int(line["t"]), str(line["step"]))
+        cell = cells.get(key)
+        if cell is None:
+            cells[key] = {"requests": int(line.get("requests", 0)),
+                          "failures": int(line.get("failures", 0)),
+                          "carts_lost": int(line.get("carts_lost", 0)),
+                          "errors": dict(line.get("errors") or {}),
+                          "hist": [list(p) for p in line.get("hist") or []],
+                          "p95": float(line.get("p95") or 0.0)}
+            continue
+        cell["requests"] += int(line.get("requests", 0))
+        cell["failures"] += int(line.get("failures", 0))
+        cell["carts_lost"] += int(line.get("carts_lost", 0))
+        for k, n in (line.get("errors") or {}).items():
+            cell["errors"][k] = cell["errors"].get(k, 0) + n
+        cell["hist"].extend(list(p) for p in line.get("hist") or [])
+        cell["p95"] = max(cell["p95"], float(line.get("p95") or 0.0))
+    return cells
+
+
+def read_run(run_dir: str) -> RunFiles:
+    """Parse a run directory; raises ReportError when it is not one."""
+    if not os.path.isdir(run_dir):
+        raise ReportError(f"no such run directory: {run_dir}")
+    if not any(os.path.exists(os.path.join(run_dir, name)) for name in RUN_FILES):
+        raise ReportError(f"{run_dir} is not a run directory (none of {', '.join(RUN_FILES)})")
+    journal = _read_json(os.path.join(run_dir, "journal.json"))
+    if journal is not None and not isinstance(journal, dict):
+        raise ReportError(f"{run_dir}/journal.json is not a Chaos Toolkit journal")
+    orders = [o for o in read_lines(os.path.join(run_dir, "orders.jsonl")) if "order_id" in o]
+    load_summary = _read_json(os.path.join(run_dir, "load-summary.json"))
+    target = _read_json(os.path.join(run_dir, "target.json"))
+    return RunFiles(run_dir, journal, _merge_cells(os.path.join(run_dir, "timeline.jsonl")),
+                    orders, load_summary if isinstance(load_summary, dict) else None,
+                    target if isinstance(target, dict) else None)

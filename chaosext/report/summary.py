@@ -1,0 +1,239 @@
+"""`summarize(run_dir)`: the figures of one run as a dict with stable keys (summary.json).
+
+Everything else of the report (HTML, Markdown, JUnit, comparisons) is rendered from this dict,
+so the figures are computed in exactly one place. The dict is already redacted.
+"""
+from typing import Any, Dict, List, Optional
+
+from chaosext.report import journal as jr
+from chaosext.report.redact import known_secret_values, redact
+from chaosext.report.sources import RunFiles, read_run
+from chaosext.report.windows import interval_figures, load_figures
+from chaosext.timefmt import iso
+
+__all__ = ["SCHEMA", "summarize", "summarize_files", "VERDICTS"]
+
+SCHEMA = "failover-gameday/report-summary/1"
+VERDICTS = ("passed", "deviated", "failed", "interrupted")
+LAB_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+def summarize(run_dir: str, rto_threshold: Any = None) -> Dict[str, Any]:
+    """The run's figures (see docs/reports.md for every key), secrets redacted.
+
+    `rto_threshold` (seconds, or a mapping by fault name / target / service prefix) overrides
+    the experiment's configuration `rto_threshold_seconds`.
+    """
+    return summarize_files(read_run(run_dir), rto_threshold)
+
+
+def summarize_files(files: RunFiles, rto_threshold: Any = None) -> Dict[str, Any]:
+    # mask before extracting: outputs are flattened to text for tables, where keys are lost
+    secrets = known_secret_values(files.journal)
+    journal = redact(files.journal, secrets) if files.journal else None
+    files = RunFiles(files.run_dir, journal, files.cells, files.orders,
+                     redact(files.load_summary, secrets) if files.load_summary else None,
+                     files.target)
+    faults = jr.faults(journal)
+    threshold = rto_threshold if rto_threshold is not None else jr.config_value(
+        journal, "rto_threshold_seconds")
+    intervals = []
+    for fault in faults:
+        _judge_rto(fault, threshold)
+        start, end = _interval(fault)
+        if start is not None:
+            intervals.append((start, end))
+            fault["load"] = interval_figures(files.cells, start, end)
+        else:
+            fault["load"] = None
+    hypothesis = jr.hypothesis(journal)
+    rpo = _rpo(files)
+    safeguards = jr.safeguards(journal)
+    verdict, reasons = _verdict(journal, hypothesis, faults, rpo)
+    summary = {
+        "schema": SCHEMA,
+        "run_id": files.run_id,
+        "experiment": jr.experiment_info(journal),
+        "target": _target(files, faults),
+        "start": jr.when((journal or {}).get("start")) or _timeline_edge(files, min),
+        "end": jr.when((journal or {}).get("end")) or _timeline_edge(files, max),
+        "duration_seconds": _round((journal or {}).get("duration")),
+        "status": (journal or {}).get("status"),
+        "deviated": bool((journal or {}).get("deviated")),
+        "verdict": verdict,
+        "verdict_reasons": reasons,
+        "hypothesis": hypothesis,
+        "faults": faults,
+        "load": {**load_figures(files.cells, intervals), **_load_meta(files)},
+        "rpo": rpo,
+        "safeguards": safeguards,
+        "rollbacks": jr.rollbacks(journal),
+        "events": [],
+    }
+    summary["events"] = _events(journal, faults, safeguards, files.load_summary)
+    return redact(summary, secrets)
+
+
+def _round(value: Any, digits: int = 3) -> Optional[float]:
+    return round(float(value), digits) if isinstance(value, (int, float)) else None
+
+
+def _timeline_edge(files: RunFiles, pick) -> Optional[str]:
+    seconds = files.seconds
+    return iso(pick(seconds)) if seconds else None
+
+
+def _interval(fault: Dict[str, Any]):
+    start = jr.epoch(fault["injected_at"])
+    if start is None:
+        return None, None
+    end = (jr.epoch(fault["data_plane_writable_at"])
+           or jr.epoch(fault["control_plane_completed_at"]) or jr.epoch(fault["end"]) or start)
+    return start, max(start, end)
+
+
+def _threshold_for(fault: Dict[str, Any], threshold: Any) -> Optional[float]:
+    if isinstance(threshold, dict):
+        for key in (fault["fault"], fault["target"], str(fault["fault"] or "").split("-")[0]):
+            if key in threshold:
+                return _threshold_for(fault, threshold[key])
+        return _threshold_for(fault, threshold.get("default"))
+    try:
+        return float(threshold) if threshold not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _judge_rto(fault: Dict[str, Any], threshold: Any) -> None:
+    limit = _threshold_for(fault, threshold)
+    fault["rto_threshold_seconds"] = limit
+    rto = fault["rto_seconds"]
+    fault["rto_within_threshold"] = None if limit is None or rto is None else rto <= limit
+
+
+def _rpo(files: RunFiles) -> Dict[str, Any]:
+    summary = files.load_summary or {}
+    check = jr.rpo_check(files.journal)
+    acknowledged = summary.get("orders_acknowledged")
+    if acknowledged is None and (files.orders or files.cells):
+        acknowledged = len({o["order_id"] for o in files.orders})
+    carts = summary.get("carts_lost")
+    if carts is None and files.cells:
+        carts = sum(c["carts_lost"] for c in files.cells.values())
+    return {"orders_acknowledged": acknowledged,
+            "orders_checked": check["checked"] if check else None,
+            "orders_lost": check["missing_count"] if check else None,
+            "orders_missing": check["missing"] if check else [],
+            "check": check, "carts_lost": carts}
+
+
+def _verdict(journal: Optional[dict], hypothesis: Dict, faults: List[Dict], rpo: Dict):
+    """passed / deviated / failed / interrupted, with the sentences that explain it."""
+    if journal is None:
+        return "interrupted", ["no journal.json: the run did not finish writing its journal"]
+    status = journal.get("status")
+    reasons = []
+    if status in ("interrupted", "aborted"):
+        reasons.append(f"the run was {status}" + (" (a safeguard or Ctrl-C stopped it)"
+                                                   if status == "interrupted" else ""))
+        return "interrupted", reasons
+    for phase in ("before", "after"):
+        for probe in hypothesis[phase]["probes"]:
+            if probe["tolerance_met"] is False or probe["status"] == "failed":
+                reasons.append(f"hypothesis {phase} the method: probe {probe['name']} "
+                               + ("failed" if probe["status"] == "failed"
+                                  else f"out of tolerance (got {probe['output']})"))
+    for fault in faults:
+        label = f"{fault['fault']} on {fault['target']}"
+        if fault["status"] == "failed":
+            reasons.append(f"{label} failed: {fault['error']}")
+        elif fault["rto_within_threshold"] is False:
+            reasons.append(f"{label}: RTO {fault['rto_seconds']} s exceeds the "
+                           f"{fault['rto_threshold_seconds']:g} s threshold")
+    if rpo["orders_lost"]:
+        reasons.append(f"{rpo['orders_lost']} acknowledged order(s) lost")
+    if hypothesis["before"]["met"] is False or status == "failed" or any(
+            f["status"] == "failed" for f in faults):
+        return "failed", reasons
+    if journal.get("deviated") or reasons:
+        return "deviated", reasons
+    return "passed", reasons
+
+
+def _target(files: RunFiles, faults: List[Dict]) -> Dict[str, Any]:
+    """Lab or AWS, region, account, resource ids: target.json (written by the CLI) wins."""
+    journal = files.journal
+    given = files.target or {}
+    kind = given.get("kind") or jr.config_value(journal, "gameday_target")
+    if not kind:
+        endpoint = str(jr.config_value(journal, "aws_endpoint_url") or "")
+        host = str(((files.load_summary or {}).get("settings") or {}).get("host") or "")
+        kind = "lab" if any(h in endpoint or h in host for h in LAB_HOSTS) else "unknown"
+    ids = list(given.get("ids") or [])
+    for fault in faults:
+        if fault["target"] and fault["target"] not in ids:
+            ids.append(fault["target"])
+    return {"kind": kind,
+            "region": given.get("region") or jr.config_value(journal, "aws_region"),
+            "account": given.get("account") or jr.config_value(journal, "aws_account_id"),
+            "ids": ids}
+
+
+def _load_meta(files: RunFiles) -> Dict[str, Any]:
+    summary = files.load_summary or {}
+    settings = summary.get("settings") or {}
+    return {"status": summary.get("status"), "users": settings.get("users"),
+            "started_at": jr.when(summary.get("started_at")),
+            "stopped_at": jr.when(summary.get("stopped_at")),
+            "problems": list(summary.get("problems") or []),
+            "timeline_seconds": len(files.seconds)}
+
+
+def _events(journal: Optional[dict], faults: List[Dict], safeguards: Dict,
+            load_summary: Optional[dict]) -> List[Dict[str, Any]]:
+    """One time-ordered list of what happened: run phases, fault milestones, AWS events."""
+    events = []
+
+    def add(at, source, message, kind=None):
+        stamp = jr.when(at)
+        if stamp:
+            events.append({"at": stamp, "source": source, "kind": kind, "message": message})
+
+    journal = journal or {}
+    add(journal.get("start"), "run", "experiment started", "run-start")
+    load_summary = load_summary or {}
+    add(load_summary.get("started_at"), "load", "shopper load started", "load-start")
+    for phase in ("before", "after"):
+        state = (journal.get("steady_states") or {}).get(phase)
+        if isinstance(state, dict) and state.get("probes"):
+            first, last = state["probes"][0], state["probes"][-1]
+            add(first.get("start"), "hypothesis", f"steady-state hypothesis {phase} the method",
+                "hypothesis")
+            add(last.get("end"), "hypothesis", f"hypothesis {phase}: " + (
+                "met" if state.get("steady_state_met") else "NOT met"), "hypothesis-result")
+    for entry in journal.get("run") or []:
+        add(entry.get("start"), "method", f"{jr.activity_name(entry)} started", "activity")
+        if entry.get("status") == "failed":
+            add(entry.get("end"), "method", f"{jr.activity_name(entry)} failed", "activity-failed")
+    for fault in faults:
+        label = f"{fault['fault']} on {fault['target']}"
+        add(fault["injected_at"], "fault", f"{label}: injected via {fault['method']}", "injected")
+        add(fault["control_plane_completed_at"], "fault",
+            f"{label}: control plane completed ({fault['control_plane_seconds']} s)",
+            "control-plane-completed")
+        add(fault["data_plane_writable_at"], "fault",
+            f"{label}: data plane writable again (RTO {fault['rto_seconds']} s)",
+            "data-plane-writable")
+        for event in fault["events"]:
+            tag = f"{event['event_id']} " if event.get("event_id") else ""
+            add(event["date"], "aws", f"{tag}{event.get('source') or ''}: {event['message']}",
+                event.get("kind"))
+    for entry in journal.get("rollbacks") or []:
+        add(entry.get("start"), "rollback", f"rollback {jr.activity_name(entry)} started",
+            "rollback")
+    if safeguards["tripped"]:
+        by = f" by {safeguards['tripped_by']}" if safeguards["tripped_by"] else ""
+        add(safeguards["at"], "safeguard", f"run interrupted{by}", "safeguard")
+    add(load_summary.get("stopped_at"), "load", "shopper load stopped", "load-stop")
+    add(journal.get("end"), "run", f"experiment ended: {journal.get('status')}", "run-end")
+    return sorted(events, key=lambda e: e["at"])

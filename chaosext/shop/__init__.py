@@ -1,0 +1,1 @@
+"""Shop-level activities: the WooCommerce Store API journey, cart survival, graceful degradation."""

@@ -1,0 +1,90 @@
+"""Shop-level actions: remember carts before a fault, and walk the seed's end-to-end checkout
+through a database failover (graceful 503 during it, success of the same cart after it)."""
+import json
+import logging
+import os
+import time
+from typing import Any, Dict, Optional
+
+from chaoslib.types import Configuration, Secrets
+
+from chaosext.aws import aws_client
+from chaosext.errors import ActivityError
+from chaosext.load.config import run_dir_of
+from chaosext.shop.client import StoreSession
+from chaosext.shop.probes import CARTS_FILE
+from chaosext.timefmt import iso
+
+__all__ = ["remember_carts", "checkout_through_db_failover"]
+
+logger = logging.getLogger("chaostoolkit")
+
+
+def remember_carts(count: int = 5, items: int = 2, shop_url: Optional[str] = None,
+                   run_dir: Optional[str] = None, configuration: Configuration = None,
+                   secrets: Secrets = None) -> Dict[str, Any]:
+    """Fill `count` guest carts and remember their tokens, so `remembered_carts_lost` can check
+    after a cache failover that acknowledged carts survived."""
+    remembered = []
+    for _ in range(int(count)):
+        session = StoreSession.for_configuration(configuration, shop_url)
+        ok, why, added = session.fill_cart(items)
+        if not ok:
+            raise ActivityError(f"could not fill a cart to remember: {why}")
+        remembered.append({"headers": dict(session.headers), "items": added})
+    path = os.path.join(run_dir_of(configuration, run_dir), CARTS_FILE)
+    with open(path, "w") as fh:
+        json.dump(remembered, fh)
+    return {"carts": len(remembered), "items_per_cart": items, "file": path}
+
+
+def checkout_through_db_failover(db_instance_identifier: str, wait_for_fault: float = 120.0,
+                                 timeout: float = 300.0, interval: float = 0.2,
+                                 shop_url: Optional[str] = None, configuration: Configuration = None,
+                                 secrets: Secrets = None) -> Dict[str, Any]:
+    """Fill a cart, wait until the DB instance leaves `available`, then check out the same cart
+    until it succeeds. Run it in the background beside the failover action.
+
+    Fails when the shop answered anything but the graceful 503 (with Retry-After) during the
+    outage, when a request hung past its timeout, or when the cart never checked out.
+    """
+    session = StoreSession.for_configuration(configuration, shop_url, timeout=10.0)
+    ok, why, added = session.fill_cart(1)
+    if not ok:
+        raise ActivityError(f"checkout journey: {why}")
+    rds = aws_client("rds", configuration, secrets)
+    deadline = time.monotonic() + float(wait_for_fault)
+    while True:
+        status = rds.describe_db_instances(DBInstanceIdentifier=db_instance_identifier)[
+            "DBInstances"][0]["DBInstanceStatus"]
+        if status != "available":
+            break
+        if time.monotonic() > deadline:
+            raise ActivityError(f"checkout journey: {db_instance_identifier} stayed available for "
+                                f"{wait_for_fault:g} s; no failover to check out through")
+        time.sleep(0.05)
+    fault_seen = time.time()
+    statuses: Dict[str, int] = {}
+    bad = []
+    deadline = time.monotonic() + float(timeout)
+    first_503 = None
+    while time.monotonic() < deadline:
+        reply = session.checkout()
+        key = str(reply.status or reply.body.get("code"))
+        statuses[key] = statuses.get(key, 0) + 1
+        if reply.status in (200, 201) and isinstance(reply.body, dict) and reply.body.get("order_id"):
+            return {"db_instance": db_instance_identifier, "fault_seen_at": iso(fault_seen),
+                    "first_503_at": iso(first_503) if first_503 else None, "completed_at": iso(time.time()),
+                    "order_id": reply.body["order_id"], "statuses": statuses, "items": added,
+                    "saw_graceful_503": first_503 is not None}
+        if reply.status == 503 and reply.headers.get("Retry-After"):
+            first_503 = first_503 or time.time()
+        else:
+            bad.append(f"{reply.status or 'no answer'} {reply.body if not isinstance(reply.body, dict) else reply.body.get('code')}"
+                       f" after {reply.seconds:.1f} s")
+            if reply.status == 0 or reply.status >= 500 or reply.status in (200, 201):
+                raise ActivityError("checkout during the DB failover was not graceful: " + "; ".join(bad[:3])
+                                    + f" (answers so far: {statuses})")
+        time.sleep(float(interval))
+    raise ActivityError(f"the same cart did not check out within {timeout:g} s after the fault "
+                        f"(answers: {statuses})")

@@ -1,0 +1,132 @@
+"""Data-plane probes against a real redis-server started by the test (own free port, own dir)."""
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from chaosext import dataplane
+from chaosext.errors import ActivityError
+from chaosext.timefmt import parse_time
+
+REDIS = "/usr/bin/redis-server"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    def __init__(self, port, tmp_path, *extra):
+        self.args = [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                     "--appendonly", "no", "--dir", str(tmp_path), *extra]
+        self.port = port
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.1).close()
+                return self
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    server = RedisServer(free_port(), tmp_path)
+    yield server.start()
+    server.stop()
+
+
+def config(port, kind="redis"):
+    return {f"{kind}_host": "127.0.0.1", f"{kind}_port": port, "dataplane_attempt_timeout": 0.3}
+
+
+def test_redis_writable_writes_through_the_endpoint(redis_server):
+    assert dataplane.redis_writable(configuration=config(redis_server.port)) is True
+    client = dataplane.redis_client(config(redis_server.port))
+    assert client.get(dataplane.PROBE_KEY) is not None
+    assert 0 < client.pttl(dataplane.PROBE_KEY) <= 60000
+
+
+def test_redis_writable_fails_clearly_when_endpoint_is_down():
+    port = free_port()
+    with pytest.raises(ActivityError, match=f"redis endpoint 127.0.0.1:{port} is not writable: "
+                       "ConnectionError"):
+        dataplane.redis_writable(configuration=config(port))
+
+
+def test_read_only_replica_is_not_writable(tmp_path):
+    replica = RedisServer(free_port(), tmp_path, "--replicaof", "127.0.0.1", str(free_port()))
+    replica.start()
+    try:
+        with pytest.raises(ActivityError, match="ReadOnlyError"):
+            dataplane.redis_writable(configuration=config(replica.port))
+    finally:
+        replica.stop()
+
+
+def test_mysql_writable_needs_a_configured_endpoint():
+    with pytest.raises(ActivityError, match="no mysql endpoint configured: set `mysql_host`"):
+        dataplane.mysql_writable(configuration={})
+
+
+def test_mysql_down_reports_errno_2003():
+    with pytest.raises(ActivityError, match="MySQL error 2003"):
+        dataplane.mysql_writable(configuration=config(free_port(), "mysql"))
+
+
+def test_attempts_to_one_endpoint_are_at_least_100ms_apart():
+    conf = config(free_port())
+    starts = [dataplane.attempt_write("redis", conf)[2] for _ in range(5)]
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    assert min(gaps) >= 0.099, gaps
+
+
+def test_wait_until_writable_rejects_unknown_kind():
+    with pytest.raises(ActivityError, match="unknown data-plane kind 'postgres'"):
+        dataplane.wait_until_writable("postgres", configuration={})
+
+
+def test_wait_until_writable_returns_at_once_when_writable(redis_server):
+    result = dataplane.wait_until_writable("redis", timeout=2, configuration=config(redis_server.port))
+    assert result["first_failure_at"] is None
+    assert result["writable_again_at"] == result["first_success_at"]
+
+
+def test_wait_until_writable_measures_an_outage(redis_server):
+    conf = config(redis_server.port)
+    redis_server.stop()
+    down_at = time.time()
+    result_holder = {}
+    thread = threading.Thread(target=lambda: result_holder.update(
+        dataplane.wait_until_writable("redis", timeout=10, expect_outage=True, configuration=conf)))
+    thread.start()
+    time.sleep(0.8)
+    redis_server.start()
+    up_at = time.time()
+    thread.join()
+    result = result_holder
+    failed = parse_time(result["first_failure_at"]).timestamp()
+    again = parse_time(result["writable_again_at"]).timestamp()
+    assert down_at - 0.001 <= failed <= down_at + 0.2  # ISO keeps milliseconds
+    assert up_at - 0.05 <= again <= up_at + 0.4  # one 100 ms poll plus connect time
+    assert result["attempts"] <= (again - failed) / 0.1 + 2
+
+
+def test_wait_until_writable_with_expected_outage_times_out_clearly(redis_server):
+    with pytest.raises(ActivityError, match="stayed writable for 0.3 s"):
+        dataplane.wait_until_writable("redis", timeout=0.3, expect_outage=True,
+                                      configuration=config(redis_server.port))

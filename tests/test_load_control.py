@@ -1,0 +1,221 @@
+"""The load control around real Chaos Toolkit runs: Locust starts, stops, and never stays behind."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from chaoslib.exit import exit_ungracefully
+from chaoslib.experiment import run_experiment
+from chaoslib.extension import get_extension
+
+from chaosext.load import control
+from test_load_stubshop import DB_DOWN, NO_COD, StubShop
+
+SHOP = None  # the stub the python actions below act on
+
+
+def break_checkout():
+    SHOP.checkout_error = DB_DOWN
+
+
+def interrupt_now():
+    exit_ungracefully()  # what a safeguard does: SIGUSR2, interrupted, rollbacks skipped
+
+
+def pause(seconds: float = 2.0):
+    time.sleep(seconds)
+
+
+def locust_processes(run_dir):
+    """Pids of live processes whose command line names this run directory."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
+            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if b"locust" in cmdline and str(run_dir).encode() in cmdline and state != "Z":
+            found.append(int(entry))
+    return found
+
+
+def experiment(run_dir, shop_url, method=None, arguments=None, probes=None, rollbacks=None):
+    probes = probes if probes is not None else [
+        {"type": "probe", "name": "load-running", "tolerance": True,
+         "provider": {"type": "python", "module": "chaosext.load.probes",
+                      "func": "load_is_running"}},
+        {"type": "probe", "name": "checkout-healthy", "tolerance": {"type": "range", "range": [0, 0.01]},
+         "provider": {"type": "python", "module": "chaosext.load.probes", "func": "error_ratio",
+                      "arguments": {"step": "checkout", "window": 3}}}]
+    return {
+        "title": "load control", "description": "test",
+        "configuration": {"shop_url": shop_url, "gameday_run_dir": str(run_dir)},
+        "controls": [{"name": "shopper-load", "provider": {
+            "type": "python", "module": "chaosext.load.control",
+            "arguments": {"users": 4, "spawn_rate": 4, "max_duration": 120, "warmup": 2,
+                          "stop_grace": 10, "shopper": {"think_min": 0, "think_max": 0.1,
+                                                        "checkout_weight": 6},
+                          **(arguments or {})}}}],
+        "steady-state-hypothesis": {"title": "shop takes orders", "probes": probes},
+        "method": method or [{"type": "action", "name": "pause", "provider": {
+            "type": "python", "module": "test_load_control", "func": "pause"}}],
+        "rollbacks": rollbacks or [],
+    }
+
+
+@pytest.fixture
+def shop():
+    global SHOP
+    with StubShop() as s:
+        SHOP = s
+        yield s
+    SHOP = None
+
+
+@pytest.fixture(autouse=True)
+def fresh_control(monkeypatch, tmp_path):
+    monkeypatch.delenv("GAMEDAY_RUN_DIR", raising=False)
+    control.configure_control()
+    yield
+    control.cleanup_control()
+
+
+def summary_of(journal):
+    return get_extension(journal, "gameday-load")
+
+
+def test_completed_run_stops_locust_and_journals_the_load(shop, tmp_path):
+    journal = run_experiment(experiment(tmp_path, shop.url))
+    assert journal["status"] == "completed" and not journal["deviated"]
+    load = summary_of(journal)
+    assert load["status"] == "stopped" and load["stopped_by"] == "SIGINT"
+    assert load["requests"] > 0 and load["orders_acknowledged"] == len(shop.orders) > 0
+    assert json.loads((tmp_path / "load-summary.json").read_text())["requests"] == load["requests"]
+    assert (tmp_path / "locust.html").exists() and (tmp_path / "locust_stats.csv").exists()
+    assert not locust_processes(tmp_path) and not (tmp_path / "load.pid").exists()
+
+
+def test_deviated_run_stops_locust_after_rollbacks_and_counts_the_fault(shop, tmp_path):
+    method = [{"type": "action", "name": "break-checkout", "provider": {
+                  "type": "python", "module": "test_load_control", "func": "break_checkout"}},
+              {"type": "action", "name": "pause", "provider": {
+                  "type": "python", "module": "test_load_control", "func": "pause",
+                  "arguments": {"seconds": 4}}}]
+    journal = run_experiment(experiment(tmp_path, shop.url, method=method))
+    assert journal["deviated"]
+    load = summary_of(journal)
+    assert load["reason"] == "after rollbacks"
+    checkout = load["steps"]["checkout"]
+    assert set(checkout["errors"]) == {"503 gameday_db_unavailable"}
+    assert checkout["failures"] > 0
+    assert 0 <= shop.checkout_failures - checkout["failures"] <= 4  # in flight when stopped
+    assert not locust_processes(tmp_path)
+
+
+def test_without_a_hypothesis_the_load_starts_before_the_method(shop, tmp_path):
+    exp = experiment(tmp_path, shop.url)
+    del exp["steady-state-hypothesis"]
+    journal = run_experiment(exp)
+    assert journal["status"] == "completed"
+    assert summary_of(journal)["requests"] > 0 and not locust_processes(tmp_path)
+
+
+def test_interrupted_run_stops_locust_without_rollbacks(shop, tmp_path):
+    method = [{"type": "action", "name": "plug", "provider": {
+        "type": "python", "module": "test_load_control", "func": "interrupt_now"}}]
+    journal = run_experiment(experiment(tmp_path, shop.url, method=method))
+    assert journal["status"] == "interrupted"
+    assert summary_of(journal)["reason"] == "experiment interrupted"
+    assert not locust_processes(tmp_path)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("arguments, host, cause", [
+    ({"users": 0}, None, "users must be a whole number >= 1"),
+    ({"locustfile": "/nonexistent/shopper.py"}, None, "locust file not found: /nonexistent/shopper.py"),
+    ({}, "http://127.0.0.1:{port}", "is unreachable (Connection refused)"),
+    ({}, "http://192.0.2.10:80", "refusing to send shopper load to 192.0.2.10 (not loopback)"),
+    ({"shopper": {"browse_weight": -3}}, None, "Locust exited during start-up"),
+])
+def test_bad_input_interrupts_the_run_with_one_message_naming_the_cause(
+        shop, tmp_path, caplog, arguments, host, cause):
+    url = (host or shop.url).format(port=_free_port())
+    journal = run_experiment(experiment(tmp_path, url, arguments=arguments))
+    assert journal["status"] == "interrupted"
+    load = summary_of(journal)
+    assert load["status"] == "failed" and cause in load["error"]
+    assert cause in json.loads((tmp_path / "load-summary.json").read_text())["error"]
+    assert any(cause in r.getMessage() for r in caplog.records)
+    assert not locust_processes(tmp_path)
+
+
+def test_store_refusing_checkout_is_named_in_the_summary(shop, tmp_path):
+    shop.checkout_error = NO_COD
+    journal = run_experiment(experiment(tmp_path, shop.url, probes=[]))
+    problems = " ".join(summary_of(journal)["problems"])
+    assert "every checkout request failed" in problems
+    assert "400 woocommerce_rest_invalid_payment_method" in problems
+    assert "enable Cash on delivery" in problems and "acknowledged no order" in problems
+
+
+# ---------------------------------------------------------------- the chaos CLI as a process
+
+def chaos_run(tmp_path, shop_url, **arguments):
+    exp = experiment(tmp_path / "run", shop_url, arguments=arguments, method=[
+        {"type": "action", "name": "long-pause", "provider": {
+            "type": "python", "module": "test_load_control", "func": "pause",
+            "arguments": {"seconds": 60}}}])
+    path = tmp_path / "exp.json"
+    path.write_text(json.dumps(exp))
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(__file__)}
+    proc = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "chaos"), "--no-log-file",
+                             "run", "--journal-path", str(tmp_path / "journal.json"), str(path)],
+                            env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while not locust_processes(tmp_path / "run"):
+        assert time.monotonic() < deadline and proc.poll() is None, "load never started"
+        time.sleep(0.1)
+    time.sleep(3)  # in the method's pause now
+    return proc
+
+
+def wait_gone(run_dir, seconds):
+    deadline = time.monotonic() + seconds
+    while locust_processes(run_dir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return locust_processes(run_dir)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_of_chaos_stops_locust_and_keeps_the_summary(shop, tmp_path, sig):
+    proc = chaos_run(tmp_path, shop.url, processes=2)
+    assert len(locust_processes(tmp_path / "run")) == 3  # master + 2 workers
+    os.kill(proc.pid, sig)
+    assert proc.wait(timeout=60) is not None
+    assert not wait_gone(tmp_path / "run", 1)
+    journal = json.loads((tmp_path / "journal.json").read_text())
+    assert journal["status"] == "interrupted"
+    assert summary_of(journal)["requests"] > 0
+    assert json.loads((tmp_path / "run" / "load-summary.json").read_text())["stopped_by"] == "SIGINT"
+
+
+def test_a_killed_chaos_process_takes_locust_with_it(shop, tmp_path):
+    proc = chaos_run(tmp_path, shop.url)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert not wait_gone(tmp_path / "run", 10)
+    assert list((tmp_path / "run").glob("timeline.jsonl"))
