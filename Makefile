@@ -2,7 +2,7 @@
 VENV := .venv/bin
 PYTEST_ARGS ?=
 
-.PHONY: bootstrap test test-fast gameday bench lab-up lab-down clean
+.PHONY: bootstrap test test-fast gameday retry-comparison bench lab-up lab-down clean
 
 bootstrap:
 	./scripts/bootstrap.sh
@@ -15,6 +15,11 @@ test-fast: bootstrap
 
 gameday: bootstrap
 	./scripts/gameday.sh
+
+retry-comparison: bootstrap
+	$(VENV)/gameday run elasticache-test-failover --run-id cache-retry-$$(date +%s) --keep-lab ; \
+	$(VENV)/gameday run elasticache-test-failover --run-id cache-no-retry-$$(date +%s) --shop-setting retry=false ; \
+	$(VENV)/gameday report --compare $$(ls -d reports/cache-retry-* | tail -1) $$(ls -d reports/cache-no-retry-* | tail -1)
 
 bench: bootstrap
 	$(VENV)/python scripts/bench.py

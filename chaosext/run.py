@@ -21,7 +21,6 @@ from woolab.config import PROJECT_ROOT, LabConfig
 from .errors import GamedayError
 
 EXPERIMENTS_DIR = PROJECT_ROOT / "experiments"
-REPORTS_DIR = PROJECT_ROOT / "reports"
 LOAD_CONTROL = "chaosext.load.control"
 # secrets the experiments read from the environment; Chaos Toolkit refuses a missing one, and on AWS
 # the data-plane and RPO checks are optional (empty = not configured)
@@ -106,6 +105,11 @@ def target_env(target: str, state_dir: Path, region: Optional[str] = None) -> Tu
         raise GamedayError("--target aws found no AWS credentials (environment, profile, SSO or instance role)")
     env.update({"GAMEDAY_TARGET": "aws", "AWS_REGION": region, "AWS_DEFAULT_REGION": region})
     return env, False
+
+
+def reports_dir() -> Path:
+    """Where run directories go: reports/ in the checkout, or $GAMEDAY_REPORTS_DIR."""
+    return Path(os.environ.get("GAMEDAY_REPORTS_DIR") or PROJECT_ROOT / "reports")
 
 
 def new_run_id(experiment_path: Path) -> str:
@@ -193,7 +197,7 @@ def game_day(experiment: str, target: str = "lab", users: Optional[int] = None,
     path = resolve(experiment)
     spec = apply_overrides(load_and_validate(path), users, spawn_rate, dry_run)
     state_dir = state_dir or manage.default_state_dir()
-    run_dir = REPORTS_DIR / (run_id or new_run_id(path))
+    run_dir = reports_dir() / (run_id or new_run_id(path))
     if run_dir.exists() and any(run_dir.iterdir()):
         raise GamedayError(f"run directory {run_dir} already exists; choose another --run-id")
     env, started_lab = target_env(target, state_dir, region)

@@ -333,16 +333,7 @@ class Lab:
         raise LabInvalidState(f"Sentinels did not discover the replica on port {port} within {timeout:.0f} s")
 
     def _sentinel_primary_port(self) -> Optional[int]:
-        for i in range(3):
-            try:
-                s = self._sentinel(i)
-                addr = s.sentinel_get_master_addr_by_name(REPLICATION_GROUP_ID)
-                s.close()
-                if addr:
-                    return int(addr[1])
-            except redis.RedisError:
-                continue
-        return None
+        return next((port for port in map(self._sentinel_view, range(3)) if port), None)
 
     # ------------------------------------------------------------------ the shop
     def _start_shop(self) -> None:
@@ -355,7 +346,9 @@ class Lab:
             "redis_host": "127.0.0.1", "redis_port": cfg.cache_primary_port, "redis_password": s["redis_password"],
             "redis_reader_port": cfg.cache_reader_port,
             "consumer_key": s["shop_consumer_key"], "consumer_secret": s["shop_consumer_secret"],
-            "nonce_secret": s["shop_nonce_secret"], "access_log": str(self.run_dir / "shop-access.jsonl")}
+            "nonce_secret": s["shop_nonce_secret"], "access_log": str(self.run_dir / "shop-access.jsonl"),
+            # carts are acknowledged only once a replica has them, so a primary loss keeps them
+            "cart_wait_replicas": 1, "cart_wait_timeout_ms": 200}
         shop_config.update(cfg.shop_env)
         self._shop_base_config = dict(shop_config)
         path = self.run_dir / "shop.json"
@@ -766,6 +759,40 @@ class Lab:
         finally:
             client.close()
 
+    def _demote_stale_primaries(self, masters: list) -> bool:
+        """Two nodes saying `master` (Sentinel re-elected while an old primary still runs) would let
+        the endpoint split writes; ElastiCache never shows that, so the lab demotes at once what
+        Sentinel would only convert ~10 s later. Returns whether anything changed."""
+        votes = [self._sentinel_view(i) for i in range(3)]
+        ports = [v for v in votes if v]
+        true_port = max(set(ports), key=ports.count) if ports else None
+        if true_port is None or ports.count(true_port) < 2:
+            return False
+        demoted = False
+        for node_id in masters:
+            node = self._nodes[node_id]
+            if node["port"] != true_port:
+                client = self._redis(node["port"])
+                try:
+                    client.execute_command("REPLICAOF", "127.0.0.1", true_port)
+                    self.events.record("lab", node_id, f"demoted stale primary {node_id} (Sentinel quorum "
+                                                       f"names port {true_port})")
+                    demoted = True
+                except redis.RedisError as exc:
+                    log.warning("could not demote %s: %s", node_id, exc)
+                finally:
+                    client.close()
+        return demoted
+
+    def _sentinel_view(self, index: int) -> Optional[int]:
+        try:
+            s = self._sentinel(index)
+            addr = s.sentinel_get_master_addr_by_name(REPLICATION_GROUP_ID)
+            s.close()
+            return int(addr[1]) if addr else None
+        except redis.RedisError:
+            return None
+
     def _watch(self) -> None:
         """Notice nodes that died on their own and roles that changed without us (Sentinel)."""
         reported = set()
@@ -790,6 +817,10 @@ class Lab:
             generation = self._generation
             masters = [node_id for node_id, port in self._live_cache_ports().items()
                        if self._redis_role(port) == "master"]
+            if len(masters) > 1 and generation == self._generation:
+                if self._demote_stale_primaries(masters):
+                    self._save()
+                continue
             with self._lock:
                 if generation != self._generation or any(t.is_alive() for t in self._threads):
                     continue  # a mechanic started meanwhile: what we read may predate it

@@ -1,0 +1,128 @@
+"""The experiment catalogue and `gameday run`: valid files, clear refusals, real game days on the lab."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from chaoslib.experiment import ensure_experiment_is_valid
+
+from chaosext import run
+from woolab import manage
+
+ROOT = Path(__file__).resolve().parent.parent
+EXPERIMENTS = sorted(p.stem for p in (ROOT / "experiments").glob("*.json"))
+LAB_RTO_TARGET = 3.0  # seconds, the lab targets of the issues
+
+
+def gameday(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "chaosext.cli", *args], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, **(env or {})}, cwd=ROOT)
+
+
+def list_tolerances(node):
+    """Every list tolerance anywhere in an experiment (probes, safeguards, controls)."""
+    if isinstance(node, dict):
+        if isinstance(node.get("tolerance"), list):
+            yield node["name"], node["tolerance"]
+        for value in node.values():
+            yield from list_tolerances(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from list_tolerances(value)
+
+
+def test_the_catalogue_has_the_six_game_days():
+    assert {"rds-force-failover", "elasticache-test-failover", "elasticache-primary-deletion",
+            "db-outage-checkout-journey", "gameday"} <= set(EXPERIMENTS)
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_experiment_is_valid_documented_and_uses_ranges_not_sets(name, monkeypatch):
+    for key in run.OPTIONAL_SECRET_ENV:
+        monkeypatch.setenv(key, "")
+    experiment = json.loads((ROOT / "experiments" / f"{name}.json").read_text())
+    ensure_experiment_is_valid(experiment)
+    assert (ROOT / "docs" / "experiments" / f"{name}.md").is_file()
+    for probe, tolerance in list_tolerances(experiment):
+        # a 2-element list is an inclusive range in chaostoolkit-lib, never a set of allowed values
+        assert len(tolerance) == 2 and all(isinstance(x, (int, float)) for x in tolerance), probe
+        assert tolerance[0] <= tolerance[1], probe
+    modules = {c["provider"]["module"] for c in experiment["controls"]}
+    assert "chaosext.load.control" in modules  # every game day runs under shopper load
+
+
+def test_gameday_list_describes_every_experiment():
+    listed = gameday("list")
+    assert listed.returncode == 0
+    for name in EXPERIMENTS:
+        assert name in listed.stdout
+
+
+def test_unknown_experiment_is_one_clear_line(tmp_path):
+    result = gameday("run", "no-such-experiment", "--state-dir", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.startswith("gameday: error: unknown experiment 'no-such-experiment'")
+    assert result.stderr.count("\n") == 1 and not manage.is_up(tmp_path)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", "is not valid JSON"),
+    (json.dumps({"title": "no method"}), "failed validation"),
+])
+def test_malformed_experiment_is_refused_before_anything_starts(tmp_path, content, message):
+    broken = tmp_path / "broken.json"
+    broken.write_text(content)
+    result = gameday("run", str(broken), "--state-dir", str(tmp_path / "lab"))
+    assert result.returncode == 1 and message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not manage.is_up(tmp_path / "lab")
+
+
+def test_target_aws_needs_a_region_and_credentials(tmp_path):
+    no_region = gameday("run", "rds-force-failover", "--target", "aws",
+                        env={"AWS_REGION": "", "AWS_DEFAULT_REGION": ""})
+    assert no_region.returncode == 1 and "needs a region" in no_region.stderr
+    no_credentials = gameday("run", "rds-force-failover", "--target", "aws", "--region", "eu-west-1",
+                             env={"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""})
+    assert no_credentials.returncode == 1 and "no AWS credentials" in no_credentials.stderr
+
+
+def test_zero_users_is_refused():
+    result = gameday("run", "rds-force-failover", "--users", "0")
+    assert result.returncode == 1 and "--users must be at least 1" in result.stderr
+
+
+def run_on_lab(lab, monkeypatch, tmp_path, name, **kwargs) -> tuple:
+    monkeypatch.setenv("GAMEDAY_REPORTS_DIR", str(tmp_path))
+    code = run.game_day(name, target="lab", users=8, state_dir=lab.state_dir, run_id=name, **kwargs)
+    run_dir = tmp_path / name
+    return code, json.loads((run_dir / "journal.json").read_text()), json.loads(
+        (run_dir / "summary.json").read_text())
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_experiment_passes_on_the_lab_with_measured_rto_and_nothing_lost(lab, monkeypatch, tmp_path, name):
+    code, journal, summary = run_on_lab(lab, monkeypatch, tmp_path, name)
+    assert code == 0, summary["verdict_reasons"]
+    assert journal["status"] == "completed" and not journal["deviated"]
+    assert summary["verdict"] == "passed"
+    assert summary["faults"], "no fault was injected"
+    for fault in summary["faults"]:
+        assert 0 < fault["rto_seconds"] <= LAB_RTO_TARGET, fault
+        assert fault["control_plane_seconds"] > 0
+    assert summary["rpo"]["orders_acknowledged"] > 0
+    assert summary["rpo"]["orders_lost"] == 0
+    assert not manage.is_up(tmp_path)  # nothing else started beside the session lab
+
+
+@pytest.mark.lab
+def test_cache_failover_without_client_retries_deviates_and_fails_the_gate(lab, monkeypatch, tmp_path):
+    code, journal, summary = run_on_lab(lab, monkeypatch, tmp_path, "elasticache-test-failover",
+                                        shop_settings={"retry": "false"})
+    assert code == 1
+    assert journal["deviated"] and summary["verdict"] == "deviated"
+    shop = json.loads((lab.state_dir / "run" / "shop.json").read_text())
+    assert "retry" not in shop  # the lab's shop is back to its defaults after the run
