@@ -103,7 +103,8 @@ def cmd_run(args) -> int:
     return run.game_day(args.experiment, target=args.target, users=args.users, spawn_rate=args.spawn_rate,
                         dry_run=args.dry_run, state_dir=_state_dir(args), region=args.region,
                         keep_lab=args.keep_lab, run_id=args.run_id,
-                        shop_settings=parse_settings(args.shop_setting))
+                        shop_settings=parse_settings(args.shop_setting),
+                        allow_remote_load=args.allow_remote_load)
 
 
 def cmd_report(args) -> int:
@@ -132,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--region", help="AWS region for --target aws (default: AWS_REGION)")
     p.add_argument("--run-id", help="name of the run directory under reports/")
     p.add_argument("--keep-lab", action="store_true", help="leave a lab this run started running")
+    p.add_argument("--allow-remote-load", action="store_true",
+                   help="with --target aws: send shopper load to the (non-loopback) staging shop URL")
     p.add_argument("--shop-setting", action="append", metavar="KEY=VALUE",
                    help="lab only: run with this stand-in shop setting (e.g. retry=false), restored afterwards")
     p.add_argument("--state-dir", help="lab state directory")

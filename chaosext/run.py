@@ -70,8 +70,9 @@ def load_and_validate(path: Path) -> dict:
 
 
 def apply_overrides(experiment: dict, users: Optional[int] = None, spawn_rate: Optional[float] = None,
-                    dry_run: bool = False) -> dict:
-    """Command-line knobs win over the file: load size, and dry run (guardrails describe only)."""
+                    dry_run: bool = False, allow_remote_load: bool = False) -> dict:
+    """Command-line knobs win over the file: load size, dry run (guardrails describe only), and the
+    explicit opt-in to send load to a non-loopback shop (a staging store on AWS)."""
     for control in experiment.get("controls", []):
         provider = control.get("provider", {})
         if provider.get("module") == LOAD_CONTROL:
@@ -84,6 +85,8 @@ def apply_overrides(experiment: dict, users: Optional[int] = None, spawn_rate: O
                 arguments["spawn_rate"] = spawn_rate
     if dry_run:
         experiment.setdefault("configuration", {})["gameday_dry_run"] = True
+    if allow_remote_load:
+        experiment.setdefault("configuration", {})["load_allow_remote_host"] = True
     return experiment
 
 
@@ -192,10 +195,12 @@ def journal_verdict(run_dir: Path) -> Tuple[bool, str]:
 def game_day(experiment: str, target: str = "lab", users: Optional[int] = None,
              spawn_rate: Optional[float] = None, dry_run: bool = False, state_dir: Optional[Path] = None,
              region: Optional[str] = None, keep_lab: bool = False, run_id: Optional[str] = None,
-             shop_settings: Optional[Dict[str, str]] = None) -> int:
+             shop_settings: Optional[Dict[str, str]] = None, allow_remote_load: bool = False) -> int:
     """Run one experiment end to end; the exit code is the CI gate (0 only for a clean pass)."""
     path = resolve(experiment)
-    spec = apply_overrides(load_and_validate(path), users, spawn_rate, dry_run)
+    if allow_remote_load and target != "aws":
+        raise GamedayError("--allow-remote-load is for --target aws (the lab's shop is on loopback)")
+    spec = apply_overrides(load_and_validate(path), users, spawn_rate, dry_run, allow_remote_load)
     state_dir = state_dir or manage.default_state_dir()
     run_dir = reports_dir() / (run_id or new_run_id(path))
     if run_dir.exists() and any(run_dir.iterdir()):
@@ -224,13 +229,34 @@ def game_day(experiment: str, target: str = "lab", users: Optional[int] = None,
 
 
 def finish(run_dir: Path) -> int:
-    """Write the report and print the verdict; 0 only when the run passed and nothing was lost."""
-    from .report import report_command
+    """Write the report and print the verdict table; 0 only when the run passed and nothing was lost."""
+    from .report import write_report
     passed, why = journal_verdict(run_dir)
-    gate = report_command(str(run_dir), gate=True)
-    passed = passed and gate == 0
-    print(f"gameday: {'PASSED' if passed else 'FAILED'}: {why}", flush=True)
+    paths = write_report(str(run_dir))
+    summary = json.loads(Path(paths["summary.json"]).read_text())
+    print(verdict_table(summary), flush=True)
+    passed = passed and summary["verdict"] == "passed"
+    if summary["verdict_reasons"]:
+        why = "; ".join(summary["verdict_reasons"])
+    print(f"gameday: {'PASSED' if passed else 'FAILED'}: {why}\nreport: {paths['report.html']}", flush=True)
     return 0 if passed else 1
+
+
+def verdict_table(summary: dict) -> str:
+    """Per fault: data-plane RTO, control plane, error ratio in the fault window, orders and carts lost."""
+    def num(value, unit="", scale=1.0, digits=2):
+        return "-" if value is None else f"{value * scale:.{digits}f}{unit}"
+
+    rpo = summary["rpo"]
+    rows = [("FAULT", "TARGET", "METHOD", "RTO", "CONTROL PLANE", "ERRORS IN WINDOW", "ORDERS LOST", "CARTS LOST")]
+    for fault in summary["faults"]:
+        rows.append((fault["fault"], fault["target"], fault["method"] or "-", num(fault["rto_seconds"], " s"),
+                     num(fault["control_plane_seconds"], " s"),
+                     num((fault.get("load") or {}).get("error_ratio"), " %", 100, 1),
+                     num(rpo["orders_lost"], digits=0), num(rpo["carts_lost"], digits=0)))
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    return f"verdict: {summary['verdict'].upper()}\n" + "\n".join(lines)
 
 
 def write_target(run_dir: Path, target: str, env: Dict[str, str]) -> None:

@@ -1,15 +1,17 @@
 """The experiment catalogue and `gameday run`: valid files, clear refusals, real game days on the lab."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from chaoslib.experiment import ensure_experiment_is_valid
 
 from chaosext import run
-from woolab import manage
+from woolab import manage, servers
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "experiments").glob("*.json"))
@@ -126,3 +128,29 @@ def test_cache_failover_without_client_retries_deviates_and_fails_the_gate(lab, 
     assert journal["deviated"] and summary["verdict"] == "deviated"
     shop = json.loads((lab.state_dir / "run" / "shop.json").read_text())
     assert "retry" not in shop  # the lab's shop is back to its defaults after the run
+
+
+@pytest.mark.lab
+def test_ctrl_c_stops_the_load_plays_rollbacks_and_keeps_journal_and_report(lab, tmp_path):
+    env = {**os.environ, "GAMEDAY_REPORTS_DIR": str(tmp_path), "GAMEDAY_LAB_STATE_DIR": str(lab.state_dir)}
+    proc = subprocess.Popen([sys.executable, "-m", "chaosext.cli", "run", "elasticache-primary-deletion",
+                             "--users", "5", "--run-id", "ctrl-c"], cwd=ROOT, env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    run_dir = tmp_path / "ctrl-c"
+    deadline = time.time() + 60
+    while not (run_dir / "remembered-carts.json").exists():  # the method has started
+        assert time.time() < deadline and proc.poll() is None, proc.stdout.read()
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends to the foreground group on Ctrl-C
+    output = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 1, output
+    journal = json.loads((run_dir / "journal.json").read_text())
+    assert journal["status"] == "interrupted"
+    assert [r["activity"]["name"] for r in journal["rollbacks"]] == ["restore-cache-redundancy"]
+    assert (run_dir / "report.html").is_file() and (run_dir / "junit.xml").is_file()
+    started = json.loads((run_dir / "load-started.json").read_text())  # written by the load control
+    assert started["pid"] and not servers.pid_alive(started["pid"])
+    leftovers = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+                 if str(run_dir) in servers.pid_cmdline(pid)]
+    assert leftovers == []  # no Locust process (leader or worker) outlived the run
+    assert "INTERRUPTED" in output
