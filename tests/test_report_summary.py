@@ -255,3 +255,25 @@ def test_hypothesis_not_met_before_the_method_fails_the_run(run_dir):
     assert summary["verdict_reasons"] == [
         "hypothesis before the method: probe shop-answers out of tolerance (got 0)"]
     assert summary["load"]["windows"]["fault"]["seconds"] == 0  # all baseline without a fault
+
+
+def test_a_failed_non_fault_method_step_fails_the_run_with_its_message(run_dir):
+    def background_journey_failed(journal):
+        journal["run"].append({"activity": {"type": "action", "name": "checkout-same-cart-through-db-failover"},
+                               "status": "failed", "output": None,
+                               "exception": ["Traceback ...\n", "ActivityFailed: checkout answered 500\n"]})
+    edit_journal(run_dir, background_journey_failed)
+    summary = summarize(run_dir)
+    assert summary["verdict"] == "failed"
+    assert any("checkout-same-cart-through-db-failover failed: ActivityFailed: checkout answered 500" in r
+               for r in summary["verdict_reasons"])
+
+
+def test_failover_events_not_seen_deviate_the_run(run_dir):
+    def events_missing(journal):
+        journal["run"].append({"activity": {"type": "probe", "name": "rds-failover-events-within-180s"},
+                               "status": "succeeded", "output": {"met": False, "missing": ["completed"]}})
+    edit_journal(run_dir, events_missing)
+    summary = summarize(run_dir)
+    assert summary["verdict"] == "deviated"
+    assert "method check rds-failover-events-within-180s not met" in summary["verdict_reasons"]

@@ -24,6 +24,7 @@ from chaoslib.types import Configuration, Secrets
 from chaosext.errors import ActivityError
 from chaosext.load.config import run_dir_of, shop_url_of
 from chaosext.load.timeline import percentile, read_orders, read_recent, window_stats
+from woolab.servers import pid_alive
 
 __all__ = ["error_ratio", "latency_percentile", "requests_in_window", "load_is_running",
            "acknowledged_orders_exist"]
@@ -95,7 +96,7 @@ def load_is_running(max_silence: Optional[float] = None, run_dir: Optional[str] 
             pid = int(fh.read().strip())
     except (OSError, ValueError):
         return False
-    if not _alive(pid):
+    if not pid_alive(pid):
         return False
     if max_silence is None:
         return True
@@ -104,21 +105,6 @@ def load_is_running(max_silence: Optional[float] = None, run_dir: Optional[str] 
     except OSError:
         age = time.time() - os.path.getmtime(os.path.join(rd, "load.pid"))
     return age <= float(max_silence)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            stat = fh.read()
-        return stat[stat.rfind(")") + 2] != "Z"
-    except OSError:
-        return True
 
 
 def acknowledged_orders_exist(run_dir: Optional[str] = None, shop_url: Optional[str] = None,

@@ -152,7 +152,18 @@ def _verdict(journal: Optional[dict], hypothesis: Dict, faults: List[Dict], rpo:
                            f"{fault['rto_threshold_seconds']:g} s threshold")
     if rpo["orders_lost"]:
         reasons.append(f"{rpo['orders_lost']} acknowledged order(s) lost")
-    if hypothesis["before"]["met"] is False or status == "failed" or any(
+    fault_names = {f.get("activity") for f in faults}
+    failed_steps = []
+    for step in journal.get("run") or []:
+        name = (step.get("activity") or {}).get("name")
+        output = step.get("output")
+        if step.get("status") == "failed" and name not in fault_names:
+            failed_steps.append(name)
+            reasons.append(f"method step {name} failed: {step.get('exception', [''])[-1].strip()}"
+                           if step.get("exception") else f"method step {name} failed")
+        elif isinstance(output, dict) and output.get("met") is False:  # e.g. failover events not seen
+            reasons.append(f"method check {name} not met")
+    if hypothesis["before"]["met"] is False or status == "failed" or failed_steps or any(
             f["status"] == "failed" for f in faults):
         return "failed", reasons
     if journal.get("deviated") or reasons:
