@@ -1,4 +1,5 @@
-"""The load control around real Chaos Toolkit runs: Locust starts, stops, and never stays behind."""
+"""The load control around real Chaos Toolkit runs against the lab's shop: Locust starts, stops,
+and never stays behind; faults are the lab's (a DB failover) or the shop's own settings."""
 import json
 import os
 import signal
@@ -6,7 +7,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from chaoslib.exit import exit_ungracefully
@@ -14,13 +14,15 @@ from chaoslib.experiment import run_experiment
 from chaoslib.extension import get_extension
 
 from chaosext.load import control
-from test_load_stubshop import DB_DOWN, NO_COD, StubShop
+from chaosext.load.timeline import read_orders
+from load_helpers import (DB_DOWN, STOCK_REFUSALS, ShopLog, db_order_keys, error_class,
+                          locust_processes, shop_settings, without_stock_refusals)
 
-SHOP = None  # the stub the python actions below act on
+LAB = None  # the lab the python actions below act on
 
 
 def break_checkout():
-    SHOP.checkout_error = DB_DOWN
+    LAB.failover_db(wait=False)  # the lab holds the DB endpoint unavailable ~1.5 s
 
 
 def interrupt_now():
@@ -31,22 +33,6 @@ def pause(seconds: float = 2.0):
     time.sleep(seconds)
 
 
-def locust_processes(run_dir):
-    """Pids of live processes whose command line names this run directory."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
-            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if b"locust" in cmdline and str(run_dir).encode() in cmdline and state != "Z":
-            found.append(int(entry))
-    return found
-
-
 def experiment(run_dir, shop_url, method=None, arguments=None, probes=None, rollbacks=None):
     probes = probes if probes is not None else [
         {"type": "probe", "name": "load-running", "tolerance": True,
@@ -54,7 +40,8 @@ def experiment(run_dir, shop_url, method=None, arguments=None, probes=None, roll
                       "func": "load_is_running"}},
         {"type": "probe", "name": "checkout-healthy", "tolerance": {"type": "range", "range": [0, 0.01]},
          "provider": {"type": "python", "module": "chaosext.load.probes", "func": "error_ratio",
-                      "arguments": {"step": "checkout", "window": 3}}}]
+                      "arguments": {"step": "checkout", "window": 5,
+                                    "ignore_errors": STOCK_REFUSALS}}}]
     return {
         "title": "load control", "description": "test",
         "configuration": {"shop_url": shop_url, "gameday_run_dir": str(run_dir)},
@@ -72,12 +59,13 @@ def experiment(run_dir, shop_url, method=None, arguments=None, probes=None, roll
 
 
 @pytest.fixture
-def shop():
-    global SHOP
-    with StubShop() as s:
-        SHOP = s
-        yield s
-    SHOP = None
+def shop(lab):
+    """The lab's shop URL; the lab is idle again (DB failover finished) when the test ends."""
+    global LAB
+    LAB = lab
+    yield lab.env["GAMEDAY_SHOP_URL"]
+    LAB = None
+    lab.wait_idle()
 
 
 @pytest.fixture(autouse=True)
@@ -92,82 +80,108 @@ def summary_of(journal):
     return get_extension(journal, "gameday-load")
 
 
-def test_completed_run_stops_locust_and_journals_the_load(shop, tmp_path):
-    journal = run_experiment(experiment(tmp_path, shop.url))
+@pytest.mark.lab
+def test_completed_run_stops_locust_and_journals_the_load(lab, shop, tmp_path):
+    log = ShopLog(lab)
+    journal = run_experiment(experiment(tmp_path, shop))
     assert journal["status"] == "completed" and not journal["deviated"]
     load = summary_of(journal)
     assert load["status"] == "stopped" and load["stopped_by"] == "SIGINT"
-    assert load["requests"] > 0 and load["orders_acknowledged"] == len(shop.orders) > 0
+    ledger = {o["order_id"]: o["order_key"] for o in read_orders(str(tmp_path / "orders.jsonl"))}
+    assert load["requests"] > 0 and load["orders_acknowledged"] == len(ledger) > 0
+    assert db_order_keys(lab, ledger) == ledger  # every acknowledged order is a real row
+    # the shop may have placed a few more: answered while Locust was stopping its 4 users
+    assert 0 <= log.answered("checkout", 200) - len(ledger) <= 4
     assert json.loads((tmp_path / "load-summary.json").read_text())["requests"] == load["requests"]
     assert (tmp_path / "locust.html").exists() and (tmp_path / "locust_stats.csv").exists()
     assert not locust_processes(tmp_path) and not (tmp_path / "load.pid").exists()
 
 
-def test_deviated_run_stops_locust_after_rollbacks_and_counts_the_fault(shop, tmp_path):
+@pytest.mark.lab
+def test_deviated_run_stops_locust_after_rollbacks_and_counts_the_fault(lab, shop, tmp_path):
+    log = ShopLog(lab)
     method = [{"type": "action", "name": "break-checkout", "provider": {
                   "type": "python", "module": "test_load_control", "func": "break_checkout"}},
               {"type": "action", "name": "pause", "provider": {
                   "type": "python", "module": "test_load_control", "func": "pause",
-                  "arguments": {"seconds": 4}}}]
-    journal = run_experiment(experiment(tmp_path, shop.url, method=method))
+                  "arguments": {"seconds": 3}}}]
+    journal = run_experiment(experiment(tmp_path, shop, method=method))
     assert journal["deviated"]
     load = summary_of(journal)
     assert load["reason"] == "after rollbacks"
     checkout = load["steps"]["checkout"]
-    assert set(checkout["errors"]) == {"503 gameday_db_unavailable"}
-    assert checkout["failures"] > 0
-    assert 0 <= shop.checkout_failures - checkout["failures"] <= 4  # in flight when stopped
+    failed = without_stock_refusals(checkout["errors"])
+    assert set(failed) == {DB_DOWN} and failed[DB_DOWN] > 0
+    assert failed == log.server_errors("checkout")  # every 503 the shop sent, and no other
     assert not locust_processes(tmp_path)
 
 
+@pytest.mark.lab
 def test_without_a_hypothesis_the_load_starts_before_the_method(shop, tmp_path):
-    exp = experiment(tmp_path, shop.url)
+    exp = experiment(tmp_path, shop)
     del exp["steady-state-hypothesis"]
     journal = run_experiment(exp)
     assert journal["status"] == "completed"
     assert summary_of(journal)["requests"] > 0 and not locust_processes(tmp_path)
 
 
+@pytest.mark.lab
 def test_interrupted_run_stops_locust_without_rollbacks(shop, tmp_path):
     method = [{"type": "action", "name": "plug", "provider": {
         "type": "python", "module": "test_load_control", "func": "interrupt_now"}}]
-    journal = run_experiment(experiment(tmp_path, shop.url, method=method))
+    journal = run_experiment(experiment(tmp_path, shop, method=method))
     assert journal["status"] == "interrupted"
     assert summary_of(journal)["reason"] == "experiment interrupted"
     assert not locust_processes(tmp_path)
 
 
-def _free_port():
+def closed_port_url():
+    """A loopback URL nothing listens on (the OS just handed the port out and took it back)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def assert_interrupted_naming(journal, run_dir, caplog, cause):
+    assert journal["status"] == "interrupted"
+    load = summary_of(journal)
+    assert load["status"] == "failed" and cause in load["error"]
+    assert cause in json.loads((run_dir / "load-summary.json").read_text())["error"]
+    assert any(cause in r.getMessage() for r in caplog.records)
+    assert not locust_processes(run_dir)
 
 
 @pytest.mark.parametrize("arguments, host, cause", [
     ({"users": 0}, None, "users must be a whole number >= 1"),
     ({"locustfile": "/nonexistent/shopper.py"}, None, "locust file not found: /nonexistent/shopper.py"),
-    ({}, "http://127.0.0.1:{port}", "is unreachable (Connection refused)"),
+    ({}, None, "is unreachable (Connection refused)"),
     ({}, "http://192.0.2.10:80", "refusing to send shopper load to 192.0.2.10 (not loopback)"),
-    ({"shopper": {"browse_weight": -3}}, None, "Locust exited during start-up"),
 ])
 def test_bad_input_interrupts_the_run_with_one_message_naming_the_cause(
-        shop, tmp_path, caplog, arguments, host, cause):
-    url = (host or shop.url).format(port=_free_port())
-    journal = run_experiment(experiment(tmp_path, url, arguments=arguments))
-    assert journal["status"] == "interrupted"
-    load = summary_of(journal)
-    assert load["status"] == "failed" and cause in load["error"]
-    assert cause in json.loads((tmp_path / "load-summary.json").read_text())["error"]
-    assert any(cause in r.getMessage() for r in caplog.records)
-    assert not locust_processes(tmp_path)
+        tmp_path, caplog, arguments, host, cause):
+    """Refused before any request: no shop needed (validation comes before the host check)."""
+    journal = run_experiment(experiment(tmp_path, host or closed_port_url(), arguments=arguments))
+    assert_interrupted_naming(journal, tmp_path, caplog, cause)
 
 
-def test_store_refusing_checkout_is_named_in_the_summary(shop, tmp_path):
-    shop.checkout_error = NO_COD
-    journal = run_experiment(experiment(tmp_path, shop.url, probes=[]))
+@pytest.mark.lab
+def test_locust_exiting_during_start_up_interrupts_the_run_naming_its_last_line(
+        shop, tmp_path, caplog):
+    journal = run_experiment(experiment(tmp_path, shop,
+                                        arguments={"shopper": {"browse_weight": -3}}))
+    assert_interrupted_naming(journal, tmp_path, caplog, "Locust exited during start-up")
+    assert "journey weights must be >= 0" in summary_of(journal)["error"]
+
+
+@pytest.mark.lab
+def test_store_refusing_checkout_is_named_in_the_summary(lab, shop, tmp_path):
+    log = ShopLog(lab)
+    with shop_settings(lab, payment_methods="bacs,cheque"):  # Cash on delivery switched off
+        journal = run_experiment(experiment(tmp_path, shop, probes=[]))
+    refused = "400 woocommerce_rest_checkout_payment_method_disabled"
+    assert {error_class(r) for r in log.records("checkout")} == {refused}
     problems = " ".join(summary_of(journal)["problems"])
-    assert "every checkout request failed" in problems
-    assert "400 woocommerce_rest_invalid_payment_method" in problems
+    assert "every checkout request failed" in problems and refused in problems
     assert "enable Cash on delivery" in problems and "acknowledged no order" in problems
 
 
@@ -200,9 +214,10 @@ def wait_gone(run_dir, seconds):
     return locust_processes(run_dir)
 
 
+@pytest.mark.lab
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_or_sigterm_of_chaos_stops_locust_and_keeps_the_summary(shop, tmp_path, sig):
-    proc = chaos_run(tmp_path, shop.url, processes=2)
+    proc = chaos_run(tmp_path, shop, processes=2)
     assert len(locust_processes(tmp_path / "run")) == 3  # master + 2 workers
     os.kill(proc.pid, sig)
     assert proc.wait(timeout=60) is not None
@@ -213,8 +228,9 @@ def test_ctrl_c_or_sigterm_of_chaos_stops_locust_and_keeps_the_summary(shop, tmp
     assert json.loads((tmp_path / "run" / "load-summary.json").read_text())["stopped_by"] == "SIGINT"
 
 
+@pytest.mark.lab
 def test_a_killed_chaos_process_takes_locust_with_it(shop, tmp_path):
-    proc = chaos_run(tmp_path, shop.url)
+    proc = chaos_run(tmp_path, shop)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     assert not wait_gone(tmp_path / "run", 10)

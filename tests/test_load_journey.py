@@ -1,4 +1,5 @@
-"""The shopper journey file and its recorder, run by Locust against the Store API double."""
+"""The shopper journey file and its recorder, run by Locust against the lab's real shop; what
+the recorder wrote is checked against Locust's own report and the shop's access log."""
 import json
 import os
 import subprocess
@@ -10,7 +11,9 @@ import pytest
 
 from chaosext.load.process import DEFAULT_LOCUSTFILE
 from chaosext.load.timeline import read_lines, read_orders, totals
-from test_load_stubshop import DB_DOWN, StubShop
+from load_helpers import (DB_DOWN, STOCK_REFUSALS, ShopLog, db_order_keys, error_class,
+                          shop_settings, without_stock_refusals)
+from test_load_control import closed_port_url
 
 FAST = {"SHOPPER_THINK_MIN": "0", "SHOPPER_THINK_MAX": "0.05"}
 
@@ -33,89 +36,109 @@ def locust_counts(run_dir):
     return counts
 
 
-def during(seconds_from, seconds_to, on, off):
-    """Flip a fault on and off from a timer thread while Locust runs."""
-    def flip():
-        time.sleep(seconds_from)
-        on()
-        time.sleep(seconds_to - seconds_from)
-        off()
-    thread = threading.Thread(target=flip, daemon=True)
+def after(seconds, action):
+    """Run ``action`` from a timer thread while Locust runs."""
+    thread = threading.Timer(seconds, action)
+    thread.daemon = True
     thread.start()
     return thread
 
 
-def test_short_run_writes_a_timeline_matching_locust_and_a_ledger_of_real_orders(tmp_path):
-    with StubShop() as shop:
-        result = run_locust(shop.url, tmp_path)
-        assert result.returncode == 0, result.stderr[-2000:]
-        t = totals(str(tmp_path / "timeline.jsonl"))
-        counts = locust_counts(tmp_path)
-        for step in ("browse", "product", "add_to_cart", "view_cart", "checkout"):
-            assert t["steps"][step]["requests"] == counts[step][0] > 0
-        assert t["failures"] == 0  # writes were accepted: Nonce/Cart-Token were sent back
-        orders = read_orders(str(tmp_path / "orders.jsonl"))
-        assert orders and {o["order_id"] for o in orders} <= set(shop.orders)
-        assert all(o["order_key"] == f"wc_order_{o['order_id']}" for o in orders)
-        lines = list(read_lines(str(tmp_path / "timeline.jsonl")))
-        assert {(ln["t"], ln["step"]) for ln in lines}.__len__() == len(lines)  # one per second/step
-        assert t["last_second"] - t["first_second"] >= 4
+@pytest.fixture
+def shop(lab):
+    """The lab's shop URL; the lab is idle again (DB failover finished) when the test ends."""
+    yield lab.env["GAMEDAY_SHOP_URL"]
+    lab.wait_idle()
 
 
-def test_checkout_failures_in_the_timeline_match_the_faults_the_shop_injected(tmp_path):
-    with StubShop() as shop:
-        def on():
-            shop.checkout_error = DB_DOWN
+@pytest.mark.lab
+def test_short_run_writes_a_timeline_matching_locust_and_a_ledger_of_real_orders(
+        lab, shop, tmp_path):
+    log = ShopLog(lab)
+    result = run_locust(shop, tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    t = totals(str(tmp_path / "timeline.jsonl"))
+    counts = locust_counts(tmp_path)
+    for step in ("browse", "product", "add_to_cart", "view_cart", "checkout"):
+        assert t["steps"][step]["requests"] == counts[step][0] > 0
+        # writes were accepted (Nonce/Cart-Token sent back): only sold-out products say no
+        assert without_stock_refusals(t["steps"][step]["errors"]) == {}, step
+    assert not [r for r in log.records() if r["status"] in (401, 403)]
+    ledger = {o["order_id"]: o["order_key"] for o in read_orders(str(tmp_path / "orders.jsonl"))}
+    assert ledger and db_order_keys(lab, ledger) == ledger  # real rows, with the keys answered
+    lines = list(read_lines(str(tmp_path / "timeline.jsonl")))
+    assert {(ln["t"], ln["step"]) for ln in lines}.__len__() == len(lines)  # one per second/step
+    assert t["last_second"] - t["first_second"] >= 4
 
-        def off():
-            shop.checkout_error = None
-        during(1.5, 3.5, on, off)
-        run_locust(shop.url, tmp_path, seconds=6,
-                   env={"SHOPPER_CHECKOUT_WEIGHT": "6", "SHOPPER_BROWSE_WEIGHT": "2"})
-        checkout = totals(str(tmp_path / "timeline.jsonl"))["steps"]["checkout"]
-        assert shop.checkout_failures > 0
-        assert checkout["errors"] == {"503 gameday_db_unavailable": shop.checkout_failures}
-        assert checkout["failures"] == shop.checkout_failures
-        assert checkout["requests"] > checkout["failures"]  # it recovered after the fault
-        samples = json.loads((tmp_path / "load-errors.json").read_text())
-        assert {"step": "checkout", "error": "503 gameday_db_unavailable",
-                "message": DB_DOWN[2]} in samples
+
+@pytest.mark.lab
+def test_checkout_failures_in_the_timeline_match_what_the_shop_answered_in_a_db_failover(
+        lab, shop, tmp_path):
+    log = ShopLog(lab)
+    after(1.5, lambda: lab.failover_db(wait=False))  # DB endpoint unavailable ~1.5 s
+    run_locust(shop, tmp_path, seconds=6,
+               env={"SHOPPER_CHECKOUT_WEIGHT": "6", "SHOPPER_BROWSE_WEIGHT": "2"})
+    checkout = totals(str(tmp_path / "timeline.jsonl"))["steps"]["checkout"]
+    served = log.server_errors("checkout")
+    assert served.get(DB_DOWN, 0) > 0, "the DB failover caused no failed checkout"
+    assert without_stock_refusals(checkout["errors"]) == served == {DB_DOWN: served[DB_DOWN]}
+    stock = sum(checkout["errors"].get(k, 0) for k in STOCK_REFUSALS)
+    assert checkout["failures"] == served[DB_DOWN] + stock
+    assert checkout["requests"] > checkout["failures"]  # it recovered after the fault
+    samples = json.loads((tmp_path / "load-errors.json").read_text())
+    sample = next(s for s in samples if s["step"] == "checkout" and s["error"] == DB_DOWN)
+    assert "Your cart is kept" in sample["message"]  # the shop's own WP REST message
 
 
-def test_carts_the_shop_forgot_are_counted_as_lost(tmp_path):
-    with StubShop() as shop:
-        during(2.0, 2.0, shop.forget_carts, lambda: None)
-        run_locust(shop.url, tmp_path, seconds=5,
+@pytest.mark.lab
+def test_carts_the_shop_forgot_are_counted_as_lost(lab, shop, tmp_path):
+    """A one-second cart lifetime in Redis and shoppers who think longer: every cart expires
+    between two steps although the shop answers each request with success."""
+    log = ShopLog(lab)
+    with shop_settings(lab, cart_ttl=1):
+        run_locust(shop, tmp_path, seconds=5,
                    env={"SHOPPER_ADD_TO_CART_WEIGHT": "6", "SHOPPER_VIEW_CART_WEIGHT": "6",
-                        "SHOPPER_CHECKOUT_WEIGHT": "0"})
-        t = totals(str(tmp_path / "timeline.jsonl"))
-        assert t["carts_lost"] >= 1
-        lost = sum(s["errors"].get("cart_lost", 0) for s in t["steps"].values())
-        assert lost == t["carts_lost"]
+                        "SHOPPER_BROWSE_WEIGHT": "0", "SHOPPER_PRODUCT_WEIGHT": "0",
+                        "SHOPPER_CHECKOUT_WEIGHT": "0",
+                        "SHOPPER_THINK_MIN": "1.2", "SHOPPER_THINK_MAX": "1.4"})
+    t = totals(str(tmp_path / "timeline.jsonl"))
+    assert t["carts_lost"] >= 1
+    lost = sum(s["errors"].get("cart_lost", 0) for s in t["steps"].values())
+    assert lost == t["carts_lost"]
+    assert all(without_stock_refusals(s["errors"]).keys() <= {"cart_lost"}
+               for s in t["steps"].values())
+    # the shop said nothing was wrong: the loss is only visible to the shopper's own check
+    carts = log.records("cart") + log.records("cart_add_item")
+    assert carts and not [r for r in carts if r["status"] >= 400
+                          and error_class(r) not in STOCK_REFUSALS]
 
 
-def test_worker_processes_report_into_one_timeline_and_ledger(tmp_path):
-    with StubShop() as shop:
-        result = run_locust(shop.url, tmp_path, seconds=6, users=12, args=["--processes", "2"])
-        assert result.returncode == 0, result.stderr[-2000:]
-        t = totals(str(tmp_path / "timeline.jsonl"))
-        counts = locust_counts(tmp_path)
-        assert t["requests"] == counts["Aggregated"][0]
-        orders = read_orders(str(tmp_path / "orders.jsonl"))
-        checkout = t["steps"]["checkout"]
-        # every order a worker saw acknowledged reached the master's ledger...
-        assert len(orders) == checkout["requests"] - checkout["failures"] > 0
-        # ...and exists; the shop may hold a few more, committed while Locust was stopping
-        assert {o["order_id"] for o in orders} <= set(shop.orders)
-        assert len(shop.orders) - len(orders) <= 12
+@pytest.mark.lab
+def test_worker_processes_report_into_one_timeline_and_ledger(lab, shop, tmp_path):
+    log = ShopLog(lab)
+    result = run_locust(shop, tmp_path, seconds=6, users=12, args=["--processes", "2"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    t = totals(str(tmp_path / "timeline.jsonl"))
+    counts = locust_counts(tmp_path)
+    assert t["requests"] == counts["Aggregated"][0]
+    orders = read_orders(str(tmp_path / "orders.jsonl"))
+    checkout = t["steps"]["checkout"]
+    # every order a worker saw acknowledged reached the master's ledger...
+    assert len(orders) == checkout["requests"] - checkout["failures"] > 0
+    # ...and exists; the shop may have placed a few more, while Locust was stopping
+    ledger = {o["order_id"]: o["order_key"] for o in orders}
+    assert db_order_keys(lab, ledger) == ledger
+    assert 0 <= log.answered("checkout", 200) - len(orders) <= 12
 
 
-def test_tags_limit_the_journey_to_the_named_steps(tmp_path):
-    with StubShop() as shop:
-        run_locust(shop.url, tmp_path, seconds=3, args=["--tags", "browse", "product"])
-        steps = set(totals(str(tmp_path / "timeline.jsonl"))["steps"])
-        assert steps <= {"browse", "product", "view_cart"}  # view_cart: on_start's session fetch
-        assert "checkout" not in steps and not shop.orders
+@pytest.mark.lab
+def test_tags_limit_the_journey_to_the_named_steps(lab, shop, tmp_path):
+    log = ShopLog(lab)
+    run_locust(shop, tmp_path, seconds=3, args=["--tags", "browse", "product"])
+    steps = set(totals(str(tmp_path / "timeline.jsonl"))["steps"])
+    assert steps <= {"browse", "product", "view_cart"}  # view_cart: on_start's session fetch
+    assert {"browse", "product"} <= steps
+    assert {r["route"] for r in log.records()} <= {"products", "product", "cart"}
 
 
 @pytest.mark.parametrize("env, words", [
@@ -123,7 +146,7 @@ def test_tags_limit_the_journey_to_the_named_steps(tmp_path):
     ({"SHOPPER_THINK_MIN": "3", "SHOPPER_THINK_MAX": "1"}, "--think-min"),
 ])
 def test_bad_shopper_settings_stop_locust_with_one_clear_line(tmp_path, env, words):
-    with StubShop() as shop:
-        result = run_locust(shop.url, tmp_path, seconds=3, env=env)
-        assert result.returncode != 0
-        assert words in result.stderr and "Traceback" not in result.stderr
+    """Refused while Locust initialises, before any request: no shop needed."""
+    result = run_locust(closed_port_url(), tmp_path, seconds=3, env=env)
+    assert result.returncode != 0
+    assert words in result.stderr and "Traceback" not in result.stderr

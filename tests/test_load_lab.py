@@ -1,8 +1,6 @@
 """The load against the lab's stand-in shop: ledger vs the order database, timeline vs the shop's
 own access log across a real DB failover, and no Locust left behind in any exit path."""
-import json
 import time
-from pathlib import Path
 
 import pytest
 from chaoslib.exit import exit_ungracefully
@@ -11,14 +9,11 @@ from chaoslib.extension import get_extension
 
 from chaosext.load import control
 from chaosext.load.timeline import read_lines, totals
-from test_load_control import locust_processes
+from load_helpers import ROUTES, STOCK_REFUSALS, ShopLog, locust_processes
 
 pytestmark = pytest.mark.lab
 
 LAB = None  # the lab handle the python activities below act on
-ROUTES = {"browse": "products", "product": "product", "add_to_cart": "cart_add_item",
-          "view_cart": "cart", "checkout": "checkout"}
-STOCK = "409 woocommerce_rest_product_out_of_stock"
 _calls = {"n": 0}
 
 
@@ -87,7 +82,7 @@ def test_every_order_in_the_ledger_exists_in_the_shop_database(lab_shop, tmp_pat
     assert rpo["checked"] > 0 and rpo["missing"] == [] and rpo["missing_count"] == 0
     assert load["orders_acknowledged"] >= rpo["checked"]  # orders after the RPO probe still count
     assert set(load["steps"]) == set(ROUTES)
-    refusals = sum(s["errors"].get(STOCK, 0) for s in load["steps"].values())
+    refusals = sum(s["errors"].get(k, 0) for s in load["steps"].values() for k in STOCK_REFUSALS)
     assert load["failures"] == refusals  # only the lab's nearly sold-out products say no
     seconds = {ln["t"] for ln in read_lines(str(tmp_path / "timeline.jsonl"))}
     assert max(seconds) - min(seconds) >= 5
@@ -95,25 +90,17 @@ def test_every_order_in_the_ledger_exists_in_the_shop_database(lab_shop, tmp_pat
 
 
 def test_journey_failures_match_the_shop_log_across_a_db_failover(lab_shop, tmp_path):
-    access_log = Path(lab_shop.state_dir, "run", "shop-access.jsonl")
-    offset = access_log.stat().st_size if access_log.exists() else 0
+    log = ShopLog(lab_shop)
     journal = run_experiment(experiment(lab_shop, tmp_path, [
         action("pause", seconds=2), action("fail_over_db"), action("pause", seconds=4)],
         users=20))
     assert journal["rollbacks"][0]["output"]["missing_count"] == 0  # RPO 0 across the failover
-    with open(access_log, "rb") as fh:
-        fh.seek(offset)
-        served = [json.loads(ln) for ln in fh.read().splitlines() if ln.strip()]
     timeline = totals(str(tmp_path / "timeline.jsonl"))["steps"]
     outage = 0
     for step, route in ROUTES.items():
         # 5xx come only from the failover, mid-run; 4xx (stock) may also be answered to a
         # request Locust abandoned while stopping, so they are not compared exactly
-        expected = {}
-        for rec in served:
-            if rec["route"] == route and rec["status"] >= 500:
-                key = f"{rec['status']} {rec['code']}" if rec["code"] else str(rec["status"])
-                expected[key] = expected.get(key, 0) + 1
+        expected = log.server_errors(route)
         seen = {k: n for k, n in timeline[step]["errors"].items() if k[:1] == "5"}
         assert seen == expected, step
         outage += sum(expected.values())

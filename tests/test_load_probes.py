@@ -12,7 +12,8 @@ from chaosext.errors import ActivityError
 from chaosext.load.probes import (acknowledged_orders_exist, error_ratio, latency_percentile,
                                   load_is_running, requests_in_window)
 from chaosext.load.timeline import StepSecond
-from test_load_stubshop import StubShop
+from load_helpers import ShopLog, place_orders
+from test_load_control import closed_port_url
 
 STOCK = "409 woocommerce_rest_product_out_of_stock"
 
@@ -95,35 +96,57 @@ def write_ledger(run_dir, ids):
             fh.write(json.dumps({"order_id": oid, "order_key": f"wc_order_{oid}", "t": 1.0}) + "\n")
 
 
-@pytest.mark.parametrize("listing", [True, False])
-def test_rpo_check_names_every_acknowledged_order_the_shop_lost(tmp_path, listing):
-    with StubShop() as shop:
-        shop.orders_list_supported = listing
-        for oid in range(1, 251):
-            shop.orders[oid] = {"id": oid}
-        write_ledger(tmp_path, list(range(1, 251)))
-        del shop.orders[7], shop.orders[180]
-        result = acknowledged_orders_exist(run_dir=str(tmp_path), shop_url=shop.url,
-                                           consumer_key="ck_test", consumer_secret="cs_test")
-    assert result["checked"] == 250 and result["found"] == 248
-    assert result["missing"] == [7, 180] and result["missing_count"] == 2
+@pytest.fixture(scope="module")
+def real_orders(lab):
+    """Five orders the lab's shop really placed (guest checkouts through the Store API)."""
+    return place_orders(lab.env["GAMEDAY_SHOP_URL"], 5)
 
 
-def test_rpo_check_reads_credentials_from_secrets_and_refuses_wrong_ones(tmp_path):
-    with StubShop() as shop:
-        shop.orders[1] = {"id": 1}
-        write_ledger(tmp_path, [1])
-        cfg = {"shop_url": shop.url, "gameday_run_dir": str(tmp_path)}
-        ok = acknowledged_orders_exist(configuration=cfg, secrets={
-            "consumer_key": "ck_test", "consumer_secret": "cs_test"})
-        assert ok["missing_count"] == 0
-        with pytest.raises(ActivityError, match="HTTP 401 woocommerce_rest_cannot_view .*consumer key"):
-            acknowledged_orders_exist(configuration=cfg, secrets={
-                "consumer_key": "ck_test", "consumer_secret": "wrong"})
+def credentials(lab):
+    return {"consumer_key": lab.env["GAMEDAY_SHOP_CONSUMER_KEY"],
+            "consumer_secret": lab.env["GAMEDAY_SHOP_CONSUMER_SECRET"]}
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("path", ["listing", "one-by-one"])
+def test_rpo_check_names_every_acknowledged_order_the_shop_does_not_have(
+        lab, real_orders, tmp_path, path):
+    """Listing in batches (``include``); one GET per order when the shop refuses the listing
+    (here: a ledger id that is not a number, which the shop answers 400 rest_invalid_param)."""
+    never = max(real_orders) + 10 ** 6  # acknowledged, but no such order in the shop
+    odd = never + 1 if path == "listing" else "wc-7"
+    ledger = real_orders[:2] + [never] + real_orders[2:4] + [odd] + real_orders[4:]
+    write_ledger(tmp_path, ledger)
+    log = ShopLog(lab)
+    result = acknowledged_orders_exist(run_dir=str(tmp_path), shop_url=lab.env["GAMEDAY_SHOP_URL"],
+                                       batch_size=2 if path == "listing" else 100,
+                                       **credentials(lab))
+    assert result["checked"] == 7 and result["found"] == 5
+    assert result["missing"] == [never, odd] and result["missing_count"] == 2
+    asked = [(r["route"], r["status"]) for r in log.records()]
+    if path == "listing":
+        assert asked == [("orders", 200)] * 4  # 7 ids in batches of 2
+    else:
+        assert asked[0] == ("orders", 400)
+        assert [r["path"] for r in log.records()[1:]] == [f"/wp-json/wc/v3/orders/{i}"
+                                                          for i in ledger]
+
+
+@pytest.mark.lab
+def test_rpo_check_reads_credentials_from_secrets_and_refuses_wrong_ones(lab, real_orders,
+                                                                         tmp_path):
+    write_ledger(tmp_path, real_orders[:1])
+    cfg = {"shop_url": lab.env["GAMEDAY_SHOP_URL"], "gameday_run_dir": str(tmp_path)}
+    ok = acknowledged_orders_exist(configuration=cfg, secrets=credentials(lab))
+    assert ok["checked"] == 1 and ok["missing_count"] == 0
+    wrong = {**credentials(lab), "consumer_secret": "wrong"}
+    with pytest.raises(ActivityError,
+                       match="HTTP 401 woocommerce_rest_authentication_error .*consumer key"):
+        acknowledged_orders_exist(configuration=cfg, secrets=wrong)
 
 
 def test_rpo_check_of_an_empty_ledger_checks_nothing(tmp_path):
-    with StubShop() as shop:
-        result = acknowledged_orders_exist(run_dir=str(tmp_path), shop_url=shop.url,
-                                           consumer_key="k", consumer_secret="s")
+    """Nothing to look up, so nothing is asked: the shop URL here has no server behind it."""
+    result = acknowledged_orders_exist(run_dir=str(tmp_path), shop_url=closed_port_url(),
+                                       consumer_key="k", consumer_secret="s")
     assert result["checked"] == 0 and result["missing"] == []

@@ -94,6 +94,8 @@ def known_secret_values(journal: Optional[dict]) -> Set[str]:
                         found.add(value)
                 return
             for k, v in obj.items():
+                if k == "secrets" and isinstance(v, list):
+                    continue  # an activity's `"secrets": ["gameday"]` names a group, it holds no value
                 walk(v, sensitive or bool(SECRET_KEY.search(str(k))))
         elif isinstance(obj, list):
             for v in obj:
