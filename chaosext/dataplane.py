@@ -5,7 +5,7 @@ configuration (or secrets, for passwords):
 `redis_host`, `redis_port` (6379), `redis_password`, `redis_username`, `redis_ssl`;
 `mysql_host`, `mysql_port` (3306), `mysql_user`, `mysql_password`, `mysql_database`,
 `mysql_ssl_ca` (verify TLS with this CA bundle), `mysql_ssl_disabled`;
-`dataplane_attempt_timeout` (seconds one connect+write may take, default 0.5).
+`dataplane_attempt_timeout` (seconds one connect+write may take, default 0.25: one hung attempt must not delay the measured recovery).
 
 Each check opens a fresh connection, as a PHP request does, so it lands wherever the endpoint
 points now. A per-endpoint pacer guarantees at most one connection attempt per 100 ms per
@@ -47,7 +47,7 @@ def _get(key: str, configuration: Configuration, secrets: Secrets, default: Any 
 
 
 def _timeout(configuration: Configuration) -> float:
-    return float((configuration or {}).get("dataplane_attempt_timeout", 0.5))
+    return float((configuration or {}).get("dataplane_attempt_timeout", 0.25))
 
 
 def _is_loopback(host: str) -> bool:

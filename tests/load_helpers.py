@@ -27,8 +27,9 @@ STOCK_REFUSALS = [f"{status} woocommerce_rest_product_{what}" for status in (400
                   for what in ("out_of_stock", "partially_out_of_stock")]
 
 
-def without_stock_refusals(errors: Dict[str, int]) -> Dict[str, int]:
-    return {k: n for k, n in errors.items() if k not in STOCK_REFUSALS}
+# The recorder reads the WP error code only from bodies up to this size; a stock refusal carries
+# the cart, so one for a big cart is recorded by its bare status ("409").
+ERROR_BODY_LIMIT = 8192
 
 
 def error_class(record: dict) -> str:
@@ -55,6 +56,17 @@ class ShopLog:
     def server_errors(self, route: str) -> Dict[str, int]:
         """5xx answers by error class: only a fault causes them, and only mid-run."""
         return dict(Counter(error_class(r) for r in self.records(route) if r["status"] >= 500))
+
+    def stock_refusals(self, route: str) -> Counter:
+        """The stock refusals answered on ``route``, keyed as the recorder keys them."""
+        return Counter(error_class(r) if r["bytes"] <= ERROR_BODY_LIMIT else str(r["status"])
+                       for r in self.records(route) if error_class(r) in STOCK_REFUSALS)
+
+    def unexplained(self, errors: Dict[str, int], route: str) -> Dict[str, int]:
+        """Recorded failures that the shop's stock refusals on ``route`` do not account for
+        (a refusal class recorded more often than the shop answered it stays in)."""
+        refused = self.stock_refusals(route)
+        return {k: n for k, n in errors.items() if not (k in refused and n <= refused[k])}
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ from chaoslib.extension import get_extension
 from chaosext.load import control
 from chaosext.load.timeline import read_orders
 from load_helpers import (DB_DOWN, STOCK_REFUSALS, ShopLog, db_order_keys, error_class,
-                          locust_processes, shop_settings, without_stock_refusals)
+                          locust_processes, shop_settings)
 
 LAB = None  # the lab the python actions below act on
 
@@ -110,7 +110,7 @@ def test_deviated_run_stops_locust_after_rollbacks_and_counts_the_fault(lab, sho
     load = summary_of(journal)
     assert load["reason"] == "after rollbacks"
     checkout = load["steps"]["checkout"]
-    failed = without_stock_refusals(checkout["errors"])
+    failed = log.unexplained(checkout["errors"], "checkout")
     assert set(failed) == {DB_DOWN} and failed[DB_DOWN] > 0
     assert failed == log.server_errors("checkout")  # every 503 the shop sent, and no other
     assert not locust_processes(tmp_path)

@@ -11,8 +11,8 @@ import pytest
 
 from chaosext.load.process import DEFAULT_LOCUSTFILE
 from chaosext.load.timeline import read_lines, read_orders, totals
-from load_helpers import (DB_DOWN, STOCK_REFUSALS, ShopLog, db_order_keys, error_class,
-                          shop_settings, without_stock_refusals)
+from load_helpers import (DB_DOWN, ROUTES, STOCK_REFUSALS, ShopLog, db_order_keys,
+                          error_class, shop_settings)
 from test_load_control import closed_port_url
 
 FAST = {"SHOPPER_THINK_MIN": "0", "SHOPPER_THINK_MAX": "0.05"}
@@ -36,6 +36,14 @@ def locust_counts(run_dir):
     return counts
 
 
+def assert_locust_finished(result, run_dir):
+    """Locust ran to its end: exit code 1 only because some request failed (the shop's stock
+    refusals are normal), never a crash."""
+    failed = locust_counts(run_dir)["Aggregated"][1]
+    assert result.returncode == (1 if failed else 0), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+
+
 def after(seconds, action):
     """Run ``action`` from a timer thread while Locust runs."""
     thread = threading.Timer(seconds, action)
@@ -56,13 +64,13 @@ def test_short_run_writes_a_timeline_matching_locust_and_a_ledger_of_real_orders
         lab, shop, tmp_path):
     log = ShopLog(lab)
     result = run_locust(shop, tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert_locust_finished(result, tmp_path)
     t = totals(str(tmp_path / "timeline.jsonl"))
     counts = locust_counts(tmp_path)
     for step in ("browse", "product", "add_to_cart", "view_cart", "checkout"):
         assert t["steps"][step]["requests"] == counts[step][0] > 0
         # writes were accepted (Nonce/Cart-Token sent back): only sold-out products say no
-        assert without_stock_refusals(t["steps"][step]["errors"]) == {}, step
+        assert log.unexplained(t["steps"][step]["errors"], ROUTES[step]) == {}, step
     assert not [r for r in log.records() if r["status"] in (401, 403)]
     ledger = {o["order_id"]: o["order_key"] for o in read_orders(str(tmp_path / "orders.jsonl"))}
     assert ledger and db_order_keys(lab, ledger) == ledger  # real rows, with the keys answered
@@ -81,9 +89,8 @@ def test_checkout_failures_in_the_timeline_match_what_the_shop_answered_in_a_db_
     checkout = totals(str(tmp_path / "timeline.jsonl"))["steps"]["checkout"]
     served = log.server_errors("checkout")
     assert served.get(DB_DOWN, 0) > 0, "the DB failover caused no failed checkout"
-    assert without_stock_refusals(checkout["errors"]) == served == {DB_DOWN: served[DB_DOWN]}
-    stock = sum(checkout["errors"].get(k, 0) for k in STOCK_REFUSALS)
-    assert checkout["failures"] == served[DB_DOWN] + stock
+    assert log.unexplained(checkout["errors"], "checkout") == served == {DB_DOWN: served[DB_DOWN]}
+    assert checkout["failures"] == sum(checkout["errors"].values())  # every failure classified
     assert checkout["requests"] > checkout["failures"]  # it recovered after the fault
     samples = json.loads((tmp_path / "load-errors.json").read_text())
     sample = next(s for s in samples if s["step"] == "checkout" and s["error"] == DB_DOWN)
@@ -105,8 +112,8 @@ def test_carts_the_shop_forgot_are_counted_as_lost(lab, shop, tmp_path):
     assert t["carts_lost"] >= 1
     lost = sum(s["errors"].get("cart_lost", 0) for s in t["steps"].values())
     assert lost == t["carts_lost"]
-    assert all(without_stock_refusals(s["errors"]).keys() <= {"cart_lost"}
-               for s in t["steps"].values())
+    assert all(log.unexplained(s["errors"], ROUTES[step]).keys() <= {"cart_lost"}
+               for step, s in t["steps"].items())
     # the shop said nothing was wrong: the loss is only visible to the shopper's own check
     carts = log.records("cart") + log.records("cart_add_item")
     assert carts and not [r for r in carts if r["status"] >= 400
@@ -117,7 +124,7 @@ def test_carts_the_shop_forgot_are_counted_as_lost(lab, shop, tmp_path):
 def test_worker_processes_report_into_one_timeline_and_ledger(lab, shop, tmp_path):
     log = ShopLog(lab)
     result = run_locust(shop, tmp_path, seconds=6, users=12, args=["--processes", "2"])
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert_locust_finished(result, tmp_path)
     t = totals(str(tmp_path / "timeline.jsonl"))
     counts = locust_counts(tmp_path)
     assert t["requests"] == counts["Aggregated"][0]

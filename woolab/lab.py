@@ -21,6 +21,8 @@ from typing import Optional
 
 import pymysql
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from . import servers
 from .config import (AZS, DB_INSTANCE_ID, MAX_CACHE_NODES, NODE_GROUP_ID, REPLICATION_GROUP_ID,
@@ -265,12 +267,13 @@ class Lab:
         return node_id
 
     def _redis(self, port: int, timeout: float = 1.0) -> redis.Redis:
+        """No client-side retries: the lab measures and decides, it must not wait inside redis-py."""
         return redis.Redis(host="127.0.0.1", port=port, password=self.secrets["redis_password"],
-                           socket_timeout=timeout, socket_connect_timeout=timeout)
+                           socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
 
     def _sentinel(self, index: int) -> redis.Redis:
         return redis.Redis(host="127.0.0.1", port=self.config.sentinel_port(index), socket_timeout=1.0,
-                           socket_connect_timeout=1.0)
+                           socket_connect_timeout=1.0, retry=Retry(NoBackoff(), 0))
 
     def _start_haproxy(self) -> None:
         cfg = self.config
@@ -653,7 +656,7 @@ class Lab:
 
     def _wait_cache_endpoint_writable(self, timeout: float) -> float:
         """Poll a write through the primary endpoint every 20 ms; returns when the first one landed."""
-        client = self._redis(self.config.cache_primary_port, timeout=0.5)
+        client = self._redis(self.config.cache_primary_port, timeout=0.1)
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:

@@ -102,7 +102,7 @@ def _wait_ready(state_dir: Path, timeout: float, proc: Optional[subprocess.Popen
 
 def _recorded_pids(state_dir: Path) -> dict:
     pids = {}
-    for source in ("topology.json", "lab.json"):
+    for source in ("lab.json", "topology.json"):  # topology.json is newer: restarted nodes' pids win
         data = _read_json(Path(state_dir, source)) or {}
         for name, value in (data.get("processes") or {}).items():
             pids[name] = value["pid"] if isinstance(value, dict) else value
