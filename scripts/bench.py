@@ -436,7 +436,7 @@ def _rto_rounds(config, conf, label, action, target, rounds, reference=None) -> 
         figure("extension", f"{label} |writable - reference probe| ms",
                max(e for _, e in lags), "cross-check: 20 ms probe, 0.1 s timeouts")
         figure("extension", f"{label}: lab event later than reference ms", max(lag for lag, _ in lags),
-               "lab probe: attempt hangs to its 0.5 s timeout")
+               "how late the lab's own ground-truth probe is")
 
 
 def _two_probes_during_db_failover(config, conf, attempts) -> None:

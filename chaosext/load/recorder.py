@@ -73,7 +73,7 @@ def _wp_error(response: Any) -> Tuple[Optional[str], Optional[str]]:
         body = response.content
     except Exception:  # a broken connection has no body to read
         return None, None
-    if not body or len(body) > 8192 or not body.lstrip().startswith(b"{"):
+    if not body or len(body) > 262144 or not body.lstrip().startswith(b"{"):  # refusals carry the cart
         return None, None
     try:
         data = json.loads(body)
