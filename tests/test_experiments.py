@@ -107,6 +107,7 @@ def run_on_lab(lab, monkeypatch, tmp_path, name, **kwargs) -> tuple:
 @pytest.mark.lab
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiment_passes_on_the_lab_with_measured_rto_and_nothing_lost(lab, monkeypatch, tmp_path, name):
+    notified_before = len(lab.webhooks("/hook"))
     code, journal, summary = run_on_lab(lab, monkeypatch, tmp_path, name)
     assert code == 0, summary["verdict_reasons"]
     assert journal["status"] == "completed" and not journal["deviated"]
@@ -118,6 +119,48 @@ def test_experiment_passes_on_the_lab_with_measured_rto_and_nothing_lost(lab, mo
     assert summary["rpo"]["orders_acknowledged"] > 0
     assert summary["rpo"]["orders_lost"] == 0
     assert not manage.is_up(tmp_path)  # nothing else started beside the session lab
+    checks = [r["output"] for r in journal["run"] if "failover-events" in r["activity"]["name"]]
+    assert checks and all(c["met"] is True for c in checks)  # AWS-style events arrived in time
+    notes = [r["body"] for r in lab.webhooks("/hook")[notified_before:]]
+    events = [n["event"] for n in notes]
+    assert events[0] == "run-started" and events[-1] == "run-completed", events
+    assert events.count("fault-injected") == len(summary["faults"]) == events.count("recovered")
+    assert all(n["fault"]["rto_seconds"] is not None for n in notes if n["event"] == "recovered")
+    assert len(lab.webhooks("/slack")) >= len(notes)  # the Slack-format channel got them too
+
+
+@pytest.mark.lab
+def test_chaostoolkit_aws_activities_fail_the_lab_over_in_a_real_chaos_run(lab, tmp_path):
+    """The lab is reached only through AWS_ENDPOINT_URL: chaostoolkit-aws's own code works unchanged."""
+    before = lab.snapshot()
+    experiment = {
+        "title": "chaostoolkit-aws against the lab", "description": "third-party client check",
+        "configuration": {"aws_region": "us-east-1"},
+        "method": [
+            {"type": "action", "name": "reboot-with-failover", "provider": {
+                "type": "python", "module": "chaosaws.rds.actions", "func": "reboot_db_instance",
+                "arguments": {"db_instance_identifier": "shop-db", "force_failover": True}}},
+            {"type": "action", "name": "test-failover", "provider": {
+                "type": "python", "module": "chaosaws.elasticache.actions", "func": "test_failover",
+                "arguments": {"replication_group_id": "shop-cache", "node_group_id": "0001"}}},
+            {"type": "probe", "name": "instance-status", "provider": {
+                "type": "python", "module": "chaosaws.rds.probes", "func": "instance_status",
+                "arguments": {"instance_id": "shop-db"}}}],
+    }
+    path = tmp_path / "chaosaws.json"
+    path.write_text(json.dumps(experiment))
+    env = {**os.environ, **lab.env, "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
+    chaos = Path(sys.executable).parent / "chaos"
+    result = subprocess.run([str(chaos), "run", "--journal-path", str(tmp_path / "journal.json"), str(path)],
+                            env=env, capture_output=True, text=True, timeout=180)
+    journal = json.loads((tmp_path / "journal.json").read_text())
+    assert journal["status"] == "completed", result.stdout[-2000:]
+    assert [r["status"] for r in journal["run"]] == ["succeeded"] * 3
+    lab.wait_idle()
+    after = lab.snapshot()
+    assert after["db_instances"]["shop-db"]["primary"] == before["db_instances"]["shop-db"]["standby"]
+    old_primary = next(n for n, v in before["cache_clusters"].items() if v["role"] == "primary")
+    assert after["cache_clusters"][old_primary]["role"] == "replica"
 
 
 @pytest.mark.lab
