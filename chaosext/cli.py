@@ -27,6 +27,7 @@ def cmd_lab_up(args) -> int:
                                 allow_primary_delete=args.emulate_primary_delete or None,
                                 min_failover_interval=args.min_failover_interval,
                                 db_failover_outage_seconds=args.db_failover_seconds,
+                                cache_failover_outage_seconds=args.cache_failover_seconds,
                                 with_shop=False if args.no_shop else None)
     print(manage.up(config))
     return 0
@@ -162,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db-failover-seconds", type=float,
                    help="how long the DB endpoint stays unavailable during a failover (default 1.5; "
                         "RDS takes 60-120 s)")
+    p.add_argument("--cache-failover-seconds", type=float,
+                   help="how long a TestFailover leaves the cache without a primary before the promotion "
+                        "(default 1.0; ElastiCache takes tens of seconds)")
     p.set_defaults(func=cmd_lab_up)
     lab_sub.add_parser("down", parents=[common], help="stop everything the lab started").set_defaults(
         func=cmd_lab_down)

@@ -27,9 +27,9 @@ STOCK_REFUSALS = [f"{status} woocommerce_rest_product_{what}" for status in (400
                   for what in ("out_of_stock", "partially_out_of_stock")]
 
 
-# The recorder reads the WP error code only from bodies up to this size; a stock refusal carries
-# the cart, so one for a big cart is recorded by its bare status ("409").
-ERROR_BODY_LIMIT = 8192
+# The recorder reads the WP error code only from bodies up to this size (chaosext/load/recorder.py,
+# ERROR_BODY_LIMIT); a stock refusal carries the cart, so a bigger one is recorded by its bare status.
+ERROR_BODY_LIMIT = 262144
 
 
 def error_class(record: dict) -> str:

@@ -30,6 +30,7 @@ class LabConfig:
     sentinel_down_after_ms: int = 1500  # 500 ms saw false failovers on a loaded 2-core machine
     min_failover_interval: float = 0.0
     db_failover_outage_seconds: float = 1.5  # how long the DB endpoint stays unavailable in a failover
+    cache_failover_outage_seconds: float = 1.0  # TestFailover: primary gone this long before the promotion
     allow_primary_delete: bool = False
     db_multi_az: bool = True
     with_shop: bool = True

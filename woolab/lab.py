@@ -611,8 +611,12 @@ class Lab:
             self.events.record("replication-group", group_id,
                                f"Test Failover API called for node group {node_group_id}", None, ["failover"])
         servers.stop_pid(self._procs[old].pid, hard=True)
+        killed = time.monotonic()
         self.events.record("lab", group_id, f"primary {old} killed")
         if not remove_old:
+            held = self.config.cache_failover_outage_seconds - (time.monotonic() - killed)
+            if held > 0:  # ElastiCache needs a while to detect the loss; clients must ride through it
+                time.sleep(held)
             self._ask_sentinel_to_fail_over(group_id)
         writable_at = self._wait_cache_endpoint_writable(timeout=30)
         deadline, new_port = time.monotonic() + 15, old_port

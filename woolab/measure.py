@@ -42,8 +42,8 @@ class EndpointWriter(threading.Thread):
         if self._redis is None:
             e = self.env
             self._redis = redis.Redis(host=e["GAMEDAY_REDIS_HOST"], port=int(e["GAMEDAY_REDIS_PORT"]),
-                                      password=e["GAMEDAY_REDIS_PASSWORD"], socket_timeout=1,
-                                      socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
+                                      password=e["GAMEDAY_REDIS_PASSWORD"], socket_timeout=0.25,
+                                      socket_connect_timeout=0.25, retry=Retry(NoBackoff(), 0))
         return self._redis
 
     def _write(self, n: int) -> None:
@@ -57,7 +57,7 @@ class EndpointWriter(threading.Thread):
             return
         client = self._cache()
         client.set(f"rpo:{n}", n)
-        if self.wait_replicas and client.execute_command("WAIT", self.wait_replicas, 1000) < self.wait_replicas:
+        if self.wait_replicas and client.execute_command("WAIT", self.wait_replicas, 200) < self.wait_replicas:
             raise redis.RedisError("write not acknowledged by a replica")
 
     def run(self) -> None:

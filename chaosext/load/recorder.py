@@ -67,13 +67,16 @@ class CartLost(StepFailed):
     label = "cart_lost"
 
 
+ERROR_BODY_LIMIT = 262144  # WooCommerce refusals carry the whole cart; bigger bodies are not errors
+
+
 def _wp_error(response: Any) -> Tuple[Optional[str], Optional[str]]:
     """The ``code`` and ``message`` of a WP REST error body, if the response is one."""
     try:
         body = response.content
     except Exception:  # a broken connection has no body to read
         return None, None
-    if not body or len(body) > 262144 or not body.lstrip().startswith(b"{"):  # refusals carry the cart
+    if not body or len(body) > ERROR_BODY_LIMIT or not body.lstrip().startswith(b"{"):
         return None, None
     try:
         data = json.loads(body)
