@@ -5,8 +5,8 @@ already up at that state dir is reused and left running (fast developer loop).
 """
 import json
 import os
+import shutil
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -84,6 +84,14 @@ def lab(tmp_path_factory):
         time.sleep(0.05)
     left = {name: pid for name, pid in pids.items() if servers.pid_alive(pid)}
     assert not left, f"lab processes left behind: {left}"
+
+
+@pytest.fixture
+def run_dir(tmp_path) -> Path:
+    """A copy of the recorded game-day run directory (reports write into the run dir they read)."""
+    target = tmp_path / "run-1"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "report" / "gameday-run", target)
+    return target
 
 
 @pytest.fixture(autouse=True)

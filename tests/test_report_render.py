@@ -12,14 +12,6 @@ import pytest
 from chaosext.report import report_command, write_report
 from chaosext.report.bench import bench
 
-FIXTURE = Path(__file__).parent / "fixtures" / "report" / "gameday-run"
-
-
-@pytest.fixture
-def run_dir(tmp_path):
-    target = tmp_path / "run-1"
-    shutil.copytree(FIXTURE, target)
-    return target
 
 
 def deviate(run_dir):

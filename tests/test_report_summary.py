@@ -1,22 +1,12 @@
 """summary.json figures come from the journal and the timeline, window by window."""
 import json
 import math
-import shutil
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
 from chaosext.report import ReportError, summarize
 
-FIXTURE = Path(__file__).parent / "fixtures" / "report" / "gameday-run"
-
-
-@pytest.fixture
-def run_dir(tmp_path):
-    target = tmp_path / "run-1"
-    shutil.copytree(FIXTURE, target)
-    return target
 
 
 def edit_journal(run_dir, change):
