@@ -75,24 +75,29 @@ def bench_lab(config, args) -> None:
     figure("lab", "DB replication healthy after failover", f"{healthy}/{rounds}", f"target {rounds}/{rounds}")
 
     for wait in (1, 0):
-        writer = EndpointWriter(env, "cache", wait_replicas=wait)
-        writer.start()
-        n = rounds if wait else max(3, rounds // 4)
-        for _ in range(n):
-            time.sleep(0.2)
-            _control(config, "/_lab/cache-failover?id=shop-cache")
-            _control(config, "/_lab/wait-idle")
+        _cache_failovers(config, env, rounds if wait else max(3, rounds // 4), wait,
+                         "with WAIT 1" if wait else "without WAIT")
+    # WAIT 1 with a single replica also waits for the old primary to resync after each promotion,
+    # so its acknowledged-write outage is longer than the endpoint's (measured, see the notes)
+
+
+def _cache_failovers(config, env, n: int, wait: int, label: str) -> None:
+    """`n` cache failovers while a writer writes (and WAITs for `wait` replicas) through the endpoint."""
+    writer = EndpointWriter(env, "cache", wait_replicas=wait)
+    writer.start()
+    for _ in range(n):
         time.sleep(0.2)
-        writer.finish()
-        label = "with WAIT 1" if wait else "without WAIT"
-        outages = writer.outages()
-        figure("lab", f"cache failovers ({label})", n)
-        figure("lab", f"cache write outage max seconds ({label})", max(outages, default=0.0), "target <= 3 s")
-        figure("lab", f"cache write outage median seconds ({label})",
-               statistics.median(outages) if outages else 0.0)
-        figure("lab", f"cache acknowledged writes ({label})", len(writer.acked))
-        figure("lab", f"cache acknowledged writes lost ({label})", len(writer.lost()),
-               "target 0" if wait else "(async replication: loss possible)")
+        _control(config, "/_lab/cache-failover?id=shop-cache")
+        _control(config, "/_lab/wait-idle")
+    time.sleep(0.2)
+    writer.finish()
+    outages = writer.outages()
+    figure("lab", f"cache failovers ({label})", n)
+    figure("lab", f"cache write outage max seconds ({label})", max(outages, default=0.0), "target <= 3 s")
+    figure("lab", f"cache write outage median seconds ({label})", statistics.median(outages) if outages else 0.0)
+    figure("lab", f"cache acknowledged writes ({label})", len(writer.acked))
+    figure("lab", f"cache acknowledged writes lost ({label})", len(writer.lost()),
+           "target 0" if wait else "(async replication: loss possible)")
 
 
 # --- facade: Describe latency (issue 3) --------------------------------------------------------
