@@ -197,6 +197,8 @@ def game_day(experiment: str, target: str = "lab", users: Optional[int] = None,
              region: Optional[str] = None, keep_lab: bool = False, run_id: Optional[str] = None,
              shop_settings: Optional[Dict[str, str]] = None, allow_remote_load: bool = False) -> int:
     """Run one experiment end to end; the exit code is the CI gate (0 only for a clean pass)."""
+    if target not in ("lab", "aws"):
+        raise GamedayError(f"unknown target {target!r}: use lab or aws (check $GAMEDAY_TARGET)")
     path = resolve(experiment)
     if allow_remote_load and target != "aws":
         raise GamedayError("--allow-remote-load is for --target aws (the lab's shop is on loopback)")
@@ -206,8 +208,6 @@ def game_day(experiment: str, target: str = "lab", users: Optional[int] = None,
     if run_dir.exists() and any(run_dir.iterdir()):
         raise GamedayError(f"run directory {run_dir} already exists; choose another --run-id")
     env, started_lab = target_env(target, state_dir, region)
-    for key in OPTIONAL_SECRET_ENV:
-        env.setdefault(key, "")
     if shop_settings and target != "lab":
         raise GamedayError("--shop-setting configures the lab's stand-in shop; on AWS change your store")
     try:
@@ -221,7 +221,7 @@ def game_day(experiment: str, target: str = "lab", users: Optional[int] = None,
         print(f"gameday: running {path.stem} against the {target} (run dir {run_dir})", flush=True)
         run_chaos(effective, run_dir, env)
     finally:
-        if shop_settings and not started_lab:
+        if shop_settings and (keep_lab or not started_lab):
             manage.shop_settings(state_dir, {})
         if started_lab and not keep_lab:
             print(manage.down(state_dir), flush=True)

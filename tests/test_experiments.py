@@ -91,6 +91,12 @@ def test_target_aws_needs_a_region_and_credentials(tmp_path):
     assert no_credentials.returncode == 1 and "no AWS credentials" in no_credentials.stderr
 
 
+def test_an_unknown_target_from_the_environment_is_refused(tmp_path):
+    result = gameday("run", "rds-force-failover", "--state-dir", str(tmp_path), env={"GAMEDAY_TARGET": "staging"})
+    assert result.returncode == 1 and "unknown target 'staging'" in result.stderr
+    assert not manage.is_up(tmp_path)
+
+
 def test_zero_users_is_refused():
     result = gameday("run", "rds-force-failover", "--users", "0")
     assert result.returncode == 1 and "--users must be at least 1" in result.stderr

@@ -121,3 +121,12 @@ def load_or_create_secrets(state_dir: Path) -> dict:
     with os.fdopen(fd, "w") as f:
         json.dump(values, f, indent=2)
     return values
+
+
+def write_json_atomic(path: Path, data, mode: int = 0o644) -> None:
+    """Readers in other processes never see a half-written file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2)
+    os.replace(tmp, path)

@@ -15,16 +15,16 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-from .config import LabConfig
+from .config import LabConfig, write_json_atomic
 from .errors import LabError, LabNotFound
-from .lab import Lab, _write_json_atomic
+from .lab import Lab
 
 log = logging.getLogger("woolab")
 
 
 def write_status(config: LabConfig, status: str, **extra) -> None:
     data = {"status": status, "controller_pid": os.getpid(), "updated_at": time.time(), **extra}
-    _write_json_atomic(config.path("lab.json"), data)
+    write_json_atomic(config.path("lab.json"), data)
 
 
 class _Server(ThreadingHTTPServer):
@@ -79,13 +79,12 @@ def make_handler(lab: Lab, shutdown: threading.Event):
                     return self._json(200, lab.snapshot()) or True
                 if url.path == "/_lab/wait-idle" and method == "POST":
                     lab.wait_idle(float(query.get("timeout", 60)))
-                    return self._json(200, {"errors": lab.background_errors}) or True
+                    return self._json(200, {"errors": lab.take_background_errors()}) or True
                 if url.path == "/_lab/shutdown" and method == "POST":
                     shutdown.set()
                     return self._json(202, {"stopping": True}) or True
                 if url.path == "/_lab/shop-settings" and method == "POST":
-                    overrides = {k: v for k, v in query.items() if k != "reset"}
-                    return self._json(200, lab.configure_shop(overrides)) or True
+                    return self._json(200, lab.configure_shop(query)) or True
                 if url.path in control and method == "POST":
                     if "id" not in query:
                         return self._json(400, {"error": "missing id"}) or True

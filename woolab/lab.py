@@ -16,7 +16,7 @@ import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from contextlib import closing
 from typing import Optional
 
 import pymysql
@@ -26,7 +26,7 @@ from redis.retry import Retry
 
 from . import servers
 from .config import (AZS, DB_INSTANCE_ID, MAX_CACHE_NODES, NODE_GROUP_ID, REPLICATION_GROUP_ID,
-                     LabConfig, load_or_create_secrets)
+                     LabConfig, load_or_create_secrets, write_json_atomic)
 from .errors import LabInvalidState, LabNotFound, LabStartError
 from .events import EventLog
 from .webhook import WebhookReceiver
@@ -50,14 +50,6 @@ def _gtid_seqs(position: str) -> dict:
         domain, _server, seq = gtid.split("-")
         seqs[int(domain)] = int(seq)
     return seqs
-
-
-def _write_json_atomic(path: Path, data, mode: int = 0o644) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
 
 
 class Lab:
@@ -147,6 +139,12 @@ class Lab:
         self.events.record("lab", "lab", f"operation failed: {why}")
         self._save()
 
+    def take_background_errors(self) -> list:
+        """Errors of background operations since the last call (each reported once)."""
+        with self._lock:
+            errors, self.background_errors = self.background_errors, []
+        return errors
+
     def wait_idle(self, timeout: float = 60.0) -> None:
         """Block until every background operation has finished (tests, benchmarks)."""
         deadline = time.monotonic() + timeout
@@ -187,7 +185,6 @@ class Lab:
         primary.close()
         for name in names[1:]:
             self._replicate(name, nodes[names[0]]["port"], gtid_mode="slave_pos")
-        version = ""
         conn = self._root(names[0])
         version = servers.sql(conn, "SELECT VERSION()")[0][0].split("-")[0]
         conn.close()
@@ -355,7 +352,7 @@ class Lab:
         shop_config.update(cfg.shop_env)
         self._shop_base_config = dict(shop_config)
         path = self.run_dir / "shop.json"
-        _write_json_atomic(path, shop_config, mode=0o600)
+        write_json_atomic(path, shop_config, mode=0o600)
         argv = server.gunicorn_argv(str(path), cfg.shop_port, shop_config["access_log"])
         env = dict(os.environ, WOOLAB_SHOP_CONFIG=str(path))
         log_file = open(self.run_dir / "shop.log", "ab")
@@ -374,11 +371,11 @@ class Lab:
         path = self.run_dir / "shop.json"
         previous = json.loads(path.read_text())
         settings = {**self._shop_base_config, **overrides}
-        _write_json_atomic(path, settings, mode=0o600)
+        write_json_atomic(path, settings, mode=0o600)
         try:
             load_config(str(path), environ={})
         except (ConfigError, TypeError, ValueError) as exc:
-            _write_json_atomic(path, previous, mode=0o600)
+            write_json_atomic(path, previous, mode=0o600)
             raise LabInvalidState(f"shop settings refused: {exc}") from None
         master = self._procs["shop"].pid
         before = servers.child_pids(master)
@@ -425,7 +422,7 @@ class Lab:
         data = self.snapshot()
         data["processes"] = {name: {"pid": p.pid, "alive": servers.pid_alive(p.pid)}
                              for name, p in self._procs.items()}
-        _write_json_atomic(self.config.path("topology.json"), data)
+        write_json_atomic(self.config.path("topology.json"), data)
 
     def _get(self, table: dict, resource_id: str, what: str) -> dict:
         if resource_id not in table:
@@ -462,23 +459,19 @@ class Lab:
         position = None
         if servers.pid_alive(self._procs[old].pid):
             try:
-                conn = self._root(old)
-                servers.sql(conn, "SET GLOBAL read_only=1")
-                position = servers.sql(conn, "SELECT @@gtid_binlog_pos")[0][0]
-                conn.close()
+                with closing(self._root(old)) as conn:
+                    servers.sql(conn, "SET GLOBAL read_only=1")
+                    position = servers.sql(conn, "SELECT @@gtid_binlog_pos")[0][0]
             except Exception as exc:  # a dead primary: promote what the standby received
                 log.warning("could not quiesce %s: %s", old, exc)
-        conn = self._root(new)
-        if position and not self._wait_applied(conn, position, timeout=10):
-            log.error("standby %s did not apply %s within 10 s (it has %s, slave status %s)", new, position,
-                      servers.sql(conn, "SELECT @@gtid_current_pos, @@gtid_slave_pos, @@gtid_binlog_pos")[0],
-                      {k: v for k, v in servers.sql_dict(conn, "SHOW SLAVE STATUS")[0].items()
-                       if k in ("Slave_IO_Running", "Slave_SQL_Running", "Gtid_IO_Pos", "Last_Error")})
-        servers.stop_pid(self._procs[old].pid, hard=True)
-        servers.sql(conn, "STOP SLAVE")
-        servers.sql(conn, "RESET SLAVE ALL")
-        servers.sql(conn, "SET GLOBAL read_only=0")
-        conn.close()
+        with closing(self._root(new)) as conn:
+            if position and not self._wait_applied(conn, position, timeout=10):
+                log.error("standby %s did not apply %s within 10 s (it has %s)", new, position,
+                          servers.sql(conn, "SELECT @@gtid_current_pos, @@gtid_slave_pos, @@gtid_binlog_pos")[0])
+            servers.stop_pid(self._procs[old].pid, hard=True)
+            servers.sql(conn, "STOP SLAVE")
+            servers.sql(conn, "RESET SLAVE ALL")
+            servers.sql(conn, "SET GLOBAL read_only=0")
         held = self.config.db_failover_outage_seconds - (time.monotonic() - went_down)
         if held > 0:  # emulate the RDS endpoint's DNS flip, so shoppers can meet the outage
             time.sleep(held)

@@ -5,7 +5,6 @@ everything it started is recorded by pid in `topology.json`, so `down` can clean
 after a controller crash, by pid and never by process name.
 """
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from . import servers
-from .config import DB_INSTANCE_ID, REPLICATION_GROUP_ID, LabConfig, load_or_create_secrets
+from .config import DB_INSTANCE_ID, REPLICATION_GROUP_ID, LabConfig, load_or_create_secrets, write_json_atomic
 from .errors import LabNotRunning, LabStartError
 
 # a recycled pid must not be killed: what each kind of process shows in its command line
@@ -134,7 +133,7 @@ def down(state_dir: Path, timeout: float = 10.0) -> str:
     leftovers = _kill_leftovers(state_dir)
     data = _read_json(Path(state_dir, "lab.json")) or {}
     data.update(status="stopped", updated_at=time.time())
-    Path(state_dir, "lab.json").write_text(json.dumps(data, indent=2))
+    write_json_atomic(Path(state_dir, "lab.json"), data)
     if not state["alive"] and not leftovers:
         return "lab is not up (nothing to stop)"
     return "lab stopped" + (f" (cleaned up after a crash: {', '.join(leftovers)})" if leftovers else "")
@@ -235,7 +234,3 @@ def env(state_dir: Path) -> dict:
 
 def default_state_dir() -> Path:
     return LabConfig.from_env().state_dir
-
-
-def is_root() -> bool:
-    return os.geteuid() == 0
