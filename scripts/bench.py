@@ -223,14 +223,33 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-class LocustMemory:
+class BackgroundSampler:
+    """A daemon thread running `_loop` for the length of a `with` block."""
+
+    def __init__(self):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        return False
+
+
+class LocustMemory(BackgroundSampler):
     """Samples the RSS of every Locust process this script starts, by locust file."""
 
     def __init__(self, interval: float = 0.25):
         self.interval = interval
         self.samples = {}  # pid -> (locust file name, [(seconds since first seen, MB)], first seen)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
+        super().__init__()
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
@@ -242,15 +261,6 @@ class LocustMemory:
                     name = next((Path(a).name for a in cmd.split() if a.endswith(".py")), "?")
                     first = self.samples.setdefault(pid, (name, [], time.monotonic()))
                     first[1].append((time.monotonic() - first[2], _rss_mb(pid)))
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        return False
 
     def growth(self, locustfile: str, warm: float = 3.0):
         """(MB after `warm` s, MB at the end) of the last run of `locustfile`."""
@@ -366,16 +376,14 @@ def _ground_truth_writable(state_dir: Path, target: str, injected: float) -> flo
     return min(times)
 
 
-class ReferenceProbe:
+class ReferenceProbe(BackgroundSampler):
     """An independent cross-check of the lab's Redis ground truth: a fresh connection every
-    20 ms, 100 ms timeouts and no client retries (the lab's own probe uses redis-py's
-    defaults: 0.5 s timeouts and jittered internal retries, so its timestamp can lag)."""
+    20 ms, 100 ms timeouts and no client retries."""
 
     def __init__(self, env: dict):
         self.port, self.password = int(env["GAMEDAY_REDIS_PORT"]), env["GAMEDAY_REDIS_PASSWORD"]
         self.attempts = []  # (started, finished, ok) epoch seconds
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
+        super().__init__()
 
     def _loop(self) -> None:
         import redis
@@ -392,15 +400,6 @@ class ReferenceProbe:
                 self.attempts.append((started, time.time(), False))
             finally:
                 client.close()
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        return False
 
     def writable_again(self, injected: float):
         """Finish time of the first acknowledged write after the first failure since `injected`."""
