@@ -3,11 +3,11 @@ an unexpected mutating call fails the test)."""
 from datetime import datetime, timezone
 
 import pytest
-from botocore.stub import ANY, Stubber
+from aws_helpers import stubbed_client
+from botocore.stub import ANY
 
 import chaosext.elasticache.actions as ec_actions
 import chaosext.elasticache.probes as ec_probes
-from chaosext.aws import aws_client
 from chaosext.errors import ActivityError, GuardrailRefused
 
 ARN = "arn:aws:elasticache:us-east-1:123456789012:replicationgroup:shop-cache"
@@ -19,12 +19,8 @@ TAGS = {"ResourceName": ARN}
 
 @pytest.fixture
 def ec(monkeypatch):
-    client = aws_client("elasticache", CONFIG)
-    monkeypatch.setattr(ec_actions, "aws_client", lambda *a, **k: client)
-    monkeypatch.setattr(ec_probes, "aws_client", lambda *a, **k: client)
-    with Stubber(client) as stubber:
+    with stubbed_client(monkeypatch, "elasticache", CONFIG, ec_actions, ec_probes) as stubber:
         yield stubber
-        stubber.assert_no_pending_responses()
 
 
 def group(primary="shop-cache-001", replicas=("shop-cache-002",), status="available",

@@ -3,11 +3,11 @@ and any call not queued (a mutation after a refusal, say) fails the test."""
 from datetime import datetime, timezone
 
 import pytest
-from botocore.stub import ANY, Stubber
+from aws_helpers import stubbed_client
+from botocore.stub import ANY
 
 import chaosext.rds.actions as rds_actions
 import chaosext.rds.probes as rds_probes
-from chaosext.aws import aws_client
 from chaosext.errors import ActivityError, GuardrailRefused
 
 ARN = "arn:aws:rds:us-east-1:123456789012:db:shop-db"
@@ -17,12 +17,8 @@ FAST = {"poll_interval": 0.01, "timeout": 5}
 
 @pytest.fixture
 def rds(monkeypatch):
-    client = aws_client("rds", CONFIG)
-    monkeypatch.setattr(rds_actions, "aws_client", lambda *a, **k: client)
-    monkeypatch.setattr(rds_probes, "aws_client", lambda *a, **k: client)
-    with Stubber(client) as stubber:
+    with stubbed_client(monkeypatch, "rds", CONFIG, rds_actions, rds_probes) as stubber:
         yield stubber
-        stubber.assert_no_pending_responses()
 
 
 def instance(status="available", az="us-east-1a", secondary="us-east-1b", multi_az=True,
