@@ -1,5 +1,5 @@
 """A bare FastHttpUser hitting one endpoint, no recorder: the baseline the journey file's
-overhead is measured against (see ``chaosext.load.bench``).
+overhead is measured against (see ``gameday.loadbench``).
 
 ``BARE_PATH`` picks the endpoint (default: the first page of the Store API product list).
 """

@@ -273,7 +273,7 @@ class LocustMemory(BackgroundSampler):
 
 
 def bench_load(config, args) -> None:
-    from chaosext.load.bench import run_side_by_side
+    from gameday.loadbench import run_side_by_side
     host = manage.env(config.state_dir)["GAMEDAY_SHOP_URL"]
     with LocustMemory() as memory:
         result = run_side_by_side(host, users=32, seconds=int(args.seconds), rounds=2,
@@ -489,7 +489,7 @@ def bench_extension(config, args) -> None:
 # --- report: render time of a large run (issue 8) ----------------------------------------------
 
 def bench_report(_config, args) -> None:
-    from chaosext.report.bench import bench
+    from gameday.report.bench import bench
     result = bench(seconds=600, users=200, run_dir=str(args.work / "report-run"))
     figure("report", "write_report seconds (10 min, 200 users)", float(result["write_report_seconds"]),
            "target <= 5 s")

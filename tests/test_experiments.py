@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from chaoslib.experiment import ensure_experiment_is_valid
 
-from chaosext import run
+from gameday import run
 from woolab import manage, servers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,7 +19,7 @@ LAB_RTO_TARGET = 3.0  # seconds, the lab targets of the issues
 
 
 def gameday(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "chaosext.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "gameday.cli", *args], capture_output=True, text=True,
                           timeout=120, env={**os.environ, **(env or {})}, cwd=ROOT)
 
 
@@ -185,7 +185,7 @@ def test_cache_failover_without_client_retries_deviates_and_fails_the_gate(lab, 
 @pytest.mark.lab
 def test_ctrl_c_stops_the_load_plays_rollbacks_and_keeps_journal_and_report(lab, tmp_path):
     env = {**os.environ, "GAMEDAY_REPORTS_DIR": str(tmp_path), "GAMEDAY_LAB_STATE_DIR": str(lab.state_dir)}
-    proc = subprocess.Popen([sys.executable, "-m", "chaosext.cli", "run", "elasticache-primary-deletion",
+    proc = subprocess.Popen([sys.executable, "-m", "gameday.cli", "run", "elasticache-primary-deletion",
                              "--users", "5", "--run-id", "ctrl-c"], cwd=ROOT, env=env, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     run_dir = tmp_path / "ctrl-c"

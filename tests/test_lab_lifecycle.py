@@ -18,7 +18,7 @@ BASE_PORT = 26300
 
 def gameday(state_dir, *args, base_port=BASE_PORT):
     env = dict(os.environ, GAMEDAY_LAB_STATE_DIR=str(state_dir), GAMEDAY_LAB_BASE_PORT=str(base_port))
-    return subprocess.run([sys.executable, "-m", "chaosext.cli", "lab", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "gameday.cli", "lab", *args], env=env,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from chaosext.report import ReportError, compare, report_command, write_report
+from gameday.report import ReportError, compare, report_command, write_report
 
 FIXTURE = Path(__file__).parent / "fixtures" / "report" / "gameday-run"
 

@@ -4,8 +4,8 @@ import json
 import shutil
 from pathlib import Path
 
-from chaosext.report import redact, write_report
-from chaosext.report.redact import MASK, known_secret_values, redact_text
+from gameday.report import redact, write_report
+from gameday.report.redact import MASK, known_secret_values, redact_text
 
 FIXTURE = Path(__file__).parent / "fixtures" / "report" / "gameday-run"
 

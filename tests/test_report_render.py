@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from chaosext.report import report_command, write_report
-from chaosext.report.bench import bench
+from gameday.report import report_command, write_report
+from gameday.report.bench import bench
 
 
 

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from chaosext.report import ReportError, summarize
+from gameday.report import ReportError, summarize
 
 
 

@@ -14,6 +14,8 @@ from typing import List, Optional
 
 import pymysql
 
+from chaosext.supervisor import child_pids, pid_alive, pid_cmdline, poll_until, spawn, stop_pid  # noqa: F401  (re-exported for the lab)
+
 from .errors import LabStartError
 
 DEBIAN_PACKAGES = {
@@ -63,80 +65,6 @@ def wait_for_port(port: int, timeout: float, proc: Optional[subprocess.Popen] = 
         except OSError:
             time.sleep(0.02)
     raise LabStartError(f"{what or 'server'} did not listen on 127.0.0.1:{port} within {timeout:.0f} s")
-
-
-def spawn(argv: List[str], log_path: Path) -> subprocess.Popen:
-    log = open(log_path, "ab")
-    try:
-        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, close_fds=True)
-    finally:
-        log.close()
-
-
-def pid_alive(pid: Optional[int]) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child is dead for our purposes
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def pid_cmdline(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def stop_pid(pid: Optional[int], expect_in_cmdline: str = "", timeout: float = 3.0, hard: bool = False) -> None:
-    """Stop one process by pid; `expect_in_cmdline` guards against a recycled pid."""
-    if not pid_alive(pid):
-        return
-    if expect_in_cmdline and expect_in_cmdline not in pid_cmdline(pid):
-        return
-    try:
-        os.kill(pid, signal.SIGKILL if hard else signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        _reap(pid)
-        if not pid_alive(pid):
-            return
-        time.sleep(0.02)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
-    while pid_alive(pid):
-        _reap(pid)
-        time.sleep(0.01)
-
-
-def child_pids(pid: int) -> set:
-    """Direct children of a process (gunicorn's workers)."""
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return {int(x) for x in f.read().split()}
-    except OSError:
-        return set()
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 # --- MariaDB -------------------------------------------------------------------------------

@@ -6,5 +6,4 @@
 - :mod:`chaosext.load.timeline` — per-second aggregation and the run-directory file formats
 - :mod:`chaosext.load.recorder` — Locust event listeners (imported by locustfiles only: it pulls
   in Locust and gevent's monkey-patching, so nothing else here imports it)
-- :mod:`chaosext.load.bench` — journey-vs-bare throughput benchmark
 """

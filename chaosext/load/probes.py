@@ -24,7 +24,7 @@ from chaoslib.types import Configuration, Secrets
 from chaosext.errors import ActivityError
 from chaosext.load.config import run_dir_of, shop_url_of
 from chaosext.load.timeline import percentile, read_orders, read_recent, window_stats
-from woolab.servers import pid_alive
+from chaosext.supervisor import pid_alive
 
 __all__ = ["error_ratio", "latency_percentile", "requests_in_window", "load_is_running",
            "acknowledged_orders_exist"]

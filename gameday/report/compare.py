@@ -7,9 +7,9 @@ import json
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
-from chaosext.report.document import num, pct
-from chaosext.report.sources import ReportError
-from chaosext.report.summary import summarize
+from gameday.report.document import num, pct
+from gameday.report.sources import ReportError
+from gameday.report.summary import summarize
 
 __all__ = ["compare", "load_summary", "comparison_rows"]
 

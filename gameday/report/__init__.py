@@ -4,11 +4,11 @@ Entry points: `summarize(run_dir)` (the figures), `write_report(run_dir)` (all f
 `compare(run_a, run_b)` (side-by-side table), `report_command(...)` (the `gameday report` CLI),
 `redact(obj)` (mask secrets in anything copied out of a journal).
 """
-from chaosext.report.command import report_command
-from chaosext.report.compare import compare
-from chaosext.report.redact import redact
-from chaosext.report.render import write_report
-from chaosext.report.sources import ReportError
-from chaosext.report.summary import summarize
+from gameday.report.command import report_command
+from gameday.report.compare import compare
+from gameday.report.redact import redact
+from gameday.report.render import write_report
+from gameday.report.sources import ReportError
+from gameday.report.summary import summarize
 
 __all__ = ["summarize", "write_report", "compare", "report_command", "redact", "ReportError"]

@@ -4,8 +4,8 @@ import os
 import sys
 from typing import Any, Optional, TextIO
 
-from chaosext.report.compare import compare
-from chaosext.report.render import write_report
+from gameday.report.compare import compare
+from gameday.report.render import write_report
 
 __all__ = ["report_command"]
 

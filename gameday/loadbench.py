@@ -65,6 +65,6 @@ def run_side_by_side(host: str, users: int = 32, seconds: int = 10, rounds: int 
             "seconds": seconds, "rounds": rounds, "runs": runs, "out_dir": out_dir}
 
 
-if __name__ == "__main__":  # python -m chaosext.load.bench http://127.0.0.1:15301
+if __name__ == "__main__":  # python -m gameday.loadbench http://127.0.0.1:15301
     import json
     print(json.dumps(run_side_by_side(sys.argv[1]), indent=2))

@@ -10,12 +10,12 @@ import os
 import tempfile
 from typing import Any, Dict, List
 
-from chaosext.report.charts import render_charts
-from chaosext.report.document import build
-from chaosext.report.junit import junit_xml
-from chaosext.report.redact import known_secret_values, redact
-from chaosext.report.sources import read_run
-from chaosext.report.summary import summarize_files
+from gameday.report.charts import render_charts
+from gameday.report.document import build
+from gameday.report.junit import junit_xml
+from gameday.report.redact import known_secret_values, redact
+from gameday.report.sources import read_run
+from gameday.report.summary import summarize_files
 
 __all__ = ["write_report", "render_html", "render_markdown", "redact_journal_file"]
 

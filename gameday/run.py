@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Tuple
 from woolab import manage
 from woolab.config import PROJECT_ROOT, LabConfig
 
-from .errors import GamedayError
+from chaosext.errors import GamedayError
 
 EXPERIMENTS_DIR = PROJECT_ROOT / "experiments"
 LOAD_CONTROL = "chaosext.load.control"

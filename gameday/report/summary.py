@@ -5,10 +5,10 @@ so the figures are computed in exactly one place. The dict is already redacted.
 """
 from typing import Any, Dict, List, Optional
 
-from chaosext.report import journal as jr
-from chaosext.report.redact import known_secret_values, redact
-from chaosext.report.sources import RunFiles, read_run
-from chaosext.report.windows import interval_figures, load_figures
+from gameday.report import journal as jr
+from gameday.report.redact import known_secret_values, redact
+from gameday.report.sources import RunFiles, read_run
+from gameday.report.windows import interval_figures, load_figures
 from chaosext.timefmt import iso
 
 __all__ = ["SCHEMA", "summarize", "summarize_files", "VERDICTS"]

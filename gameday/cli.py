@@ -14,7 +14,7 @@ from woolab import manage
 from woolab.config import LabConfig
 from woolab.errors import LabError
 
-from .errors import GamedayError
+from chaosext.errors import GamedayError
 
 
 def _state_dir(args) -> Path:

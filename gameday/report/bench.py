@@ -2,7 +2,7 @@
 
 `synthetic_run_dir` writes a run directory in the exact shapes the pack records (timeline lines
 built with the recorder's own `StepSecond`, fault results as `chaosext.recovery` returns them),
-with a database failover and a cache failover under load. Run `python -m chaosext.report.bench`.
+with a database failover and a cache failover under load. Run `python -m gameday.report.bench`.
 """
 import json
 import os
@@ -237,7 +237,7 @@ def synthetic_run_dir(run_dir: str, seconds: int = 600, users: int = 200, seed: 
 
 def bench(seconds: int = 600, users: int = 200, run_dir: Optional[str] = None) -> Dict[str, Any]:
     """Time write_report on a synthetic run: seconds, HTML bytes, and the run's size."""
-    from chaosext.report.render import write_report
+    from gameday.report.render import write_report
     work = run_dir or tempfile.mkdtemp(prefix="gameday-report-bench-")
     synthetic_run_dir(work, seconds=seconds, users=users)
     began = time.perf_counter()
