@@ -2,16 +2,16 @@
 
 RDS `DescribeEvents` returns Message/Date/SourceIdentifier/EventCategories but no event id
 (only EventBridge's `detail.EventID` carries it), so the id is inferred from the message.
-The seed's RDS-EVENT-0005 ("instance created") and RDS-EVENT-0006 ("instance restarted") are not
+The often-quoted RDS-EVENT-0005 ("instance created") and RDS-EVENT-0006 ("instance restarted") are not
 failover events; the failover ids are 0013 (started) and 0049 / 0015 (completed).
 """
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from chaosext.timefmt import iso
 
-__all__ = ["EventKind", "EVENT_TABLE", "classify", "describe_event"]
+__all__ = ["EventKind", "EVENT_TABLE", "classify", "describe_event", "wording"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,18 @@ def classify(message: str) -> Optional[EventKind]:
         if pattern.search(message or ""):
             return entry
     return None
+
+
+def wording(service: str, kind: str, event_id: Optional[str] = None, **fields: Any) -> Tuple[Optional[str], str]:
+    """(event id, message) in AWS's wording for an event the lab publishes.
+
+    The lab emits from this table and the pack checks against it, so the two cannot drift.
+    `fields` fill the placeholders (`{node_group}`, `{old}`, `{new}`, `{nodes}`, `{id}`, `{name}`).
+    """
+    for entry in EVENT_TABLE:
+        if entry.service == service and entry.kind == kind and (event_id is None or entry.event_id == event_id):
+            return entry.event_id, entry.message.format(**fields)
+    raise KeyError(f"no {service} event of kind {kind!r} ({event_id or 'any id'}) in the table")
 
 
 def describe_event(event: Dict[str, Any]) -> Dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Benchmark figures for the targets in the issues. Prints a table and writes reports/bench.json.
+"""Benchmark figures for the project's performance targets. Prints a table and writes reports/bench.json.
 
 Run with `make bench` (or `--only SECTION`). Sections for parts that are not installed are
 skipped; a section that fails prints one line and the others still run. One lab (base port

@@ -73,12 +73,12 @@ def lab(tmp_path_factory):
         config = LabConfig.load(state_dir)
     else:
         manage.up(config)
-    pids = dict(manage._recorded_pids(state_dir))
+    pids = dict(manage.recorded_pids(state_dir))
     yield LabHandle(LabConfig.load(state_dir))
     if reuse:
         return
     manage.down(state_dir)
-    pids.update(manage._recorded_pids(state_dir))
+    pids.update(manage.recorded_pids(state_dir))
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and any(servers.pid_alive(p) for p in pids.values()):
         time.sleep(0.05)

@@ -42,7 +42,7 @@ def test_monitoring_template_passes_cfn_lint():
     assert not matches, "\n".join(str(m) for m in matches)
 
 
-def test_rds_rule_routes_the_failover_event_ids_not_the_seeds(template):
+def test_rds_rule_routes_the_failover_event_ids_not_the_often_quoted_ones(template):
     rule = template["Resources"]["RdsFailoverRule"]["Properties"]
     pattern = rule["EventPattern"]
     assert pattern["source"] == ["aws.rds"]
@@ -52,7 +52,7 @@ def test_rds_rule_routes_the_failover_event_ids_not_the_seeds(template):
     assert routed == {"RDS-EVENT-0013", "RDS-EVENT-0049", "RDS-EVENT-0015", "RDS-EVENT-0034",
                       "RDS-EVENT-0006"}
     assert routed <= set(known), "every routed id is in chaosext.events.EVENT_TABLE"
-    assert "RDS-EVENT-0005" not in routed  # "instance created", the seed's mistake
+    assert "RDS-EVENT-0005" not in routed  # "instance created", an often-quoted mistake
     assert rule["Targets"][0]["Arn"] == {"Ref": "AlertTopic"}
 
 

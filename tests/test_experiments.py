@@ -15,7 +15,7 @@ from woolab import manage, servers
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "experiments").glob("*.json"))
-LAB_RTO_TARGET = 3.0  # seconds, the lab targets of the issues
+LAB_RTO_TARGET = 3.0  # seconds, the lab's RTO target
 
 
 def gameday(*args, env=None):

@@ -76,16 +76,19 @@ class ShapeOnlyFakeLab:
             self.events.record("db-instance", instance_id, "Multi-AZ instance failover started.",
                                "RDS-EVENT-0013", ["failover"])
 
-    def start_cache_primary_loss(self, group_id, node_group_id):
+    def start_cache_primary_loss(self, replication_group_id, node_group_id):
+        group_id = replication_group_id
         self.calls.append(("primary-loss", group_id, node_group_id))
         self._get("replication_groups", group_id)["status"] = "modifying"
         self.events.record("replication-group", group_id, f"Test Failover API called for node group {node_group_id}")
 
-    def start_delete_cache_node(self, cluster_id):
+    def start_delete_cache_node(self, cache_cluster_id):
+        cluster_id = cache_cluster_id
         self.calls.append(("delete", cluster_id))
         self._get("cache_clusters", cluster_id)["status"] = "deleting"
 
-    def start_add_cache_node(self, group_id, cluster_id=None, az=None):
+    def start_add_cache_node(self, replication_group_id, cache_cluster_id=None, az=None):
+        group_id, cluster_id = replication_group_id, cache_cluster_id
         self.calls.append(("add", group_id, cluster_id, az))
         group = self._get("replication_groups", group_id)
         if group["status"] != "available":
@@ -395,3 +398,23 @@ def test_lab_bug_answers_internal_failure_500(fake_lab):
     fake_lab.snapshot = lambda: 1 / 0
     status, _, body = server.handle(fake_lab, "POST", "/", {}, b"Action=DescribeDBInstances&Version=2014-10-31")
     assert status == 500 and b"<Code>InternalFailure</Code>" in body
+
+
+def _signature_of(cls, name):
+    import inspect
+    params = list(inspect.signature(getattr(cls, name)).parameters.values())[1:]
+    return [(p.name, p.default) for p in params]
+
+
+def test_fake_lab_and_real_lab_implement_the_same_backend_protocol(fake_lab):
+    """The facade depends on LabBackend; the fake used above must not drift from the real lab."""
+    import inspect
+
+    from woolab.backend import LabBackend
+    from woolab.lab import Lab
+    operations = [name for name, _ in inspect.getmembers(LabBackend, inspect.isfunction) if not name.startswith("_")]
+    assert "start_db_reboot" in operations and "snapshot" in operations
+    for name in operations:
+        assert _signature_of(LabBackend, name) == _signature_of(Lab, name), name
+        assert _signature_of(LabBackend, name) == _signature_of(ShapeOnlyFakeLab, name), name
+    assert isinstance(fake_lab, LabBackend)

@@ -72,14 +72,14 @@ def test_lab_up_twice_status_env_crash_recovery_and_down(tmp_path):
         assert all(line.startswith("export ") for line in exports)
 
         # the controller dies hard: the next `up` cleans up by pid and starts a working lab
-        crashed_pids = manage._recorded_pids(tmp_path)
+        crashed_pids = manage.recorded_pids(tmp_path)
         os.kill(json.loads((tmp_path / "lab.json").read_text())["controller_pid"], signal.SIGKILL)
         time.sleep(0.2)
         restarted = gameday(tmp_path, "up", "--no-shop")
         assert restarted.returncode == 0, restarted.stderr
         assert not any(servers.pid_alive(pid) for name, pid in crashed_pids.items())
     finally:
-        pids = manage._recorded_pids(tmp_path)
+        pids = manage.recorded_pids(tmp_path)
         stopped = gameday(tmp_path, "down")
     assert stopped.returncode == 0 and "lab stopped" in stopped.stdout
     assert not [name for name, pid in pids.items() if servers.pid_alive(pid)]

@@ -55,7 +55,7 @@ def call(app, method, path, body=None, headers=None, raw=None):
 
 
 # ---------------------------------------------------------------- config
-def test_config_reads_json_and_env_overrides_the_seed_knobs(tmp_path):
+def test_config_reads_json_and_env_overrides_the_resilience_knobs(tmp_path):
     path = tmp_path / "shop.json"
     path.write_text(json.dumps({"db_port": 1234, "max_retries": 3, "redis_password": "pw"}))
     cfg = load_config(str(path), {"SHOP_RETRY": "off", "SHOP_RETRY_WAIT": "250",
@@ -64,7 +64,7 @@ def test_config_reads_json_and_env_overrides_the_seed_knobs(tmp_path):
     assert cfg.cache_fail_open is True and cfg.access_log == "/tmp/x"
 
 
-def test_config_defaults_mirror_the_seed():
+def test_config_defaults_mirror_the_recommended_settings():
     cfg = ShopConfig()
     assert (cfg.connection_timeout, cfg.read_write_timeout, cfg.retry_wait, cfg.max_retries) == (2.0, 5.0, 1000, 5)
     assert cfg.retry is True and cfg.cart_wait_replicas == 0

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlparse
 
 from .config import LabConfig, write_json_atomic
 from .errors import LabError, LabNotFound
+from .facade.server import handle as facade_handle
 from .lab import Lab
 
 log = logging.getLogger("woolab")
@@ -33,11 +34,7 @@ class _Server(ThreadingHTTPServer):
 
 
 def make_handler(lab: Lab, shutdown: threading.Event):
-    try:
-        from .facade.server import handle as facade_handle
-    except ImportError:  # the facade is optional while it is being built
-        facade_handle = None
-
+    """The HTTP handler class: `/_lab/*` control routes, everything else to the AWS facade."""
     control = {
         "/_lab/db-failover": lambda q: lab.start_db_reboot(q["id"], force_failover=True),
         "/_lab/db-reboot": lambda q: lab.start_db_reboot(q["id"], force_failover=False),
@@ -70,36 +67,38 @@ def make_handler(lab: Lab, shutdown: threading.Event):
             return self.rfile.read(length) if length else b""
 
         def _lab_route(self, method: str) -> bool:
+            """Answer a `/_lab/*` request; False when the path is not a lab route."""
             url = urlparse(self.path)
             if not url.path.startswith("/_lab/"):
                 return False
             query = {k: v[-1] for k, v in parse_qs(url.query).items()}
             try:
-                if url.path == "/_lab/status" and method == "GET":
-                    return self._json(200, lab.snapshot()) or True
-                if url.path == "/_lab/wait-idle" and method == "POST":
-                    lab.wait_idle(float(query.get("timeout", 60)))
-                    return self._json(200, {"errors": lab.take_background_errors()}) or True
-                if url.path == "/_lab/shutdown" and method == "POST":
-                    shutdown.set()
-                    return self._json(202, {"stopping": True}) or True
-                if url.path == "/_lab/shop-settings" and method == "POST":
-                    return self._json(200, lab.configure_shop(query)) or True
-                if url.path in control and method == "POST":
-                    if "id" not in query:
-                        return self._json(400, {"error": "missing id"}) or True
-                    result = control[url.path](query)
-                    return self._json(202, result or {"started": True}) or True
-                self._json(404, {"error": f"no route {method} {url.path}"})
+                status, body = self._control(url.path, method, query)
             except LabNotFound as exc:
-                self._json(404, {"error": str(exc)})
+                status, body = 404, {"error": str(exc)}
             except LabError as exc:
-                self._json(409, {"error": str(exc)})
+                status, body = 409, {"error": str(exc)}
+            self._json(status, body)
             return True
 
+        def _control(self, path: str, method: str, query: dict) -> tuple:
+            if path == "/_lab/status" and method == "GET":
+                return 200, lab.snapshot()
+            if path == "/_lab/wait-idle" and method == "POST":
+                lab.wait_idle(float(query.get("timeout", 60)))
+                return 200, {"errors": lab.take_background_errors()}
+            if path == "/_lab/shutdown" and method == "POST":
+                shutdown.set()
+                return 202, {"stopping": True}
+            if path == "/_lab/shop-settings" and method == "POST":
+                return 200, lab.configure_shop(query)
+            if path in control and method == "POST":
+                if "id" not in query:
+                    return 400, {"error": "missing id"}
+                return 202, control[path](query) or {"started": True}
+            return 404, {"error": f"no route {method} {path}"}
+
         def _facade(self, method: str) -> None:
-            if facade_handle is None:
-                return self._json(501, {"error": "AWS facade not available"})
             body = self._body() if method == "POST" else b""
             status, headers, payload = facade_handle(lab, method, self.path, dict(self.headers), body)
             self._reply(status, payload, headers.pop("Content-Type", "text/xml"), headers)

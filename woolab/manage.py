@@ -99,7 +99,8 @@ def _wait_ready(state_dir: Path, timeout: float, proc: Optional[subprocess.Popen
     raise LabStartError(f"lab did not become ready within {timeout:.0f} s; see {state_dir / 'controller.log'}")
 
 
-def _recorded_pids(state_dir: Path) -> dict:
+def recorded_pids(state_dir: Path) -> dict:
+    """Every process the lab recorded (name -> pid), newest record winning; for cleanup after a crash."""
     pids = {}
     for source in ("lab.json", "topology.json"):  # topology.json is newer: restarted nodes' pids win
         data = _read_json(Path(state_dir, source)) or {}
@@ -116,7 +117,7 @@ def _marker(process_name: str) -> str:
 
 def _kill_leftovers(state_dir: Path) -> list:
     stopped = []
-    for name, pid in _recorded_pids(state_dir).items():
+    for name, pid in recorded_pids(state_dir).items():
         marker = _marker(name)
         if servers.pid_alive(pid) and marker in servers.pid_cmdline(pid):
             servers.stop_pid(pid, expect_in_cmdline=marker, timeout=3.0)
@@ -184,7 +185,7 @@ def status(state_dir: Path) -> dict:
         nodes.append({"name": node["id"], "kind": "redis", "resource": node["replication_group_id"],
                       "role": node["role"], "az": node["az"], "port": node["port"], "pid": node["pid"],
                       "healthy": servers.pid_alive(node["pid"]) and servers.port_in_use(node["port"])})
-    pids = _recorded_pids(state_dir)
+    pids = recorded_pids(state_dir)
     for i in range(3):
         name = f"sentinel-{i + 1}"
         nodes.append({"name": name, "kind": "sentinel", "resource": REPLICATION_GROUP_ID, "role": "sentinel",

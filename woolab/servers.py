@@ -5,10 +5,8 @@ bound to 127.0.0.1, and is later stopped by pid (never by name).
 """
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 from typing import List, Optional
 
@@ -54,17 +52,19 @@ def check_ports_free(ports: List[int]) -> None:
                             "(another lab or service? choose another --base-port)")
 
 
-def wait_for_port(port: int, timeout: float, proc: Optional[subprocess.Popen] = None, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_for_port(port: int, timeout: float, proc: Optional[subprocess.Popen] = None, what: str = "",
+                  host: str = "127.0.0.1") -> None:
+    """Wait until something listens on host:port; a child that exits meanwhile fails at once."""
+    def listening() -> bool:
         if proc is not None and proc.poll() is not None:
             raise LabStartError(f"{what or 'server'} exited with code {proc.returncode} during start")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
+            with socket.create_connection((host, port), timeout=0.2):
+                return True
         except OSError:
-            time.sleep(0.02)
-    raise LabStartError(f"{what or 'server'} did not listen on 127.0.0.1:{port} within {timeout:.0f} s")
+            return False
+    if not poll_until(listening, timeout, interval=0.02):
+        raise LabStartError(f"{what or 'server'} did not listen on {host}:{port} within {timeout:.0f} s")
 
 
 # --- MariaDB -------------------------------------------------------------------------------

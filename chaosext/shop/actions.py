@@ -1,4 +1,4 @@
-"""Shop-level actions: remember carts before a fault, and walk the seed's end-to-end checkout
+"""Shop-level actions: remember carts before a fault, and walk the DR runbook's end-to-end checkout
 through a database failover (graceful 503 during it, success of the same cart after it)."""
 import json
 import os

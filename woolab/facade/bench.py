@@ -1,7 +1,7 @@
 """Latency of the facade as a client sees it: DescribeDBInstances through boto3.
 
 Why: the acceptance asks that facade overhead be negligible (< 50 ms per Describe call);
-the lead's benchmark script reports these figures.
+`make bench` (scripts/bench.py) reports these figures.
 """
 
 from __future__ import annotations

@@ -141,10 +141,6 @@ class _KeyIndex:
         self.flat = flat
         self.keys = list(flat)
 
-    def has_prefix(self, prefix: str) -> bool:
-        dotted = prefix + "."
-        return any(k == prefix or k.startswith(dotted) for k in self.keys)
-
     def indices(self, prefix: str) -> List[int]:
         pattern = re.compile(re.escape(prefix) + r"\.(\d+)(?:\.|$)")
         found = {int(m.group(1)) for m in map(pattern.match, self.keys) if m}

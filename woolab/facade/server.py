@@ -60,15 +60,6 @@ def handle(lab, method: str, path: str, headers: Mapping[str, str], body: bytes)
     return status, {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}, data
 
 
-def make_handler(lab) -> Callable[[str, str, Mapping[str, str], bytes], Reply]:
-    """``handle`` bound to one lab: ``reply = handler(method, path, headers, body)``."""
-
-    def handler(method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
-        return handle(lab, method, path, headers, body)
-
-    return handler
-
-
 def serve(lab, host: str = "127.0.0.1", port: int = 0) -> Any:
     """A stand-alone ThreadingHTTPServer around ``handle`` (tests, benchmarks); caller runs it."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

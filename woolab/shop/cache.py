@@ -1,6 +1,6 @@
 """Redis through the replication group's primary endpoint: carts/sessions and the object cache.
 
-Resilience is composed from redis-py's own objects, reading like the seed's Predis options:
+Resilience is composed from redis-py's own objects, reading like the commonly recommended Predis options:
 ``Retry(ConstantBackoff(retry_wait), max_retries)`` with ``ReadOnlyError`` among the retried
 errors, so a pooled connection to a demoted primary is dropped and the next attempt reconnects
 through the endpoint to the new primary. The retry is applied once per operation: the client's
@@ -26,7 +26,7 @@ RETRIED_ERRORS = (ConnectionError, TimeoutError, ReadOnlyError)
 
 
 def operation_retry(config: ShopConfig) -> Retry:
-    """The seed's retry policy as a redis-py Retry; the no-retry baseline is zero retries."""
+    """The commonly recommended retry policy as a redis-py Retry; the no-retry baseline is zero retries."""
     if not config.retry or config.max_retries == 0:
         return Retry(NoBackoff(), 0, supported_errors=RETRIED_ERRORS)
     wait = config.retry_wait / 1000.0

@@ -1,4 +1,4 @@
-"""Configuration of the stand-in shop: endpoints, secrets and the seed's resilience knobs.
+"""Configuration of the stand-in shop: endpoints, secrets and the commonly recommended Redis resilience knobs.
 
 Loaded from the JSON file named by ``WOOLAB_SHOP_CONFIG``; every field can be overridden by an
 environment variable ``SHOP_<FIELD>`` (upper case), so an experiment can flip one knob (e.g.
@@ -39,7 +39,7 @@ class ShopConfig:
     nonce_secret: str = "change-me"
     access_log: Optional[str] = None
 
-    # -- Redis client knobs, named as in the seed's Predis options --
+    # -- Redis client knobs, named as in the commonly recommended Predis options --
     connection_timeout: float = 2.0  # seconds to establish a connection
     read_write_timeout: float = 5.0  # seconds per socket read/write
     retry_wait: int = 1000  # milliseconds between retries

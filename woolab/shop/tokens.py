@@ -3,8 +3,9 @@
 The Cart-Token is a signed JWT (HS256) whose ``user_id`` names the guest session, as in
 WooCommerce; the cart lives in Redis under that session. The Nonce is WordPress-style: ten hex
 characters of an HMAC over the session and a 12-hour tick, valid for the current and the previous
-tick. A mutating request is allowed with a valid Nonce for its session or with a valid Cart-Token
-(WooCommerce skips the nonce check when a Cart-Token is sent).
+tick. A mutating request needs a valid Cart-Token (WooCommerce skips the nonce check when one is
+sent); without one the shop cannot tie a Nonce to a session, so it refuses the request with
+WooCommerce's missing/invalid nonce errors. Nonces are still issued for clients that show them.
 """
 from __future__ import annotations
 

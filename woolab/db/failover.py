@@ -1,0 +1,148 @@
+"""RDS RebootDBInstance, with and without ForceFailover, as the lab runs it.
+
+Failover: the instance endpoint stops reaching the old primary, the old primary turns read-only
+(so nothing it acknowledges afterwards can be lost), the standby applies every GTID the primary
+had, the old primary goes down (RDS reboots it), the standby is promoted, the endpoint follows
+after the configured outage, and the old primary comes back as the new standby. Every step lands
+in the event log; "endpoint writable" is the ground truth the pack's RTO is measured against.
+"""
+import logging
+import time
+from typing import Optional
+
+from chaosext.supervisor import poll_until
+
+from .. import servers
+from ..config import DB_INSTANCE_ID
+from ..errors import LabInvalidState
+from ..parts import LabParts
+from .setup import replicate, restart_node
+
+log = logging.getLogger("woolab")
+
+
+def gtid_seqs(position: str) -> dict:
+    """'0-1-12,1-2-5' -> {0: 12, 1: 5} (GTID domain -> sequence number)."""
+    seqs = {}
+    for gtid in filter(None, (x.strip() for x in position.split(","))):
+        domain, _server, seq = gtid.split("-")
+        seqs[int(domain)] = int(seq)
+    return seqs
+
+
+def holds_position(have: str, wanted: str) -> bool:
+    """Whether GTID position `have` contains every transaction of `wanted`, per domain."""
+    got = gtid_seqs(have)
+    return all(got.get(domain, -1) >= seq for domain, seq in gtid_seqs(wanted).items())
+
+
+class DbMechanics:
+    def __init__(self, parts: LabParts):
+        self.parts = parts
+
+    def _event(self, instance_id: str, kind: str, event_id: Optional[str], categories) -> None:
+        self.parts.aws_event("db-instance", instance_id, "rds", kind, event_id, categories)
+
+    # planned failover ---------------------------------------------------------------------------
+    def failover(self, instance_id: str) -> None:
+        parts = self.parts
+        db = parts.state.db_instance(instance_id)
+        old, new = db.primary, db.standby
+        self._event(instance_id, "failover-started", "RDS-EVENT-0013", ["failover"])
+        parts.endpoints.db_cut(old)
+        parts.marker(instance_id, f"endpoint unavailable (was {old})")
+        went_down = time.monotonic()
+        position = self._quiesce(old)
+        self._promote(new, position)
+        parts.procs.stop(old, hard=True)
+        self._finish_promotion(instance_id, old, new, went_down)
+
+    def _quiesce(self, old: str) -> Optional[str]:
+        """Make the old primary read-only and return its GTID position (None when it is dead)."""
+        if not self.parts.procs.alive(old):
+            return None
+        try:
+            with self.parts.admin.mysql(old) as conn:
+                servers.sql(conn, "SET GLOBAL read_only=1")
+                return servers.sql(conn, "SELECT @@gtid_binlog_pos")[0][0]
+        except Exception as exc:  # a dying primary: promote what the standby received
+            log.warning("could not quiesce %s: %s", old, exc)
+            return None
+
+    def _promote(self, new: str, position: Optional[str], catch_up_timeout: float = 10.0) -> None:
+        """Let the standby apply `position`, then make it a writable primary."""
+        with self.parts.admin.mysql(new) as conn:
+            current = lambda: servers.sql(conn, "SELECT @@gtid_current_pos")[0][0]  # noqa: E731
+            if position and not poll_until(lambda: holds_position(current(), position), catch_up_timeout, 0.005):
+                log.error("standby %s did not apply %s within %.0f s (it has %s)", new, position,
+                          catch_up_timeout, current())
+            servers.sql(conn, "STOP SLAVE")
+            servers.sql(conn, "RESET SLAVE ALL")
+            servers.sql(conn, "SET GLOBAL read_only=0")
+
+    def _finish_promotion(self, instance_id: str, old: str, new: str, went_down: float) -> None:
+        """Endpoint to the new primary after the outage, old primary back as the standby, events."""
+        parts = self.parts
+        db = parts.state.db_instance(instance_id)
+        held = parts.config.db_failover_outage_seconds - (time.monotonic() - went_down)
+        if held > 0:  # the RDS endpoint's DNS flip takes a while: shoppers must meet the outage
+            time.sleep(held)
+        parts.endpoints.db_open(new)
+        parts.marker(instance_id, f"endpoint writable on {new}", categories=["writable"],
+                     at=parts.endpoints.wait_db_writable())
+        with parts.state.lock:
+            db.primary, db.standby = new, old
+            db.nodes[new].role, db.nodes[old].role = "primary", "standby"
+        self.rebuild_standby(instance_id, old)
+        self._event(instance_id, "restarted", "RDS-EVENT-0006", ["availability"])
+        with parts.state.lock:
+            db.status = "available"
+            db.last_failover_at = time.time()
+        self._event(instance_id, "failover-completed", "RDS-EVENT-0049", ["failover"])
+        parts.state.save()
+
+    def rebuild_standby(self, instance_id: str, name: str) -> None:
+        """Start `name` again as a read-only replica of the current primary (GTID catch-up)."""
+        db = self.parts.state.db_instance(instance_id)
+        with self.parts.state.lock:
+            db.nodes[name].status = "available"
+        restart_node(self.parts, name, read_only=True)
+        replicate(self.parts, name, db.nodes[db.primary].port, gtid_mode="current_pos")
+
+    # reboot in place ------------------------------------------------------------------------------
+    def reboot_in_place(self, instance_id: str, failover_refused: bool) -> None:
+        parts = self.parts
+        db = parts.state.db_instance(instance_id)
+        primary = db.primary
+        if failover_refused:
+            self._event(instance_id, "failover-not-attempted", "RDS-EVENT-0034", ["failover"])
+        self._event(instance_id, "shutdown", "RDS-EVENT-0004", ["availability"])
+        parts.endpoints.db_cut(primary)
+        parts.marker(instance_id, f"endpoint unavailable (was {primary})")
+        parts.procs.stop(primary, timeout=10)
+        restart_node(parts, primary, read_only=False)
+        parts.endpoints.db_open(primary)
+        parts.marker(instance_id, f"endpoint writable on {primary}", categories=["writable"],
+                     at=parts.endpoints.wait_db_writable())
+        self._event(instance_id, "restarted", "RDS-EVENT-0006", ["availability"])
+        with parts.state.lock:
+            db.status = "available"
+        parts.state.save()
+
+
+def check_reboot(parts: LabParts, instance_id: str, force_failover: bool) -> bool:
+    """Validate a RebootDBInstance and mark the instance `rebooting`; returns True when RDS would
+    not attempt the requested failover because one happened too recently (RDS-EVENT-0034)."""
+    with parts.state.lock:
+        db = parts.state.db_instance(instance_id)
+        if db.status != "available":
+            raise LabInvalidState(f"DB instance {instance_id} is {db.status}, not available")
+        if force_failover and not db.multi_az:
+            raise LabInvalidState(f"DB instance {instance_id} is not Multi-AZ: no standby to fail over to")
+        last = db.last_failover_at
+        too_soon = bool(force_failover and last and time.time() - last < parts.config.min_failover_interval)
+        db.status = "rebooting"
+    return too_soon
+
+
+__all__ = ["DbMechanics", "check_reboot", "gtid_seqs", "holds_position", "DB_INSTANCE_ID"]

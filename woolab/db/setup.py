@@ -1,0 +1,93 @@
+"""Bring up the DB instance: data dirs, mariadbd per node, users, and replication to the standby.
+
+Replication is GTID-based with semi-synchronous acknowledgement (configured in
+`servers.mariadb_start`), so a commit the shop saw acknowledged is on the standby before a failover.
+"""
+import shutil
+
+from chaosext.supervisor import poll_until
+
+from .. import servers
+from ..config import AZS, DB_INSTANCE_ID
+from ..errors import LabStartError
+from ..parts import LabParts
+from ..state import DbInstance, DbNode, Endpoint
+
+NODE_NAMES = ("shop-db-a", "shop-db-b")
+
+
+def start_db(parts: LabParts) -> None:
+    """Start every node, create the users and schemas, start replication; record the instance."""
+    cfg = parts.config
+    names = list(NODE_NAMES if cfg.db_multi_az else NODE_NAMES[:1])
+    datadirs = [cfg.path("db", n) for n in names]
+    if not (datadirs[0] / "mysql").exists():
+        servers.mariadb_install(datadirs[0], cfg.path("mariadb-install.log"))
+    for d in datadirs[1:]:
+        if not (d / "mysql").exists():
+            shutil.copytree(datadirs[0], d)
+    nodes = {}
+    for i, name in enumerate(names):
+        proc = parts.procs.add(name, servers.mariadb_start(datadirs[i], cfg.db_node_port(i), i + 1,
+                                                           parts.config.path("run"), read_only=i > 0))
+        nodes[name] = DbNode(az=AZS[i], port=cfg.db_node_port(i), role="primary" if i == 0 else "standby",
+                             pid=proc.pid, server_id=i + 1)
+    for name, node in nodes.items():
+        servers.wait_for_port(node.port, 20, parts.procs.get(name), f"mariadbd {name}")
+    _create_users(parts, names[0])
+    for name in names[1:]:
+        replicate(parts, name, nodes[names[0]].port, gtid_mode="slave_pos")
+    with parts.admin.mysql(names[0]) as conn:
+        version = servers.sql(conn, "SELECT VERSION()")[0][0].split("-")[0]
+    with parts.state.lock:
+        parts.state.db[DB_INSTANCE_ID] = DbInstance(
+            id=DB_INSTANCE_ID, engine="mariadb", engine_version=version, multi_az=cfg.db_multi_az,
+            endpoint=Endpoint("127.0.0.1", cfg.db_endpoint_port), primary=names[0],
+            standby=names[1] if len(names) > 1 else None, nodes=nodes)
+
+
+def _create_users(parts: LabParts, primary: str) -> None:
+    s = parts.secrets
+    with parts.admin.mysql(primary) as conn:
+        for stmt, args in (
+                ("CREATE USER IF NOT EXISTS 'admin'@'127.0.0.1' IDENTIFIED BY %s", s["db_admin_password"]),
+                ("GRANT ALL ON *.* TO 'admin'@'127.0.0.1' WITH GRANT OPTION", None),
+                ("CREATE USER IF NOT EXISTS 'repl'@'127.0.0.1' IDENTIFIED BY %s", s["db_repl_password"]),
+                ("GRANT REPLICATION SLAVE, SLAVE MONITOR ON *.* TO 'repl'@'127.0.0.1'", None),
+                ("CREATE DATABASE IF NOT EXISTS shop", None),
+                ("CREATE DATABASE IF NOT EXISTS woolab", None),
+                ("CREATE TABLE IF NOT EXISTS woolab.probe (id INT PRIMARY KEY, t DOUBLE)", None),
+                ("CREATE USER IF NOT EXISTS 'shop'@'127.0.0.1' IDENTIFIED BY %s", s["db_app_password"]),
+                ("GRANT ALL ON shop.* TO 'shop'@'127.0.0.1'", None)):
+            servers.sql(conn, stmt, args)
+
+
+def replicate(parts: LabParts, name: str, primary_port: int, gtid_mode: str, timeout: float = 10.0) -> None:
+    """Make `name` a read-only replica of the node on `primary_port` and wait until both threads run."""
+    with parts.admin.mysql(name) as conn:
+        servers.sql(conn, "STOP SLAVE")
+        servers.sql(conn, "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%s, MASTER_USER='repl', "
+                          "MASTER_PASSWORD=%s, MASTER_CONNECT_RETRY=1, MASTER_USE_GTID=" + gtid_mode,
+                    (primary_port, parts.secrets["db_repl_password"]))
+        servers.sql(conn, "SET GLOBAL read_only=1")
+        servers.sql(conn, "START SLAVE")
+
+        def running():
+            status = servers.sql_dict(conn, "SHOW SLAVE STATUS")[0]
+            if status["Slave_IO_Running"] == "Yes" and status["Slave_SQL_Running"] == "Yes":
+                return True
+            error = status["Last_Error"] or status["Last_IO_Error"]
+            if error and "connect" not in status["Last_IO_Error"].lower():
+                raise LabStartError(f"replication on {name} failed: {error}")
+            return False
+        if not poll_until(running, timeout):
+            raise LabStartError(f"replication on {name} did not start within {timeout:.0f} s")
+
+
+def restart_node(parts: LabParts, name: str, read_only: bool) -> None:
+    """Start a stopped node of the instance again (after a failover or a reboot)."""
+    node = parts.state.db[DB_INSTANCE_ID].nodes[name]
+    proc = parts.procs.add(name, servers.mariadb_start(parts.config.path("db", name), node.port, node.server_id,
+                                                       parts.config.path("run"), read_only=read_only))
+    node.pid = proc.pid
+    servers.wait_for_port(node.port, 20, proc, f"mariadbd {name}")
