@@ -28,7 +28,9 @@ def cmd_lab_up(args) -> int:
                                 min_failover_interval=args.min_failover_interval,
                                 db_failover_outage_seconds=args.db_failover_seconds,
                                 cache_failover_outage_seconds=args.cache_failover_seconds,
-                                with_shop=False if args.no_shop else None)
+                                timing=args.timing, with_shop=False if args.no_shop else None)
+    if config.timing not in ("fast", "aws"):
+        config.timing = str(Path(config.timing).resolve())
     print(manage.up(config))
     return 0
 
@@ -99,8 +101,36 @@ def cmd_list(args) -> int:
     return 0
 
 
+def _use_timing(args) -> None:
+    """`gameday run --timing`: the profile of a lab this run starts; a running lab keeps its own."""
+    if not args.timing:
+        return
+    state_dir = _state_dir(args)
+    if args.target == "lab" and manage.is_up(state_dir):
+        running = LabConfig.load(state_dir).timing
+        if Path(running).name != Path(args.timing).name and running != args.timing:
+            raise GamedayError(f"the lab is already up with timing {running!r}; stop it (`gameday lab down`) "
+                               f"or drop --timing {args.timing}")
+    os.environ["GAMEDAY_LAB_TIMING"] = args.timing
+
+
+def cmd_lab_fault(args) -> int:
+    """crash / freeze / thaw one node, or cut an AZ's power, by hand."""
+    config = manage.require_up(_state_dir(args))
+    from urllib.parse import urlencode
+    if args.lab_command == "interrupt-az":
+        query = urlencode({"id": args.az, "seconds": args.seconds})
+        result = manage.call(config, f"/_lab/interrupt-az?{query}", method="POST")
+        print(f"power interrupted in {args.az} for {args.seconds:g} s: {', '.join(result['powered_off']) or 'no nodes'}")
+        return 0
+    manage.call(config, f"/_lab/{args.lab_command}?{urlencode({'id': args.node})}", method="POST")
+    print(f"{args.node}: {args.lab_command} done")
+    return 0
+
+
 def cmd_run(args) -> int:
     from . import run
+    _use_timing(args)
     return run.game_day(args.experiment, target=args.target, users=args.users, spawn_rate=args.spawn_rate,
                         dry_run=args.dry_run, state_dir=_state_dir(args), region=args.region,
                         keep_lab=args.keep_lab, run_id=args.run_id,
@@ -139,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shop-setting", action="append", metavar="KEY=VALUE",
                    help="lab only: run with this stand-in shop setting (e.g. retry=false), restored afterwards")
     p.add_argument("--state-dir", help="lab state directory")
+    p.add_argument("--timing", help="lab only: timing profile of a lab this run starts (fast, aws or a JSON file)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="write the report of a run, or compare two runs")
@@ -166,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-failover-seconds", type=float,
                    help="how long a TestFailover leaves the cache without a primary before the promotion "
                         "(default 1.0; ElastiCache takes tens of seconds)")
+    p.add_argument("--timing", help="timing profile: fast (default, CI), aws (AWS's documented durations) "
+                                    "or a JSON file; see docs/timing.md")
     p.set_defaults(func=cmd_lab_up)
     lab_sub.add_parser("down", parents=[common], help="stop everything the lab started").set_defaults(
         func=cmd_lab_down)
@@ -183,6 +216,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("settings", nargs="*", metavar="KEY=VALUE")
     p.add_argument("--reset", action="store_true", help="back to the lab defaults")
     p.set_defaults(func=cmd_lab_shop_settings)
+    for name, what in (("crash", "kill -9 a node (shop-db-a, shop-cache-001, ...): the lab heals as AWS would"),
+                       ("freeze", "hang a node (SIGSTOP): it stops answering without closing connections"),
+                       ("thaw", "resume a frozen node (SIGCONT)")):
+        p = lab_sub.add_parser(name, parents=[common], help=what)
+        p.add_argument("node")
+        p.set_defaults(func=cmd_lab_fault)
+    p = lab_sub.add_parser("interrupt-az", parents=[common],
+                           help="cut the power of every lab node in one Availability Zone for a while")
+    p.add_argument("az", help="e.g. us-east-1a")
+    p.add_argument("--seconds", type=float, required=True, help="how long the power stays off")
+    p.set_defaults(func=cmd_lab_fault)
     return parser
 
 

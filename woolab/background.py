@@ -35,6 +35,7 @@ class BackgroundRunner:
                 self._on_failure(owner[0], owner[1], f"{fn.__name__}: {exc}")
 
         thread = threading.Thread(target=body, name=fn.__name__, daemon=True)
+        thread.owner = tuple(owner)
         with self._lock:
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
@@ -42,6 +43,11 @@ class BackgroundRunner:
     def busy(self) -> bool:
         with self._lock:
             return any(t.is_alive() for t in self._threads)
+
+    def busy_with(self, owner: tuple) -> bool:
+        """Whether an operation on this resource is still running."""
+        with self._lock:
+            return any(t.is_alive() and t.owner == tuple(owner) for t in self._threads)
 
     def take_errors(self) -> List[str]:
         """Errors since the last call (each reported once)."""

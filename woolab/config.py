@@ -8,6 +8,7 @@ import os
 import secrets as _secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Optional
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = PROJECT_ROOT / ".lab"
@@ -27,10 +28,11 @@ class LabConfig:
     region: str = "us-east-1"
     account_id: str = "123456789012"
     cache_replicas: int = 1
-    sentinel_down_after_ms: int = 1500  # 500 ms saw false failovers on a loaded 2-core machine
+    timing: str = "fast"  # fast | aws | a JSON file (woolab/timing.py); the options below override it
+    sentinel_down_after_ms: Optional[int] = None  # fast: 1500 (500 ms saw false failovers on 2 loaded cores)
     min_failover_interval: float = 0.0
-    db_failover_outage_seconds: float = 1.5  # how long the DB endpoint stays unavailable in a failover
-    cache_failover_outage_seconds: float = 1.0  # TestFailover: primary gone this long before the promotion
+    db_failover_outage_seconds: Optional[float] = None  # how long the DB endpoint stays unavailable in a failover
+    cache_failover_outage_seconds: Optional[float] = None  # TestFailover: primary gone this long before promotion
     allow_primary_delete: bool = False
     db_multi_az: bool = True
     with_shop: bool = True
@@ -39,11 +41,14 @@ class LabConfig:
     @classmethod
     def from_env(cls, **overrides) -> "LabConfig":
         cfg = cls(state_dir=Path(os.environ.get("GAMEDAY_LAB_STATE_DIR", DEFAULT_STATE_DIR)),
-                  base_port=int(os.environ.get("GAMEDAY_LAB_BASE_PORT", DEFAULT_BASE_PORT)))
+                  base_port=int(os.environ.get("GAMEDAY_LAB_BASE_PORT", DEFAULT_BASE_PORT)),
+                  timing=os.environ.get("GAMEDAY_LAB_TIMING") or "fast")
         for key, value in overrides.items():
             if value is not None:
                 setattr(cfg, key, value)
         cfg.state_dir = Path(cfg.state_dir).resolve()
+        if cfg.timing not in ("fast", "aws"):
+            cfg.timing = str(Path(cfg.timing).resolve())
         return cfg
 
     # ports -----------------------------------------------------------------

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 from .config import LabConfig, write_json_atomic
-from .errors import LabError, LabNotFound
+from .errors import LabError, LabInvalidState, LabNotFound
 from .facade.server import handle as facade_handle
 from .lab import Lab
 
@@ -26,6 +26,13 @@ log = logging.getLogger("woolab")
 def write_status(config: LabConfig, status: str, **extra) -> None:
     data = {"status": status, "controller_pid": os.getpid(), "updated_at": time.time(), **extra}
     write_json_atomic(config.path("lab.json"), data)
+
+
+def _seconds(query: dict) -> float:
+    try:
+        return float(query.get("seconds", ""))
+    except ValueError:
+        raise LabInvalidState(f"seconds must be a number, not {query.get('seconds')!r}") from None
 
 
 class _Server(ThreadingHTTPServer):
@@ -41,6 +48,10 @@ def make_handler(lab: Lab, shutdown: threading.Event):
         "/_lab/cache-failover": lambda q: lab.start_cache_primary_loss(q["id"], q.get("node_group", "0001")),
         "/_lab/cache-delete": lambda q: lab.start_delete_cache_node(q["id"]),
         "/_lab/cache-add": lambda q: {"id": lab.start_add_cache_node(q["id"])},
+        "/_lab/crash": lambda q: lab.crash_node(q["id"]),
+        "/_lab/freeze": lambda q: lab.freeze_node(q["id"]),
+        "/_lab/thaw": lambda q: lab.thaw_node(q["id"]),
+        "/_lab/interrupt-az": lambda q: {"powered_off": lab.start_az_power_interruption(q["id"], _seconds(q))},
     }
 
     class Handler(BaseHTTPRequestHandler):

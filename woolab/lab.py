@@ -26,8 +26,11 @@ from .endpoints import HaproxyEndpoints
 from .errors import LabStartError
 from .events import EventLog
 from .parts import LabParts, LabProcesses
+from .monitor import HealthMonitor
+from .power import PowerControl
 from .shop_launcher import ShopLauncher
 from .state import LabState
+from .timing import profile_for
 from .webhook import WebhookReceiver
 
 log = logging.getLogger("woolab")
@@ -60,7 +63,8 @@ class Lab:
         admin = Admin(run_dir, secrets["redis_password"], [cfg.sentinel_port(i) for i in range(sentinel.SENTINELS)])
         endpoints = HaproxyEndpoints(run_dir, admin, cfg.db_endpoint_port, cfg.cache_primary_port,
                                      cfg.cache_reader_port, secrets["db_admin_password"])
-        self.parts = parts = LabParts(cfg, self.state, self.events, admin, endpoints, self.procs, secrets)
+        self.parts = parts = LabParts(cfg, self.state, self.events, admin, endpoints, self.procs, secrets,
+                                      profile_for(cfg))
         self.db = DbMechanics(parts)
         self.cache = CacheMechanics(parts)
         self.shop = ShopLauncher(parts)
@@ -76,6 +80,8 @@ class Lab:
             self.shop.start()
         self.webhook = WebhookReceiver(cfg.webhook_port, cfg.path("webhook")).start()
         self.state.save()
+        self.power = PowerControl(parts, self.runner, self.db, self.cache)
+        HealthMonitor(parts, self.runner, self.db, self.cache, self.power.powered_off).start()
         self._watcher = threading.Thread(target=self._watch, name="lab-watch", daemon=True)
         self._watcher.start()
 
@@ -164,14 +170,31 @@ class Lab:
     def configure_shop(self, overrides: dict) -> dict:
         return self.shop.configure(overrides)
 
+    # failures nobody schedules (by hand, or an AZ's power) -----------------------------------
+    def crash_node(self, name: str) -> None:
+        self.power.crash(name)
+
+    def freeze_node(self, name: str) -> None:
+        self.power.freeze(name)
+
+    def thaw_node(self, name: str) -> None:
+        self.power.thaw(name)
+
+    def start_az_power_interruption(self, az: str, seconds: float) -> List[str]:
+        """Cut the power of one AZ for `seconds`; returns the lab nodes that lost power."""
+        return self.power.interrupt(az, seconds)
+
+    def end_az_power_interruption(self, az: str) -> None:
+        """Give the AZ its power back before the planned end (a stopped FIS experiment)."""
+        self.power.restore(az)
+
     # ------------------------------------------------------------------ watcher
     def _watch(self) -> None:
-        """Once a second: nodes that died on their own, roles that changed without us (Sentinel)."""
-        reported = set()
+        """Once a second: roles that changed without us (Sentinel), and stale second primaries.
+        Health (crashed or hung nodes) is the `HealthMonitor`'s job."""
         while not self.parts.stopping.wait(1.0):
             if self.runner.busy():
                 continue  # a mechanic is changing the topology: its own view is the truth
-            changed = self._mark_dead_nodes(reported)
             generation = self.runner.generation
             masters = live_masters(self.parts)
             if len(masters) > 1:
@@ -180,22 +203,5 @@ class Lab:
                 continue
             if generation != self.runner.generation or self.runner.busy():
                 continue  # a mechanic started meanwhile: what we read may predate it
-            if adopt_roles(self.parts, masters) or changed:
+            if adopt_roles(self.parts, masters):
                 self.state.save()
-
-    def _mark_dead_nodes(self, reported: set) -> bool:
-        changed = False
-        with self.state.lock:
-            for node in self.state.nodes.values():
-                status = "available" if pid_alive(node.pid) else "incompatible-network"
-                if node.status != status:
-                    node.status, changed = status, True
-            for db in self.state.db.values():
-                for name, node in db.nodes.items():
-                    if not pid_alive(node.pid) and name not in reported:
-                        reported.add(name)
-                        if node.role == "primary":
-                            db.status = "failed"
-                        changed = True
-                        self.events.record("lab", name, f"mariadbd {name} exited unexpectedly")
-        return changed

@@ -60,6 +60,8 @@ def up(config: LabConfig, timeout: float = 60.0) -> str:
                             + " (run `sudo make bootstrap`, or apt-get install them)")
     if state is not None:
         _kill_leftovers(state_dir)
+    from .timing import profile_for
+    profile_for(config)  # a bad --timing fails here, before anything starts
     _fresh_state_dir(state_dir)
     servers.check_ports_free(config.all_ports())
     config.save()

@@ -17,6 +17,7 @@ from .config import LabConfig
 from .endpoints import HaproxyEndpoints
 from .events import EventLog
 from .state import LabState
+from .timing import TimingProfile
 
 
 class LabProcesses:
@@ -72,6 +73,7 @@ class LabParts:
     endpoints: HaproxyEndpoints
     procs: LabProcesses
     secrets: dict
+    timing: TimingProfile
     stopping: threading.Event = field(default_factory=threading.Event)
 
     def aws_event(self, source_type: str, source_id: str, service: str, kind: str,

@@ -71,7 +71,7 @@ class CacheMechanics:
         killed = time.monotonic()
         parts.marker(group_id, f"primary {old.id} killed")
         if not remove_old:
-            held = parts.config.cache_failover_outage_seconds - (time.monotonic() - killed)
+            held = parts.timing.sample("cache_failover_seconds") - (time.monotonic() - killed)
             if held > 0:  # ElastiCache needs a while to detect the loss; clients must ride through it
                 time.sleep(held)
             sentinel.ask_failover(parts.admin, group_id)
@@ -85,10 +85,39 @@ class CacheMechanics:
             parts.state.groups[group_id].status = "available"
         parts.state.save()
 
-    def _await_promotion(self, group_id: str, old: CacheNode) -> CacheNode:
+    def handle_failed_node(self, group_id: str, node_id: str, replace: bool) -> None:
+        """A node crashed or hung. A lost primary is replaced by the promotion Sentinel runs on its
+        own (the group's automatic failover), published in ElastiCache's wording; the failed node
+        is then replaced by a new replica in its AZ — unless that AZ has no power."""
+        parts = self.parts
+        node = parts.state.nodes[node_id]
+        parts.marker(group_id, f"node {node_id} failed ({node.role})")
+        if node.role == "primary":
+            self._await_promotion(group_id, node, timeout=60 + parts.timing.sample("cache_detection_seconds"))
+        if replace:
+            self.replace_node(group_id, node_id)
+        else:
+            with parts.state.lock:
+                node.status = "failed"
+        with parts.state.lock:
+            parts.state.groups[group_id].status = "available"
+        parts.state.save()
+
+    def replace_node(self, group_id: str, node_id: str) -> None:
+        """Replace a failed node with a fresh replica of the current primary, same id and AZ."""
+        parts = self.parts
+        node = parts.state.nodes[node_id]
+        parts.procs.stop(node_id, hard=True)
+        with parts.state.lock:
+            node.status = "modifying"
+        time.sleep(parts.timing.sample("replacement_delay_seconds"))
+        primary = parts.state.primary_of(group_id, node.node_group_id)
+        self.recover_node(group_id, node_id, node.node_group_id, primary.port)
+
+    def _await_promotion(self, group_id: str, old: CacheNode, timeout: float = 30.0) -> CacheNode:
         """Wait for the endpoint to take a write and Sentinel to name the new primary; record both."""
         parts = self.parts
-        writable_at = parts.endpoints.wait_cache_writable(timeout=30)
+        writable_at = parts.endpoints.wait_cache_writable(timeout=timeout)
         new_port = poll_until(lambda: (p if (p := sentinel.any_primary(parts.admin, group_id)) != old.port else None),
                               15, interval=0.02)
         new = next((n for n in parts.state.nodes.values() if n.port == new_port and n.id != old.id), None)

@@ -24,7 +24,7 @@ def start_cache(parts: LabParts) -> None:
         name = f"sentinel-{i + 1}"
         parts.procs.add(name, servers.sentinel_start(
             i + 1, cfg.sentinel_port(i), primary_port, parts.secrets["redis_password"], REPLICATION_GROUP_ID,
-            cfg.sentinel_down_after_ms, cfg.path("run")))
+            int(parts.timing.sample("cache_detection_seconds") * 1000), cfg.path("run")))
     for i in range(sentinel.SENTINELS):
         servers.wait_for_port(cfg.sentinel_port(i), 10, parts.procs.get(f"sentinel-{i + 1}"), "redis-sentinel")
     with parts.admin.redis(primary_port) as client:

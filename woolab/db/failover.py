@@ -70,9 +70,14 @@ class DbMechanics:
             return None
 
     def _promote(self, new: str, position: Optional[str], catch_up_timeout: float = 10.0) -> None:
-        """Let the standby apply `position`, then make it a writable primary."""
+        """Let the standby apply `position` (or, with the primary gone, everything it received:
+        semi-sync acknowledged each commit once it was in the standby's relay log), then make it a
+        writable primary."""
         with self.parts.admin.mysql(new) as conn:
             current = lambda: servers.sql(conn, "SELECT @@gtid_current_pos")[0][0]  # noqa: E731
+            if position is None:
+                servers.sql(conn, "STOP SLAVE IO_THREAD")
+                position = servers.sql_dict(conn, "SHOW SLAVE STATUS")[0].get("Gtid_IO_Pos") or None
             if position and not poll_until(lambda: holds_position(current(), position), catch_up_timeout, 0.005):
                 log.error("standby %s did not apply %s within %.0f s (it has %s)", new, position,
                           catch_up_timeout, current())
@@ -80,11 +85,12 @@ class DbMechanics:
             servers.sql(conn, "RESET SLAVE ALL")
             servers.sql(conn, "SET GLOBAL read_only=0")
 
-    def _finish_promotion(self, instance_id: str, old: str, new: str, went_down: float) -> None:
+    def _finish_promotion(self, instance_id: str, old: str, new: str, went_down: float,
+                          rebuild: bool = True) -> None:
         """Endpoint to the new primary after the outage, old primary back as the standby, events."""
         parts = self.parts
         db = parts.state.db_instance(instance_id)
-        held = parts.config.db_failover_outage_seconds - (time.monotonic() - went_down)
+        held = parts.timing.sample("db_failover_seconds") - (time.monotonic() - went_down)
         if held > 0:  # the RDS endpoint's DNS flip takes a while: shoppers must meet the outage
             time.sleep(held)
         parts.endpoints.db_open(new)
@@ -93,8 +99,10 @@ class DbMechanics:
         with parts.state.lock:
             db.primary, db.standby = new, old
             db.nodes[new].role, db.nodes[old].role = "primary", "standby"
-        self.rebuild_standby(instance_id, old)
-        self._event(instance_id, "restarted", "RDS-EVENT-0006", ["availability"])
+            db.nodes[old].status = "rebuilding" if rebuild else "failed"
+        if rebuild:
+            self.rebuild_standby(instance_id, old)
+            self._event(instance_id, "restarted", "RDS-EVENT-0006", ["availability"])
         with parts.state.lock:
             db.status = "available"
             db.last_failover_at = time.time()
@@ -104,10 +112,41 @@ class DbMechanics:
     def rebuild_standby(self, instance_id: str, name: str) -> None:
         """Start `name` again as a read-only replica of the current primary (GTID catch-up)."""
         db = self.parts.state.db_instance(instance_id)
-        with self.parts.state.lock:
-            db.nodes[name].status = "available"
         restart_node(self.parts, name, read_only=True)
         replicate(self.parts, name, db.nodes[db.primary].port, gtid_mode="current_pos")
+        with self.parts.state.lock:
+            db.nodes[name].status = "available"
+
+    # unplanned failures (RDS's own monitoring acts; nobody called an API) ----------------------
+    def automatic_failover(self, instance_id: str, reason: str, rebuild: bool = True) -> None:
+        """The primary crashed, hung or became unreachable: fail over to the standby, publish the
+        failover with its reason, then replace the lost primary's host with a new standby."""
+        parts = self.parts
+        db = parts.state.db_instance(instance_id)
+        old, new = db.primary, db.standby
+        self._event(instance_id, "failover-started", "RDS-EVENT-0013", ["failover"])
+        parts.endpoints.db_cut(old)
+        parts.marker(instance_id, f"endpoint unavailable (was {old})")
+        went_down = time.monotonic()
+        parts.procs.stop(old, hard=True)  # a hung host is replaced, not waited for
+        with parts.state.lock:
+            db.nodes[old].status = "failed"
+        self._promote(new, None)
+        self.parts.aws_event("db-instance", instance_id, "rds", reason, None, ["failover"])
+        self._finish_promotion(instance_id, old, new, went_down, rebuild=False)
+        if rebuild:
+            self.recover_standby(instance_id, old)
+
+    def recover_standby(self, instance_id: str, name: str) -> None:
+        """Rebuild a lost standby (its host crashed, or its AZ has power again)."""
+        self._event(instance_id, "standby-recovery-started", "RDS-EVENT-0361", ["recovery"])
+        self.parts.procs.stop(name, hard=True)
+        time.sleep(self.parts.timing.sample("replacement_delay_seconds"))
+        self.rebuild_standby(instance_id, name)
+        self._event(instance_id, "standby-recovery-completed", "RDS-EVENT-0362", ["recovery"])
+        with self.parts.state.lock:
+            self.parts.state.db_instance(instance_id).status = "available"
+        self.parts.state.save()
 
     # reboot in place ------------------------------------------------------------------------------
     def reboot_in_place(self, instance_id: str, failover_refused: bool) -> None:
@@ -139,6 +178,9 @@ def check_reboot(parts: LabParts, instance_id: str, force_failover: bool) -> boo
             raise LabInvalidState(f"DB instance {instance_id} is {db.status}, not available")
         if force_failover and not db.multi_az:
             raise LabInvalidState(f"DB instance {instance_id} is not Multi-AZ: no standby to fail over to")
+        if force_failover and db.nodes[db.standby].status != "available":
+            raise LabInvalidState(f"DB instance {instance_id} has no healthy standby right now "
+                                  f"({db.standby} is {db.nodes[db.standby].status})")
         last = db.last_failover_at
         too_soon = bool(force_failover and last and time.time() - last < parts.config.min_failover_interval)
         db.status = "rebooting"

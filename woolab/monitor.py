@@ -1,0 +1,122 @@
+"""RDS's and ElastiCache's own monitoring, for the failures nobody schedules.
+
+Every half second each node is asked a cheap question (a MariaDB handshake, a Redis INFO) with a
+short timeout, so a crashed process (refused) and a hung one (no answer) both count as unhealthy.
+A node unhealthy for the profile's detection time triggers what AWS does on its own:
+- DB primary: automatic Multi-AZ failover, then a rebuilt standby (`DbMechanics`);
+- DB standby: a rebuilt standby;
+- cache primary: Sentinel's promotion, published as the group's failover, then a replacement node;
+- cache replica: a replacement node.
+Nothing is replaced in an AZ without power (`PowerControl`) until its power returns.
+"""
+import logging
+import threading
+import time
+from typing import Callable, Dict
+
+import pymysql
+
+from chaosext.supervisor import pid_alive
+
+from .background import BackgroundRunner
+from .cache.failover import CacheMechanics
+from .db.failover import DbMechanics
+from .parts import LabParts
+
+log = logging.getLogger("woolab")
+CHECK_INTERVAL = 0.5
+
+
+class HealthMonitor:
+    def __init__(self, parts: LabParts, runner: BackgroundRunner, db: DbMechanics, cache: CacheMechanics,
+                 powered_off: Callable[[str], bool]):
+        self.parts, self.runner, self.db, self.cache = parts, runner, db, cache
+        self.powered_off = powered_off
+        self._since: Dict[str, float] = {}  # node -> when it was first seen unhealthy
+        self._limit: Dict[str, float] = {}  # node -> detection time drawn for this incident
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self._loop, name="lab-health", daemon=True)
+        thread.start()
+        return thread
+
+    def _loop(self) -> None:
+        while not self.parts.stopping.wait(CHECK_INTERVAL):
+            try:
+                self.check_db()
+                self.check_cache()
+            except Exception:  # the monitor must outlive any one bad check
+                log.exception("health check failed")
+
+    def _detected(self, node: str, healthy: bool, detection: str) -> bool:
+        """Whether `node` has been unhealthy for the detection time (drawn once per incident)."""
+        if healthy:
+            self._since.pop(node, None)
+            return False
+        now = time.monotonic()
+        first = self._since.setdefault(node, now)
+        if node not in self._limit or first == now:
+            self._limit[node] = self.parts.timing.sample(detection)
+        return now - first >= self._limit[node]
+
+    # DB ---------------------------------------------------------------------------------------
+    def _db_healthy(self, name: str, pid) -> bool:
+        if not pid_alive(pid):
+            return False
+        try:
+            conn = pymysql.connect(unix_socket=str(self.parts.config.path("run", name + ".sock")), user="root",
+                                   password="", connect_timeout=0.5, read_timeout=1.0)
+        except pymysql.MySQLError:
+            return False
+        conn.close()
+        return True
+
+    def check_db(self) -> None:
+        state = self.parts.state
+        for db in list(state.db.values()):
+            owner = ("db", db.id)
+            if db.status != "available" or self.runner.busy_with(owner):
+                continue
+            primary = db.nodes[db.primary]
+            if self._detected(db.primary, self._db_healthy(db.primary, primary.pid), "db_detection_seconds"):
+                self._since.pop(db.primary, None)
+                if not db.standby or db.nodes[db.standby].status != "available":
+                    continue  # nothing to fail over to: RDS waits for the host to come back
+                reason = ("failover-reason-unreachable" if self.powered_off(primary.az) else
+                          "failover-reason-unhealthy" if not pid_alive(primary.pid) else "failover-reason-busy")
+                with state.lock:
+                    db.status = "rebooting"
+                self.runner.run(owner, self.db.automatic_failover, db.id, reason, not self.powered_off(primary.az))
+                continue
+            standby = db.nodes.get(db.standby) if db.standby else None
+            if standby is None or standby.status != "available":
+                continue
+            if self._detected(db.standby, self._db_healthy(db.standby, standby.pid), "db_detection_seconds"):
+                self._since.pop(db.standby, None)
+                with state.lock:
+                    standby.status = "failed"
+                if not self.powered_off(standby.az):
+                    with state.lock:
+                        standby.status = "rebuilding"
+                    self.runner.run(owner, self.db.recover_standby, db.id, db.standby)
+                state.save()
+
+    # cache ----------------------------------------------------------------------------------
+    def check_cache(self) -> None:
+        state = self.parts.state
+        for group in list(state.groups.values()):
+            owner = ("replication-group", group.id)
+            if group.status != "available" or self.runner.busy_with(owner):
+                continue
+            for node in state.members(group.id, next(iter(group.node_groups))):
+                if node.status != "available":
+                    continue
+                healthy = pid_alive(node.pid) and self.parts.admin.redis_role(node.port) is not None
+                if self._detected(node.id, healthy, "cache_detection_seconds"):
+                    self._since.pop(node.id, None)
+                    with state.lock:
+                        group.status = "modifying"
+                        node.status = "modifying"
+                    self.runner.run(owner, self.cache.handle_failed_node, group.id, node.id,
+                                    not self.powered_off(node.az))
+                    break
