@@ -18,7 +18,7 @@ from .background import BackgroundRunner
 from .cache import sentinel
 from .cache.failover import CacheMechanics
 from .cache.setup import start_cache
-from .cache.watch import adopt_roles, demote_stale_primaries, live_masters
+from .cache.watch import adopt_roles, demote_stale_primaries, live_masters, node_roles
 from .config import MAX_CACHE_NODES, REPLICATION_GROUP_ID, LabConfig, load_or_create_secrets
 from .db.failover import DbMechanics, check_reboot
 from .db.setup import start_db
@@ -196,12 +196,13 @@ class Lab:
             if self.runner.busy():
                 continue  # a mechanic is changing the topology: its own view is the truth
             generation = self.runner.generation
-            masters = live_masters(self.parts)
+            roles = node_roles(self.parts)
+            masters = live_masters(roles)
             if len(masters) > 1:
                 if demote_stale_primaries(self.parts, REPLICATION_GROUP_ID, masters):
                     self.state.save()
                 continue
             if generation != self.runner.generation or self.runner.busy():
                 continue  # a mechanic started meanwhile: what we read may predate it
-            if adopt_roles(self.parts, masters):
+            if adopt_roles(self.parts, roles):
                 self.state.save()

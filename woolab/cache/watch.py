@@ -5,7 +5,7 @@ the lab demotes at once what Sentinel would only convert ~10 s later. With exact
 the nodes themselves are the truth, not a lagging Sentinel.
 """
 import logging
-from typing import List
+from typing import Dict, List, Optional
 
 import redis
 
@@ -15,10 +15,16 @@ from . import sentinel
 log = logging.getLogger("woolab")
 
 
-def live_masters(parts: LabParts) -> List[str]:
+def node_roles(parts: LabParts) -> Dict[str, Optional[str]]:
+    """Each cache node's own answer (`master` / `slave`), None for a dead or hung node."""
     with parts.state.lock:
-        live = {n.id: n.port for n in parts.state.nodes.values() if parts.procs.alive(n.id)}
-    return [node_id for node_id, port in live.items() if parts.admin.redis_role(port) == "master"]
+        ports = {n.id: n.port for n in parts.state.nodes.values()}
+    return {node_id: parts.admin.redis_role(port) if parts.procs.alive(node_id) else None
+            for node_id, port in ports.items()}
+
+
+def live_masters(roles: Dict[str, Optional[str]]) -> List[str]:
+    return [node_id for node_id, role in roles.items() if role == "master"]
 
 
 def demote_stale_primaries(parts: LabParts, group_id: str, masters: List[str]) -> bool:
@@ -41,9 +47,11 @@ def demote_stale_primaries(parts: LabParts, group_id: str, masters: List[str]) -
     return demoted
 
 
-def adopt_roles(parts: LabParts, masters: List[str]) -> bool:
-    """Record the one live master as primary and the rest as replicas; returns whether anything changed."""
-    if len(masters) != 1:
+def adopt_roles(parts: LabParts, roles: Dict[str, Optional[str]]) -> bool:
+    """Record the one master as primary and the rest as replicas; returns whether anything changed.
+    While a node does not answer, the health monitor owns its story (failover events, replacement)."""
+    masters = live_masters(roles)
+    if len(masters) != 1 or None in roles.values():
         return False
     changed = False
     with parts.state.lock:
