@@ -203,6 +203,9 @@ def game_day(experiment: str, target: str = "lab", users: Optional[int] = None,
     if allow_remote_load and target != "aws":
         raise GamedayError("--allow-remote-load is for --target aws (the lab's shop is on loopback)")
     spec = apply_overrides(load_and_validate(path), users, spawn_rate, dry_run, allow_remote_load)
+    if target == "aws" and "lab-only" in spec.get("tags", []):
+        raise GamedayError(f"{path.stem} runs only on the lab (AWS offers no way to inject this fault); "
+                           "see `gameday list` for the experiments that run on AWS")
     state_dir = state_dir or manage.default_state_dir()
     run_dir = reports_dir() / (run_id or new_run_id(path))
     if run_dir.exists() and any(run_dir.iterdir()):

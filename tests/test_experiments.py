@@ -221,3 +221,24 @@ def test_dry_run_checks_guardrails_describes_the_faults_and_mutates_nothing(lab,
     assert after["db_instances"]["shop-db"]["primary"] == before["db_instances"]["shop-db"]["primary"]
     assert {k: v["role"] for k, v in after["cache_clusters"].items()} == \
         {k: v["role"] for k, v in before["cache_clusters"].items()}
+
+
+def test_lab_only_experiment_refuses_target_aws_in_one_line(tmp_path):
+    result = gameday("run", "db-primary-crash", "--target", "aws", "--region", "eu-west-1",
+                     "--state-dir", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0 and "runs only on the lab" in result.stderr
+    assert not manage.is_up(tmp_path)
+
+
+def test_lab_only_fault_action_refuses_a_non_lab_endpoint(monkeypatch):
+    from chaosext.errors import ActivityError
+    from chaosext.lab.actions import lab_control_url
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "https://rds.eu-west-1.amazonaws.com")
+    with pytest.raises(ActivityError, match="exists only in the local lab"):
+        lab_control_url({})
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:15300")
+    assert lab_control_url({}) == "http://127.0.0.1:15300"
+    monkeypatch.setenv("GAMEDAY_TARGET", "aws")
+    with pytest.raises(ActivityError):
+        lab_control_url({})

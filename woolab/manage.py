@@ -217,7 +217,8 @@ def env(state_dir: Path) -> dict:
     s = load_or_create_secrets(state_dir)
     values = {
         "GAMEDAY_TARGET": "lab", "GAMEDAY_LAB_STATE_DIR": str(state_dir),
-        "AWS_ENDPOINT_URL": controller_url(config), "AWS_DEFAULT_REGION": config.region,
+        "AWS_ENDPOINT_URL": controller_url(config), "GAMEDAY_LAB_CONTROL_URL": controller_url(config),
+        "AWS_DEFAULT_REGION": config.region,
         "AWS_REGION": config.region, "AWS_ACCESS_KEY_ID": "lab", "AWS_SECRET_ACCESS_KEY": "lab",
         "GAMEDAY_DB_INSTANCE_ID": DB_INSTANCE_ID, "GAMEDAY_REPLICATION_GROUP_ID": REPLICATION_GROUP_ID,
         "GAMEDAY_MYSQL_HOST": "127.0.0.1", "GAMEDAY_MYSQL_PORT": str(config.db_endpoint_port),

@@ -27,7 +27,7 @@ DELETE_REFUSALS = {"InvalidCacheClusterState", "InvalidReplicationGroupState",
 INCREASE_REFUSALS = {"InvalidAction", "InvalidParameterValue", "InvalidParameterCombination"}
 
 
-class _PrimaryLoss:
+class PrimaryLoss:
     """What test_failover and delete_primary_node share: checks, state, waiting condition."""
 
     def __init__(self, replication_group_id, node_group_id, action, configuration, secrets):
@@ -72,7 +72,7 @@ def test_failover(replication_group_id: str, node_group_id: Optional[str] = None
     guardrails fail. With `wait`, returns once the group is `available` with a new primary:
     timestamps, primary node/AZ before and after and the ElastiCache events.
     """
-    loss = _PrimaryLoss(replication_group_id, node_group_id, "TestFailover", configuration,
+    loss = PrimaryLoss(replication_group_id, node_group_id, "TestFailover", configuration,
                         secrets)
     fault = loss.fault("elasticache-test-failover", "TestFailover", loss.test_failover)
     if guardrails.is_dry_run(configuration, dry_run):
@@ -97,7 +97,7 @@ def delete_primary_node(replication_group_id: str, node_group_id: Optional[str] 
     (`method_reason`). Same guardrails and waiting as `test_failover`; a deleted primary is
     gone afterwards, so pair this with the `restore_replicas` rollback.
     """
-    loss = _PrimaryLoss(replication_group_id, node_group_id, "DeleteCacheCluster",
+    loss = PrimaryLoss(replication_group_id, node_group_id, "DeleteCacheCluster",
                         configuration, secrets)
     primary = loss.before["node"]
 
