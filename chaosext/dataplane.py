@@ -27,6 +27,7 @@ from redis.retry import Retry
 from chaoslib.types import Configuration, Secrets
 
 from chaosext.errors import ActivityError
+from chaosext.resolve import connect_host
 from chaosext.timefmt import iso
 
 __all__ = ["redis_writable", "mysql_writable", "wait_until_writable"]
@@ -117,7 +118,7 @@ def redis_client(configuration: Configuration = None, secrets: Secrets = None,
     point = _require("redis", configuration, secrets)
     timeout = timeout if timeout is not None else _timeout(configuration)
     return redis.Redis(
-        host=point.host, port=point.port,
+        host=connect_host(point.host), port=point.port,
         username=_get("redis_username", configuration, secrets),
         password=_get("redis_password", configuration, secrets),
         ssl=bool(_get("redis_ssl", configuration, secrets, False)),
@@ -148,13 +149,14 @@ def mysql_connection(configuration: Configuration = None, secrets: Secrets = Non
     """The MySQL connection factory: one fresh autocommit connection with short timeouts."""
     point = _require("mysql", configuration, secrets)
     timeout = timeout if timeout is not None else _timeout(configuration)
+    host = connect_host(point.host)
     return pymysql.connect(
-        host=point.host, port=point.port,
+        host=host, port=point.port,
         user=_get("mysql_user", configuration, secrets),
         password=_get("mysql_password", configuration, secrets) or "",
         database=_get("mysql_database", configuration, secrets),
         connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout,
-        autocommit=True, **_mysql_tls(point.host, configuration, secrets),
+        autocommit=True, **_mysql_tls(host, configuration, secrets),
     )
 
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES="mariadb-server redis-server redis-sentinel haproxy"
+DEB_PACKAGES="mariadb-server redis-server redis-sentinel"
 OPTIONAL_DEB_PACKAGES="chromium"   # renders report.html in the report screenshot test
 PYTHON="${PYTHON:-python3}"
 

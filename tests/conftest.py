@@ -28,6 +28,11 @@ class LabHandle:
         self.env = manage.env(config.state_dir)
         self.secrets = json.loads(Path(config.state_dir, "secrets.json").read_text())
 
+    def resolve(self, name: str) -> str:
+        """The address an endpoint name has right now (the lab's DNS server, no caching)."""
+        from chaosext.resolve import Resolver
+        return Resolver(self.env["GAMEDAY_DNS_SERVER"], cache_seconds=0).address(name)
+
     def call(self, path: str, method: str = "POST") -> dict:
         return manage.call(self.config, path, method=method)
 

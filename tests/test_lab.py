@@ -14,15 +14,15 @@ pytestmark = pytest.mark.lab
 
 def mysql(lab, **kw):
     e = lab.env
-    return pymysql.connect(host=e["GAMEDAY_MYSQL_HOST"], port=int(e["GAMEDAY_MYSQL_PORT"]),
+    return pymysql.connect(host=lab.resolve(e["GAMEDAY_MYSQL_HOST"]), port=int(e["GAMEDAY_MYSQL_PORT"]),
                            user=e["GAMEDAY_MYSQL_USER"], password=e["GAMEDAY_MYSQL_PASSWORD"],
                            database=e["GAMEDAY_MYSQL_DATABASE"], connect_timeout=1, read_timeout=5,
                            write_timeout=5, autocommit=True, ssl_disabled=True, **kw)
 
 
-def cache(lab, port_key="GAMEDAY_REDIS_PORT"):
+def cache(lab, host_key="GAMEDAY_REDIS_HOST"):
     e = lab.env
-    return redis.Redis(host=e["GAMEDAY_REDIS_HOST"], port=int(e[port_key]), password=e["GAMEDAY_REDIS_PASSWORD"],
+    return redis.Redis(host=lab.resolve(e[host_key]), port=int(e["GAMEDAY_REDIS_PORT"]), password=e["GAMEDAY_REDIS_PASSWORD"],
                        socket_timeout=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
 
 
@@ -102,12 +102,12 @@ def test_cache_primary_loss_promotes_the_replica_and_the_old_primary_returns_as_
     fresh = cache(lab)
     fresh.set("after-failover", "1")
     assert fresh.info("replication")["role"] == "master"
-    assert fresh.info("server")["tcp_port"] == after[new]["port"]
+    assert lab.resolve(lab.env["GAMEDAY_REDIS_HOST"]) == after[new]["ip"]  # the DNS record moved
     messages = [e["message"] for e in lab.events(t0) if e["source_type"] != "lab"]
     assert messages == ["Test Failover API called for node group 0001",
                         f"Failover from primary node {old} to replica node {new} completed",
                         "Recovering cache nodes 0001", "Finished recovery for cache nodes 0001"]
-    reader = cache(lab, "GAMEDAY_REDIS_READER_PORT")
+    reader = cache(lab, "GAMEDAY_REDIS_READER_HOST")
     deadline = time.time() + 3
     while time.time() < deadline:
         try:
@@ -145,5 +145,5 @@ def test_cache_replica_can_be_removed_and_added_back(lab):
     snap = lab.snapshot()
     assert snap["cache_clusters"][added]["role"] == "replica"
     assert len(snap["replication_groups"]["shop-cache"]["node_groups"]["0001"]["members"]) == 2
-    assert redis.Redis(port=snap["cache_clusters"][added]["port"],
+    assert redis.Redis(host=snap["cache_clusters"][added]["ip"], port=snap["cache_clusters"][added]["port"],
                        password=lab.env["GAMEDAY_REDIS_PASSWORD"]).info("replication")["master_link_status"] == "up"

@@ -59,7 +59,7 @@ def shop_url(lab):
 @pytest.fixture
 def db(lab):
     e = lab.env
-    conn = pymysql.connect(host=e["GAMEDAY_MYSQL_HOST"], port=int(e["GAMEDAY_MYSQL_PORT"]),
+    conn = pymysql.connect(host=lab.resolve(e["GAMEDAY_MYSQL_HOST"]), port=int(e["GAMEDAY_MYSQL_PORT"]),
                            user=e["GAMEDAY_MYSQL_USER"], password=e["GAMEDAY_MYSQL_PASSWORD"],
                            database=e["GAMEDAY_MYSQL_DATABASE"], ssl_disabled=True, autocommit=True)
     yield conn

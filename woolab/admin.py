@@ -70,11 +70,13 @@ class Admin:
     def wait_replica_synced(self, port: int, timeout: float, host: str = "127.0.0.1") -> bool:
         return bool(poll_until(lambda: self.replica_synced(port, host), timeout, interval=0.05))
 
-    def sentinel_view(self, index: int, group_id: str) -> Optional[int]:
-        """The primary port Sentinel `index` names for the group, or None."""
+    def sentinel_view(self, index: int, group_id: str) -> Optional[str]:
+        """The primary's address Sentinel `index` names for the group, or None."""
         try:
             with self.sentinel(index) as s:
                 addr = s.sentinel_get_master_addr_by_name(group_id)
-            return int(addr[1]) if addr else None
+            if not addr:
+                return None
+            return addr[0].decode() if isinstance(addr[0], bytes) else str(addr[0])
         except RedisError:
             return None

@@ -66,32 +66,71 @@ class LabConfig:
 
     @property
     def db_endpoint_port(self) -> int:
+        """Every DB node listens on this port, each on its own address (DNS picks the primary)."""
         return self.base_port + 6
 
     def db_node_port(self, index: int) -> int:
-        return self.base_port + 7 + index
+        return self.db_endpoint_port
+
+    @staticmethod
+    def db_node_address(index: int) -> str:
+        return f"127.0.10.{index + 1}"
 
     @property
     def cache_primary_port(self) -> int:
+        """Every cache node listens on this port, each on its own address."""
         return self.base_port + 79
 
     @property
     def cache_reader_port(self) -> int:
-        return self.base_port + 80
+        return self.cache_primary_port
 
     def cache_node_port(self, number: int) -> int:
-        """Port of cache node shop-cache-00<number> (1-based)."""
-        return self.base_port + 80 + number
+        return self.cache_primary_port
+
+    @staticmethod
+    def cache_node_address(number: int) -> str:
+        """Address of cache node shop-cache-00<number> (1-based)."""
+        return f"127.0.11.{number}"
 
     def sentinel_port(self, index: int) -> int:
         return self.base_port + 91 + index
 
+    @property
+    def dns_port(self) -> int:
+        """The lab's DNS server (UDP, 127.0.0.1): the endpoints are names, as on AWS."""
+        return self.base_port + 53
+
+    # endpoint names, shaped like AWS's ----------------------------------------------------
+    @property
+    def dns_zone_id(self) -> str:
+        return f"lab{self.base_port}"
+
+    @property
+    def db_endpoint_name(self) -> str:
+        return f"{DB_INSTANCE_ID}.{self.dns_zone_id}.{self.region}.rds.amazonaws.com"
+
+    def _cache_domain(self) -> str:
+        short = self.region.replace("us-east-", "use").replace("eu-west-", "euw")
+        return f"{REPLICATION_GROUP_ID}.{self.dns_zone_id}.{short}.cache.amazonaws.com"
+
+    @property
+    def cache_primary_name(self) -> str:
+        return f"master.{self._cache_domain()}"
+
+    @property
+    def cache_reader_name(self) -> str:
+        return f"replica.{self._cache_domain()}"
+
+    def cache_node_name(self, node_id: str) -> str:
+        return f"{node_id}.{self._cache_domain()}"
+
     def all_ports(self) -> list:
-        ports = [self.facade_port, self.db_endpoint_port, self.db_node_port(0), self.db_node_port(1),
-                 self.cache_primary_port, self.cache_reader_port]
-        ports += [self.cache_node_port(n) for n in range(1, self.cache_replicas + 2)]
+        """Every TCP listener of the lab: ports on 127.0.0.1 or (address, port) pairs."""
+        ports = [self.facade_port, self.webhook_port, (self.db_node_address(0), self.db_endpoint_port),
+                 (self.db_node_address(1), self.db_endpoint_port)]
+        ports += [(self.cache_node_address(n), self.cache_primary_port) for n in range(1, self.cache_replicas + 2)]
         ports += [self.sentinel_port(i) for i in range(3)]
-        ports.append(self.webhook_port)
         if self.with_shop:
             ports.append(self.shop_port)
         return ports

@@ -1,74 +1,90 @@
-"""The lab's endpoints: the RDS instance endpoint and the ElastiCache primary/reader endpoints.
+"""The lab's endpoints, as on AWS: DNS names whose answer follows the current roles.
 
-Today they are HAProxy listeners on 127.0.0.1. The DB endpoint is switched by the mechanics
-through HAProxy's runtime API (RDS orchestrates its own failover); the cache endpoints follow the
-Redis role by health checks (they follow whatever Sentinel promotes). The mechanics only call
-`db_cut`, `db_open` and the `wait_*_writable` probes, so the mechanism can change behind them.
+- RDS instance endpoint: names the node the mechanics pointed it at (`db_open`); during a failover
+  it keeps naming the old primary, whose address refuses connections once that host is down,
+  until the record moves to the new primary.
+- ElastiCache primary endpoint: the node whose role is `primary`; reader endpoint: the healthy
+  replicas (the primary when there is none); node endpoints: each node.
+Nothing cuts a client's open connections: a client that kept its connection to a demoted cache
+primary gets READONLY, one that cached the address past the TTL meets the old host. The
+`wait_*_writable` probes resolve afresh every time, so the ground truth they record is what a
+well-behaved client sees: name resolution, reconnect, first acknowledged write.
 """
-import os
 import time
-from pathlib import Path
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import pymysql
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
+from chaosext.resolve import NameNotResolved, Resolver
 from chaosext.supervisor import poll_until
 
 from . import servers
-from .admin import Admin
+from .config import LabConfig
+from .dns import LabDns
 from .errors import LabInvalidState
+from .state import LabState
 
 
-class HaproxyEndpoints:
-    def __init__(self, run_dir: Path, admin: Admin, db_port: int, cache_primary_port: int,
-                 cache_reader_port: int, db_admin_password: str):
-        self.run_dir = run_dir
-        self.socket = run_dir / "haproxy.sock"
-        self.admin = admin
-        self.db_port, self.cache_primary_port, self.cache_reader_port = db_port, cache_primary_port, cache_reader_port
-        self._db_admin_password = db_admin_password
+class DnsEndpoints:
+    def __init__(self, config: LabConfig, state: LabState, secrets: dict, ttl: Tuple[float, float]):
+        self.config, self.state, self.secrets = config, state, secrets
+        self.db_ttl, self.cache_ttl = ttl
+        self.server: Optional[LabDns] = None
+        self.fresh = Resolver(f"127.0.0.1:{config.dns_port}", cache_seconds=0)
 
-    def start(self, db_nodes: List[Tuple[str, int]], db_primary: str, cache_slots: List[Tuple[str, int]]):
-        """Write the configuration and start HAProxy; returns its Popen once every listener is up."""
-        text = servers.haproxy_config(
-            socket_path=self.socket, db_port=self.db_port, db_nodes=db_nodes, db_primary=db_primary,
-            cache_primary_port=self.cache_primary_port, cache_reader_port=self.cache_reader_port,
-            cache_slots=cache_slots, redis_password=self.admin.redis_password)
-        path = self.run_dir / "haproxy.cfg"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        proc = servers.haproxy_start(path, self.run_dir)
-        for port in (self.db_port, self.cache_primary_port, self.cache_reader_port):
-            servers.wait_for_port(port, 10, proc, "haproxy")
-        self.wait_cache_writable(timeout=10)
-        return proc
+    def start(self) -> "DnsEndpoints":
+        self.server = LabDns(self.config.dns_port, self.lookup).start()
+        return self
 
-    def _command(self, command: str) -> str:
-        return servers.haproxy_command(self.socket, command)
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
 
+    # what the names resolve to -------------------------------------------------------------------
+    def lookup(self, name: str) -> Optional[Tuple[List[str], float]]:
+        cfg = self.config
+        with self.state.lock:
+            if name == cfg.db_endpoint_name.lower():
+                db = next(iter(self.state.db.values()), None)
+                return ([db.nodes[db.endpoint_node].ip], self.db_ttl) if db and db.endpoint_node else None
+            nodes = list(self.state.nodes.values())
+        if name == cfg.cache_primary_name.lower():
+            return [n.ip for n in nodes if n.role == "primary"][:1], self.cache_ttl
+        if name == cfg.cache_reader_name.lower():
+            replicas = [n.ip for n in nodes if n.role == "replica" and n.status == "available"]
+            return replicas or [n.ip for n in nodes if n.role == "primary"][:1], self.cache_ttl
+        for node in nodes:
+            if name == node.address.lower():
+                return [node.ip], self.cache_ttl
+        return None
+
+    # what the mechanics do -------------------------------------------------------------------------
     def db_cut(self, node: str) -> None:
-        """The instance endpoint stops reaching `node`, and its open sessions are closed."""
-        self._command(f"set server db/{node} state maint")
-        self._command(f"shutdown sessions server db/{node}")
+        """Nothing to cut: the record keeps naming the old host, which the mechanics take down."""
 
     def db_open(self, node: str) -> None:
-        self._command(f"set server db/{node} state ready")
+        """Move the instance endpoint's record to `node`."""
+        with self.state.lock:
+            next(iter(self.state.db.values())).endpoint_node = node
 
+    # ground truth probes ---------------------------------------------------------------------------
     def wait_db_writable(self, timeout: float = 30.0) -> float:
-        """Poll a commit through the instance endpoint every 20 ms; the time the first one landed."""
+        """Resolve the instance endpoint and commit, every 20 ms; the time the first commit landed."""
         def commit():
             try:
-                conn = pymysql.connect(host="127.0.0.1", port=self.db_port, user="admin",
-                                       password=self._db_admin_password, connect_timeout=0.5, read_timeout=5,
-                                       write_timeout=5, autocommit=True, ssl_disabled=True)
+                host = self.fresh.address(self.config.db_endpoint_name)
+                conn = pymysql.connect(host=host, port=self.config.db_endpoint_port, user="admin",
+                                       password=self.secrets["db_admin_password"], connect_timeout=0.5,
+                                       read_timeout=5, write_timeout=5, autocommit=True, ssl_disabled=True)
                 try:
                     servers.sql(conn, "REPLACE INTO woolab.probe VALUES (1, %s)", (time.time(),))
                     return time.time()
                 finally:
                     conn.close()
-            except pymysql.MySQLError:
+            except (pymysql.MySQLError, NameNotResolved):
                 return None
         landed = poll_until(commit, timeout, interval=0.02)
         if landed is None:
@@ -76,16 +92,21 @@ class HaproxyEndpoints:
         return landed
 
     def wait_cache_writable(self, timeout: float) -> float:
-        """Poll a write through the primary endpoint every 20 ms; the time the first one landed."""
-        with self.admin.redis(self.cache_primary_port, timeout=0.1) as client:
-            def write():
+        """Resolve the primary endpoint and write, every 20 ms; the time the first write landed."""
+        def write():
+            try:
+                host = self.fresh.address(self.config.cache_primary_name)
+                client = redis.Redis(host=host, port=self.config.cache_primary_port,
+                                     password=self.secrets["redis_password"], socket_timeout=0.2,
+                                     socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
                 try:
                     client.set("woolab:probe", time.time())
                     return time.time()
-                except redis.RedisError:
-                    client.connection_pool.disconnect()
-                    return None
-            landed = poll_until(write, timeout, interval=0.02)
+                finally:
+                    client.close()
+            except (redis.RedisError, NameNotResolved):
+                return None
+        landed = poll_until(write, timeout, interval=0.02)
         if landed is None:
             raise LabInvalidState(f"cache primary endpoint not writable within {timeout:.0f} s")
         return landed

@@ -19,10 +19,10 @@ from .cache import sentinel
 from .cache.failover import CacheMechanics
 from .cache.setup import start_cache
 from .cache.watch import adopt_roles, demote_stale_primaries, live_masters, node_roles
-from .config import MAX_CACHE_NODES, REPLICATION_GROUP_ID, LabConfig, load_or_create_secrets
+from .config import REPLICATION_GROUP_ID, LabConfig, load_or_create_secrets
 from .db.failover import DbMechanics, check_reboot
 from .db.setup import start_db
-from .endpoints import HaproxyEndpoints
+from .endpoints import DnsEndpoints
 from .errors import LabStartError
 from .events import EventLog
 from .parts import LabParts, LabProcesses
@@ -56,25 +56,23 @@ class Lab:
             raise LabStartError("missing Debian packages: " + " ".join(missing)
                                 + " (run `make bootstrap` as root, or apt-get install them)")
         servers.check_ports_free([p for p in cfg.all_ports() if p != cfg.facade_port])
+        servers.check_udp_port_free(cfg.dns_port)
         run_dir = cfg.path("run")
         run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         secrets = load_or_create_secrets(cfg.state_dir)
         self.events = EventLog(cfg.path("events.jsonl"))
         admin = Admin(run_dir, secrets["redis_password"], [cfg.sentinel_port(i) for i in range(sentinel.SENTINELS)])
-        endpoints = HaproxyEndpoints(run_dir, admin, cfg.db_endpoint_port, cfg.cache_primary_port,
-                                     cfg.cache_reader_port, secrets["db_admin_password"])
-        self.parts = parts = LabParts(cfg, self.state, self.events, admin, endpoints, self.procs, secrets,
-                                      profile_for(cfg))
+        timing = profile_for(cfg)
+        endpoints = DnsEndpoints(cfg, self.state, secrets, (timing.db_dns_ttl_seconds, timing.cache_dns_ttl_seconds))
+        self.parts = parts = LabParts(cfg, self.state, self.events, admin, endpoints, self.procs, secrets, timing)
         self.db = DbMechanics(parts)
         self.cache = CacheMechanics(parts)
         self.shop = ShopLauncher(parts)
         with ThreadPoolExecutor(2) as pool:  # MariaDB and Redis come up side by side
             for future in [pool.submit(start_db, parts), pool.submit(start_cache, parts)]:
                 future.result()
-        db = next(iter(self.state.db.values()))
-        self.procs.add("haproxy", endpoints.start(
-            [(name, node.port) for name, node in db.nodes.items()], db.primary,
-            [(f"{REPLICATION_GROUP_ID}-{n:03d}", cfg.cache_node_port(n)) for n in range(1, MAX_CACHE_NODES + 1)]))
+        endpoints.start()
+        endpoints.wait_cache_writable(timeout=10)
         sentinel.wait_ready(admin, REPLICATION_GROUP_ID, len(self.state.nodes) - 1)
         if cfg.with_shop:
             self.shop.start()
@@ -92,8 +90,10 @@ class Lab:
         self.runner.wait_idle(15)
         if self.webhook is not None:
             self.webhook.stop()
+        if self.parts is not None:
+            self.parts.endpoints.stop()
         names = self.procs.names()
-        order = ["shop", "haproxy"] + [n for n in names if n.startswith("sentinel")] \
+        order = ["shop"] + [n for n in names if n.startswith("sentinel")] \
             + [n for n in names if n.startswith(REPLICATION_GROUP_ID)] + names
         for name in dict.fromkeys(order):
             self.procs.stop(name)

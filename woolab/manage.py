@@ -19,7 +19,7 @@ from .config import DB_INSTANCE_ID, REPLICATION_GROUP_ID, LabConfig, load_or_cre
 from .errors import LabNotRunning, LabStartError
 
 # a recycled pid must not be killed: what each kind of process shows in its command line
-PROCESS_MARKERS = {"shop": "gunicorn", "haproxy": "haproxy", "sentinel": "redis", "shop-db": "mariadbd",
+PROCESS_MARKERS = {"shop": "gunicorn", "sentinel": "redis", "shop-db": "mariadbd",
                    "shop-cache": "redis"}
 
 
@@ -181,29 +181,35 @@ def status(state_dir: Path) -> dict:
     for db in snap["db_instances"].values():
         for name, node in db["nodes"].items():
             nodes.append({"name": name, "kind": "mariadb", "resource": db["id"], "role": node["role"],
-                          "az": node["az"], "port": node["port"], "pid": node["pid"],
-                          "healthy": servers.pid_alive(node["pid"]) and servers.port_in_use(node["port"])})
+                          "az": node["az"], "address": node["ip"], "port": node["port"], "pid": node["pid"],
+                          "status": node["status"], "healthy": node["status"] == "available"
+                          and servers.pid_alive(node["pid"]) and servers.port_in_use(node["port"], node["ip"])})
     for node in snap["cache_clusters"].values():
         nodes.append({"name": node["id"], "kind": "redis", "resource": node["replication_group_id"],
-                      "role": node["role"], "az": node["az"], "port": node["port"], "pid": node["pid"],
-                      "healthy": servers.pid_alive(node["pid"]) and servers.port_in_use(node["port"])})
+                      "role": node["role"], "az": node["az"], "address": node["ip"], "port": node["port"],
+                      "pid": node["pid"], "status": node["status"], "healthy": node["status"] == "available"
+                      and servers.pid_alive(node["pid"]) and servers.port_in_use(node["port"], node["ip"])})
     pids = recorded_pids(state_dir)
     for i in range(3):
         name = f"sentinel-{i + 1}"
         nodes.append({"name": name, "kind": "sentinel", "resource": REPLICATION_GROUP_ID, "role": "sentinel",
-                      "az": "-", "port": config.sentinel_port(i), "pid": pids.get(name),
+                      "az": "-", "address": "127.0.0.1", "port": config.sentinel_port(i), "pid": pids.get(name),
                       "healthy": servers.pid_alive(pids.get(name))})
-    for name, port in (("haproxy", config.db_endpoint_port), ("shop", config.shop_port)):
+    for name, port in (("shop", config.shop_port),):
         if name in pids:
-            nodes.append({"name": name, "kind": name, "resource": "-", "role": "-", "az": "-", "port": port,
+            nodes.append({"name": name, "kind": name, "resource": "-", "role": "-", "az": "-",
+                          "address": "127.0.0.1", "port": port,
                           "pid": pids[name], "healthy": servers.pid_alive(pids[name]) and servers.port_in_use(port)})
     db = snap["db_instances"][DB_INSTANCE_ID]
     group = snap["replication_groups"][REPLICATION_GROUP_ID]
     endpoints = {
         "aws_api": controller_url(config),
-        f"{DB_INSTANCE_ID} (instance endpoint)": f"127.0.0.1:{db['endpoint']['port']}",
-        f"{REPLICATION_GROUP_ID} primary endpoint": f"127.0.0.1:{group['primary_endpoint']['port']}",
-        f"{REPLICATION_GROUP_ID} reader endpoint": f"127.0.0.1:{group['reader_endpoint']['port']}",
+        "dns server (the endpoints' names)": f"127.0.0.1:{config.dns_port}/udp",
+        f"{DB_INSTANCE_ID} (instance endpoint)": f"{db['endpoint']['address']}:{db['endpoint']['port']}",
+        f"{REPLICATION_GROUP_ID} primary endpoint":
+            f"{group['primary_endpoint']['address']}:{group['primary_endpoint']['port']}",
+        f"{REPLICATION_GROUP_ID} reader endpoint":
+            f"{group['reader_endpoint']['address']}:{group['reader_endpoint']['port']}",
     }
     if "shop" in pids:
         endpoints["shop"] = f"http://127.0.0.1:{config.shop_port}"
@@ -221,10 +227,12 @@ def env(state_dir: Path) -> dict:
         "AWS_DEFAULT_REGION": config.region,
         "AWS_REGION": config.region, "AWS_ACCESS_KEY_ID": "lab", "AWS_SECRET_ACCESS_KEY": "lab",
         "GAMEDAY_DB_INSTANCE_ID": DB_INSTANCE_ID, "GAMEDAY_REPLICATION_GROUP_ID": REPLICATION_GROUP_ID,
-        "GAMEDAY_MYSQL_HOST": "127.0.0.1", "GAMEDAY_MYSQL_PORT": str(config.db_endpoint_port),
+        "GAMEDAY_DNS_SERVER": f"127.0.0.1:{config.dns_port}",
+        "GAMEDAY_MYSQL_HOST": config.db_endpoint_name, "GAMEDAY_MYSQL_PORT": str(config.db_endpoint_port),
         "GAMEDAY_MYSQL_USER": "shop", "GAMEDAY_MYSQL_PASSWORD": s["db_app_password"],
         "GAMEDAY_MYSQL_DATABASE": "shop",
-        "GAMEDAY_REDIS_HOST": "127.0.0.1", "GAMEDAY_REDIS_PORT": str(config.cache_primary_port),
+        "GAMEDAY_REDIS_HOST": config.cache_primary_name, "GAMEDAY_REDIS_PORT": str(config.cache_primary_port),
+        "GAMEDAY_REDIS_READER_HOST": config.cache_reader_name,
         "GAMEDAY_REDIS_READER_PORT": str(config.cache_reader_port), "GAMEDAY_REDIS_PASSWORD": s["redis_password"],
         "GAMEDAY_WEBHOOK_URL": f"http://127.0.0.1:{config.webhook_port}/hook",
         "GAMEDAY_SLACK_WEBHOOK_URL": f"http://127.0.0.1:{config.webhook_port}/slack",

@@ -12,6 +12,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from chaosext.resolve import Resolver, resolving_redis
+
 
 class EndpointWriter(threading.Thread):
     """Writes id 1, 2, 3, ... through the DB or cache endpoint until stopped."""
@@ -24,6 +26,7 @@ class EndpointWriter(threading.Thread):
         self.failure_times: List[float] = []
         self._halt = threading.Event()
         self._redis: Optional[redis.Redis] = None
+        self.resolver = Resolver(env.get("GAMEDAY_DNS_SERVER"))  # honours the TTL, like a good client
         if kind == "db":
             conn = self._mysql()
             with conn.cursor() as cur:
@@ -33,7 +36,7 @@ class EndpointWriter(threading.Thread):
 
     def _mysql(self):
         e = self.env
-        return pymysql.connect(host=e["GAMEDAY_MYSQL_HOST"], port=int(e["GAMEDAY_MYSQL_PORT"]),
+        return pymysql.connect(host=self.resolver.address(e["GAMEDAY_MYSQL_HOST"]), port=int(e["GAMEDAY_MYSQL_PORT"]),
                                user=e["GAMEDAY_MYSQL_USER"], password=e["GAMEDAY_MYSQL_PASSWORD"],
                                database=e["GAMEDAY_MYSQL_DATABASE"], connect_timeout=1, read_timeout=5,
                                write_timeout=5, autocommit=True, ssl_disabled=True)
@@ -41,9 +44,9 @@ class EndpointWriter(threading.Thread):
     def _cache(self) -> redis.Redis:
         if self._redis is None:
             e = self.env
-            self._redis = redis.Redis(host=e["GAMEDAY_REDIS_HOST"], port=int(e["GAMEDAY_REDIS_PORT"]),
-                                      password=e["GAMEDAY_REDIS_PASSWORD"], socket_timeout=0.25,
-                                      socket_connect_timeout=0.25, retry=Retry(NoBackoff(), 0))
+            self._redis = resolving_redis(e["GAMEDAY_REDIS_HOST"], int(e["GAMEDAY_REDIS_PORT"]), self.resolver,
+                                          password=e["GAMEDAY_REDIS_PASSWORD"], socket_timeout=0.25,
+                                          socket_connect_timeout=0.25, retry=Retry(NoBackoff(), 0))
         return self._redis
 
     def _write(self, n: int) -> None:

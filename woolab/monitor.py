@@ -111,7 +111,7 @@ class HealthMonitor:
             for node in state.members(group.id, next(iter(group.node_groups))):
                 if node.status != "available":
                     continue
-                healthy = pid_alive(node.pid) and self.parts.admin.redis_role(node.port) is not None
+                healthy = pid_alive(node.pid) and self.parts.admin.redis_role(node.port, host=node.ip) is not None
                 if self._detected(node.id, healthy, "cache_detection_seconds"):
                     self._since.pop(node.id, None)
                     with state.lock:

@@ -14,7 +14,7 @@ from chaosext.supervisor import pid_alive, stop_pid
 
 from .admin import Admin
 from .config import LabConfig
-from .endpoints import HaproxyEndpoints
+from .endpoints import DnsEndpoints
 from .events import EventLog
 from .state import LabState
 from .timing import TimingProfile
@@ -70,7 +70,7 @@ class LabParts:
     state: LabState
     events: EventLog
     admin: Admin
-    endpoints: HaproxyEndpoints
+    endpoints: DnsEndpoints
     procs: LabProcesses
     secrets: dict
     timing: TimingProfile

@@ -1,4 +1,4 @@
-"""Start, talk to and stop the real servers of the lab (MariaDB, Redis, Sentinel, HAProxy).
+"""Start, talk to and stop the real servers of the lab (MariaDB, Redis, Sentinel).
 
 Every process is started in its own session with its data, log and socket under the state dir,
 bound to 127.0.0.1, and is later stopped by pid (never by name).
@@ -18,7 +18,7 @@ from .errors import LabStartError
 
 DEBIAN_PACKAGES = {
     "mariadbd": "mariadb-server", "mariadb-install-db": "mariadb-server",
-    "redis-server": "redis-server", "redis-sentinel": "redis-sentinel", "haproxy": "haproxy",
+    "redis-server": "redis-server", "redis-sentinel": "redis-sentinel",
 }
 SEARCH_PATH = os.environ.get("PATH", "") + ":/usr/sbin:/usr/bin:/sbin"
 
@@ -35,21 +35,32 @@ def missing_packages() -> List[str]:
     return sorted({pkg for name, pkg in DEBIAN_PACKAGES.items() if not shutil.which(name, path=SEARCH_PATH)})
 
 
-def port_in_use(port: int) -> bool:
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            s.bind(("127.0.0.1", port))
+            s.bind((host, port))
         except OSError:
             return True
     return False
 
 
-def check_ports_free(ports: List[int]) -> None:
-    busy = [p for p in ports if port_in_use(p)]
+def check_ports_free(listeners: List) -> None:
+    """Each listener is a port on 127.0.0.1 or a (loopback address, port) pair."""
+    pairs = [x if isinstance(x, tuple) else ("127.0.0.1", x) for x in listeners]
+    busy = [f"{host}:{port}" for host, port in pairs if port_in_use(port, host)]
     if busy:
-        raise LabStartError(f"port(s) in use on 127.0.0.1: {', '.join(map(str, busy))} "
+        raise LabStartError(f"port(s) in use: {', '.join(busy)} "
                             "(another lab or service? choose another --base-port)")
+
+
+def check_udp_port_free(port: int, host: str = "127.0.0.1") -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            raise LabStartError(f"port(s) in use: {host}:{port}/udp (the lab's DNS server; another lab? "
+                                "choose another --base-port)") from None
 
 
 def wait_for_port(port: int, timeout: float, proc: Optional[subprocess.Popen] = None, what: str = "",
@@ -71,7 +82,9 @@ def wait_for_port(port: int, timeout: float, proc: Optional[subprocess.Popen] = 
 
 def mariadb_install(datadir: Path, log_path: Path) -> None:
     datadir.mkdir(parents=True, exist_ok=True)
-    argv = [binary("mariadb-install-db"), "--no-defaults", f"--datadir={datadir}",
+    tmpdir = datadir.parent / "tmp"  # a private tmpdir: concurrent installs in /tmp can collide
+    tmpdir.mkdir(exist_ok=True)
+    argv = [binary("mariadb-install-db"), "--no-defaults", f"--datadir={datadir}", f"--tmpdir={tmpdir}",
             "--auth-root-authentication-method=normal", "--skip-test-db"]
     if os.geteuid() == 0:
         argv.append("--user=root")
@@ -81,10 +94,12 @@ def mariadb_install(datadir: Path, log_path: Path) -> None:
         raise LabStartError(f"mariadb-install-db failed (exit {rc}); see {log_path}")
 
 
-def mariadb_start(datadir: Path, port: int, server_id: int, run_dir: Path, read_only: bool) -> subprocess.Popen:
+def mariadb_start(datadir: Path, port: int, server_id: int, run_dir: Path, read_only: bool,
+                  address: str = "127.0.0.1") -> subprocess.Popen:
+    """mariadbd for one DB node, listening on the node's own loopback address (its "host")."""
     name = datadir.name
     argv = [binary("mariadbd"), "--no-defaults", f"--datadir={datadir}", f"--port={port}",
-            "--bind-address=127.0.0.1", f"--socket={run_dir / (name + '.sock')}",
+            f"--bind-address={address}", f"--socket={run_dir / (name + '.sock')}", f"--tmpdir={run_dir}",
             f"--pid-file={run_dir / (name + '.pid')}", f"--log-error={run_dir / (name + '.err')}",
             f"--server-id={server_id}", "--log-bin=binlog", "--log-slave-updates", "--binlog-format=ROW",
             "--gtid-strict-mode=1", "--skip-name-resolve", "--skip-slave-start",
@@ -119,81 +134,31 @@ def sql_dict(conn, statement: str) -> List[dict]:
 
 # --- Redis / Sentinel ----------------------------------------------------------------------
 
-def redis_start(name: str, port: int, password: str, run_dir: Path,
-                replica_of: Optional[int] = None) -> subprocess.Popen:
+def redis_start(name: str, address: str, port: int, password: str, run_dir: Path,
+                replica_of: Optional[tuple] = None) -> subprocess.Popen:
+    """redis-server for one cache node on its own loopback address; `replica_of` is (address, port)."""
     data = run_dir / name
     data.mkdir(parents=True, exist_ok=True)
-    argv = [binary("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data),
+    argv = [binary("redis-server"), "--port", str(port), "--bind", address, "--dir", str(data),
             "--save", "", "--appendonly", "no", "--requirepass", password, "--masterauth", password,
-            "--replica-announce-ip", "127.0.0.1", "--repl-diskless-sync", "yes",
+            "--replica-announce-ip", address, "--repl-diskless-sync", "yes",
             "--repl-diskless-sync-delay", "0", "--logfile", "", "--daemonize", "no",
             "--protected-mode", "no", "--min-replicas-to-write", "0"]
     if replica_of:
-        argv += ["--replicaof", "127.0.0.1", str(replica_of)]
+        argv += ["--replicaof", replica_of[0], str(replica_of[1])]
     return spawn(argv, run_dir / (name + ".log"))
 
 
-def sentinel_start(index: int, port: int, primary_port: int, password: str, group: str,
+def sentinel_start(index: int, port: int, primary: tuple, password: str, group: str,
                    down_after_ms: int, run_dir: Path) -> subprocess.Popen:
     conf = run_dir / f"sentinel-{index}.conf"
     conf.write_text("\n".join([
         f"port {port}", "bind 127.0.0.1", f"dir {run_dir}", "daemonize no",
         "sentinel announce-ip 127.0.0.1",
-        f"sentinel monitor {group} 127.0.0.1 {primary_port} 2",
+        f"sentinel monitor {group} {primary[0]} {primary[1]} 2",
         f"sentinel auth-pass {group} {password}",
         f"sentinel down-after-milliseconds {group} {down_after_ms}",
         f"sentinel failover-timeout {group} 2000",
         f"sentinel parallel-syncs {group} 1", ""]))
     os.chmod(conf, 0o600)
     return spawn([binary("redis-sentinel"), str(conf)], run_dir / f"sentinel-{index}.log")
-
-
-# --- HAProxy --------------------------------------------------------------------------------
-
-def haproxy_config(*, socket_path: Path, db_port: int, db_nodes: List[tuple], db_primary: str,
-                   cache_primary_port: int, cache_reader_port: int, cache_slots: List[tuple],
-                   redis_password: str) -> str:
-    """Endpoints as HAProxy frontends.
-
-    DB: the lab controller flips the active server through the runtime API (it orchestrates the
-    failover, as RDS does). Cache: health checks on the Redis role (`role:master`), so the endpoint
-    follows whatever Sentinel promotes, even without the controller.
-    """
-    lines = [
-        "global", f"    stats socket {socket_path} mode 600 level admin", "    maxconn 4096",
-        "defaults", "    mode tcp", "    timeout connect 500ms", "    timeout client 1h",
-        "    timeout server 1h", "    default-server inter 100ms fastinter 100ms downinter 100ms rise 1 fall 1",
-        "", "frontend db", f"    bind 127.0.0.1:{db_port}", "    default_backend db",
-        "backend db",
-    ]
-    for name, port in db_nodes:
-        lines.append(f"    server {name} 127.0.0.1:{port}" + ("" if name == db_primary else " disabled"))
-    for role, port, check in (("cache-primary", cache_primary_port, "role:master"),
-                              ("cache-reader", cache_reader_port, "role:slave")):
-        lines += ["", f"frontend {role}", f"    bind 127.0.0.1:{port}", f"    default_backend {role}",
-                  f"backend {role}", "    option tcp-check", "    tcp-check connect",
-                  f"    tcp-check send AUTH\\ {redis_password}\\r\\n", "    tcp-check expect string +OK",
-                  "    tcp-check send info\\ replication\\r\\n",
-                  f"    tcp-check expect string {check}", "    tcp-check send QUIT\\r\\n",
-                  "    tcp-check expect string +OK"]
-        for name, node_port in cache_slots:
-            lines.append(f"    server {name} 127.0.0.1:{node_port} check on-marked-down shutdown-sessions")
-    return "\n".join(lines) + "\n"
-
-
-def haproxy_start(config_path: Path, run_dir: Path) -> subprocess.Popen:
-    return spawn([binary("haproxy"), "-f", str(config_path), "-db"], run_dir / "haproxy.log")
-
-
-def haproxy_command(socket_path: Path, command: str) -> str:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(2.0)
-        s.connect(str(socket_path))
-        s.sendall(command.encode() + b"\n")
-        chunks = []
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    return b"".join(chunks).decode()

@@ -24,12 +24,14 @@ class ShopLauncher:
     def start(self) -> None:
         from .shop import schema, server  # imported late: `--no-shop` labs never load it
         cfg, s = self.parts.config, self.parts.secrets
-        schema.install("127.0.0.1", cfg.db_endpoint_port, "shop", s["db_app_password"], "shop")
+        primary = next(iter(self.parts.state.db.values()))
+        schema.install(primary.nodes[primary.primary].ip, cfg.db_endpoint_port, "shop", s["db_app_password"], "shop")
         shop_config = {
-            "db_host": "127.0.0.1", "db_port": cfg.db_endpoint_port, "db_user": "shop",
+            "db_host": cfg.db_endpoint_name, "db_port": cfg.db_endpoint_port, "db_user": "shop",
             "db_password": s["db_app_password"], "db_name": "shop",
-            "redis_host": "127.0.0.1", "redis_port": cfg.cache_primary_port, "redis_password": s["redis_password"],
-            "redis_reader_port": cfg.cache_reader_port,
+            "redis_host": cfg.cache_primary_name, "redis_port": cfg.cache_primary_port,
+            "redis_password": s["redis_password"], "redis_reader_port": cfg.cache_reader_port,
+            "dns_server": f"127.0.0.1:{cfg.dns_port}",
             "consumer_key": s["shop_consumer_key"], "consumer_secret": s["shop_consumer_secret"],
             "nonce_secret": s["shop_nonce_secret"], "access_log": str(cfg.path("run", "shop-access.jsonl")),
             # carts are acknowledged only once a replica has them, so a primary loss keeps them

@@ -31,8 +31,8 @@ class DbNode:
     role: str  # primary | standby
     pid: Optional[int]
     server_id: int
-    address: str = "127.0.0.1"
-    status: str = "available"  # available | failed | rebuilding | powered-off
+    ip: str = "127.0.0.1"  # the node's own loopback address (its host)
+    status: str = "available"  # available | failed | rebuilding
 
 
 @dataclass
@@ -52,6 +52,7 @@ class DbInstance:
     created_at: float = field(default_factory=time.time)
     last_failover_at: Optional[float] = None
     tags: Dict[str, str] = field(default_factory=lambda: {"chaos:allowed": "true"})
+    endpoint_node: Optional[str] = None  # the node the endpoint's DNS record names
 
     def node_in(self, az: str) -> List[str]:
         return [name for name, node in self.nodes.items() if node.az == az]
@@ -67,8 +68,9 @@ class CacheNode:
     port: int
     role: str  # primary | replica
     pid: Optional[int]
-    status: str = "available"  # available | creating | deleting | modifying | incompatible-network
-    address: str = "127.0.0.1"
+    status: str = "available"  # available | creating | deleting | modifying | failed
+    address: str = "127.0.0.1"  # the node endpoint's DNS name, as DescribeCacheClusters shows it
+    ip: str = "127.0.0.1"  # the node's own loopback address (its host)
     created_at: float = field(default_factory=time.time)
     node_type: str = "cache.lab.small"
     tags: Dict[str, str] = field(default_factory=dict)

@@ -57,33 +57,74 @@ class CacheMechanics:
             state.add_node(CacheNode(id=f"{group_id}-{number:03d}", replication_group_id=group_id,
                                      node_group_id=NODE_GROUP_ID, az=az or AZS[(number - 1) % len(AZS)],
                                      role="replica", pid=None, status="creating",
-                                     port=self.parts.config.cache_node_port(number)))
+                                     port=self.parts.config.cache_node_port(number),
+                                     ip=self.parts.config.cache_node_address(number),
+                                     address=self.parts.config.cache_node_name(f"{group_id}-{number:03d}")))
         return number
 
     # the work (background) ---------------------------------------------------------------------------
     def failover(self, group_id: str, node_group_id: str, remove_old: bool) -> None:
-        """Lose the primary; promote; then recover it as a replica (or forget it when deleted)."""
+        """TestFailover (`remove_old` False): the primary stops taking writes for the outage, the
+        replica is promoted, and the old primary stays up as a replica — connections that stayed
+        open get READONLY, as on ElastiCache. Deleting the primary (`remove_old`) loses it hard."""
         parts = self.parts
         old = parts.state.primary_of(group_id, node_group_id)
-        if not remove_old:
-            self._event("replication-group", group_id, "failover-started", ["failover"], node_group=node_group_id)
-        parts.procs.stop(old.id, hard=True)
-        killed = time.monotonic()
-        parts.marker(group_id, f"primary {old.id} killed")
-        if not remove_old:
-            held = parts.timing.sample("cache_failover_seconds") - (time.monotonic() - killed)
-            if held > 0:  # ElastiCache needs a while to detect the loss; clients must ride through it
-                time.sleep(held)
-            sentinel.ask_failover(parts.admin, group_id)
-        new = self._await_promotion(group_id, old)
         if remove_old:
+            parts.procs.stop(old.id, hard=True)
+            parts.marker(group_id, f"primary {old.id} killed")
+            self._await_promotion(group_id, old)
             parts.state.forget_node(old.id)
             self._event("cache-cluster", old.id, "node-deleted", ["deletion"], id=old.id)
         else:
-            self.recover_node(group_id, old.id, node_group_id, new.port)
+            self._test_failover(group_id, node_group_id, old)
         with parts.state.lock:
             parts.state.groups[group_id].status = "available"
         parts.state.save()
+
+    def _test_failover(self, group_id: str, node_group_id: str, old: CacheNode) -> None:
+        """The primary stops taking writes for the outage; the most caught-up replica is promoted;
+        the old primary is demoted in place, so connections that stayed open get READONLY."""
+        parts = self.parts
+        self._event("replication-group", group_id, "failover-started", ["failover"], node_group=node_group_id)
+        held = parts.timing.sample("cache_failover_seconds")
+        with parts.admin.redis(old.port, host=old.ip) as client:  # writes wait, then meet a replica
+            client.execute_command("CLIENT", "PAUSE", int(held * 1000) + 30000, "WRITE")
+            offset = client.info("replication")["master_repl_offset"]
+        parts.marker(group_id, f"primary {old.id} stopped taking writes")
+        time.sleep(held)  # ElastiCache needs a while before the promotion; clients must ride through it
+        new = self._most_caught_up(group_id, node_group_id, old, offset)
+        try:
+            with parts.admin.redis(new.port, host=new.ip) as client:
+                client.execute_command("REPLICAOF", "NO", "ONE")
+            with parts.admin.redis(old.port, host=old.ip) as client:
+                client.execute_command("REPLICAOF", new.ip, new.port)
+            with parts.state.lock:
+                new.role, old.role = "primary", "replica"  # the DNS records follow
+        finally:
+            with parts.admin.redis(old.port, host=old.ip) as client:
+                client.execute_command("CLIENT", "UNPAUSE")
+        parts.marker(group_id, f"endpoint writable on {new.id}", categories=["writable"],
+                     at=parts.endpoints.wait_cache_writable(timeout=30))
+        self._event("replication-group", group_id, "failover-completed", ["failover"], old=old.id, new=new.id)
+        sentinel.repoint(parts.admin, group_id, (new.ip, new.port), parts.secrets["redis_password"],
+                         int(parts.timing.sample("cache_detection_seconds") * 1000))
+        self._event("cache-cluster", old.id, "recovery-started", ["recovery"], nodes=node_group_id)
+        if not parts.admin.wait_replica_synced(old.port, 30, host=old.ip):
+            raise LabInvalidState(f"{old.id} did not resync as a replica within 30 s")
+        sentinel.wait_ready(parts.admin, group_id, len(parts.state.members(group_id, node_group_id)) - 1, 30)
+        self._event("cache-cluster", old.id, "recovery-completed", ["recovery"], nodes=node_group_id)
+
+    def _most_caught_up(self, group_id: str, node_group_id: str, old: CacheNode, offset: int) -> CacheNode:
+        """The replica with the most of the old primary's stream (it has it all once writes stopped)."""
+        def offset_of(node: CacheNode) -> int:
+            try:
+                with self.parts.admin.redis(node.port, host=node.ip) as client:
+                    return int(client.info("replication").get("slave_repl_offset", -1))
+            except Exception:
+                return -1
+        replicas = [n for n in self.parts.state.members(group_id, node_group_id) if n.id != old.id]
+        poll_until(lambda: max(map(offset_of, replicas)) >= offset, 5, interval=0.02)
+        return max(replicas, key=offset_of)
 
     def handle_failed_node(self, group_id: str, node_id: str, replace: bool) -> None:
         """A node crashed or hung. A lost primary is replaced by the promotion Sentinel runs on its
@@ -112,30 +153,33 @@ class CacheMechanics:
             node.status = "modifying"
         time.sleep(parts.timing.sample("replacement_delay_seconds"))
         primary = parts.state.primary_of(group_id, node.node_group_id)
-        self.recover_node(group_id, node_id, node.node_group_id, primary.port)
+        self.recover_node(group_id, node_id, node.node_group_id, primary)
 
     def _await_promotion(self, group_id: str, old: CacheNode, timeout: float = 30.0) -> CacheNode:
-        """Wait for the endpoint to take a write and Sentinel to name the new primary; record both."""
+        """Wait for Sentinel to name the new primary, move the endpoint's DNS record to it, and
+        record when the primary endpoint (resolved afresh) took its first write."""
         parts = self.parts
-        writable_at = parts.endpoints.wait_cache_writable(timeout=timeout)
-        new_port = poll_until(lambda: (p if (p := sentinel.any_primary(parts.admin, group_id)) != old.port else None),
-                              15, interval=0.02)
-        new = next((n for n in parts.state.nodes.values() if n.port == new_port and n.id != old.id), None)
+        new_ip = poll_until(lambda: (ip if (ip := sentinel.any_primary(parts.admin, group_id)) != old.ip else None),
+                            timeout, interval=0.02)
+        new = next((n for n in parts.state.nodes.values() if n.ip == new_ip and n.id != old.id), None)
         if new is None:
-            raise LabInvalidState(f"Sentinel did not promote a replica of {old.id}")
-        parts.marker(group_id, f"endpoint writable on {new.id}", categories=["writable"], at=writable_at)
+            raise LabInvalidState(f"Sentinel did not promote a replica of {old.id} within {timeout:.0f} s")
         with parts.state.lock:
             new.role, old.role = "primary", "replica"
+        writable_at = parts.endpoints.wait_cache_writable(timeout=timeout)
+        parts.marker(group_id, f"endpoint writable on {new.id}", categories=["writable"], at=writable_at)
         self._event("replication-group", group_id, "failover-completed", ["failover"], old=old.id, new=new.id)
         return new
 
-    def recover_node(self, group_id: str, node_id: str, node_group_id: str, primary_port: int) -> None:
+    def recover_node(self, group_id: str, node_id: str, node_group_id: str, primary: CacheNode) -> None:
         """Bring a lost node back as a replica of the primary and wait until it has synced."""
         parts = self.parts
         self._event("cache-cluster", node_id, "recovery-started", ["recovery"], nodes=node_group_id)
         number = int(node_id.rsplit("-", 1)[1])
-        launch_node(parts, group_id, number, primary_port)
-        if not parts.admin.wait_replica_synced(parts.state.nodes[node_id].port, 20):
+        launch_node(parts, group_id, number, (primary.ip, primary.port))
+        node = parts.state.nodes[node_id]
+        servers.wait_for_port(node.port, 10, parts.procs.get(node_id), f"redis {node_id}", host=node.ip)
+        if not parts.admin.wait_replica_synced(node.port, 20, host=node.ip):
             raise LabInvalidState(f"replica {node_id} did not sync within 20 s")
         self._event("cache-cluster", node_id, "recovery-completed", ["recovery"], nodes=node_group_id)
 
@@ -152,13 +196,13 @@ class CacheMechanics:
 
     def add_replica(self, group_id: str, number: int) -> None:
         parts = self.parts
-        primary_port = parts.state.primary_of(group_id, NODE_GROUP_ID).port
-        node_id = launch_node(parts, group_id, number, primary_port, az=parts.state.nodes[f"{group_id}-{number:03d}"].az)
-        port = parts.state.nodes[node_id].port
-        servers.wait_for_port(port, 10, parts.procs.get(node_id), f"redis {node_id}")
-        if not parts.admin.wait_replica_synced(port, 20):
+        primary = parts.state.primary_of(group_id, NODE_GROUP_ID)
+        node_id = launch_node(parts, group_id, number, (primary.ip, primary.port))
+        node = parts.state.nodes[node_id]
+        servers.wait_for_port(node.port, 10, parts.procs.get(node_id), f"redis {node_id}", host=node.ip)
+        if not parts.admin.wait_replica_synced(node.port, 20, host=node.ip):
             raise LabInvalidState(f"replica {node_id} did not sync within 20 s")
-        sentinel.wait_know_replica(parts.admin, group_id, port)
+        sentinel.wait_know_replica(parts.admin, group_id, node.ip)
         self._event("cache-cluster", node_id, "node-created", ["creation"], id=node_id)
         with parts.state.lock:
             parts.state.groups[group_id].status = "available"

@@ -33,22 +33,22 @@ def wait_ready(admin: Admin, group_id: str, replicas: int, timeout: float = 15.0
         raise LabStartError(f"Sentinels did not reach quorum within {timeout:.0f} s")
 
 
-def wait_know_replica(admin: Admin, group_id: str, port: int, timeout: float = 30.0) -> None:
+def wait_know_replica(admin: Admin, group_id: str, ip: str, timeout: float = 30.0) -> None:
     """A new replica can be promoted only once every Sentinel has seen it healthy (they poll the
     primary's INFO every 10 s, so this can take that long)."""
     def healthy_in(index: int) -> bool:
         try:
             with admin.sentinel(index) as s:
-                return any(int(r["port"]) == port and not r.get("is_sdown") and not r.get("is_disconnected")
+                return any(r["ip"] == ip and not r.get("is_sdown") and not r.get("is_disconnected")
                            for r in s.sentinel_slaves(group_id))
         except redis.RedisError:
             return False
     if not poll_until(lambda: all(healthy_in(i) for i in range(SENTINELS)), timeout, interval=0.2):
-        raise LabInvalidState(f"Sentinels did not discover the replica on port {port} within {timeout:.0f} s")
+        raise LabInvalidState(f"Sentinels did not discover the replica at {ip} within {timeout:.0f} s")
 
 
-def quorum_primary(admin: Admin, group_id: str) -> Optional[int]:
-    """The primary port a majority of Sentinels agree on, or None."""
+def quorum_primary(admin: Admin, group_id: str) -> Optional[str]:
+    """The primary address a majority of Sentinels agree on, or None."""
     ports = [p for p in (admin.sentinel_view(i, group_id) for i in range(SENTINELS)) if p]
     if not ports:
         return None
@@ -56,8 +56,20 @@ def quorum_primary(admin: Admin, group_id: str) -> Optional[int]:
     return best if ports.count(best) >= 2 else None
 
 
-def any_primary(admin: Admin, group_id: str) -> Optional[int]:
+def any_primary(admin: Admin, group_id: str) -> Optional[str]:
     return next((p for p in (admin.sentinel_view(i, group_id) for i in range(SENTINELS)) if p), None)
+
+
+def repoint(admin: Admin, group_id: str, primary: tuple, password: str, down_after_ms: int) -> None:
+    """Make every Sentinel monitor `primary` = (address, port): after a failover the lab ran itself
+    (Sentinel's own FAILOVER stalls while the old primary's writes are paused)."""
+    for i in range(SENTINELS):
+        with admin.sentinel(i) as s:
+            s.execute_command("SENTINEL", "REMOVE", group_id)
+            s.execute_command("SENTINEL", "MONITOR", group_id, primary[0], primary[1], 2)
+            s.execute_command("SENTINEL", "SET", group_id, "auth-pass", password,
+                              "down-after-milliseconds", down_after_ms, "failover-timeout", 2000,
+                              "parallel-syncs", 1)
 
 
 def ask_failover(admin: Admin, group_id: str) -> None:

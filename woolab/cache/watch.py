@@ -18,9 +18,9 @@ log = logging.getLogger("woolab")
 def node_roles(parts: LabParts) -> Dict[str, Optional[str]]:
     """Each cache node's own answer (`master` / `slave`), None for a dead or hung node."""
     with parts.state.lock:
-        ports = {n.id: n.port for n in parts.state.nodes.values()}
-    return {node_id: parts.admin.redis_role(port) if parts.procs.alive(node_id) else None
-            for node_id, port in ports.items()}
+        hosts = {n.id: (n.ip, n.port) for n in parts.state.nodes.values()}
+    return {node_id: parts.admin.redis_role(port, host=ip) if parts.procs.alive(node_id) else None
+            for node_id, (ip, port) in hosts.items()}
 
 
 def live_masters(roles: Dict[str, Optional[str]]) -> List[str]:
@@ -29,18 +29,18 @@ def live_masters(roles: Dict[str, Optional[str]]) -> List[str]:
 
 def demote_stale_primaries(parts: LabParts, group_id: str, masters: List[str]) -> bool:
     """REPLICAOF the Sentinel quorum's primary on every other master; returns whether any changed."""
-    true_port = sentinel.quorum_primary(parts.admin, group_id)
-    if true_port is None:
+    true_ip = sentinel.quorum_primary(parts.admin, group_id)
+    if true_ip is None:
         return False
     demoted = False
     for node_id in masters:
         node = parts.state.nodes[node_id]
-        if node.port == true_port:
+        if node.ip == true_ip:
             continue
         try:
-            with parts.admin.redis(node.port) as client:
-                client.execute_command("REPLICAOF", "127.0.0.1", true_port)
-            parts.marker(node_id, f"demoted stale primary {node_id} (Sentinel quorum names port {true_port})")
+            with parts.admin.redis(node.port, host=node.ip) as client:
+                client.execute_command("REPLICAOF", true_ip, node.port)
+            parts.marker(node_id, f"demoted stale primary {node_id} (Sentinel quorum names {true_ip})")
             demoted = True
         except redis.RedisError as exc:
             log.warning("could not demote %s: %s", node_id, exc)

@@ -101,6 +101,7 @@ class DbMechanics:
             db.nodes[new].role, db.nodes[old].role = "primary", "standby"
             db.nodes[old].status = "rebuilding" if rebuild else "failed"
         if rebuild:
+            time.sleep(parts.endpoints.db_ttl)  # the old address refuses until cached answers expired
             self.rebuild_standby(instance_id, old)
             self._event(instance_id, "restarted", "RDS-EVENT-0006", ["availability"])
         with parts.state.lock:
@@ -113,7 +114,7 @@ class DbMechanics:
         """Start `name` again as a read-only replica of the current primary (GTID catch-up)."""
         db = self.parts.state.db_instance(instance_id)
         restart_node(self.parts, name, read_only=True)
-        replicate(self.parts, name, db.nodes[db.primary].port, gtid_mode="current_pos")
+        replicate(self.parts, name, db.nodes[db.primary], gtid_mode="current_pos")
         with self.parts.state.lock:
             db.nodes[name].status = "available"
 
@@ -141,7 +142,7 @@ class DbMechanics:
         """Rebuild a lost standby (its host crashed, or its AZ has power again)."""
         self._event(instance_id, "standby-recovery-started", "RDS-EVENT-0361", ["recovery"])
         self.parts.procs.stop(name, hard=True)
-        time.sleep(self.parts.timing.sample("replacement_delay_seconds"))
+        time.sleep(max(self.parts.timing.sample("replacement_delay_seconds"), self.parts.endpoints.db_ttl))
         self.rebuild_standby(instance_id, name)
         self._event(instance_id, "standby-recovery-completed", "RDS-EVENT-0362", ["recovery"])
         with self.parts.state.lock:

@@ -28,47 +28,48 @@ def start_db(parts: LabParts) -> None:
             shutil.copytree(datadirs[0], d)
     nodes = {}
     for i, name in enumerate(names):
+        ip = cfg.db_node_address(i)
         proc = parts.procs.add(name, servers.mariadb_start(datadirs[i], cfg.db_node_port(i), i + 1,
-                                                           parts.config.path("run"), read_only=i > 0))
+                                                           parts.config.path("run"), read_only=i > 0, address=ip))
         nodes[name] = DbNode(az=AZS[i], port=cfg.db_node_port(i), role="primary" if i == 0 else "standby",
-                             pid=proc.pid, server_id=i + 1)
+                             pid=proc.pid, server_id=i + 1, ip=ip)
     for name, node in nodes.items():
-        servers.wait_for_port(node.port, 20, parts.procs.get(name), f"mariadbd {name}")
+        servers.wait_for_port(node.port, 20, parts.procs.get(name), f"mariadbd {name}", host=node.ip)
     _create_users(parts, names[0])
     for name in names[1:]:
-        replicate(parts, name, nodes[names[0]].port, gtid_mode="slave_pos")
+        replicate(parts, name, nodes[names[0]], gtid_mode="slave_pos")
     with parts.admin.mysql(names[0]) as conn:
         version = servers.sql(conn, "SELECT VERSION()")[0][0].split("-")[0]
     with parts.state.lock:
         parts.state.db[DB_INSTANCE_ID] = DbInstance(
             id=DB_INSTANCE_ID, engine="mariadb", engine_version=version, multi_az=cfg.db_multi_az,
-            endpoint=Endpoint("127.0.0.1", cfg.db_endpoint_port), primary=names[0],
-            standby=names[1] if len(names) > 1 else None, nodes=nodes)
+            endpoint=Endpoint(cfg.db_endpoint_name, cfg.db_endpoint_port), primary=names[0],
+            standby=names[1] if len(names) > 1 else None, nodes=nodes, endpoint_node=names[0])
 
 
 def _create_users(parts: LabParts, primary: str) -> None:
     s = parts.secrets
     with parts.admin.mysql(primary) as conn:
         for stmt, args in (
-                ("CREATE USER IF NOT EXISTS 'admin'@'127.0.0.1' IDENTIFIED BY %s", s["db_admin_password"]),
-                ("GRANT ALL ON *.* TO 'admin'@'127.0.0.1' WITH GRANT OPTION", None),
-                ("CREATE USER IF NOT EXISTS 'repl'@'127.0.0.1' IDENTIFIED BY %s", s["db_repl_password"]),
-                ("GRANT REPLICATION SLAVE, SLAVE MONITOR ON *.* TO 'repl'@'127.0.0.1'", None),
+                ("CREATE USER IF NOT EXISTS 'admin'@'127.%%' IDENTIFIED BY %s", s["db_admin_password"]),
+                ("GRANT ALL ON *.* TO 'admin'@'127.%' WITH GRANT OPTION", None),
+                ("CREATE USER IF NOT EXISTS 'repl'@'127.%%' IDENTIFIED BY %s", s["db_repl_password"]),
+                ("GRANT REPLICATION SLAVE, SLAVE MONITOR ON *.* TO 'repl'@'127.%'", None),
                 ("CREATE DATABASE IF NOT EXISTS shop", None),
                 ("CREATE DATABASE IF NOT EXISTS woolab", None),
                 ("CREATE TABLE IF NOT EXISTS woolab.probe (id INT PRIMARY KEY, t DOUBLE)", None),
-                ("CREATE USER IF NOT EXISTS 'shop'@'127.0.0.1' IDENTIFIED BY %s", s["db_app_password"]),
-                ("GRANT ALL ON shop.* TO 'shop'@'127.0.0.1'", None)):
+                ("CREATE USER IF NOT EXISTS 'shop'@'127.%%' IDENTIFIED BY %s", s["db_app_password"]),
+                ("GRANT ALL ON shop.* TO 'shop'@'127.%'", None)):
             servers.sql(conn, stmt, args)
 
 
-def replicate(parts: LabParts, name: str, primary_port: int, gtid_mode: str, timeout: float = 10.0) -> None:
-    """Make `name` a read-only replica of the node on `primary_port` and wait until both threads run."""
+def replicate(parts: LabParts, name: str, primary: DbNode, gtid_mode: str, timeout: float = 10.0) -> None:
+    """Make `name` a read-only replica of `primary` and wait until both replication threads run."""
     with parts.admin.mysql(name) as conn:
         servers.sql(conn, "STOP SLAVE")
-        servers.sql(conn, "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%s, MASTER_USER='repl', "
+        servers.sql(conn, "CHANGE MASTER TO MASTER_HOST=%s, MASTER_PORT=%s, MASTER_USER='repl', "
                           "MASTER_PASSWORD=%s, MASTER_CONNECT_RETRY=1, MASTER_USE_GTID=" + gtid_mode,
-                    (primary_port, parts.secrets["db_repl_password"]))
+                    (primary.ip, primary.port, parts.secrets["db_repl_password"]))
         servers.sql(conn, "SET GLOBAL read_only=1")
         servers.sql(conn, "START SLAVE")
 
@@ -88,6 +89,7 @@ def restart_node(parts: LabParts, name: str, read_only: bool) -> None:
     """Start a stopped node of the instance again (after a failover or a reboot)."""
     node = parts.state.db[DB_INSTANCE_ID].nodes[name]
     proc = parts.procs.add(name, servers.mariadb_start(parts.config.path("db", name), node.port, node.server_id,
-                                                       parts.config.path("run"), read_only=read_only))
+                                                       parts.config.path("run"), read_only=read_only,
+                                                       address=node.ip))
     node.pid = proc.pid
-    servers.wait_for_port(node.port, 20, proc, f"mariadbd {name}")
+    servers.wait_for_port(node.port, 20, proc, f"mariadbd {name}", host=node.ip)

@@ -18,7 +18,9 @@ from redis.backoff import ConstantBackoff, ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError, ReadOnlyError, RedisError, TimeoutError
 from redis.retry import Retry
 
-from .config import ShopConfig
+from chaosext.resolve import Resolver, resolving_redis
+
+from .config import ShopConfig, resolver_for
 from .errors import ServiceUnavailable
 
 T = TypeVar("T")
@@ -39,11 +41,10 @@ def operation_retry(config: ShopConfig) -> Retry:
 
 def make_client(config: ShopConfig, *, port: Optional[int] = None,
                 connect_timeout: Optional[float] = None,
-                read_timeout: Optional[float] = None) -> redis.Redis:
+                read_timeout: Optional[float] = None, resolver: Optional[Resolver] = None) -> redis.Redis:
     """A pooled client for the primary endpoint; one attempt per call, failed connections closed."""
-    return redis.Redis(
-        host=config.redis_host,
-        port=port or config.redis_port,
+    return resolving_redis(
+        config.redis_host, port or config.redis_port, resolver or resolver_for(config),
         password=config.redis_password or None,
         socket_connect_timeout=connect_timeout or config.connection_timeout,
         socket_timeout=read_timeout or config.read_write_timeout,

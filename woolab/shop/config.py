@@ -34,6 +34,9 @@ class ShopConfig:
     redis_port: int = 6379
     redis_password: Optional[str] = None
     redis_reader_port: Optional[int] = None
+    # -- name resolution: endpoints are DNS names, as on AWS --
+    dns_server: Optional[str] = None  # HOST:PORT of the lab's DNS server; None = the system resolver
+    dns_cache_seconds: Optional[float] = None  # None = honour the TTL; N = keep addresses N s (stale DNS)
     consumer_key: str = "ck_lab"
     consumer_secret: str = "cs_lab"
     nonce_secret: str = "change-me"
@@ -91,7 +94,7 @@ class ShopConfig:
 
 _TYPES = {
     "str": str, "int": int, "float": float, "bool": bool, "tuple": tuple,
-    "Optional[str]": str, "Optional[int]": int,
+    "Optional[str]": str, "Optional[int]": int, "Optional[float]": float,
 }
 
 
@@ -149,3 +152,10 @@ def load_config(path: Optional[str] = None, environ: Mapping[str, str] = os.envi
     if environ.get(ACCESS_LOG_ENV):
         data["access_log"] = environ[ACCESS_LOG_ENV]
     return ShopConfig(**data)
+
+
+def resolver_for(config: ShopConfig):
+    """The shop's resolver: the lab's DNS server (or the system's), honouring the TTL unless
+    `dns_cache_seconds` makes it keep addresses longer (the stale-DNS client)."""
+    from chaosext.resolve import Resolver
+    return Resolver(config.dns_server, cache_seconds=config.dns_cache_seconds)

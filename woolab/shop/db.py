@@ -14,7 +14,9 @@ from typing import Iterator, Optional
 import pymysql
 from pymysql.err import Error as MySQLError
 
-from .config import ShopConfig
+from chaosext.resolve import Resolver
+
+from .config import ShopConfig, resolver_for
 from .errors import ServiceUnavailable
 
 # errnos that mean "the database is not (writably) there right now"
@@ -37,8 +39,9 @@ OUTAGE_ERRNOS = {
 class Database:
     """Opens per-request connections to the instance endpoint."""
 
-    def __init__(self, config: ShopConfig) -> None:
+    def __init__(self, config: ShopConfig, resolver: Optional[Resolver] = None) -> None:
         self.config = config
+        self.resolver = resolver or resolver_for(config)
         self._ssl: Optional[ssl.SSLContext] = None
         if config.db_ssl_ca:
             self._ssl = ssl.create_default_context(cafile=config.db_ssl_ca)
@@ -47,7 +50,7 @@ class Database:
         c = self.config
         options = {"ssl": self._ssl} if self._ssl else {"ssl_disabled": True}
         return pymysql.connect(
-            host=c.db_host, port=c.db_port, user=c.db_user, password=c.db_password,
+            host=self.resolver.address(c.db_host), port=c.db_port, user=c.db_user, password=c.db_password,
             database=c.db_name, charset="utf8mb4", autocommit=False,
             connect_timeout=c.db_connect_timeout,
             read_timeout=read_timeout or c.db_read_timeout,
