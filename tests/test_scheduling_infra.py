@@ -19,7 +19,8 @@ TEMPLATE = SCHEDULING / "eventbridge-codebuild.yaml"
 SCRIPT = SCHEDULING / "aws-gameday.sh"
 POLICY = ROOT / "infra" / "iam" / "gameday-policy.json"
 # Set by `gameday run` itself, or optional with a safe default in every experiment.
-NOT_SCHEDULER_SETTINGS = {"AWS_REGION", "GAMEDAY_RUN_DIR", "GAMEDAY_ALLOW_TAG"}
+# GAMEDAY_LAB_CONTROL_URL: lab-only experiments (they refuse AWS), never scheduled against AWS.
+NOT_SCHEDULER_SETTINGS = {"AWS_REGION", "GAMEDAY_RUN_DIR", "GAMEDAY_ALLOW_TAG", "GAMEDAY_LAB_CONTROL_URL"}
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +170,7 @@ def test_codebuild_sets_every_setting_the_experiments_read(template):
 # -- systemd and the runner script -----------------------------------------------------------
 def test_example_environment_file_names_every_setting_the_experiments_read():
     text = (SCHEDULING / "gameday.env.example").read_text()
-    missing = [k for k in _experiment_env_keys() - {"GAMEDAY_RUN_DIR"} if k not in text]
+    missing = [k for k in _experiment_env_keys() - {"GAMEDAY_RUN_DIR", "GAMEDAY_LAB_CONTROL_URL"} if k not in text]
     assert not missing
 
 

@@ -26,8 +26,9 @@ class Admin:
         self.sentinel_ports = sentinel_ports
 
     @contextmanager
-    def mysql(self, node: str, timeout: float = 5.0) -> Iterator[pymysql.connections.Connection]:
-        conn = servers.mysql_root(self.run_dir, node, timeout)
+    def mysql(self, node: str, timeout: float = 5.0,
+              read_timeout: float = 30.0) -> Iterator[pymysql.connections.Connection]:
+        conn = servers.mysql_root(self.run_dir, node, timeout, read_timeout)
         try:
             yield conn
         finally:

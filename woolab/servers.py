@@ -114,10 +114,11 @@ def mariadb_start(datadir: Path, port: int, server_id: int, run_dir: Path, read_
     return spawn(argv, run_dir / (name + ".out"))
 
 
-def mysql_root(run_dir: Path, name: str, timeout: float = 5.0) -> pymysql.connections.Connection:
+def mysql_root(run_dir: Path, name: str, timeout: float = 5.0,
+               read_timeout: float = 30.0) -> pymysql.connections.Connection:
     """Root connection over the node's unix socket (the admin path; apps use TCP endpoints)."""
     return pymysql.connect(unix_socket=str(run_dir / (name + ".sock")), user="root", password="",
-                           connect_timeout=timeout, read_timeout=30, autocommit=True)
+                           connect_timeout=timeout, read_timeout=read_timeout, autocommit=True)
 
 
 def sql(conn, statement: str, args=None):

@@ -62,7 +62,7 @@ class DbMechanics:
         if not self.parts.procs.alive(old):
             return None
         try:
-            with self.parts.admin.mysql(old) as conn:
+            with self.parts.admin.mysql(old, timeout=1.0, read_timeout=2.0) as conn:  # it may hang
                 servers.sql(conn, "SET GLOBAL read_only=1")
                 return servers.sql(conn, "SELECT @@gtid_binlog_pos")[0][0]
         except Exception as exc:  # a dying primary: promote what the standby received
