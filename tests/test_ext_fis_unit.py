@@ -132,3 +132,13 @@ def test_az_power_interruption_template_is_the_documented_scenario_part():
     assert template["actions"]["RebootDBInstances"]["parameters"] == {"forceFailover": "true"}
     assert template["actions"]["InterruptAzPower"]["parameters"] == {"duration": "PT2M"}
     assert not any(a.get("startAfter") for a in template["actions"].values())  # all start together
+
+
+def test_guardrail_reads_the_tags_of_targets_named_by_arn_and_refuses_untagged_ones(fis, monkeypatch):
+    import chaosext.fis.tags as fis_tags
+    arn = "arn:aws:rds:us-east-1:123456789012:db:shop-db"
+    with stubbed_client(monkeypatch, "rds", CONFIG, fis_tags) as rds:
+        rds.add_response("list_tags_for_resource", {"TagList": [{"Key": "env", "Value": "prod"}]},
+                         {"ResourceName": arn})
+        with pytest.raises(GuardrailRefused, match=f"aws:rds:db {arn} refused"):
+            fis_actions.reboot_db_instances(db_instance_arns=[arn], configuration=CONFIG, **FAST)

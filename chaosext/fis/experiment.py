@@ -18,6 +18,7 @@ from chaosext import guardrails
 from chaosext.aws import aws_call, aws_client
 from chaosext.errors import ActivityError
 from chaosext.fis.probes import END_STATES, get_experiment, summarize
+from chaosext.fis.tags import arn_tags
 from chaosext.guardrails import Target
 from chaosext.recovery import Fault, dry_run_result, run_fault
 
@@ -111,7 +112,7 @@ class FisRun:
             if spec.get("resourceArns"):
                 for arn in spec["resourceArns"]:
                     guardrails.check_target(Target(spec["resourceType"], arn, arn, region,
-                                                   _arn_tags(arn, self.configuration, self.secrets)),
+                                                   arn_tags(arn, self.configuration, self.secrets)),
                                             action, self.configuration)
             else:
                 pseudo_arn = f"arn:aws:fis:{region}:{account[0]}:target/{name}" if account[0] else None
@@ -184,13 +185,3 @@ def _targets(template: Dict[str, Any]) -> Dict[str, Any]:
     return {name: {k: v for k, v in spec.items() if k in ("resourceType", "resourceTags", "resourceArns",
                                                          "parameters", "selectionMode")}
             for name, spec in (template.get("targets") or {}).items()}
-
-
-def _arn_tags(arn: str, configuration: Configuration, secrets: Secrets) -> Dict[str, str]:
-    """Tags of an RDS or ElastiCache resource named by ARN (for the allow-tag guardrail)."""
-    service = arn.split(":")[2] if arn.count(":") >= 5 else ""
-    if service not in ("rds", "elasticache"):
-        return {}
-    client = aws_client(service, configuration, secrets)
-    answer = aws_call(client, "list_tags_for_resource", arn, ResourceName=arn)
-    return {t["Key"]: t.get("Value", "") for t in answer.get("TagList", [])}
