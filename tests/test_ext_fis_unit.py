@@ -9,6 +9,7 @@ from botocore.stub import ANY
 
 import chaosext.fis.actions as fis_actions
 import chaosext.fis.experiment as fis_experiment
+import chaosext.fis.live as fis_live
 import chaosext.fis.probes as fis_probes
 import chaosext.recovery as recovery
 from chaosext.errors import ActivityError, GuardrailRefused
@@ -53,7 +54,7 @@ def test_run_experiment_from_a_template_id_waits_for_completed_and_reports_it(fi
     assert result["fis"]["started_at"] == "2026-11-30T12:00:00.000Z"
     assert result["fis"]["targets"]["DBInstances"]["resource_tags"] == {"chaos:allowed": "true"}
     assert result["fis"]["actions"]["RebootDBInstances"]["state"] == "completed"
-    assert fis_experiment.live_experiments() == {}
+    assert fis_live.live_experiments() == {}
 
 
 def test_a_failed_experiment_fails_the_activity_with_its_code_and_reason(fis):
@@ -91,7 +92,7 @@ def test_an_interrupted_wait_stops_the_fis_experiment_before_propagating(fis, mo
     monkeypatch.setattr(recovery.time, "sleep", interrupted)
     with pytest.raises(interruption):
         fis_actions.run_experiment(experiment_template_id="EXT1", configuration=CONFIG, **FAST)
-    assert fis_experiment.live_experiments() == {}
+    assert fis_live.live_experiments() == {}
 
 
 def test_guardrail_refuses_tags_without_the_allow_tag_before_any_call(fis):
@@ -142,3 +143,16 @@ def test_guardrail_reads_the_tags_of_targets_named_by_arn_and_refuses_untagged_o
                          {"ResourceName": arn})
         with pytest.raises(GuardrailRefused, match=f"aws:rds:db {arn} refused"):
             fis_actions.reboot_db_instances(db_instance_arns=[arn], configuration=CONFIG, **FAST)
+
+
+def test_an_experiment_started_without_waiting_is_awaited_by_the_probe(fis):
+    fis.add_response("get_experiment_template", given_template(), {"id": "EXT1"})
+    fis.add_response("start_experiment", experiment("pending"), None)
+    fis.add_response("get_experiment", experiment("running"), {"id": "EXP1"})
+    started = fis_actions.run_experiment(experiment_template_id="EXT1", wait=False, configuration=CONFIG)
+    assert started["fis"]["state"] == "running" and "EXP1" in fis_live.live_experiments()
+    fis.add_response("get_experiment", experiment("running"), {"id": "EXP1"})
+    fis.add_response("get_experiment", experiment("completed", "Experiment completed."), {"id": "EXP1"})
+    ended = fis_probes.wait_for_experiments(poll_interval=0.01, timeout=5, configuration=CONFIG)
+    assert ended["experiments"]["EXP1"]["state"] == "completed"
+    assert fis_live.live_experiments() == {}

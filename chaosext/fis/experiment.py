@@ -6,9 +6,7 @@ registered until it ends, and stopped (StopExperiment) when the activity is inte
 safeguard's SIGUSR1 -> SystemExit, SIGTERM -> InterruptExecution, Ctrl-C -> KeyboardInterrupt),
 when it times out, by the `stop_experiment` rollback, and at interpreter exit.
 """
-import atexit
 import logging
-import threading
 import uuid
 from typing import Any, Dict, Optional
 
@@ -17,37 +15,19 @@ from chaoslib.types import Configuration, Secrets
 from chaosext import guardrails
 from chaosext.aws import aws_call, aws_client
 from chaosext.errors import ActivityError
-from chaosext.fis.probes import END_STATES, get_experiment, summarize
+from chaosext.fis import live
+from chaosext.fis.probes import END_STATES, check_completed, get_experiment, summarize
 from chaosext.fis.tags import arn_tags
 from chaosext.guardrails import Target
 from chaosext.recovery import Fault, dry_run_result, run_fault
 
-__all__ = ["FisRun", "stop_live", "live_experiments"]
+__all__ = ["FisRun", "stop_live", "stop_one"]
 
 logger = logging.getLogger("chaostoolkit")
 
-_live: Dict[str, Any] = {}  # experiment id -> FIS client
-_live_lock = threading.Lock()
-_hook_installed = False
-
-
-def live_experiments() -> Dict[str, Any]:
-    with _live_lock:
-        return dict(_live)
-
 
 def _register(experiment_id: str, client) -> None:
-    global _hook_installed
-    with _live_lock:
-        _live[experiment_id] = client
-        if not _hook_installed:
-            _hook_installed = True
-            atexit.register(stop_live, "interpreter exit")
-
-
-def _forget(experiment_id: str) -> None:
-    with _live_lock:
-        _live.pop(experiment_id, None)
+    live.register(experiment_id, client, lambda: stop_live("interpreter exit"))
 
 
 def stop_one(client, experiment_id: str, why: str) -> Optional[str]:
@@ -60,13 +40,13 @@ def stop_one(client, experiment_id: str, why: str) -> Optional[str]:
         logger.warning("FIS experiment %s stopped (%s)", experiment_id, why)
         return state
     finally:
-        _forget(experiment_id)
+        live.forget(experiment_id)
 
 
 def stop_live(why: str = "stopped") -> Dict[str, Optional[str]]:
     """Stop every FIS experiment this process started that has not ended yet."""
     stopped = {}
-    for experiment_id, client in live_experiments().items():
+    for experiment_id, client in live.live_experiments().items():
         try:
             stopped[experiment_id] = stop_one(client, experiment_id, why)
         except ActivityError as exc:  # keep stopping the others
@@ -158,7 +138,7 @@ class FisRun:
                 stop_one(self.client, self.experiment_id, f"{type(exc).__name__}: {exc}")
             raise
         if wait:
-            _forget(self.experiment_id)
+            live.forget(self.experiment_id)
         return self._result(result, wait)
 
     def _result(self, result: Dict[str, Any], wait: bool) -> Dict[str, Any]:
@@ -167,17 +147,7 @@ class FisRun:
         result.update(target=self.template_id, fis={**self.last, "template_id": self.template_id})
         if not wait:
             return result
-        state = self.last["state"]
-        actions = self.last["actions"].values()
-        if state == "completed" and actions and all(a["state"] == "skipped" for a in actions):
-            raise ActivityError(f"FIS experiment {self.experiment_id} (template {self.template_id}) "
-                                "did nothing: every action was skipped because no target matched")
-        if state != "completed":
-            error = self.last.get("error") or {}
-            code = f" [{error.get('code')}]" if error.get("code") else ""
-            raise ActivityError(f"FIS experiment {self.experiment_id} (template {self.template_id}) "
-                                f"ended {state}{code}: {self.last.get('reason') or 'no reason given'}",
-                                code=error.get("code"))
+        check_completed(self.last)
         return result
 
 

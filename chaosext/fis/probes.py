@@ -5,9 +5,12 @@ from typing import Any, Dict, List, Optional
 from chaoslib.types import Configuration, Secrets
 
 from chaosext.aws import aws_call, aws_client
+from chaosext.errors import ActivityError
+from chaosext.fis import live
+from chaosext.supervisor import poll_until
 from chaosext.timefmt import iso
 
-__all__ = ["experiment_state", "template_experiments"]
+__all__ = ["experiment_state", "template_experiments", "wait_for_experiments"]
 
 logger = logging.getLogger("chaostoolkit")
 
@@ -36,6 +39,18 @@ def summarize(experiment: Dict[str, Any]) -> Dict[str, Any]:
         "targets": {name: _target(t) for name, t in (experiment.get("targets") or {}).items()},
         "actions": {name: _action(a) for name, a in (experiment.get("actions") or {}).items()},
     }
+
+
+def check_completed(summary: Dict[str, Any]) -> None:
+    """Fail unless the experiment completed and did something (not every action skipped)."""
+    label = f"FIS experiment {summary['experiment_id']} (template {summary['experiment_template_id']})"
+    actions = list(summary["actions"].values())
+    if summary["state"] == "completed" and actions and all(a["state"] == "skipped" for a in actions):
+        raise ActivityError(f"{label} did nothing: every action was skipped because no target matched")
+    if summary["state"] != "completed":
+        code = (summary.get("error") or {}).get("code")
+        raise ActivityError(f"{label} ended {summary['state']}{f' [{code}]' if code else ''}: "
+                            f"{summary.get('reason') or 'no reason given'}", code=code)
 
 
 def _target(target: Dict[str, Any]) -> Dict[str, Any]:
@@ -88,3 +103,36 @@ def template_experiments(experiment_template_id: Optional[str] = None,
         if not page.get("nextToken"):
             return found
         params["nextToken"] = page["nextToken"]
+
+
+def wait_for_experiments(experiment_id: Optional[str] = None, timeout: float = 900.0,
+                         poll_interval: float = 2.0, configuration: Configuration = None,
+                         secrets: Secrets = None) -> Dict[str, Any]:
+    """Wait until FIS experiments end: the given one, or every one this run started without
+    waiting (an FIS action with `wait: false`, followed by data-plane measurements).
+
+    Returns `experiments`: id -> the experiment summary (state, reason, targets, actions).
+    Fails naming the experiment, its end state, error code and reason unless each `completed`,
+    and when one has not ended within `timeout` seconds (it keeps running: the rollback
+    `stop_experiment` stops it).
+    """
+    client = aws_client("fis", configuration, secrets)
+    ids = [experiment_id] if experiment_id else sorted(live.live_experiments())
+    if not ids:
+        raise ActivityError("no FIS experiment to wait for: none was started by this run")
+    ended: Dict[str, Dict[str, Any]] = {}
+
+    def all_ended() -> bool:
+        for pending in [i for i in ids if i not in ended]:
+            summary = summarize(get_experiment(client, pending))
+            if summary["state"] in END_STATES:
+                ended[pending] = summary
+                live.forget(pending)
+        return len(ended) == len(ids)
+
+    if not poll_until(all_ended, timeout, max(0.05, float(poll_interval))):
+        running = [i for i in ids if i not in ended]
+        raise ActivityError(f"FIS experiments {running} did not end within {timeout:g} s")
+    for summary in ended.values():
+        check_completed(summary)
+    return {"experiments": ended}
