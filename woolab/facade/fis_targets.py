@@ -18,7 +18,7 @@ from typing import Any, Dict, Iterable, List, Mapping
 
 from woolab.facade import elasticache, rds
 from woolab.facade.common import arn
-from woolab.facade.fis_catalog import RESOURCE_TYPES, selection
+from woolab.facade.fis_catalog import selection
 
 
 @dataclass
@@ -128,7 +128,3 @@ def _criteria(target: Mapping[str, Any]) -> str:
     if target.get("parameters"):
         parts.append("parameters " + ", ".join(f"{k}={v}" for k, v in target["parameters"].items()))
     return " and ".join(parts) or "criteria"
-
-
-def supported(resource_type: str) -> bool:
-    return resource_type in RESOURCE_TYPES
