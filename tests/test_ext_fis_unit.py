@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 import pytest
 from aws_helpers import stubbed_client
 from botocore.stub import ANY
+from chaoslib.exceptions import InterruptExecution
 
 import chaosext.fis.actions as fis_actions
 import chaosext.fis.experiment as fis_experiment
@@ -79,8 +80,9 @@ def test_an_experiment_whose_every_action_was_skipped_fails_the_activity(fis):
         fis_actions.az_power_interruption("us-east-1a", configuration=CONFIG, poll_interval=0.01, timeout=5)
 
 
-@pytest.mark.parametrize("interruption", [KeyboardInterrupt, SystemExit])
+@pytest.mark.parametrize("interruption", [KeyboardInterrupt, SystemExit, InterruptExecution])
 def test_an_interrupted_wait_stops_the_fis_experiment_before_propagating(fis, monkeypatch, interruption):
+    """Ctrl-C (KeyboardInterrupt), a safeguard (SIGUSR1 -> SystemExit), SIGTERM (InterruptExecution)."""
     fis.add_response("get_experiment_template", given_template(), {"id": "EXT1"})
     fis.add_response("start_experiment", experiment("pending"), None)
     fis.add_response("get_experiment", experiment("running"), {"id": "EXP1"})

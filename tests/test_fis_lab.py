@@ -1,7 +1,13 @@
 """FIS against the real lab: a boto3 ``fis`` client drives real failovers through the facade, and
 the lab's ground-truth event log says what really happened."""
+import json
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import boto3
 import pytest
@@ -100,3 +106,60 @@ def test_chaosext_fis_reboot_action_runs_against_the_lab(lab_env, lab):
     assert result["fis"]["targets"]["DBInstances"]["resource_tags"] == TAGS
     assert result["control_plane_seconds"] > 0
     assert lab.snapshot()["db_instances"]["shop-db"]["primary"] != before
+
+
+def _chaos(lab, tmp_path, experiment):
+    path = tmp_path / "fis-experiment.json"
+    path.write_text(json.dumps(experiment))
+    env = {**os.environ, **lab.env, "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
+    chaos = Path(sys.executable).parent / "chaos"
+    return subprocess.Popen([str(chaos), "run", "--rollback-strategy", "always", "--journal-path",
+                             str(tmp_path / "journal.json"), str(path)], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+CONFIG = {"aws_region": "us-east-1", "fis_role_arn": ROLE}
+STOP = {"type": "action", "name": "stop-fis", "provider": {
+    "type": "python", "module": "chaosext.fis.actions", "func": "stop_experiment"}}
+
+
+def test_a_real_chaos_run_journals_the_fis_experiment(lab, tmp_path):
+    lab.wait_idle()
+    experiment = {"title": "FIS reboot through chaos run", "description": "journal check", "configuration": CONFIG,
+                  "method": [{"type": "action", "name": "fis-reboot", "provider": {
+                      "type": "python", "module": "chaosext.fis.actions", "func": "reboot_db_instances",
+                      "arguments": {"poll_interval": 0.5, "timeout": 120}}}],
+                  "rollbacks": [STOP]}
+    proc = _chaos(lab, tmp_path, experiment)
+    output, _ = proc.communicate(timeout=180)
+    journal = json.loads((tmp_path / "journal.json").read_text())
+    assert journal["status"] == "completed", output[-2000:]
+    fis = journal["run"][0]["output"]["fis"]
+    assert fis["state"] == "completed" and fis["template_id"].startswith("EXT")
+    assert fis["actions"]["RebootDBInstances"]["state"] == "completed"
+    assert journal["rollbacks"][0]["output"] == {"stopped": {}}  # nothing was left running
+
+
+def test_ctrl_c_during_a_chaos_run_stops_the_fis_experiment(lab, tmp_path):
+    started_at = time.time()
+    experiment = {"title": "FIS wait interrupted", "description": "Ctrl-C check", "configuration": CONFIG,
+                  "method": [{"type": "action", "name": "fis-wait", "provider": {
+                      "type": "python", "module": "chaosext.fis.actions", "func": "run_experiment",
+                      "arguments": {"template": {"description": "a long wait", "actions": {"pause": {
+                          "actionId": "aws:fis:wait", "parameters": {"duration": "PT5M"}}}},
+                          "poll_interval": 0.5}}}]}
+    proc = _chaos(lab, tmp_path, experiment)
+    deadline = time.monotonic() + 60
+    while True:
+        running = [e for e in lab.events(started_at) if e["source_type"] == "lab" and e["message"] == "action pause "
+                   "(aws:fis:wait) running"]
+        if running:
+            break
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()[-2000:]
+        time.sleep(0.2)
+    experiment_id = running[0]["source_id"]
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    markers = [e["message"] for e in lab.events(started_at) if e["source_id"] == experiment_id]
+    assert "stop requested" in markers
+    assert markers[-1] == "stopped: Experiment stopped by user."
