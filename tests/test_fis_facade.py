@@ -254,3 +254,38 @@ def test_fis_target_resolution_by_arn_count_and_percent(lab):
     in_b = dict(tagged, selectionMode="ALL", filters=[{"path": "AvailabilityZone", "values": ["us-east-1b"]}])
     with pytest.raises(fis_targets.TargetNotResolved):
         fis_targets.resolve(snapshot, "t", in_b)
+
+
+def test_every_fis_operation_of_the_model_has_a_route_and_raw_errors_are_rest_json(lab):
+    import json
+    import urllib.error
+    import urllib.request
+
+    from woolab.facade import protocol, restjson
+    model = protocol.service_model("fis")
+    for name in model.operation_names:
+        http = model.operation_model(name).http
+        path = http["requestUri"].split("?")[0].replace("{", "x").replace("}", "").replace("+", "")
+        found = restjson.route("fis", http["method"], path)
+        assert found and found[0].name == name, name
+    httpd, _, _ = _serve(lab)
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        def call(method, path, body=None):
+            request = urllib.request.Request(base + path, data=body, method=method,
+                                             headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=5) as reply:
+                    return reply.status, reply.headers, json.loads(reply.read())
+            except urllib.error.HTTPError as err:
+                return err.code, err.headers, json.loads(err.read())
+        status, headers, body = call("POST", "/experimentTemplates", b'{"clientToken": 5}')
+        assert (status, headers["x-amzn-ErrorType"]) == (400, "ValidationException")
+        assert "clientToken" in body["message"]
+        status, headers, _ = call("POST", "/experimentTemplates", b"not json")
+        assert (status, headers["x-amzn-ErrorType"]) == (400, "ValidationException")
+        status, headers, _ = call("GET", "/experiments/EXP1/nothing")
+        assert (status, headers["x-amzn-ErrorType"]) == (404, "UnknownOperationException")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
