@@ -163,3 +163,27 @@ def test_ctrl_c_during_a_chaos_run_stops_the_fis_experiment(lab, tmp_path):
     markers = [e["message"] for e in lab.events(started_at) if e["source_id"] == experiment_id]
     assert "stop requested" in markers
     assert markers[-1] == "stopped: Experiment stopped by user."
+
+
+def test_fis_interrupt_az_power_stopped_mid_run_gives_the_power_back_early(fis, lab):
+    lab.wait_idle()
+    started_at = time.time()
+    template_id = _template(
+        fis, {"rg": {"resourceType": "aws:elasticache:replicationgroup", "resourceTags": TAGS,
+                     "selectionMode": "ALL", "parameters": {"availabilityZoneIdentifier": "us-east-1a"}}},
+        {"power": {"actionId": "aws:elasticache:replicationgroup-interrupt-az-power",
+                   "parameters": {"duration": "PT1M"}, "targets": {"ReplicationGroups": "rg"}}})
+    experiment_id = fis.start_experiment(clientToken=str(uuid.uuid4()),
+                                         experimentTemplateId=template_id)["experiment"]["id"]
+    deadline = time.monotonic() + 10
+    while not any(e["message"].startswith("power interrupted in us-east-1a") for e in lab.events(started_at)):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    time.sleep(1.0)
+    fis.stop_experiment(id=experiment_id)
+    experiment = _wait_end(fis, experiment_id, timeout=120)
+    assert experiment["state"]["status"] == "stopped"
+    assert experiment["actions"]["power"]["state"]["status"] == "stopped"
+    restored = [e["time"] for e in lab.events(started_at) if e["message"] == "power restored in us-east-1a"]
+    assert restored and restored[0] - started_at < 30  # long before the 60 s duration
+    lab.wait_idle(timeout=120)
