@@ -1,4 +1,5 @@
-"""failover-gameday's Chaos Toolkit extension: RDS and ElastiCache failover under load.
+"""failover-gameday's Chaos Toolkit extension: RDS and ElastiCache failover under load
+(directly, or through AWS FIS experiments).
 
 `chaos discover chaosext` publishes the activities of the modules listed in `ACTIVITY_MODULES`
 (those that are installed; optional parts of the pack may be absent).
@@ -30,6 +31,8 @@ ACTIVITY_MODULES = [
     ("chaosext.rds.probes", "probe"),
     ("chaosext.elasticache.actions", "action"),
     ("chaosext.elasticache.probes", "probe"),
+    ("chaosext.fis.actions", "action"),
+    ("chaosext.fis.probes", "probe"),
     ("chaosext.dataplane", "probe"),
     ("chaosext.shop.probes", "probe"),
     ("chaosext.load.probes", "probe"),

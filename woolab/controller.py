@@ -122,6 +122,9 @@ def make_handler(lab: Lab, shutdown: threading.Event):
             if not self._lab_route("POST"):
                 self._facade("POST")
 
+        def do_DELETE(self):  # FIS: StopExperiment, DeleteExperimentTemplate
+            self._facade("DELETE")
+
     return Handler
 
 

@@ -114,6 +114,7 @@ def _faults(s: Dict) -> List[Block]:
             details.append(f"method: {f['method_reason']}")
         if f.get("before") or f.get("after"):
             details.append(f"before: {_flat(f.get('before'))}; after: {_flat(f.get('after'))}")
+        details += _fis_lines(f.get("fis"))
         if f.get("rto_source") not in (None, "fault"):
             details.append(f"data plane measured by {f['rto_source']}")
         details += [f"{clock(e['date'])} {e['event_id'] or ''} {e['message']}".replace("  ", " ")
@@ -121,6 +122,21 @@ def _faults(s: Dict) -> List[Block]:
         if details:
             out += [("h3", f"{f['fault']} on {f['target']}"), ("list", details)]
     return out
+
+
+def _fis_lines(fis: Optional[Dict]) -> List[str]:
+    """The FIS experiment of a fault: template, end state, targets, each action's state."""
+    if not fis:
+        return []
+    code = f" [{fis['error_code']}]" if fis.get("error_code") else ""
+    lines = [f"FIS experiment {fis['experiment_id']} (template {fis['template_id']}): "
+             f"{fis['state']}{code}" + (f" — {fis['reason']}" if fis.get("reason") else "")]
+    lines += [f"FIS target {name}: {_flat(target)}" for name, target in fis["targets"].items()]
+    lines += [f"FIS action {name} ({a['action_id']}): {a['state']}"
+              + (f" — {a['reason']}" if a.get("reason") else "")
+              + (f", {clock(a['started_at'])}–{clock(a['ended_at'])}" if a.get("started_at") else "")
+              for name, a in fis["actions"].items()]
+    return lines
 
 
 def _flat(value: Any) -> str:

@@ -126,11 +126,28 @@ def _fault_row(entry: Dict[str, Any]) -> Dict[str, Any]:
         "method_reason": output.get("method_reason"),
         "before": output.get("before"), "after": output.get("after"),
         "data_plane": output.get("data_plane"),
+        "fis": fis_experiment(output.get("fis")),
         "events": [_event(e) for e in output.get("events") or [] if isinstance(e, dict)],
         "rto_source": "fault" if row["rto_seconds"] is not None else None,
         "start": when(entry.get("start")), "end": when(entry.get("end")),
     })
     return row
+
+
+def fis_experiment(fis: Any) -> Optional[Dict[str, Any]]:
+    """The FIS experiment behind a fault (chaosext.fis results): template, state, targets, actions."""
+    if not isinstance(fis, dict):
+        return None
+    return {"experiment_id": fis.get("experiment_id"), "template_id": fis.get("template_id"),
+            "state": fis.get("state"), "reason": fis.get("reason"),
+            "error_code": (fis.get("error") or {}).get("code"),
+            "targets": {name: {k: v for k, v in (t or {}).items() if k in (
+                "resource_type", "resource_tags", "resource_arns", "parameters", "selection_mode")}
+                for name, t in (fis.get("targets") or {}).items()},
+            "actions": {name: {"action_id": a.get("action_id"), "state": a.get("state"),
+                               "reason": a.get("reason"), "started_at": when(a.get("started_at")),
+                               "ended_at": when(a.get("ended_at"))}
+                        for name, a in (fis.get("actions") or {}).items() if isinstance(a, dict)}}
 
 
 def _event(event: Dict[str, Any]) -> Dict[str, Any]:

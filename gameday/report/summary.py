@@ -235,6 +235,10 @@ def _events(journal: Optional[dict], faults: List[Dict], safeguards: Dict,
         add(fault["data_plane_writable_at"], "fault",
             f"{label}: data plane writable again (RTO {fault['rto_seconds']} s)",
             "data-plane-writable")
+        for name, action in ((fault.get("fis") or {}).get("actions") or {}).items():
+            add(action["started_at"], "fis", f"FIS action {name} ({action['action_id']}) started",
+                "fis-action-started")
+            add(action["ended_at"], "fis", f"FIS action {name}: {action['state']}", "fis-action-ended")
         for event in fault["events"]:
             tag = f"{event['event_id']} " if event.get("event_id") else ""
             add(event["date"], "aws", f"{tag}{event.get('source') or ''}: {event['message']}",

@@ -12,7 +12,7 @@ import logging
 from typing import Any, Callable, Dict, Mapping, Tuple
 from urllib.parse import urlsplit
 
-from woolab.facade import elasticache, rds
+from woolab.facade import elasticache, fis, rds
 from woolab.facade.protocol import (AwsError, decode_form, new_request_id, operation_for,
                                     parse_request, serialize_error, serialize_response,
                                     service_for, service_model)
@@ -28,7 +28,12 @@ Reply = Tuple[int, Dict[str, str], bytes]
 
 
 def handle(lab, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
-    """Answer one Query-protocol request (POST form body, or GET with a query string)."""
+    """Answer one Query-protocol request (POST form body, or GET with a query string).
+
+    FIS (rest-json: its own paths, JSON bodies, GET/POST/DELETE) goes to ``woolab.facade.fis``.
+    """
+    if fis.is_fis_request(path, headers or {}):
+        return fis.handle(lab, method, path, dict(headers or {}), body)
     request_id = new_request_id()
     lowered = {k.lower(): v for k, v in dict(headers or {}).items()}
     namespace = ""
@@ -81,7 +86,7 @@ def serve(lab, host: str = "127.0.0.1", port: int = 0) -> Any:
             self.end_headers()
             self.wfile.write(data)
 
-        do_GET = do_POST = _reply
+        do_GET = do_POST = do_DELETE = do_PATCH = _reply
 
         def log_message(self, format, *args):  # noqa: A002 - signature fixed by the base class
             log.debug("facade %s", format % args)

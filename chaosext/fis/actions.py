@@ -1,0 +1,154 @@
+"""AWS FIS fault actions: run an experiment (any template), the RDS and ElastiCache FIS actions,
+the AZ power interruption scenario, and the `stop_experiment` rollback.
+
+The same calls run against AWS and against the lab (whose AWS-compatible API implements the FIS
+subset these need). Each checks the guardrails before creating anything: every target must
+select by the allow tag (configuration `chaos_allow_tag`, default chaos:allowed=true) or name
+resources that carry it. Configuration keys: `fis_role_arn` (the IAM role FIS assumes; required
+when a template is created), `chaos_allow_tag`, the region/account allow-lists and
+`gameday_dry_run` (see chaosext.guardrails). An experiment still running when the activity is
+interrupted (safeguard, SIGTERM, Ctrl-C) or times out is stopped with StopExperiment.
+"""
+import logging
+from typing import Any, Dict, List, Optional
+
+from chaoslib.types import Configuration, Secrets
+
+from chaosext.aws import aws_client
+from chaosext.errors import ActivityError
+from chaosext.fis import templates
+from chaosext.fis.experiment import FisRun, stop_live, stop_one
+from chaosext.guardrails import DEFAULT_ALLOW_TAG
+
+__all__ = ["run_experiment", "reboot_db_instances", "failover_db_cluster",
+           "interrupt_cache_az_power", "az_power_interruption", "stop_experiment"]
+
+logger = logging.getLogger("chaostoolkit")
+
+
+def run_experiment(template: Optional[Dict[str, Any]] = None,
+                   experiment_template_id: Optional[str] = None, role_arn: Optional[str] = None,
+                   data_plane: Optional[str] = None, wait: bool = True, timeout: float = 900.0,
+                   poll_interval: float = 2.0, measure_data_plane: bool = True,
+                   dry_run: Optional[bool] = None, configuration: Configuration = None,
+                   secrets: Secrets = None) -> Dict[str, Any]:
+    """Run an AWS FIS experiment (from a template given here, or an existing template id).
+
+    `template` is a CreateExperimentTemplate request (description, targets, actions; roleArn
+    and stopConditions default to `role_arn`/`fis_role_arn` and none). With `wait`, returns once
+    the experiment ended: the fault result (injected / completed times, the data-plane RTO when
+    `data_plane` is "mysql" or "redis" and configured) plus `fis`: experiment and template ids,
+    state, reason, targets and each action's state. Fails with the experiment's state, error
+    code and reason unless it `completed`, or when every action was skipped.
+    """
+    run = FisRun("fis-experiment", template, experiment_template_id, role_arn, configuration, secrets)
+    return run.run("FIS StartExperiment", data_plane, wait, timeout, poll_interval,
+                   measure_data_plane, dry_run)
+
+
+def _tags(tags: Optional[Dict[str, str]], configuration: Configuration) -> Dict[str, str]:
+    """The target tags: those given, else the allow tag itself (so FIS selects only those)."""
+    if tags:
+        return dict(tags)
+    key, has_value, value = str((configuration or {}).get("chaos_allow_tag") or DEFAULT_ALLOW_TAG).partition("=")
+    if not has_value:
+        raise ActivityError(f"the allow tag {key!r} has no value, and FIS matches tag values exactly: "
+                            "pass `tags` to choose the targets")
+    return {key: value}
+
+
+def _run(fault: str, template: Dict[str, Any], method: str, data_plane: Optional[str], role_arn,
+         wait, timeout, poll_interval, measure_data_plane, dry_run, configuration, secrets):
+    run = FisRun(fault, template, None, role_arn, configuration, secrets)
+    return run.run(method, data_plane, wait, timeout, poll_interval, measure_data_plane, dry_run)
+
+
+def reboot_db_instances(tags: Optional[Dict[str, str]] = None, force_failover: bool = True,
+                        availability_zone: Optional[str] = None,
+                        db_instance_arns: Optional[List[str]] = None, role_arn: Optional[str] = None,
+                        wait: bool = True, timeout: float = 900.0, poll_interval: float = 2.0,
+                        measure_data_plane: bool = True, dry_run: Optional[bool] = None,
+                        configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+    """Reboot the tagged DB instances through FIS (aws:rds:reboot-db-instances), by default
+    with `forceFailover`, so each Multi-AZ instance fails over to its standby.
+
+    Targets: `db_instance_arns`, or the instances carrying `tags` (default: the allow tag), in
+    `availability_zone` when given. Returns the fault result with the FIS experiment; the RTO
+    is measured on the MySQL endpoint when configured.
+    """
+    template = templates.reboot_db_instances_template(_tags(tags, configuration), force_failover,
+                                                      availability_zone, db_instance_arns)
+    return _run("fis-rds-reboot-db-instances", template, "FIS aws:rds:reboot-db-instances", "mysql",
+                role_arn, wait, timeout, poll_interval, measure_data_plane, dry_run, configuration, secrets)
+
+
+def failover_db_cluster(tags: Optional[Dict[str, str]] = None,
+                        writer_availability_zone: Optional[str] = None,
+                        db_cluster_arns: Optional[List[str]] = None, role_arn: Optional[str] = None,
+                        wait: bool = True, timeout: float = 900.0, poll_interval: float = 2.0,
+                        measure_data_plane: bool = True, dry_run: Optional[bool] = None,
+                        configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+    """Fail the tagged Multi-AZ DB clusters or Aurora clusters over through FIS
+    (aws:rds:failover-db-cluster), optionally only those whose writer is in one AZ.
+
+    Returns the fault result with the FIS experiment. The lab has no DB clusters: there the
+    experiment fails with InvalidTarget.
+    """
+    template = templates.failover_db_cluster_template(_tags(tags, configuration),
+                                                      writer_availability_zone, db_cluster_arns)
+    return _run("fis-rds-failover-db-cluster", template, "FIS aws:rds:failover-db-cluster", "mysql",
+                role_arn, wait, timeout, poll_interval, measure_data_plane, dry_run, configuration, secrets)
+
+
+def interrupt_cache_az_power(availability_zone: str, duration: str = "PT1M",
+                             tags: Optional[Dict[str, str]] = None,
+                             replication_group_arns: Optional[List[str]] = None,
+                             role_arn: Optional[str] = None, wait: bool = True, timeout: float = 900.0,
+                             poll_interval: float = 2.0, measure_data_plane: bool = True,
+                             dry_run: Optional[bool] = None, configuration: Configuration = None,
+                             secrets: Secrets = None) -> Dict[str, Any]:
+    """Cut the power of the tagged replication groups' nodes in one AZ for `duration` (ISO-8601,
+    PT1M to PT12H) through FIS (aws:elasticache:replicationgroup-interrupt-az-power).
+
+    ElastiCache promotes a replica in another AZ and replaces nothing in that AZ until the power
+    returns. Returns once the experiment ended (after `duration`); the RTO is measured on the
+    Redis endpoint when configured.
+    """
+    template = templates.interrupt_cache_az_power_template(_tags(tags, configuration), availability_zone,
+                                                           duration, replication_group_arns)
+    return _run("fis-elasticache-interrupt-az-power", template,
+                "FIS aws:elasticache:replicationgroup-interrupt-az-power", "redis", role_arn, wait,
+                timeout, poll_interval, measure_data_plane, dry_run, configuration, secrets)
+
+
+def az_power_interruption(availability_zone: str, duration: str = "PT1M",
+                          tags: Optional[Dict[str, str]] = None, include_db_clusters: bool = True,
+                          role_arn: Optional[str] = None, wait: bool = True, timeout: float = 900.0,
+                          poll_interval: float = 2.0, dry_run: Optional[bool] = None,
+                          configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+    """Interrupt the power of one AZ for the shop's databases and caches through FIS: the RDS
+    and ElastiCache part of the "AZ Availability: Power Interruption" scenario.
+
+    At once: the tagged Multi-AZ DB instances in the AZ reboot with failover, DB clusters whose
+    writer is there fail over, and the tagged replication groups' nodes there lose power for
+    `duration`. Actions whose targets match nothing are skipped, as in the scenario; the
+    activity fails if every action was skipped. Measure each service's RTO with the data-plane
+    wait probes after it.
+    """
+    template = templates.az_power_interruption_template(_tags(tags, configuration), availability_zone,
+                                                        duration, include_db_clusters)
+    return _run("fis-az-power-interruption", template, "FIS AZ power interruption", None, role_arn,
+                wait, timeout, poll_interval, False, dry_run, configuration, secrets)
+
+
+def stop_experiment(experiment_id: Optional[str] = None, configuration: Configuration = None,
+                    secrets: Secrets = None) -> Dict[str, Any]:
+    """Stop an FIS experiment (StopExperiment) — by default every one this run started that is
+    still going. For rollbacks: an experiment that already ended is left as it is.
+
+    Returns `stopped`: experiment id -> the state it was stopped in (None: it had ended).
+    """
+    if experiment_id is None:
+        return {"stopped": stop_live("rollback")}
+    client = aws_client("fis", configuration, secrets)
+    return {"stopped": {experiment_id: stop_one(client, experiment_id, "rollback")}}

@@ -1,0 +1,118 @@
+"""What each FIS action does on the lab: it calls the lab's own mechanics, nothing else.
+
+Why: an FIS experiment on the lab must fail the lab over exactly as the RDS and ElastiCache APIs
+do (``lab.start_db_reboot``), so the measurements of a FIS-driven game day compare with the
+others. Each runner gets an ``ActionRun`` and returns when the action is done, raises
+``ActionFailed`` with the reason FIS would report, or returns early once ``run.stop`` is set
+(the experiment was stopped), undoing what can be undone (the AZ power comes back).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Mapping
+
+from woolab.errors import LabError
+from woolab.facade.fis_catalog import duration_seconds
+from woolab.facade.fis_targets import Resource
+
+#: How long a rebooted DB instance may take to be ``available`` again before the action fails.
+REBOOT_TIMEOUT = 900.0
+POLL = 0.2
+
+
+class ActionFailed(Exception):
+    """The action failed: ``str(exc)`` is its ``state.reason``; ``code`` the experiment's error code.
+
+    Codes from the FIS troubleshooting page: ``DependentServiceFailure`` (another service's call
+    failed), ``ConfigurationFailure``, ``InternalFailure``.
+    """
+
+    def __init__(self, reason: str, code: str = "DependentServiceFailure"):
+        super().__init__(reason)
+        self.code = code
+
+
+@dataclass
+class ActionRun:
+    lab: Any
+    name: str
+    parameters: Mapping[str, str]
+    targets: Dict[str, List[Resource]]  # target key ("DBInstances") -> resolved resources
+    stop: threading.Event
+
+
+def reboot_db_instances(run: ActionRun) -> None:
+    """RebootDBInstance on every target (with ``forceFailover``), then wait until each is back."""
+    force = run.parameters.get("forceFailover", "false") == "true"
+    instances = run.targets.get("DBInstances", [])
+    for resource in instances:
+        try:
+            run.lab.start_db_reboot(resource.id, force)
+        except LabError as exc:
+            raise ActionFailed(f"RebootDBInstance failed for {resource.id}: {exc}") from None
+    _wait(run, lambda snap: all(snap["db_instances"].get(r.id, {}).get("status") == "available"
+                                for r in instances), REBOOT_TIMEOUT,
+          f"DB instances {', '.join(r.id for r in instances)} were not available again")
+
+
+def failover_db_cluster(run: ActionRun) -> None:
+    """The lab has no DB clusters, so target resolution never gets here with a target."""
+    clusters = run.targets.get("Clusters", [])
+    raise ActionFailed(f"FailoverDBCluster is not available in the failover-gameday lab "
+                       f"(no DB clusters; targets: {[c.id for c in clusters]}).", "ConfigurationFailure")
+
+
+def interrupt_az_power(run: ActionRun) -> None:
+    """Power off the targets' nodes in the chosen AZ for ``duration``; power returns at the end."""
+    start = getattr(run.lab, "start_az_power_interruption", None)
+    end = getattr(run.lab, "end_az_power_interruption", None)
+    if start is None or end is None:
+        raise ActionFailed("aws:elasticache:replicationgroup-interrupt-az-power is not implemented by "
+                           "this lab yet (it has no AZ power interruption mechanics).", "InternalFailure")
+    seconds = duration_seconds(run.parameters["duration"])
+    zones = list(dict.fromkeys(r.az for r in run.targets.get("ReplicationGroups", [])))
+    started = []
+    try:
+        for zone in zones:
+            try:
+                start(zone, seconds)
+            except LabError as exc:
+                raise ActionFailed(f"AZ power interruption of {zone} failed: {exc}") from None
+            started.append(zone)
+        run.stop.wait(seconds)
+    finally:
+        if run.stop.is_set():  # stopped early: power comes back now, not at the end of the duration
+            for zone in started:
+                _end_quietly(end, zone)
+
+
+def _end_quietly(end: Callable[[str], Any], zone: str) -> None:
+    try:
+        end(zone)
+    except LabError:
+        pass  # the interruption already ended by itself
+
+
+def wait(run: ActionRun) -> None:
+    """aws:fis:wait: nothing happens for ``duration`` (or until the experiment is stopped)."""
+    run.stop.wait(duration_seconds(run.parameters["duration"]))
+
+
+def _wait(run: ActionRun, done: Callable[[Mapping[str, Any]], bool], timeout: float, what: str) -> None:
+    waited = 0.0
+    while not done(run.lab.snapshot()):
+        if run.stop.wait(POLL):
+            return
+        waited += POLL
+        if waited >= timeout:
+            raise ActionFailed(f"{what} within {timeout:g} s.")
+
+
+RUNNERS: Dict[str, Callable[[ActionRun], None]] = {
+    "aws:rds:reboot-db-instances": reboot_db_instances,
+    "aws:rds:failover-db-cluster": failover_db_cluster,
+    "aws:elasticache:replicationgroup-interrupt-az-power": interrupt_az_power,
+    "aws:fis:wait": wait,
+}
