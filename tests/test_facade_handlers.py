@@ -111,6 +111,15 @@ class ShapeOnlyFakeLab:
         for key in keys:
             tags.pop(key, None)
 
+    def start_az_power_interruption(self, az, seconds, node_kinds=None):
+        if az not in ("us-east-1a", "us-east-1b", "us-east-1c"):
+            raise LabNotFound(f"Availability Zone {az} not found")
+        self.calls.append(("power-off", az, seconds))
+        return []
+
+    def end_az_power_interruption(self, az):
+        self.calls.append(("power-on", az))
+
     def finish(self):
         """Settle every running change (what the real lab's background threads do)."""
         self.state["db_instances"]["shop-db"]["status"] = "available"

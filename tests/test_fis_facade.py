@@ -11,7 +11,6 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from test_facade_handlers import ShapeOnlyFakeLab
 
-from woolab.errors import LabInvalidState
 from woolab.facade import fis_targets, server
 
 ROLE = "arn:aws:iam::123456789012:role/fis"
@@ -29,14 +28,7 @@ class FisFakeLab(ShapeOnlyFakeLab):
         threading.Timer(0.3, self.finish).start()
 
 
-class PoweredFakeLab(FisFakeLab):
-    def start_az_power_interruption(self, az, seconds):
-        if az not in ("us-east-1a", "us-east-1b", "us-east-1c"):
-            raise LabInvalidState(f"unknown AZ {az}")
-        self.calls.append(("power-off", az, seconds))
 
-    def end_az_power_interruption(self, az):
-        self.calls.append(("power-on", az))
 
 
 def _serve(lab):
@@ -197,16 +189,8 @@ AZ_ACTION = {"power": {"actionId": "aws:elasticache:replicationgroup-interrupt-a
                        "parameters": {"duration": "PT1M"}, "targets": {"ReplicationGroups": "rg"}}}
 
 
-def test_fis_interrupt_az_power_fails_clearly_while_the_lab_has_no_az_power_mechanics(fis, lab):
-    experiment = run_to_end(fis, template(fis, targets=AZ_POWER, actions=AZ_ACTION)["id"])
-    assert experiment["state"]["status"] == "failed"
-    assert experiment["state"]["error"] == {"code": "InternalFailure", "location": "actions.power"}
-    assert "not implemented by this lab yet" in experiment["actions"]["power"]["state"]["reason"]
-    assert lab.calls == []
-
-
 def test_fis_interrupt_az_power_powers_off_the_target_az_and_restores_it_when_stopped(tmp_path):
-    lab = PoweredFakeLab(tmp_path)
+    lab = FisFakeLab(tmp_path)
     httpd, fis, _ = _serve(lab)
     try:
         created = template(fis, targets=AZ_POWER, actions=AZ_ACTION)

@@ -36,3 +36,11 @@ class LabBackend(Protocol):
 
     def remove_tags(self, kind: str, resource_id: str, keys: List[str]) -> None:
         """Remove tag keys (missing keys are ignored, as AWS does)."""
+
+    def start_az_power_interruption(self, az: str, seconds: float,
+                                    node_kinds: Optional[List[str]] = None) -> List[str]:
+        """Power off the lab nodes in `az` (all, or only `node_kinds`: db, cache) for `seconds`;
+        returns the nodes that lost power."""
+
+    def end_az_power_interruption(self, az: str) -> None:
+        """Give the AZ its power back before the planned end."""

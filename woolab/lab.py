@@ -180,9 +180,10 @@ class Lab:
     def thaw_node(self, name: str) -> None:
         self.power.thaw(name)
 
-    def start_az_power_interruption(self, az: str, seconds: float) -> List[str]:
+    def start_az_power_interruption(self, az: str, seconds: float,
+                                    node_kinds: Optional[List[str]] = None) -> List[str]:
         """Cut the power of one AZ for `seconds`; returns the lab nodes that lost power."""
-        return self.power.interrupt(az, seconds)
+        return self.power.interrupt(az, seconds, tuple(node_kinds or ("db", "cache")))
 
     def end_az_power_interruption(self, az: str) -> None:
         """Give the AZ its power back before the planned end (a stopped FIS experiment)."""

@@ -79,14 +79,15 @@ class HealthMonitor:
                 continue
             primary = db.nodes[db.primary]
             if self._detected(db.primary, self._db_healthy(db.primary, primary.pid), "db_detection_seconds"):
-                self._since.pop(db.primary, None)
+                failed_since = self._since.pop(db.primary)
                 if not db.standby or db.nodes[db.standby].status != "available":
                     continue  # nothing to fail over to: RDS waits for the host to come back
                 reason = ("failover-reason-unreachable" if self.powered_off(primary.az) else
                           "failover-reason-unhealthy" if not pid_alive(primary.pid) else "failover-reason-busy")
                 with state.lock:
                     db.status = "rebooting"
-                self.runner.run(owner, self.db.automatic_failover, db.id, reason, not self.powered_off(primary.az))
+                self.runner.run(owner, self.db.automatic_failover, db.id, reason, not self.powered_off(primary.az),
+                                failed_since)
                 continue
             standby = db.nodes.get(db.standby) if db.standby else None
             if standby is None or standby.status != "available":

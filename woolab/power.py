@@ -70,14 +70,16 @@ class PowerControl:
         self._signal(name, signal.SIGCONT, "thawed (SIGCONT)")
 
     # one AZ ---------------------------------------------------------------------------------------
-    def nodes_in(self, az: str) -> List[str]:
+    def nodes_in(self, az: str, kinds=("db", "cache")) -> List[str]:
         state = self.parts.state
         with state.lock:
-            return [n for db in state.db.values() for n, node in db.nodes.items() if node.az == az] + \
-                   [n.id for n in state.nodes.values() if n.az == az]
+            db = [n for db in state.db.values() for n, node in db.nodes.items() if node.az == az]
+            cache = [n.id for n in state.nodes.values() if n.az == az]
+        return (db if "db" in kinds else []) + (cache if "cache" in kinds else [])
 
-    def interrupt(self, az: str, seconds: float) -> List[str]:
-        """Cut the power of `az` for `seconds`; returns the nodes that lost power."""
+    def interrupt(self, az: str, seconds: float, kinds=("db", "cache")) -> List[str]:
+        """Cut the power of `az` for `seconds`; returns the nodes that lost power. `kinds` limits
+        the cut to the DB or the cache nodes (FIS's ElastiCache action cuts only cache nodes)."""
         if az not in AZS:
             raise LabNotFound(f"Availability Zone {az} not found (the lab has {', '.join(AZS)})")
         if not 0 < float(seconds) <= MAX_INTERRUPTION_SECONDS:
@@ -86,7 +88,7 @@ class PowerControl:
             if az in self._off:
                 raise LabInvalidState(f"Availability Zone {az} is already without power")
             self._off[az] = time.time() + float(seconds)
-        nodes = self.nodes_in(az)
+        nodes = self.nodes_in(az, kinds)
         self.parts.marker(az, f"power interrupted in {az} for {float(seconds):g} s: {', '.join(nodes)}",
                           categories=["power"])
         for name in nodes:

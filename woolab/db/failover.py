@@ -119,16 +119,19 @@ class DbMechanics:
             db.nodes[name].status = "available"
 
     # unplanned failures (RDS's own monitoring acts; nobody called an API) ----------------------
-    def automatic_failover(self, instance_id: str, reason: str, rebuild: bool = True) -> None:
+    def automatic_failover(self, instance_id: str, reason: str, rebuild: bool = True,
+                           failed_since: Optional[float] = None) -> None:
         """The primary crashed, hung or became unreachable: fail over to the standby, publish the
-        failover with its reason, then replace the lost primary's host with a new standby."""
+        failover with its reason, then replace the lost primary's host with a new standby.
+        The outage (`db_failover_seconds`) counts from `failed_since` (monotonic): AWS's failover
+        time includes noticing the failure."""
         parts = self.parts
         db = parts.state.db_instance(instance_id)
         old, new = db.primary, db.standby
         self._event(instance_id, "failover-started", "RDS-EVENT-0013", ["failover"])
         parts.endpoints.db_cut(old)
         parts.marker(instance_id, f"endpoint unavailable (was {old})")
-        went_down = time.monotonic()
+        went_down = failed_since or time.monotonic()
         parts.procs.stop(old, hard=True)  # a hung host is replaced, not waited for
         with parts.state.lock:
             db.nodes[old].status = "failed"

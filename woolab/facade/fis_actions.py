@@ -66,18 +66,14 @@ def failover_db_cluster(run: ActionRun) -> None:
 
 def interrupt_az_power(run: ActionRun) -> None:
     """Power off the targets' nodes in the chosen AZ for ``duration``; power returns at the end."""
-    start = getattr(run.lab, "start_az_power_interruption", None)
-    end = getattr(run.lab, "end_az_power_interruption", None)
-    if start is None or end is None:
-        raise ActionFailed("aws:elasticache:replicationgroup-interrupt-az-power is not implemented by "
-                           "this lab yet (it has no AZ power interruption mechanics).", "InternalFailure")
+    start, end = run.lab.start_az_power_interruption, run.lab.end_az_power_interruption
     seconds = duration_seconds(run.parameters["duration"])
     zones = list(dict.fromkeys(r.az for r in run.targets.get("ReplicationGroups", [])))
     started = []
     try:
         for zone in zones:
             try:
-                start(zone, seconds)
+                start(zone, seconds, node_kinds=["cache"])  # the action powers off cache nodes only
             except LabError as exc:
                 raise ActionFailed(f"AZ power interruption of {zone} failed: {exc}") from None
             started.append(zone)
