@@ -135,7 +135,8 @@ def cmd_run(args) -> int:
                         dry_run=args.dry_run, state_dir=_state_dir(args), region=args.region,
                         keep_lab=args.keep_lab, run_id=args.run_id,
                         shop_settings=parse_settings(args.shop_setting),
-                        allow_remote_load=args.allow_remote_load)
+                        allow_remote_load=args.allow_remote_load, yes=args.yes,
+                        accept_any_account=args.accept_any_account)
 
 
 def cmd_report(args) -> int:
@@ -160,12 +161,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", choices=["lab", "aws"], default=os.environ.get("GAMEDAY_TARGET", "lab"))
     p.add_argument("--users", type=int, help="simulated shoppers (overrides the experiment)")
     p.add_argument("--spawn-rate", type=float, help="shoppers started per second")
-    p.add_argument("--dry-run", action="store_true", help="check guardrails and describe the faults; mutate nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="preflight only: check credentials, allow-lists, targets, IAM, reachability and the "
+                        "store read-only and print the plan; no load, no orders, no writes (exit 0 ready, 2 not)")
+    p.add_argument("--yes", action="store_true", help="with --target aws: confirm the printed plan without a "
+                                                      "terminal prompt (CI)")
+    p.add_argument("--accept-any-account", action="store_true",
+                   help="with --target aws: run without an account allow-list (GAMEDAY_ALLOWED_ACCOUNTS)")
     p.add_argument("--region", help="AWS region for --target aws (default: AWS_REGION)")
     p.add_argument("--run-id", help="name of the run directory under reports/")
     p.add_argument("--keep-lab", action="store_true", help="leave a lab this run started running")
     p.add_argument("--allow-remote-load", action="store_true",
-                   help="with --target aws: send shopper load to the (non-loopback) staging shop URL")
+                   help="accepted for older scripts: on --target aws the shop URL allow-list "
+                        "(GAMEDAY_ALLOWED_SHOP_URLS) decides whether load may go to the staging shop")
     p.add_argument("--shop-setting", action="append", metavar="KEY=VALUE",
                    help="lab only: run with this stand-in shop setting (e.g. retry=false), restored afterwards")
     p.add_argument("--state-dir", help="lab state directory")

@@ -181,7 +181,8 @@ def _target(files: RunFiles, faults: List[Dict]) -> Dict[str, Any]:
         endpoint = str(jr.config_value(journal, "aws_endpoint_url") or "")
         host = str(((files.load_summary or {}).get("settings") or {}).get("host") or "")
         kind = "lab" if any(h in endpoint or h in host for h in LAB_HOSTS) else "unknown"
-    ids = list(given.get("ids") or [])
+    given_ids = given.get("ids") or []
+    ids = [i for i in (given_ids.values() if isinstance(given_ids, dict) else given_ids) if i]
     for fault in faults:
         if fault["target"] and fault["target"] not in ids:
             ids.append(fault["target"])
