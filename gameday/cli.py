@@ -139,6 +139,12 @@ def cmd_run(args) -> int:
                         accept_any_account=args.accept_any_account)
 
 
+def cmd_cleanup(args) -> int:
+    from .cleanup import cleanup
+    return cleanup(args.run_dir, trash=args.trash, failback=args.failback, yes=args.yes,
+                   state_dir=_state_dir(args))
+
+
 def cmd_report(args) -> int:
     from .report import report_command
     if args.compare:
@@ -179,6 +185,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state-dir", help="lab state directory")
     p.add_argument("--timing", help="lab only: timing profile of a lab this run starts (fast, aws or a JSON file)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("cleanup", help="cancel (or trash) the orders a run placed; optionally fail back")
+    p.add_argument("run_dir", help="reports/<run-id>")
+    p.add_argument("--trash", action="store_true", help="move the orders to the trash instead of cancelling")
+    p.add_argument("--failback", action="store_true",
+                   help="first fail the DB instance / cache primaries back to their AZs before the run")
+    p.add_argument("--yes", action="store_true", help="confirm without a terminal prompt (CI)")
+    p.add_argument("--state-dir", help="lab state directory (lab runs)")
+    p.set_defaults(func=cmd_cleanup)
 
     p = sub.add_parser("report", help="write the report of a run, or compare two runs")
     p.add_argument("run_dir", nargs="?", help="reports/<run-id>")

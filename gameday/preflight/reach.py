@@ -5,17 +5,15 @@ Nothing here writes: the shop gets GETs only (no cart is filled, no `GET /checko
 creates a draft order in WooCommerce), MySQL gets `SELECT 1` and Redis `PING` + `ROLE`. TLS
 failures are told apart (no TLS at the endpoint, untrusted certificate) so the fix is named.
 """
-import base64
-import json
-import urllib.error
-import urllib.request
 from typing import Any, List, Optional
 
 import pymysql
 import redis
 
 from chaosext import dataplane
+from chaosext.errors import GamedayError
 from chaosext.shop.client import STORE, StoreSession
+from chaosext.shop.rest import RestClient
 
 from .context import Context
 from .table import FAIL, OK, WARN, Row
@@ -100,18 +98,6 @@ def redis_row(context: Context, timeout: float = 3.0) -> Row:
                f"(TLS {'on' if tls else 'off'})", "point GAMEDAY_REDIS_HOST at the primary endpoint")
 
 
-def _v3_get(base: str, path: str, key: str, secret: str, timeout: float) -> Any:
-    auth = "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()
-    request = urllib.request.Request(base + "/wp-json/wc/v3" + path, headers={"Authorization": auth})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as reply:
-            return reply.status, json.loads(reply.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        return exc.code, None
-    except (OSError, ValueError) as exc:
-        return 0, str(exc)
-
-
 def _products_row(session: StoreSession) -> Row:
     listing = session.request("GET", f"{STORE}/products?per_page=50")
     if listing.status != 200 or not isinstance(listing.body, list):
@@ -143,10 +129,14 @@ def _rest_rows(context: Context, base: str, timeout: float) -> List[Row]:
         return [Row("store", "REST read keys", WARN, "not configured: the order RPO check is skipped and the "
                     "report says \"not measured\"; guest checkout not checked",
                     "set GAMEDAY_SHOP_CONSUMER_KEY/_SECRET (read keys)")]
-    status, _ = _v3_get(base, "/orders?per_page=1&_fields=id", key, secret, timeout)
+    try:
+        client = RestClient(base, key, secret, timeout)
+    except GamedayError as exc:
+        return [Row("store", "REST read keys", FAIL, str(exc), "use the store's https:// URL")]
+    status, _ = client.call("GET", "/orders?per_page=1&_fields=id")
     rows = [Row("store", "REST read keys", OK if status == 200 else FAIL, f"GET /wc/v3/orders answered {status}",
                 "check GAMEDAY_SHOP_CONSUMER_KEY/_SECRET (WooCommerce > Settings > Advanced > REST API)")]
-    status, body = _v3_get(base, "/settings/account/woocommerce_enable_guest_checkout", key, secret, timeout)
+    status, body = client.call("GET", "/settings/account/woocommerce_enable_guest_checkout")
     value = body.get("value") if isinstance(body, dict) else None
     if status == 200:
         rows.append(Row("store", "guest checkout", OK if value == "yes" else FAIL, f"woocommerce_enable_guest_checkout={value}",
