@@ -5,7 +5,8 @@ Nothing here writes: the shop gets GETs only (no cart is filled, no `GET /checko
 creates a draft order in WooCommerce), MySQL gets `SELECT 1` and Redis `PING` + `ROLE`. TLS
 failures are told apart (no TLS at the endpoint, untrusted certificate) so the fix is named.
 """
-from typing import Any, List, Optional
+import socket
+from typing import List, Optional
 
 import pymysql
 import redis
@@ -72,6 +73,17 @@ def _verified(context: Context, kind: str) -> bool:
     return settings.tristate(settings.lookup(key, context.configuration, context.secrets)) is not False
 
 
+def _speaks_plain_redis(host: str, port: int, timeout: float) -> bool:
+    """Whether the endpoint answers an unencrypted PING (with +PONG, or -NOAUTH: still Redis)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16)[:1] in (b"+", b"-")
+    except OSError:
+        return False
+
+
 def redis_row(context: Context, timeout: float = 3.0) -> Row:
     from chaosext import settings
     point = dataplane.endpoint("redis", context.configuration, context.secrets)
@@ -88,8 +100,10 @@ def redis_row(context: Context, timeout: float = 3.0) -> Row:
         client.ping()
         role = client.execute_command("ROLE")[0]
     except (redis.RedisError, OSError) as error:
-        return Row("reach", "cache endpoint", FAIL, f"{point.host}:{point.port}: {type(error).__name__}: {error}",
-                   explain_connect_error("redis", error))
+        fix = explain_connect_error("redis", error)
+        if tls and fix == ENV_HELP["redis"] and _speaks_plain_redis(point.host, point.port, timeout):
+            fix = TLS_OFF_HELP["redis"]  # a plain server waits for more of the TLS hello: a timeout
+        return Row("reach", "cache endpoint", FAIL, f"{point.host}:{point.port}: {type(error).__name__}: {error}", fix)
     finally:
         client.close()
     role = role.decode() if isinstance(role, bytes) else str(role)
