@@ -1,6 +1,5 @@
 """The preflight's AWS calls, against botocore's Stubber (parameters checked against the real
 service models): identity, targets with tags and placement, IAM via the policy simulator."""
-
 import pytest
 from botocore.stub import Stubber
 
