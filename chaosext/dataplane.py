@@ -14,7 +14,6 @@ Each check opens a fresh connection, as a PHP request does, so it lands wherever
 points now. A per-endpoint pacer guarantees at most one connection attempt per 100 ms per
 endpoint, whichever probes run, so polling never disturbs the load.
 """
-import ipaddress
 import logging
 import socket
 import ssl
@@ -30,6 +29,7 @@ from redis.retry import Retry
 from chaoslib.types import Configuration, Secrets
 
 from chaosext import settings, unmeasured
+from chaosext.addresses import is_loopback
 from chaosext.errors import ActivityError
 from chaosext.timefmt import iso
 
@@ -49,15 +49,6 @@ def _get(key: str, configuration: Configuration, secrets: Secrets, default: Any 
 
 def _timeout(configuration: Configuration) -> float:
     return float((configuration or {}).get("dataplane_attempt_timeout", 0.25))
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -143,7 +134,7 @@ def mysql_tls_wanted(host: str, configuration: Configuration = None, secrets: Se
     if settings.flag(_get("mysql_ssl_disabled", configuration, secrets, False)):
         return False
     wanted = settings.tristate(_get("mysql_tls", configuration, secrets))
-    return (not _is_loopback(host)) if wanted is None else wanted
+    return (not is_loopback(host)) if wanted is None else wanted
 
 
 def _mysql_tls(host: str, configuration: Configuration, secrets: Secrets) -> Dict[str, Any]:

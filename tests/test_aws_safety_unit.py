@@ -214,3 +214,17 @@ def test_fault_notification_goes_out_at_injection_and_recovery_when_it_happens()
         fault_log.listen(None)
     assert [h[0] for h in heard] == ["fault-injected", "recovered"]
     assert heard[0][1] == result["injected_at"]
+
+
+def test_report_lists_checks_that_were_not_measured_and_the_endpoints(run_dir):
+    from gameday.report import write_report
+    (run_dir / unmeasured.FILE).write_text(json.dumps(
+        {"check": "order RPO", "why": "no WooCommerce REST consumer key/secret", "t": 1}) + "\n")
+    (run_dir / "target.json").write_text(json.dumps({"kind": "aws", "region": "eu-west-1", "ids": {
+        "db_instance": "stage-db"}, "endpoints": {"shop": "https://staging.shop.example", "mysql": "not configured"}}))
+    paths = write_report(str(run_dir))
+    summary = json.loads(Path(paths["summary.json"]).read_text())
+    assert summary["target"]["not_measured"] == ["order RPO: no WooCommerce REST consumer key/secret"]
+    assert summary["target"]["ids"][0] == "stage-db"
+    markdown = Path(paths["report.md"]).read_text()
+    assert "Not measured" in markdown and "https://staging.shop.example" in markdown

@@ -156,7 +156,8 @@ def test_each_bad_setting_is_one_fail_row_naming_the_fix_and_nothing_is_touched(
 
 def access_log_lines(lab) -> int:
     path = Path(lab.state_dir) / "run" / "shop-access.jsonl"
-    return len(path.read_text().splitlines()) if path.exists() else 0
+    assert path.exists(), "the shop's access log moved: this test must find it"
+    return len(path.read_text().splitlines())
 
 
 def test_aws_target_in_a_lab_shell_is_refused_before_any_request(lab, reports, capsys):
@@ -214,3 +215,21 @@ def test_cleanup_cancels_the_runs_marked_orders_only(lab, reports, monkeypatch, 
     assert cleanup(str(run_dir), trash=True) == 0
     statuses, _ = orders_and_stock(lab, mine + other)
     assert [statuses[i] for i in mine] == ["trash", "trash"] and statuses[other[0]] == "processing"
+
+
+def test_failback_moves_the_writer_back_to_its_original_az(lab, reports, lab_env, tmp_path, capsys):
+    spec = run.load_and_validate(run.resolve("rds-force-failover"))
+    facts = safety.placement(spec, {**os.environ, **lab_env}, "failback-run")  # what target.json records
+    original = facts["original"]["shop-db"]["az"]
+    lab.failover_db()
+    moved = safety.placement(spec, {**os.environ, **lab_env}, "moved")["original"]["shop-db"]["az"]
+    assert moved != original
+    run_dir = tmp_path / "failback-run"
+    run_dir.mkdir()
+    (run_dir / "target.json").write_text(json.dumps(safety.target_info("lab", dict(lab_env), facts)))
+    assert cli.main(["cleanup", str(run_dir), "--failback"]) == 0
+    out = capsys.readouterr().out
+    assert f"failed back from {moved} to {original}" in out
+    lab.wait_idle()
+    again = safety.placement(spec, {**os.environ, **lab_env}, "after")
+    assert again["original"]["shop-db"]["az"] == original

@@ -5,7 +5,6 @@ signatures (WooCommerce REST API docs, "Authentication"), so a non-loopback `htt
 refused here with that fix, instead of failing later with a 401.
 """
 import base64
-import ipaddress
 import json
 import urllib.error
 import urllib.request
@@ -13,18 +12,10 @@ from dataclasses import dataclass
 from typing import Any, Optional, Tuple
 from urllib.parse import urlsplit
 
+from chaosext.addresses import is_loopback
 from chaosext.errors import GamedayError
 
 __all__ = ["RestClient"]
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass
@@ -36,7 +27,7 @@ class RestClient:
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.base_url)
-        if parts.scheme != "https" and not _loopback(parts.hostname or ""):
+        if parts.scheme != "https" and not is_loopback(parts.hostname or ""):
             raise GamedayError(f"{self.base_url}: WooCommerce takes REST keys as Basic credentials over "
                                "HTTPS only; use the store's https:// URL")
         self.base_url = self.base_url.rstrip("/")

@@ -9,11 +9,11 @@
   operator passed `--accept-any-account`; a shop URL off its list is a FAIL for any remote load.
 - `confirm`: the operator confirms on a terminal, or CI passes `--yes`.
 """
-import ipaddress
 import sys
 from typing import Callable, Dict, List, Optional
 from urllib.parse import urlsplit
 
+from chaosext.addresses import is_loopback_url
 from chaosext.errors import GamedayError
 
 from .context import Context
@@ -28,16 +28,6 @@ ALLOW_ENV = {"accounts": "GAMEDAY_ALLOWED_ACCOUNTS", "regions": "GAMEDAY_ALLOWED
              "resources": "GAMEDAY_ALLOWED_RESOURCES", "shop_urls": "GAMEDAY_ALLOWED_SHOP_URLS"}
 ALLOW_CONFIG = {"accounts": "aws_allowed_accounts", "regions": "aws_allowed_regions",
                 "resources": "aws_allowed_resources", "shop_urls": "allowed_shop_urls"}
-
-
-def is_loopback_url(url: str) -> bool:
-    host = (urlsplit(url if "//" in url else "//" + url).hostname or "").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def refuse_lab_env(env: Dict[str, str]) -> None:
@@ -87,29 +77,19 @@ def _account_row(context: Context, account: Optional[str]) -> Row:
                f"use credentials of an allowed account, or add it to {ALLOW_ENV['accounts']}")
 
 
-def _region_row(context: Context) -> Row:
-    allowed = listed(context, "regions")
-    region = context.region
+def _recommended_row(context: Context, which: str, item: str, values: List[str], why_set: str,
+                     fail_fix: str) -> Row:
+    """Region and resource ids: WARN without a list (it is recommended), FAIL outside it."""
+    allowed = listed(context, which)
+    shown = ", ".join(values) or "none"
     if not allowed:
-        return Row("allow-lists", "region", WARN, f"no region allow-list ({region} accepted)",
-                   f"set {ALLOW_ENV['regions']} to pin runs to staging regions")
-    if region in allowed:
-        return Row("allow-lists", "region", OK, f"{region} is in {allowed}")
-    return Row("allow-lists", "region", FAIL, f"region {region} is not in {allowed}",
-               f"pass --region with an allowed region, or add it to {ALLOW_ENV['regions']}")
-
-
-def _resources_row(context: Context) -> Row:
-    allowed = listed(context, "resources")
-    ids = [rid for _, rid in context.resources]
-    if not allowed:
-        return Row("allow-lists", "resources", WARN, f"no resource allow-list ({', '.join(ids) or 'none'}"
-                   "; the allow tag still applies)", f"set {ALLOW_ENV['resources']} to the ids you may fail over")
-    outside = [rid for rid in ids if rid not in allowed]
+        return Row("allow-lists", item, WARN, f"no {item} allow-list ({shown} accepted)",
+                   f"set {ALLOW_ENV[which]} {why_set}")
+    outside = [v for v in values if v not in allowed]
     if outside:
-        return Row("allow-lists", "resources", FAIL, f"{', '.join(outside)} not in {allowed}",
-                   f"point the experiment at allowed resources, or add them to {ALLOW_ENV['resources']}")
-    return Row("allow-lists", "resources", OK, f"{', '.join(ids) or 'none'} allowed")
+        return Row("allow-lists", item, FAIL, f"{', '.join(outside)} not in {allowed}",
+                   f"{fail_fix}, or add it to {ALLOW_ENV[which]}")
+    return Row("allow-lists", item, OK, f"{shown} in {allowed}")
 
 
 def _shop_row(context: Context, shop_url: Optional[str]) -> Row:
@@ -126,7 +106,12 @@ def allow_list_rows(context: Context, account: Optional[str], shop_url: Optional
     """The allow-list rows of an AWS run (the lab is its own allow-list: loopback only)."""
     if context.target != "aws":
         return [Row("allow-lists", "target", OK, "the lab: loopback endpoints only")]
-    return [_account_row(context, account), _region_row(context), _resources_row(context),
+    return [_account_row(context, account),
+            _recommended_row(context, "regions", "region", [context.region or "?"],
+                             "to pin runs to staging regions", "pass --region with an allowed region"),
+            _recommended_row(context, "resources", "resources", [rid for _, rid in context.resources],
+                             "to the ids you may fail over (the allow tag applies either way)",
+                             "point the experiment at allowed resources"),
             _shop_row(context, shop_url)]
 
 
