@@ -160,8 +160,10 @@ def test_caller_arn_to_simulator_principal(caller, expected):
     assert cloud.role_arn(caller) == expected
 
 
-SPEC = {"title": "RDS failover", "configuration": {"aws_region": "eu-west-1", "db_instance_id": "stage-db",
-                                                   "shop_url": {"type": "env", "key": "GAMEDAY_SHOP_URL"}},
+SPEC = {"title": "RDS failover", "configuration": {  # lab defaults, as in the shipped experiments
+            "aws_region": "eu-west-1",
+            "db_instance_id": {"type": "env", "key": "GAMEDAY_DB_INSTANCE_ID", "default": "shop-db"},
+            "shop_url": {"type": "env", "key": "GAMEDAY_SHOP_URL", "default": "http://127.0.0.1:15301"}},
         "method": [{"type": "action", "name": "fail-over", "provider": {
             "type": "python", "module": "chaosext.rds.actions", "func": "force_failover",
             "arguments": {"db_instance_identifier": "${db_instance_id}"}}}]}
@@ -183,3 +185,27 @@ def test_aws_run_without_account_allow_list_is_refused_in_one_line(stubs, monkey
     assert asked == []  # refused before the confirmation, so before any side effect
     table = capsys.readouterr().out
     assert "allow-lists  account" in table and "NOT READY" in table
+
+
+def test_a_shop_off_the_allow_list_is_not_even_contacted(stubs, monkeypatch):
+    from gameday.preflight import reach
+    stubs["sts"].add_response("get_caller_identity", {"UserId": "AROA:ci", "Account": ACCOUNT, "Arn": CALLER}, {})
+    expect_instance(stubs)
+    stubs["iam"].add_client_error("simulate_principal_policy", "AccessDenied", "no", 403)
+    monkeypatch.setattr(reach, "shop_rows", lambda *a: pytest.fail("the shop was contacted"))
+    env = {"AWS_REGION": "eu-west-1", "GAMEDAY_SHOP_URL": "https://www.shop.example", "GAMEDAY_DB_INSTANCE_ID": "stage-db",
+           "GAMEDAY_ALLOWED_ACCOUNTS": ACCOUNT, "GAMEDAY_ALLOWED_SHOP_URLS": "https://staging.shop.example"}
+    result = safety.preflight_for(dict(SPEC), "aws", env, "run-1")
+    rows = {(r.section, r.item): r for r in result.rows}
+    assert rows[("allow-lists", "shop URL")].status == FAIL and not result.ready
+    assert "not contacted" in rows[("reach", "shop")].detail
+
+
+def test_missing_required_setting_on_aws_is_named_with_its_variable():
+    from gameday.preflight import _required_rows
+    from gameday.preflight.context import build_context
+    ctx = build_context(dict(SPEC), "aws", {"AWS_REGION": "eu-west-1"}, "run-1")
+    rows = {r.item: r for r in _required_rows(ctx)}
+    assert rows["GAMEDAY_SHOP_URL"].status == FAIL and rows["GAMEDAY_SHOP_URL"].fix == "set GAMEDAY_SHOP_URL"
+    assert rows["GAMEDAY_DB_INSTANCE_ID"].status == FAIL  # the experiment uses ${db_instance_id}
+    assert "GAMEDAY_REPLICATION_GROUP_ID" not in rows  # it names no replication group

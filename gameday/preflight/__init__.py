@@ -14,7 +14,7 @@ from chaosext.errors import GamedayError
 
 from . import cloud, guards, plan, reach
 from .context import Context, build_context, environment
-from .table import FAIL, OK, Row, ready, render
+from .table import FAIL, INFO, OK, Row, ready, render
 
 __all__ = ["Preflight", "run_preflight", "render", "Row", "build_context", "environment"]
 
@@ -85,7 +85,11 @@ def run_preflight(context: Context) -> Preflight:
         rows += targets
         rows += guards.allow_list_rows(context, context.facts.get("account"), shop_url)
         rows += _guarded("iam", lambda: cloud.iam_rows(context))
-        rows += _guarded("reach", lambda: reach.shop_rows(context, shop_url))
+        if context.target == "aws" and shop_url and not guards.shop_url_allowed(
+                shop_url, guards.listed(context, "shop_urls")):
+            rows.append(Row("reach", "shop", INFO, f"{shop_url} not contacted: it is not on the shop URL allow-list"))
+        else:
+            rows += _guarded("reach", lambda: reach.shop_rows(context, shop_url))
         rows.append(reach.mysql_row(context))
         rows.append(reach.redis_row(context))
     rows += plan.plan_rows(context, shop_url)
