@@ -33,6 +33,9 @@ ACTIVITY_ACTIONS: Dict[str, List[str]] = {
         "elasticache:AddTagsToResource"],
     "chaosext.shop.actions.checkout_through_db_failover": ["rds:DescribeDBInstances"],
     "chaosext.shop.actions.remember_carts": [],
+    # lab-only faults: they talk to the lab's control API, never to AWS
+    "chaosext.lab.actions.crash_db_primary": [],
+    "chaosext.lab.actions.crash_cache_primary": [],
 }
 MUTATING = {"rds:RebootDBInstance", "rds:FailoverDBCluster", "elasticache:TestFailover",
             "elasticache:DeleteCacheCluster", "elasticache:IncreaseReplicaCount",
@@ -53,8 +56,9 @@ def policy_actions(policy: dict = None) -> Set[str]:
 
 
 def needed_actions(funcs: List[str]) -> Dict[str, List[str]]:
-    """{activity: IAM actions}; an activity the pack does not know maps to None."""
-    return {f: ACTIVITY_ACTIONS.get(f) for f in funcs}
+    """{activity: IAM actions}; a Python activity the pack does not know maps to None (a process
+    or HTTP step, such as a pause, calls no AWS API of ours)."""
+    return {f: ACTIVITY_ACTIONS.get(f, [] if " " in f or "." not in f else None) for f in funcs}
 
 
 def markdown(policy: dict = None) -> str:

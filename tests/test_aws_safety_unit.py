@@ -228,3 +228,15 @@ def test_report_lists_checks_that_were_not_measured_and_the_endpoints(run_dir):
     assert summary["target"]["ids"][0] == "stage-db"
     markdown = Path(paths["report.md"]).read_text()
     assert "Not measured" in markdown and "https://staging.shop.example" in markdown
+
+
+def test_the_preflight_knows_every_action_of_the_shipped_experiments():
+    from gameday import run
+    funcs = set()
+    for entry in run.catalog():
+        spec = json.loads(Path(entry["path"]).read_text())
+        for action in spec.get("method", []) + spec.get("rollbacks", []):
+            provider = action.get("provider", {})
+            if action.get("type") == "action" and provider.get("type") == "python":
+                funcs.add(f"{provider['module']}.{provider['func']}")
+    assert funcs and sorted(f for f in funcs if f not in iam.ACTIVITY_ACTIONS) == []

@@ -89,8 +89,9 @@ def build_context(spec: dict, target: str, env: Dict[str, str], run_id: str,
     for phase, activity in _activities(spec):
         provider = activity.get("provider", {})
         arguments = substitute(dict(provider.get("arguments") or {}), configuration, scoped)
-        context.actions.append({"phase": phase, "name": activity.get("name"),
-                                "func": f"{provider.get('module')}.{provider.get('func')}",
+        func = (f"{provider.get('module')}.{provider.get('func')}" if provider.get("type") == "python"
+                else f"{provider.get('type')} {provider.get('path') or provider.get('url') or ''}".strip())
+        context.actions.append({"phase": phase, "name": activity.get("name"), "func": func,
                                 "arguments": arguments, "background": bool(activity.get("background"))})
         for key, kind in RESOURCE_ARGS.items():
             if arguments.get(key) and (kind, arguments[key]) not in context.resources:

@@ -32,7 +32,8 @@ def _load_row(context: Context, shop_url: str) -> Row:
 def _activity_text(action: Dict[str, Any]) -> str:
     args = {k: v for k, v in action["arguments"].items() if k not in ("configuration", "secrets")}
     shown = ", ".join(f"{k}={v}" for k, v in args.items())
-    return f"{action['func'].split('.', 1)[-1]}({shown})" + (" in the background" if action["background"] else "")
+    call = action["func"] if " " in action["func"] else f"{action['func'].split('.', 1)[-1]}({shown})"
+    return call + (" in the background" if action["background"] else "")
 
 
 def _steady_rows(context: Context) -> List[Row]:
