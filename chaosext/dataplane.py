@@ -2,16 +2,18 @@
 
 One Redis client factory and one MySQL connection factory, configured from the experiment's
 configuration (or secrets, for passwords):
-`redis_host`, `redis_port` (6379), `redis_password`, `redis_username`, `redis_ssl`;
-`mysql_host`, `mysql_port` (3306), `mysql_user`, `mysql_password`, `mysql_database`,
-`mysql_ssl_ca` (verify TLS with this CA bundle), `mysql_ssl_disabled`;
+`redis_host`, `redis_port` (6379), `redis_password`, `redis_username`, `redis_ssl`,
+`redis_ssl_ca`, `redis_tls_verify`; `mysql_host`, `mysql_port` (3306), `mysql_user`,
+`mysql_password`, `mysql_database`, `mysql_tls`, `mysql_ssl_ca`, `mysql_tls_verify`
+(`mysql_ssl_disabled` still turns TLS off). Each one may also come from the environment variable
+listed in `chaosext.settings` (e.g. GAMEDAY_REDIS_TLS, GAMEDAY_MYSQL_CA). Certificates are
+verified whenever TLS is used, unless `*_tls_verify` is false;
 `dataplane_attempt_timeout` (seconds one connect+write may take, default 0.25: one hung attempt must not delay the measured recovery).
 
 Each check opens a fresh connection, as a PHP request does, so it lands wherever the endpoint
 points now. A per-endpoint pacer guarantees at most one connection attempt per 100 ms per
 endpoint, whichever probes run, so polling never disturbs the load.
 """
-import ipaddress
 import logging
 import socket
 import ssl
@@ -26,6 +28,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from chaoslib.types import Configuration, Secrets
 
+from chaosext import settings, unmeasured
+from chaosext.addresses import is_loopback
 from chaosext.errors import ActivityError
 from chaosext.resolve import connect_host
 from chaosext.timefmt import iso
@@ -41,23 +45,11 @@ MYSQL_TABLE_MISSING = 1146
 
 
 def _get(key: str, configuration: Configuration, secrets: Secrets, default: Any = None) -> Any:
-    for source in (secrets or {}, configuration or {}):
-        if source.get(key) not in (None, ""):
-            return source[key]
-    return default
+    return settings.lookup(key, configuration, secrets, default)
 
 
 def _timeout(configuration: Configuration) -> float:
     return float((configuration or {}).get("dataplane_attempt_timeout", 0.25))
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -121,27 +113,45 @@ def redis_client(configuration: Configuration = None, secrets: Secrets = None,
         host=connect_host(point.host), port=point.port,
         username=_get("redis_username", configuration, secrets),
         password=_get("redis_password", configuration, secrets),
-        ssl=bool(_get("redis_ssl", configuration, secrets, False)),
         socket_connect_timeout=timeout, socket_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
+        retry=Retry(NoBackoff(), 0), **_redis_tls(configuration, secrets),
     )
 
 
-_SHARED_TLS: Dict[Optional[str], ssl.SSLContext] = {}
+def _redis_tls(configuration: Configuration, secrets: Secrets) -> Dict[str, Any]:
+    """TLS only when asked for (ElastiCache in-transit encryption); then verified by default."""
+    if not settings.flag(_get("redis_ssl", configuration, secrets, False)):
+        return {}
+    verify = settings.tristate(_get("redis_tls_verify", configuration, secrets)) is not False
+    return {"ssl": True, "ssl_ca_certs": _get("redis_ssl_ca", configuration, secrets),
+            "ssl_cert_reqs": "required" if verify else "none", "ssl_check_hostname": verify}
+
+
+_SHARED_TLS: Dict[Tuple[Optional[str], bool], ssl.SSLContext] = {}
+
+
+def mysql_tls_wanted(host: str, configuration: Configuration = None, secrets: Secrets = None) -> bool:
+    """`mysql_tls` when set; otherwise TLS everywhere but loopback (and off by `mysql_ssl_disabled`)."""
+    if settings.flag(_get("mysql_ssl_disabled", configuration, secrets, False)):
+        return False
+    wanted = settings.tristate(_get("mysql_tls", configuration, secrets))
+    return (not is_loopback(host)) if wanted is None else wanted
 
 
 def _mysql_tls(host: str, configuration: Configuration, secrets: Secrets) -> Dict[str, Any]:
-    """Loopback: no TLS. Elsewhere: one shared SSLContext (PyMySQL would build one per connect)."""
-    if _is_loopback(host) or _get("mysql_ssl_disabled", configuration, secrets, False):
+    """No TLS, or one shared SSLContext (PyMySQL would build one per connect), verified by
+    default: with the CA bundle given (RDS: global-bundle.pem), else the system trust store."""
+    if not mysql_tls_wanted(host, configuration, secrets):
         return {"ssl_disabled": True}
     ca = _get("mysql_ssl_ca", configuration, secrets)
-    if ca not in _SHARED_TLS:
+    verify = settings.tristate(_get("mysql_tls_verify", configuration, secrets)) is not False
+    if (ca, verify) not in _SHARED_TLS:
         context = ssl.create_default_context(cafile=ca)
-        if not ca:  # encrypt without verification, like PyMySQL's "preferred"
+        if not verify:  # encryption only, when the operator said so
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-        _SHARED_TLS[ca] = context
-    return {"ssl": _SHARED_TLS[ca]}
+        _SHARED_TLS[(ca, verify)] = context
+    return {"ssl": _SHARED_TLS[(ca, verify)]}
 
 
 def mysql_connection(configuration: Configuration = None, secrets: Secrets = None,
@@ -208,7 +218,15 @@ def attempt_write(kind: str, configuration: Configuration = None, secrets: Secre
         return False, _describe_failure(error), started, time.time()
 
 
+SKIP_FIX = {"mysql": "set GAMEDAY_MYSQL_HOST (and _PORT/_USER/_PASSWORD/_DATABASE) to measure it",
+            "redis": "set GAMEDAY_REDIS_HOST (and _PORT/_PASSWORD) to measure it"}
+
+
 def _writable(kind: str, configuration: Configuration, secrets: Secrets) -> bool:
+    if endpoint(kind, configuration, secrets) is None:
+        unmeasured.skip(f"{kind} data plane", f"no {kind} endpoint configured; {SKIP_FIX[kind]}",
+                        configuration)
+        return True
     ok, why, _, _ = attempt_write(kind, configuration, secrets)
     if not ok:
         raise ActivityError(f"{_require(kind, configuration, secrets)} is not writable: {why}")
@@ -219,7 +237,8 @@ def redis_writable(configuration: Configuration = None, secrets: Secrets = None)
     """Write a short-lived probe key through the Redis primary endpoint the application uses.
 
     Returns True when the write was acknowledged; fails the activity with the reason
-    (refused connection, timeout, READONLY from a demoted primary) otherwise.
+    (refused connection, timeout, READONLY from a demoted primary) otherwise. Without a
+    configured Redis endpoint the check is skipped: True, a warning, and "not measured".
     """
     return _writable("redis", configuration, secrets)
 
@@ -228,7 +247,8 @@ def mysql_writable(configuration: Configuration = None, secrets: Secrets = None)
     """Upsert one row of the `gameday_probe` table through the MySQL endpoint the application uses.
 
     Returns True when the write committed; fails the activity with the MySQL error number
-    (2003 cannot connect, 2013 lost, 1290 read-only, ...) otherwise.
+    (2003 cannot connect, 2013 lost, 1290 read-only, ...) otherwise. Without a configured MySQL
+    endpoint the check is skipped: True, a warning, and "not measured".
     """
     return _writable("mysql", configuration, secrets)
 

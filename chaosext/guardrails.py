@@ -17,7 +17,7 @@ from chaosext.errors import GuardrailRefused
 
 __all__ = [
     "Target", "check_target", "is_dry_run", "require_multi_az",
-    "require_cluster_reader", "require_cache_failover_ready", "flag",
+    "require_cluster_reader", "require_cache_failover_ready", "flag", "allow_tag",
 ]
 
 logger = logging.getLogger("chaostoolkit")
@@ -95,6 +95,14 @@ def check_target(target: Target, action: str, configuration: Configuration = Non
     if actual is None or (has_value and actual.strip().lower() != value.strip().lower()):
         _refuse(target, action, f"it does not carry the allow tag {spec} (tag it, or set "
                 "chaos_waive_tag_guardrail: true in the configuration)")
+
+
+def allow_tag(configuration: Configuration = None) -> Dict[str, str]:
+    """The allow tag as an AWS tag: what a node the pack creates carries, so the IAM policy can
+    limit CreateCacheCluster to requests tagged with it (aws:RequestTag)."""
+    spec = str((configuration or {}).get("chaos_allow_tag") or DEFAULT_ALLOW_TAG)
+    key, _, value = spec.partition("=")
+    return {"Key": key.strip(), "Value": value.strip()}
 
 
 def require_multi_az(instance: Dict[str, Any], action: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from chaoslib.types import Configuration, Secrets
 
 from chaosext import dataplane
+from chaosext.alerts import faults as fault_log
 from chaosext.errors import ActivityError
 from chaosext.timefmt import iso, parse_time
 
@@ -74,6 +75,7 @@ def run_fault(fault: Fault, wait: bool = True, timeout: float = 300.0, poll_inte
         fault.inject()
         result.update(method=fault.method, injected_at=iso(injected), **(fault.extra or {}))
         logger.info("%s injected on %s via %s", fault.fault, fault.target, fault.method)
+        fault_log.announce("fault-injected", result)
         if not wait:
             return result
         deadline = time.monotonic() + float(timeout)
@@ -97,6 +99,7 @@ def run_fault(fault: Fault, wait: bool = True, timeout: float = 300.0, poll_inte
         result["data_plane"] = watch.result()
     logger.info("%s on %s: control plane %.1f s, data plane RTO %s s", fault.fault, fault.target,
                 result["control_plane_seconds"], result["rto_seconds"])
+    fault_log.announce("recovered", result)
     return result
 
 

@@ -135,7 +135,14 @@ def cmd_run(args) -> int:
                         dry_run=args.dry_run, state_dir=_state_dir(args), region=args.region,
                         keep_lab=args.keep_lab, run_id=args.run_id,
                         shop_settings=parse_settings(args.shop_setting),
-                        allow_remote_load=args.allow_remote_load)
+                        allow_remote_load=args.allow_remote_load, yes=args.yes,
+                        accept_any_account=args.accept_any_account)
+
+
+def cmd_cleanup(args) -> int:
+    from .cleanup import cleanup
+    return cleanup(args.run_dir, trash=args.trash, failback=args.failback, yes=args.yes,
+                   state_dir=_state_dir(args))
 
 
 def cmd_report(args) -> int:
@@ -145,6 +152,28 @@ def cmd_report(args) -> int:
     if not args.run_dir:
         raise GamedayError("give a run directory (reports/<run-id>) or --compare RUN_A RUN_B")
     return report_command(args.run_dir, gate=args.gate)
+
+
+def _add_safety_flags(p: argparse.ArgumentParser) -> None:
+    """The dry run (the read-only preflight) and the confirmations of an AWS run."""
+    p.add_argument("--dry-run", action="store_true",
+                   help="preflight only: check credentials, allow-lists, targets, IAM, reachability and the "
+                        "store read-only and print the plan; no load, no orders, no writes (exit 0 ready, 2 not)")
+    p.add_argument("--yes", action="store_true", help="with --target aws: confirm the printed plan without a "
+                                                      "terminal prompt (CI)")
+    p.add_argument("--accept-any-account", action="store_true",
+                   help="with --target aws: run without an account allow-list (GAMEDAY_ALLOWED_ACCOUNTS)")
+
+
+def _add_cleanup_parser(sub) -> None:
+    p = sub.add_parser("cleanup", help="cancel (or trash) the orders a run placed; optionally fail back")
+    p.add_argument("run_dir", help="reports/<run-id>")
+    p.add_argument("--trash", action="store_true", help="move the orders to the trash instead of cancelling")
+    p.add_argument("--failback", action="store_true",
+                   help="first fail the DB instance / cache primaries back to their AZs before the run")
+    p.add_argument("--yes", action="store_true", help="confirm without a terminal prompt (CI)")
+    p.add_argument("--state-dir", help="lab state directory (lab runs)")
+    p.set_defaults(func=cmd_cleanup)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -160,18 +189,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", choices=["lab", "aws"], default=os.environ.get("GAMEDAY_TARGET", "lab"))
     p.add_argument("--users", type=int, help="simulated shoppers (overrides the experiment)")
     p.add_argument("--spawn-rate", type=float, help="shoppers started per second")
-    p.add_argument("--dry-run", action="store_true", help="check guardrails and describe the faults; mutate nothing")
+    _add_safety_flags(p)
     p.add_argument("--region", help="AWS region for --target aws (default: AWS_REGION)")
     p.add_argument("--run-id", help="name of the run directory under reports/")
     p.add_argument("--keep-lab", action="store_true", help="leave a lab this run started running")
     p.add_argument("--allow-remote-load", action="store_true",
-                   help="with --target aws: send shopper load to the (non-loopback) staging shop URL")
+                   help="accepted for older scripts: on --target aws the shop URL allow-list "
+                        "(GAMEDAY_ALLOWED_SHOP_URLS) decides whether load may go to the staging shop")
     p.add_argument("--shop-setting", action="append", metavar="KEY=VALUE",
                    help="lab only: run with this stand-in shop setting (e.g. retry=false), restored afterwards")
     p.add_argument("--state-dir", help="lab state directory")
     p.add_argument("--timing", help="lab only: timing profile of a lab this run starts (fast, aws or a JSON file)")
     p.set_defaults(func=cmd_run)
 
+    _add_cleanup_parser(sub)
     p = sub.add_parser("report", help="write the report of a run, or compare two runs")
     p.add_argument("run_dir", nargs="?", help="reports/<run-id>")
     p.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), help="side-by-side figures of two runs")

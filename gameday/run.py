@@ -20,6 +20,8 @@ from woolab.config import PROJECT_ROOT, LabConfig
 
 from chaosext.errors import GamedayError
 
+from . import safety
+
 EXPERIMENTS_DIR = PROJECT_ROOT / "experiments"
 LOAD_CONTROL = "chaosext.load.control"
 # secrets the experiments read from the environment; Chaos Toolkit refuses a missing one, and on AWS
@@ -195,32 +197,46 @@ def journal_verdict(run_dir: Path) -> Tuple[bool, str]:
 def game_day(experiment: str, target: str = "lab", users: Optional[int] = None,
              spawn_rate: Optional[float] = None, dry_run: bool = False, state_dir: Optional[Path] = None,
              region: Optional[str] = None, keep_lab: bool = False, run_id: Optional[str] = None,
-             shop_settings: Optional[Dict[str, str]] = None, allow_remote_load: bool = False) -> int:
-    """Run one experiment end to end; the exit code is the CI gate (0 only for a clean pass)."""
+             shop_settings: Optional[Dict[str, str]] = None, allow_remote_load: bool = False,
+             yes: bool = False, accept_any_account: bool = False) -> int:
+    """Run one experiment end to end; the exit code is the CI gate (0 only for a clean pass).
+
+    A dry run is the read-only preflight alone (exit 0 ready, 2 not ready); an AWS run passes
+    the same preflight and the operator's confirmation before anything touches shop or resources.
+    """
     if target not in ("lab", "aws"):
         raise GamedayError(f"unknown target {target!r}: use lab or aws (check $GAMEDAY_TARGET)")
+    safety.refuse_mixing(target)
     path = resolve(experiment)
     if allow_remote_load and target != "aws":
         raise GamedayError("--allow-remote-load is for --target aws (the lab's shop is on loopback)")
-    spec = apply_overrides(load_and_validate(path), users, spawn_rate, dry_run, allow_remote_load)
+    if shop_settings and target != "lab":
+        raise GamedayError("--shop-setting configures the lab's stand-in shop; on AWS change your store")
+    spec = apply_overrides(load_and_validate(path), users, spawn_rate, False, allow_remote_load)
     if target == "aws" and "lab-only" in spec.get("tags", []):
         raise GamedayError(f"{path.stem} runs only on the lab (AWS offers no way to inject this fault); "
                            "see `gameday list` for the experiments that run on AWS")
     state_dir = state_dir or manage.default_state_dir()
-    run_dir = reports_dir() / (run_id or new_run_id(path))
+    run_id = run_id or new_run_id(path)
+    if dry_run:
+        if target == "lab" and not manage.is_up(state_dir):
+            raise GamedayError("the lab is not up (a dry run starts nothing): gameday lab up")
+        env, _ = target_env(target, state_dir, region)
+        return safety.dry_run(spec, target, env, run_id, accept_any_account)
+    run_dir = reports_dir() / run_id
     if run_dir.exists() and any(run_dir.iterdir()):
         raise GamedayError(f"run directory {run_dir} already exists; choose another --run-id")
     env, started_lab = target_env(target, state_dir, region)
-    if shop_settings and target != "lab":
-        raise GamedayError("--shop-setting configures the lab's stand-in shop; on AWS change your store")
     try:
+        facts = (safety.gate_aws_run(spec, env, run_id, yes, accept_any_account).facts if target == "aws"
+                 else safety.placement(spec, env, run_id))
         if shop_settings:
             print("gameday: shop settings:", json.dumps(manage.shop_settings(state_dir, shop_settings)), flush=True)
         run_dir.mkdir(parents=True, exist_ok=True)
-        env["GAMEDAY_RUN_DIR"] = str(run_dir)
+        env.update(GAMEDAY_RUN_DIR=str(run_dir), GAMEDAY_RUN_ID=run_id)
         effective = run_dir / "experiment.json"
         effective.write_text(json.dumps(spec, indent=2))
-        write_target(run_dir, target, env)
+        write_target(run_dir, target, env, facts)
         print(f"gameday: running {path.stem} against the {target} (run dir {run_dir})", flush=True)
         run_chaos(effective, run_dir, env)
     finally:
@@ -262,11 +278,7 @@ def verdict_table(summary: dict) -> str:
     return f"verdict: {summary['verdict'].upper()}\n" + "\n".join(lines)
 
 
-def write_target(run_dir: Path, target: str, env: Dict[str, str]) -> None:
-    """What the run was pointed at, for the report (no secrets: ids, region, endpoint)."""
-    info = {"kind": target, "region": env.get("AWS_REGION"),
-            "account": "123456789012" if target == "lab" else None,
-            "endpoint_url": env.get("AWS_ENDPOINT_URL") if target == "lab" else None,
-            "ids": {"db_instance": env.get("GAMEDAY_DB_INSTANCE_ID"),
-                    "replication_group": env.get("GAMEDAY_REPLICATION_GROUP_ID")}}
-    (run_dir / "target.json").write_text(json.dumps(info, indent=2))
+def write_target(run_dir: Path, target: str, env: Dict[str, str], facts: Optional[dict] = None) -> None:
+    """What the run was pointed at, for the report and cleanup (no secrets: ids, region, endpoints,
+    the placement before the faults)."""
+    (run_dir / "target.json").write_text(json.dumps(safety.target_info(target, env, facts), indent=2))

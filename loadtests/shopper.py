@@ -25,6 +25,7 @@ from typing import Any, Dict, List, Optional
 from locust import FastHttpUser, between, constant, events, tag, task
 
 from chaosext.load.recorder import CartLost, StepFailed, order_acknowledged
+from chaosext.shop.marker import order_note
 
 API = "/wp-json/wc/store/v1"
 
@@ -198,7 +199,7 @@ class Shopper(FastHttpUser):
                    "email": f"shopper{self.number}@example.com", "phone": "5550100"}
         shipping = {k: v for k, v in billing.items() if k not in ("email",)}
         body = {"billing_address": billing, "shipping_address": shipping,
-                "payment_method": "cod", "payment_data": []}
+                "payment_method": "cod", "payment_data": [], "customer_note": order_note()}
         with self._call("POST", "/checkout", "checkout", body) as resp:
             self._remember(resp)
             data = _json(resp) or {}

@@ -209,21 +209,6 @@ def test_ctrl_c_stops_the_load_plays_rollbacks_and_keeps_journal_and_report(lab,
     assert "INTERRUPTED" in output
 
 
-@pytest.mark.lab
-def test_dry_run_checks_guardrails_describes_the_faults_and_mutates_nothing(lab, monkeypatch, tmp_path):
-    before = lab.snapshot()
-    started = time.time()
-    code, journal, summary = run_on_lab(lab, monkeypatch, tmp_path, "gameday", dry_run=True)
-    assert code == 0, summary["verdict_reasons"]
-    faults = [r["output"] for r in journal["run"] if isinstance(r.get("output"), dict) and "fault" in r["output"]]
-    assert len(faults) == 2 and all(f["dry_run"] and f.get("would") for f in faults)
-    assert [e for e in lab.events(started) if e["source_type"] != "lab"] == []
-    after = lab.snapshot()
-    assert after["db_instances"]["shop-db"]["primary"] == before["db_instances"]["shop-db"]["primary"]
-    assert {k: v["role"] for k, v in after["cache_clusters"].items()} == \
-        {k: v["role"] for k, v in before["cache_clusters"].items()}
-
-
 def test_lab_only_experiment_refuses_target_aws_in_one_line(tmp_path):
     result = gameday("run", "db-primary-crash", "--target", "aws", "--region", "eu-west-1",
                      "--state-dir", str(tmp_path))

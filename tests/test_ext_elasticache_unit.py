@@ -154,10 +154,11 @@ def test_restore_replicas_uses_increase_replica_count(ec):
 def test_restore_replicas_falls_back_to_create_cache_cluster(ec):
     checks(ec, primary="shop-cache-002", replicas=())
     ec.add_client_error("increase_replica_count", "InvalidParameterValue", "not supported", 400)
+    tag = [{"Key": "chaos:allowed", "Value": "true"}]  # the IAM policy allows only tagged creates
     ec.add_response("create_cache_cluster", {}, {"CacheClusterId": "shop-cache-003",
-                                                 "ReplicationGroupId": "shop-cache"})
+                                                 "ReplicationGroupId": "shop-cache", "Tags": tag})
     ec.add_response("create_cache_cluster", {}, {"CacheClusterId": "shop-cache-004",
-                                                 "ReplicationGroupId": "shop-cache"})
+                                                 "ReplicationGroupId": "shop-cache", "Tags": tag})
     result = ec_actions.restore_replicas("shop-cache", 2, wait=False, configuration=CONFIG)
     assert result["method"] == "CreateCacheCluster(ReplicationGroupId)"
 

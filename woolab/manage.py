@@ -240,7 +240,10 @@ def env(state_dir: Path) -> dict:
     if config.with_shop:
         values.update({"GAMEDAY_SHOP_URL": f"http://127.0.0.1:{config.shop_port}",
                        "GAMEDAY_SHOP_CONSUMER_KEY": s["shop_consumer_key"],
-                       "GAMEDAY_SHOP_CONSUMER_SECRET": s["shop_consumer_secret"]})
+                       "GAMEDAY_SHOP_CONSUMER_SECRET": s["shop_consumer_secret"],
+                       # the lab's key is read/write; cleanup asks for write keys by these names
+                       "GAMEDAY_SHOP_WRITE_CONSUMER_KEY": s["shop_consumer_key"],
+                       "GAMEDAY_SHOP_WRITE_CONSUMER_SECRET": s["shop_consumer_secret"]})
     return values
 
 

@@ -4,13 +4,49 @@ Chaos Toolkit does not pass one activity's output to the next; the notify contro
 output carrying `injected_at` here, and `failover_events_within` uses the latest one when no
 `since` is given. Everything runs in the one `chaos run` process, so module state is enough.
 """
+import logging
 import threading
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
-__all__ = ["remember", "last_fault", "faults", "forget", "is_fault_result"]
+__all__ = ["remember", "last_fault", "faults", "forget", "is_fault_result", "listen", "announce",
+           "announced"]
 
+logger = logging.getLogger("chaostoolkit")
 _lock = threading.Lock()
 _faults: List[Dict[str, Any]] = []
+# Who hears "fault-injected" / "recovered" the moment they happen (the notify control), and which
+# (event, target, injected_at) were announced, so the control does not send them twice.
+_listeners: List[Callable[[str, Dict[str, Any]], None]] = []
+_announced: set = set()
+
+
+def listen(callback: Optional[Callable[[str, Dict[str, Any]], None]]) -> None:
+    """Make `callback` the one listener (None: nobody listens)."""
+    with _lock:
+        _listeners[:] = [callback] if callback else []
+        _announced.clear()
+
+
+def _key(event: str, result: Dict[str, Any]):
+    return event, result.get("target"), result.get("injected_at")
+
+
+def announce(event: str, result: Dict[str, Any]) -> None:
+    """Called by `run_fault` at injection and at recovery; a listener's failure never stops a fault."""
+    with _lock:
+        listeners = list(_listeners)
+        if listeners:
+            _announced.add(_key(event, result))
+    for callback in listeners:
+        try:
+            callback(event, dict(result))
+        except Exception:  # notifications must never break the experiment
+            logger.exception("gameday notifications: %s listener failed", event)
+
+
+def announced(event: str, result: Dict[str, Any]) -> bool:
+    with _lock:
+        return _key(event, result) in _announced
 
 
 def is_fault_result(output: Any) -> bool:

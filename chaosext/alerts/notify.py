@@ -242,9 +242,14 @@ def _run(arguments, configuration, secrets, note) -> None:
 
 def configure_control(configuration: Configuration = None, secrets: Secrets = None,
                       experiment: Experiment = None, **arguments: Any) -> None:
-    """Start a fresh run: forget earlier faults and deliveries; warn if nowhere to send."""
+    """Start a fresh run: forget earlier faults and deliveries; warn if nowhere to send; listen to
+    `run_fault`, so "fault injected" goes out at injection and "recovered" at recovery, not
+    after the action (and its waits) returned."""
     fault_log.forget()
     _sent.clear()
+    title = _title(experiment)
+    fault_log.listen(lambda event, result: _run(arguments, configuration, secrets,
+                                                build_notification(event, title, result)))
     if not destinations(arguments, configuration, secrets):
         logger.info("gameday notifications: no webhook configured (set %s or %s); fault "
                     "results are still recorded for the alert probes", *ENV.values())
@@ -258,14 +263,17 @@ def before_experiment_control(context: Experiment, configuration: Configuration 
 def after_activity_control(context: Dict[str, Any], state: Dict[str, Any] = None,
                            configuration: Configuration = None, secrets: Secrets = None,
                            experiment: Experiment = None, **arguments: Any) -> None:
-    """After a failover action: announce the injection and, once it was waited for, recovery."""
+    """After a failover action: record it; announce injection and recovery only if `run_fault`
+    did not already announce them the moment they happened (see `configure_control`)."""
     output = (state or {}).get("output") if isinstance(state, dict) else None
     if not fault_log.is_fault_result(output):
         return
     fault_log.remember(output)
     title = _title(experiment)
-    _run(arguments, configuration, secrets, build_notification("fault-injected", title, output))
-    if output.get("rto_seconds") is not None or output.get("control_plane_completed_at"):
+    if not fault_log.announced("fault-injected", output):  # an action that does not use run_fault
+        _run(arguments, configuration, secrets, build_notification("fault-injected", title, output))
+    if (output.get("rto_seconds") is not None or output.get("control_plane_completed_at")) \
+            and not fault_log.announced("recovered", output):
         _run(arguments, configuration, secrets, build_notification("recovered", title, output))
 
 

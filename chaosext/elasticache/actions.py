@@ -163,8 +163,8 @@ def restore_replicas(replication_group_id: str, count: int = 1,
                     raise
                 logger.info("%s; adding replicas with CreateCacheCluster", refusal)
         for new_id in _new_node_ids(group, missing):
-            aws_call(client, "create_cache_cluster", f"replication group {replication_group_id}",
-                     CacheClusterId=new_id, ReplicationGroupId=replication_group_id)
+            aws_call(client, "create_cache_cluster", f"replication group {replication_group_id}", CacheClusterId=new_id,
+                     ReplicationGroupId=replication_group_id, Tags=[guardrails.allow_tag(configuration)])
         fault.method = "CreateCacheCluster(ReplicationGroupId)"
 
     def poll():

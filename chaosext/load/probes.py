@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from chaoslib.types import Configuration, Secrets
 
+from chaosext import unmeasured
 from chaosext.errors import ActivityError
 from chaosext.load.config import run_dir_of, shop_url_of
 from chaosext.load.timeline import percentile, read_orders, read_recent, window_stats
@@ -119,7 +120,8 @@ def acknowledged_orders_exist(run_dir: Optional[str] = None, shop_url: Optional[
     secret) which still exist. Returns ``{"checked", "found", "missing_count", "missing": [ids]}``;
     judge it with a jsonpath tolerance on ``$.missing_count`` == 0. Credentials come from the
     arguments, else secrets ``consumer_key``/``consumer_secret``, else
-    ``$GAMEDAY_SHOP_CONSUMER_KEY``/``$GAMEDAY_SHOP_CONSUMER_SECRET``.
+    ``$GAMEDAY_SHOP_CONSUMER_KEY``/``$GAMEDAY_SHOP_CONSUMER_SECRET``. Without keys the check is
+    skipped (``"not_measured": true``, a warning, and the report says "not measured").
     """
     secrets = secrets or {}
     base = shop_url_of(configuration, shop_url)
@@ -130,8 +132,9 @@ def acknowledged_orders_exist(run_dir: Optional[str] = None, shop_url: Optional[
     secret = (consumer_secret or secrets.get("consumer_secret")
               or os.environ.get("GAMEDAY_SHOP_CONSUMER_SECRET"))
     if not key or not secret:
-        raise ActivityError("RPO check: no WooCommerce consumer key/secret (pass them, or set "
-                            "secrets consumer_key/consumer_secret)")
+        unmeasured.skip("order RPO", "no WooCommerce REST consumer key/secret; set "
+                        "GAMEDAY_SHOP_CONSUMER_KEY/_SECRET (read keys) to measure it", configuration)
+        return {"checked": 0, "found": 0, "missing_count": 0, "missing": [], "not_measured": True}
     ledger = os.path.join(run_dir_of(configuration, run_dir), "orders.jsonl")
     ids = list(dict.fromkeys(o["order_id"] for o in read_orders(ledger)))
     auth = "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()

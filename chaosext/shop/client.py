@@ -13,6 +13,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from chaosext.errors import ActivityError
 from chaosext.load.config import shop_url_of
+from chaosext.shop.marker import order_note
 
 STORE = "/wp-json/wc/store/v1"
 GUEST_ADDRESS = {"first_name": "Game", "last_name": "Day", "address_1": "1 Failover Street",
@@ -85,8 +86,10 @@ class StoreSession:
         return bool(added), "cart filled" if added else "no product in stock", added
 
     def checkout(self) -> Response:
+        """Guest checkout with `cod`; the order carries the run's mark in its customer note."""
         return self.request("POST", f"{STORE}/checkout", {
-            "billing_address": GUEST_ADDRESS, "shipping_address": GUEST_ADDRESS, "payment_method": "cod"})
+            "billing_address": GUEST_ADDRESS, "shipping_address": GUEST_ADDRESS, "payment_method": "cod",
+            "customer_note": order_note()})
 
     def cart_items(self) -> Optional[Dict[int, int]]:
         """{product id: quantity} of the current cart, or None when the store did not answer."""

@@ -59,7 +59,9 @@ def _overview(s: Dict) -> List[Block]:
         ["start", s["start"] or "—"], ["end", s["end"] or "—"],
         ["duration", f"{num(s['duration_seconds'], 1)} s"],
         ["Chaos Toolkit status", f"{s['status'] or '—'} (deviated: {num(s['deviated'])})"],
-    ]))
+    ] + [[f"endpoint: {name}", where] for name, where in target.get("endpoints", {}).items()]))
+    if target.get("not_measured"):
+        out += [("h3", "Not measured"), ("list", target["not_measured"])]
     return out
 
 

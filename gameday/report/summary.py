@@ -9,6 +9,7 @@ from gameday.report import journal as jr
 from gameday.report.redact import known_secret_values, redact
 from gameday.report.sources import RunFiles, read_run
 from gameday.report.windows import interval_figures, load_figures
+from chaosext import unmeasured
 from chaosext.timefmt import iso
 
 __all__ = ["SCHEMA", "summarize", "summarize_files", "VERDICTS"]
@@ -180,14 +181,16 @@ def _target(files: RunFiles, faults: List[Dict]) -> Dict[str, Any]:
         endpoint = str(jr.config_value(journal, "aws_endpoint_url") or "")
         host = str(((files.load_summary or {}).get("settings") or {}).get("host") or "")
         kind = "lab" if any(h in endpoint or h in host for h in LAB_HOSTS) else "unknown"
-    ids = list(given.get("ids") or [])
+    given_ids = given.get("ids") or []
+    ids = [i for i in (given_ids.values() if isinstance(given_ids, dict) else given_ids) if i]
     for fault in faults:
         if fault["target"] and fault["target"] not in ids:
             ids.append(fault["target"])
     return {"kind": kind,
             "region": given.get("region") or jr.config_value(journal, "aws_region"),
             "account": given.get("account") or jr.config_value(journal, "aws_account_id"),
-            "ids": ids}
+            "ids": ids, "endpoints": dict(given.get("endpoints") or {}),
+            "not_measured": [f"{e['check']}: {e['why']}" for e in unmeasured.read(files.run_dir)]}
 
 
 def _load_meta(files: RunFiles) -> Dict[str, Any]:

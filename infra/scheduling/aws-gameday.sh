@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A scheduled game day against staging (the systemd timer and the CodeBuild project run this):
-# a dry run first — guardrails (allow tag, Multi-AZ, a replica to promote), IAM reads and the
-# steady state under light load, nothing mutated — then the real run. Both write date-stamped
-# run directories under $GAMEDAY_REPORTS_DIR (default: reports/ in the checkout).
+# a dry run first — the read-only preflight (credentials, allow-lists, targets, IAM, reachability,
+# the store; nothing written anywhere) — then the real run, confirmed with --yes. The real run
+# writes a date-stamped run directory under $GAMEDAY_REPORTS_DIR (default: reports/ in the checkout).
 # Exit code: 0 only when both passed; 1 when a run failed or deviated (see its report); 2 when
 # a required setting is missing.
 set -euo pipefail
@@ -25,5 +25,6 @@ target=(--target aws --region "$AWS_REGION" --allow-remote-load)
 
 "$gameday" run "$experiment" "${target[@]}" --dry-run --users "${GAMEDAY_DRY_RUN_USERS:-2}" \
     --run-id "$stamp-$name-dry-run"
-"$gameday" run "$experiment" "${target[@]}" ${GAMEDAY_USERS:+--users "$GAMEDAY_USERS"} \
+# --yes: nobody is at a terminal; the dry run above printed the plan and passed
+"$gameday" run "$experiment" "${target[@]}" ${GAMEDAY_USERS:+--users "$GAMEDAY_USERS"} --yes \
     --run-id "$stamp-$name"

@@ -21,6 +21,7 @@ from .checkout import Checkout
 from .config import ShopConfig
 from .db import Database
 from .errors import ShopError
+from .order_changes import OrderChanges
 from .orders import Orders, check_auth
 from .tokens import Tokens
 
@@ -100,6 +101,7 @@ class ShopApp:
         self.carts = Carts(config, CartStore(self.cache), self.catalog)
         self.checkout = Checkout(config, self.db, self.carts)
         self.orders = Orders(config, self.db)
+        self.order_changes = OrderChanges(self.db, self.orders)
         self._probe = make_client(config, read_timeout=min(1.0, config.read_write_timeout))
         self._log_fd: Optional[int] = None
         self._log_pid = 0
@@ -114,6 +116,10 @@ class ShopApp:
             ("POST", re.compile(STORE + r"/checkout/?"), "checkout", self.place_order, True, True),
             ("GET", re.compile(V3 + r"/orders/(\d+)/?"), "order", self.get_order, False, False),
             ("GET", re.compile(V3 + r"/orders/?"), "orders", self.list_orders, False, False),
+            ("PUT", re.compile(V3 + r"/orders/(\d+)/?"), "order_update", self.update_order, False, False),
+            ("DELETE", re.compile(V3 + r"/orders/(\d+)/?"), "order_delete", self.delete_order, False, False),
+            ("GET", re.compile(V3 + r"/settings/account/woocommerce_enable_guest_checkout/?"),
+             "setting_guest_checkout", self.guest_checkout_setting, False, False),
             ("GET", re.compile(r"/healthz/?"), "health", self.health, False, False),
         ]
 
@@ -217,6 +223,21 @@ class ShopApp:
     def get_order(self, req: Request) -> Result:
         check_auth(self.config, req.query, req.header("Authorization"))
         return 200, self.orders.get(int(req.match.group(1))), {}
+
+    def update_order(self, req: Request) -> Result:
+        check_auth(self.config, req.query, req.header("Authorization"))
+        return 200, self.order_changes.update(int(req.match.group(1)), req.json()), {}
+
+    def delete_order(self, req: Request) -> Result:
+        check_auth(self.config, req.query, req.header("Authorization"))
+        force = str(req.query.get("force", "")).lower() in ("1", "true")
+        return 200, self.order_changes.delete(int(req.match.group(1)), force), {}
+
+    def guest_checkout_setting(self, req: Request) -> Result:
+        """The one WooCommerce setting the preflight reads: the stand-in shop always allows guests."""
+        check_auth(self.config, req.query, req.header("Authorization"))
+        return 200, {"id": "woocommerce_enable_guest_checkout", "label": "Guest checkout",
+                     "type": "checkbox", "default": "yes", "value": "yes"}, {}
 
     def list_orders(self, req: Request) -> Result:
         check_auth(self.config, req.query, req.header("Authorization"))

@@ -1,0 +1,83 @@
+"""The IAM policy in `infra/iam/gameday-policy.json` is the one source of the pack's permissions.
+
+`ACTIVITY_ACTIONS` says which IAM actions each activity needs; tests check that every one is in
+the policy, that every AWS call in `chaosext/` is covered, and that `docs/iam.md` (written by
+`python -m gameday.iam > docs/iam.md`) is what `markdown()` renders from the policy.
+"""
+import json
+import sys
+from pathlib import Path
+from typing import Dict, List, Set
+
+from woolab.config import PROJECT_ROOT
+
+__all__ = ["POLICY_PATH", "load_policy", "policy_actions", "ACTIVITY_ACTIONS", "needed_actions",
+           "MUTATING", "markdown"]
+
+POLICY_PATH = PROJECT_ROOT / "infra" / "iam" / "gameday-policy.json"
+
+_RDS_INSTANCE = ["rds:DescribeDBInstances", "rds:ListTagsForResource", "rds:DescribeEvents",
+                 "rds:RebootDBInstance"]
+_CACHE_READ = ["elasticache:DescribeReplicationGroups", "elasticache:ListTagsForResource",
+               "elasticache:DescribeEvents"]
+ACTIVITY_ACTIONS: Dict[str, List[str]] = {
+    "chaosext.rds.actions.force_failover": _RDS_INSTANCE,
+    "chaosext.rds.actions.reboot_db_instance": _RDS_INSTANCE,
+    "chaosext.rds.actions.failover_db_cluster": ["rds:DescribeDBClusters", "rds:ListTagsForResource",
+                                                 "rds:DescribeEvents", "rds:FailoverDBCluster"],
+    "chaosext.elasticache.actions.test_failover": _CACHE_READ + ["elasticache:TestFailover"],
+    "chaosext.elasticache.actions.delete_primary_node": _CACHE_READ + [
+        "elasticache:DeleteCacheCluster", "elasticache:TestFailover"],
+    "chaosext.elasticache.actions.restore_replicas": _CACHE_READ + [
+        "elasticache:IncreaseReplicaCount", "elasticache:CreateCacheCluster",
+        "elasticache:AddTagsToResource"],
+    "chaosext.shop.actions.checkout_through_db_failover": ["rds:DescribeDBInstances"],
+    "chaosext.shop.actions.remember_carts": [],
+    # lab-only faults: they talk to the lab's control API, never to AWS
+    "chaosext.lab.actions.crash_db_primary": [],
+    "chaosext.lab.actions.crash_cache_primary": [],
+}
+MUTATING = {"rds:RebootDBInstance", "rds:FailoverDBCluster", "elasticache:TestFailover",
+            "elasticache:DeleteCacheCluster", "elasticache:IncreaseReplicaCount",
+            "elasticache:CreateCacheCluster", "elasticache:AddTagsToResource"}
+
+
+def load_policy(path: Path = POLICY_PATH) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def _as_list(value) -> List[str]:
+    return [value] if isinstance(value, str) else list(value or [])
+
+
+def policy_actions(policy: dict = None) -> Set[str]:
+    policy = policy or load_policy()
+    return {a for s in policy["Statement"] if s.get("Effect") == "Allow" for a in _as_list(s["Action"])}
+
+
+def needed_actions(funcs: List[str]) -> Dict[str, List[str]]:
+    """{activity: IAM actions}; a Python activity the pack does not know maps to None (a process
+    or HTTP step, such as a pause, calls no AWS API of ours)."""
+    return {f: ACTIVITY_ACTIONS.get(f, [] if " " in f or "." not in f else None) for f in funcs}
+
+
+def markdown(policy: dict = None) -> str:
+    """The policy as a Markdown table: statement, actions, resources, condition."""
+    policy = policy or load_policy()
+    lines = ["# IAM permissions", "",
+             "Generated from [`infra/iam/gameday-policy.json`](../infra/iam/gameday-policy.json) by",
+             "`python -m gameday.iam > docs/iam.md`; a test fails when the two differ. Attach that",
+             "file as the runner's policy; nothing else is needed (`sts:GetCallerIdentity` needs no",
+             "permission; `iam:SimulatePrincipalPolicy` is optional and only lets the dry run check",
+             "the fault actions; see [Before you run against AWS](before-aws.md)).", "",
+             "| statement | actions | resources | condition |", "|---|---|---|---|"]
+    for s in policy["Statement"]:
+        condition = "; ".join(f"{op} {k} = {v}" for op, kv in (s.get("Condition") or {}).items()
+                              for k, v in kv.items()) or "—"
+        lines.append(f"| {s.get('Sid', '')} | {', '.join(f'`{a}`' for a in _as_list(s['Action']))} | "
+                     f"{', '.join(f'`{r}`' for r in _as_list(s['Resource']))} | {condition} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown())

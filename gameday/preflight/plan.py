@@ -1,0 +1,56 @@
+"""The exact plan of a run, as rows: the load, what the steady-state checks write, each fault
+and rollback with its resolved target, and the mark the run's orders carry."""
+from typing import Any, Dict, List
+
+from chaosext.shop.marker import order_note
+
+from .context import Context
+from .table import INFO, Row
+
+__all__ = ["plan_rows", "WRITING_PROBES"]
+
+# steady-state probes and actions that change the shop or the data stores when they run
+WRITING_PROBES = {
+    "chaosext.shop.probes.checkout_journey_succeeds": "places 1 guest order (stock, emails, webhooks)",
+    "chaosext.shop.actions.remember_carts": "fills guest carts (sessions in the cache)",
+    "chaosext.dataplane.mysql_writable": "upserts a row of the gameday_probe table (creates it if missing)",
+    "chaosext.dataplane.redis_writable": "sets the key gameday:probe (60 s expiry)",
+}
+
+
+def _load_row(context: Context, shop_url: str) -> Row:
+    args = context.load_arguments()
+    if args is None:
+        return Row("plan", "load", INFO, "none (the experiment has no shopper-load control)")
+    users = args.get("users", 10)
+    rate = args.get("spawn_rate") or users
+    return Row("plan", "load", INFO, f"{users} simulated shoppers ({rate}/s) browse, fill carts and check "
+               f"out with cod at {shop_url}, warm-up {args.get('warmup', 0)} s, stopped after the rollbacks "
+               f"(at most {args.get('max_duration', 3600)} s)")
+
+
+def _activity_text(action: Dict[str, Any]) -> str:
+    args = {k: v for k, v in action["arguments"].items() if k not in ("configuration", "secrets")}
+    shown = ", ".join(f"{k}={v}" for k, v in args.items())
+    call = action["func"] if " " in action["func"] else f"{action['func'].split('.', 1)[-1]}({shown})"
+    return call + (" in the background" if action["background"] else "")
+
+
+def _steady_rows(context: Context) -> List[Row]:
+    probes = (context.spec.get("steady-state-hypothesis") or {}).get("probes", [])
+    funcs = [f"{p.get('provider', {}).get('module')}.{p.get('provider', {}).get('func')}" for p in probes]
+    writes = [f"{f.rsplit('.', 1)[-1]}: {WRITING_PROBES[f]}" for f in funcs if f in WRITING_PROBES]
+    if not writes:
+        return []
+    return [Row("plan", "steady state", INFO, "before and after the faults, " + "; ".join(writes))]
+
+
+def plan_rows(context: Context, shop_url: str) -> List[Row]:
+    rows = [_load_row(context, shop_url)] + _steady_rows(context)
+    for n, action in enumerate([a for a in context.actions if a["phase"] == "method"], 1):
+        rows.append(Row("plan", f"method {n}", INFO, _activity_text(action)))
+    for n, action in enumerate([a for a in context.actions if a["phase"] == "rollback"], 1):
+        rows.append(Row("plan", f"rollback {n}", INFO, _activity_text(action)))
+    rows.append(Row("plan", "orders", INFO, f"marked with the customer note \"{order_note(context.run_id)}\"; "
+                    "`gameday cleanup RUN_DIR` cancels them"))
+    return rows
