@@ -20,6 +20,8 @@ _RDS_INSTANCE = ["rds:DescribeDBInstances", "rds:ListTagsForResource", "rds:Desc
                  "rds:RebootDBInstance"]
 _CACHE_READ = ["elasticache:DescribeReplicationGroups", "elasticache:ListTagsForResource",
                "elasticache:DescribeEvents"]
+_FIS = ["fis:CreateExperimentTemplate", "fis:GetExperimentTemplate", "fis:StartExperiment", "fis:GetExperiment",
+        "fis:StopExperiment", "fis:ListExperiments", "iam:PassRole"]
 ACTIVITY_ACTIONS: Dict[str, List[str]] = {
     "chaosext.rds.actions.force_failover": _RDS_INSTANCE,
     "chaosext.rds.actions.reboot_db_instance": _RDS_INSTANCE,
@@ -33,11 +35,18 @@ ACTIVITY_ACTIONS: Dict[str, List[str]] = {
         "elasticache:AddTagsToResource"],
     "chaosext.shop.actions.checkout_through_db_failover": ["rds:DescribeDBInstances"],
     "chaosext.shop.actions.remember_carts": [],
+    # FIS: the runner creates, starts, watches and stops experiments; FIS itself (its role) acts
+    "chaosext.fis.actions.az_power_interruption": _FIS + _RDS_INSTANCE[:3] + _CACHE_READ,
+    "chaosext.fis.actions.run_experiment": _FIS,
+    "chaosext.fis.actions.reboot_db_instances": _FIS + _RDS_INSTANCE[:3],
+    "chaosext.fis.actions.failover_db_cluster": _FIS + ["rds:DescribeDBClusters", "rds:ListTagsForResource"],
+    "chaosext.fis.actions.interrupt_cache_az_power": _FIS + _CACHE_READ,
+    "chaosext.fis.actions.stop_experiment": ["fis:StopExperiment", "fis:GetExperiment"],
     # lab-only faults: they talk to the lab's control API, never to AWS
     "chaosext.lab.actions.crash_db_primary": [],
     "chaosext.lab.actions.crash_cache_primary": [],
 }
-MUTATING = {"rds:RebootDBInstance", "rds:FailoverDBCluster", "elasticache:TestFailover",
+MUTATING = {"fis:StartExperiment", "fis:CreateExperimentTemplate", "rds:RebootDBInstance", "rds:FailoverDBCluster", "elasticache:TestFailover",
             "elasticache:DeleteCacheCluster", "elasticache:IncreaseReplicaCount",
             "elasticache:CreateCacheCluster", "elasticache:AddTagsToResource"}
 

@@ -181,6 +181,19 @@ def test_cache_failover_without_client_retries_deviates_and_fails_the_gate(lab, 
     assert journal["deviated"] and summary["verdict"] == "deviated"
     shop = json.loads((lab.state_dir / "run" / "shop.json").read_text())
     assert "retry" not in shop  # the lab's shop is back to its defaults after the run
+    budget = next(r["output"] for r in journal["run"] if r["activity"]["name"].startswith("shoppers-saw"))
+    assert budget["met"] is False and any("ReadOnlyError" in k for k in budget["errors"]), budget
+
+
+@pytest.mark.lab
+def test_a_shop_that_caches_dns_past_the_ttl_fails_the_cache_failover_and_the_report_says_why(
+        lab, monkeypatch, tmp_path):
+    code, journal, summary = run_on_lab(lab, monkeypatch, tmp_path, "elasticache-test-failover",
+                                        shop_settings={"dns_cache_seconds": "3600"})
+    assert code == 1 and summary["verdict"] in ("deviated", "failed")
+    budget = next(r["output"] for r in journal["run"] if r["activity"]["name"].startswith("shoppers-saw"))
+    assert budget["met"] is False and any("ReadOnlyError" in k for k in budget["errors"]), budget
+    assert any("shoppers-saw" in reason for reason in summary["verdict_reasons"])
 
 
 @pytest.mark.lab

@@ -27,8 +27,8 @@ from chaosext.load.config import run_dir_of, shop_url_of
 from chaosext.load.timeline import percentile, read_orders, read_recent, window_stats
 from chaosext.supervisor import pid_alive
 
-__all__ = ["error_ratio", "latency_percentile", "requests_in_window", "load_is_running",
-           "acknowledged_orders_exist"]
+__all__ = ["error_ratio", "errors_within_budget", "latency_percentile", "requests_in_window",
+           "load_is_running", "acknowledged_orders_exist"]
 
 
 def _window(window: float, step: Optional[str], run_dir: Optional[str],
@@ -55,6 +55,25 @@ def error_ratio(step: Optional[str] = None, window: float = 10,
         return 0.0
     ignored = sum(stats["errors"].get(k, 0) for k in (ignore_errors or []))
     return round((stats["failures"] - ignored) / stats["requests"], 6)
+
+
+def errors_within_budget(max_ratio: float = 0.02, window: float = 30, step: Optional[str] = None,
+                         ignore_errors: Optional[List[str]] = None, run_dir: Optional[str] = None,
+                         configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+    """Check, as a method step, that shoppers saw at most ``max_ratio`` failed requests in the last
+    ``window`` seconds (the fault just before it), and say which errors they saw.
+
+    Returns {"met", "error_ratio", "requests", "failures", "errors"}: ``errors`` counts each error
+    class (e.g. ``"503 woocommerce_rest_cache_unavailable (ReadOnlyError)"``), so a report shows
+    whether clients met READONLY from a demoted primary, timeouts or refusals.
+    """
+    stats = _window(window, step, run_dir, configuration)
+    ignored = set(ignore_errors or [])
+    errors = {k: v for k, v in (stats.get("errors") or {}).items() if k not in ignored}
+    failures = stats["failures"] - sum(v for k, v in (stats.get("errors") or {}).items() if k in ignored)
+    ratio = round(failures / stats["requests"], 6) if stats["requests"] else 0.0
+    return {"met": ratio <= float(max_ratio), "error_ratio": ratio, "max_ratio": float(max_ratio),
+            "requests": stats["requests"], "failures": failures, "errors": errors, "window_seconds": window}
 
 
 def latency_percentile(step: Optional[str] = None, pct: float = 95, window: float = 10,

@@ -22,6 +22,7 @@ import it from the Chaos Toolkit process; it belongs to locustfiles.
 from __future__ import annotations
 
 import json
+import re
 import logging
 import math
 import os
@@ -67,6 +68,9 @@ class CartLost(StepFailed):
     label = "cart_lost"
 
 
+# The shop names the client error behind a 503 (`data.cause`); an exception class such as
+# ReadOnlyError or TimeoutError is kept in the error class so reports can tell READONLY apart.
+CLIENT_ERROR_CLASS = re.compile(r"^[A-Za-z]+(Error|Exception)$")
 ERROR_BODY_LIMIT = 262144  # WooCommerce refusals carry the whole cart; bigger bodies are not errors
 
 
@@ -83,7 +87,11 @@ def _wp_error(response: Any) -> Tuple[Optional[str], Optional[str]]:
     except ValueError:
         return None, None
     if isinstance(data, dict) and isinstance(data.get("code"), str):
-        return data["code"], str(data.get("message", ""))[:300]
+        cause = (data.get("data") or {}).get("cause") if isinstance(data.get("data"), dict) else None
+        code = data["code"]
+        if isinstance(cause, str) and CLIENT_ERROR_CLASS.match(cause):  # e.g. ReadOnlyError: a demoted primary
+            code = f"{code} ({cause})"
+        return code, str(data.get("message", ""))[:300]
     return None, None
 
 
