@@ -17,6 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 from woolab import manage, servers  # noqa: E402
 from woolab.config import LabConfig  # noqa: E402
@@ -25,8 +26,8 @@ from woolab.measure import EndpointWriter  # noqa: E402
 
 BASE_PORT = 27300
 FIGURES = {}
-SECTIONS = ("lab", "facade", "shop", "load", "extension", "report")
-LAB_SECTIONS = ("lab", "facade", "shop", "load", "extension")
+SECTIONS = ("lab", "crashes", "facade", "shop", "load", "extension", "report")
+LAB_SECTIONS = ("lab", "crashes", "facade", "shop", "load", "extension")
 
 
 def figure(section: str, name: str, value, target: str = "") -> None:
@@ -497,8 +498,13 @@ def bench_report(_config, args) -> None:
     figure("report", "timeline lines / orders in the run", f"{result['timeline_lines']}/{result['orders']}")
 
 
+def bench_crashes(config, args) -> None:
+    from bench_crashes import bench_crashes as run
+    run(config, args, figure)
+
+
 BENCHES = {"lab": bench_lab, "facade": bench_facade, "shop": bench_shop, "load": bench_load,
-           "extension": bench_extension, "report": bench_report}
+           "extension": bench_extension, "report": bench_report, "crashes": bench_crashes}
 
 
 def run_section(name: str, config, args) -> None:
