@@ -45,7 +45,8 @@ def cmd_lab_status(args) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    print(f"lab state dir: {info['state_dir']}  (shop-db: {info['db_status']}, shop-cache: {info['cache_status']})")
+    print(f"lab state dir: {info['state_dir']}  timing: {info.get('timing', 'fast')}  "
+          f"(shop-db: {info['db_status']}, shop-cache: {info['cache_status']})")
     print(f"{'NODE':<16}{'KIND':<10}{'ROLE':<10}{'AZ':<12}{'ADDRESS':<12}{'PORT':<7}{'PID':<9}HEALTH")
     for n in info["nodes"]:
         print(f"{n['name']:<16}{n['kind']:<10}{n['role']:<10}{n['az']:<12}{n.get('address', ''):<12}"

@@ -40,9 +40,9 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
 
-def make_handler(lab: Lab, shutdown: threading.Event):
-    """The HTTP handler class: `/_lab/*` control routes, everything else to the AWS facade."""
-    control = {
+def control_routes(lab: Lab) -> dict:
+    """`POST /_lab/<route>?id=…`: the lab's own operations (failovers and failures by hand)."""
+    return {
         "/_lab/db-failover": lambda q: lab.start_db_reboot(q["id"], force_failover=True),
         "/_lab/db-reboot": lambda q: lab.start_db_reboot(q["id"], force_failover=False),
         "/_lab/cache-failover": lambda q: lab.start_cache_primary_loss(q["id"], q.get("node_group", "0001")),
@@ -54,78 +54,89 @@ def make_handler(lab: Lab, shutdown: threading.Event):
         "/_lab/interrupt-az": lambda q: {"powered_off": lab.start_az_power_interruption(q["id"], _seconds(q))},
     }
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # headers and body are two writes: no delayed-ACK stall
 
-        def log_message(self, fmt, *args):  # quiet: the facade is polled many times a second
-            pass
+class LabRequestHandler(BaseHTTPRequestHandler):
+    """`/_lab/*` control routes, everything else to the AWS facade; `lab`, `shutdown` and
+    `control` are set on the subclass `make_handler` builds for one lab."""
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: no delayed-ACK stall
+    lab: Lab
+    shutdown: threading.Event
+    control: dict
 
-        def _reply(self, status: int, body: bytes, content_type: str = "application/json", headers=None):
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(body)
+    def log_message(self, fmt, *args):  # quiet: the facade is polled many times a second
+        pass
 
-        def _json(self, status: int, data) -> None:
-            self._reply(status, json.dumps(data).encode())
+    def _reply(self, status: int, body: bytes, content_type: str = "application/json", headers=None):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
 
-        def _body(self) -> bytes:
-            length = int(self.headers.get("Content-Length") or 0)
-            return self.rfile.read(length) if length else b""
+    def _json(self, status: int, data) -> None:
+        self._reply(status, json.dumps(data).encode())
 
-        def _lab_route(self, method: str) -> bool:
-            """Answer a `/_lab/*` request; False when the path is not a lab route."""
-            url = urlparse(self.path)
-            if not url.path.startswith("/_lab/"):
-                return False
-            query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-            try:
-                status, body = self._control(url.path, method, query)
-            except LabNotFound as exc:
-                status, body = 404, {"error": str(exc)}
-            except LabError as exc:
-                status, body = 409, {"error": str(exc)}
-            self._json(status, body)
-            return True
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
 
-        def _control(self, path: str, method: str, query: dict) -> tuple:
-            if path == "/_lab/status" and method == "GET":
-                return 200, lab.snapshot()
-            if path == "/_lab/wait-idle" and method == "POST":
-                lab.wait_idle(float(query.get("timeout", 60)))
-                return 200, {"errors": lab.take_background_errors()}
-            if path == "/_lab/shutdown" and method == "POST":
-                shutdown.set()
-                return 202, {"stopping": True}
-            if path == "/_lab/shop-settings" and method == "POST":
-                return 200, lab.configure_shop(query)
-            if path in control and method == "POST":
-                if "id" not in query:
-                    return 400, {"error": "missing id"}
-                return 202, control[path](query) or {"started": True}
-            return 404, {"error": f"no route {method} {path}"}
+    def _lab_route(self, method: str) -> bool:
+        """Answer a `/_lab/*` request; False when the path is not a lab route."""
+        url = urlparse(self.path)
+        if not url.path.startswith("/_lab/"):
+            return False
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        try:
+            status, body = self._control(url.path, method, query)
+        except LabNotFound as exc:
+            status, body = 404, {"error": str(exc)}
+        except LabError as exc:
+            status, body = 409, {"error": str(exc)}
+        self._json(status, body)
+        return True
 
-        def _facade(self, method: str) -> None:
-            body = self._body() if method == "POST" else b""
-            status, headers, payload = facade_handle(lab, method, self.path, dict(self.headers), body)
-            self._reply(status, payload, headers.pop("Content-Type", "text/xml"), headers)
+    def _control(self, path: str, method: str, query: dict) -> tuple:
+        lab = self.lab
+        if path == "/_lab/status" and method == "GET":
+            return 200, lab.snapshot()
+        if path == "/_lab/wait-idle" and method == "POST":
+            lab.wait_idle(float(query.get("timeout", 60)))
+            return 200, {"errors": lab.take_background_errors()}
+        if path == "/_lab/shutdown" and method == "POST":
+            self.shutdown.set()
+            return 202, {"stopping": True}
+        if path == "/_lab/shop-settings" and method == "POST":
+            return 200, lab.configure_shop(query)
+        if path in self.control and method == "POST":
+            if "id" not in query:
+                return 400, {"error": "missing id"}
+            return 202, self.control[path](query) or {"started": True}
+        return 404, {"error": f"no route {method} {path}"}
 
-        def do_GET(self):
-            if not self._lab_route("GET"):
-                self._facade("GET")
+    def _facade(self, method: str) -> None:
+        body = self._body() if method in ("POST", "DELETE") else b""
+        status, headers, payload = facade_handle(self.lab, method, self.path, dict(self.headers), body)
+        self._reply(status, payload, headers.pop("Content-Type", "text/xml"), headers)
 
-        def do_POST(self):
-            if not self._lab_route("POST"):
-                self._facade("POST")
+    def do_GET(self):
+        if not self._lab_route("GET"):
+            self._facade("GET")
 
-        def do_DELETE(self):  # FIS: StopExperiment, DeleteExperimentTemplate
-            self._facade("DELETE")
+    def do_POST(self):
+        if not self._lab_route("POST"):
+            self._facade("POST")
 
-    return Handler
+    def do_DELETE(self):  # FIS: StopExperiment, DeleteExperimentTemplate
+        self._facade("DELETE")
+
+
+def make_handler(lab: Lab, shutdown: threading.Event):
+    """The handler class for one lab."""
+    return type("Handler", (LabRequestHandler,), {"lab": lab, "shutdown": shutdown,
+                                                  "control": control_routes(lab)})
 
 
 def main(argv=None) -> int:

@@ -213,7 +213,8 @@ def status(state_dir: Path) -> dict:
     }
     if "shop" in pids:
         endpoints["shop"] = f"http://127.0.0.1:{config.shop_port}"
-    return {"state_dir": str(state_dir), "db_status": db["status"], "cache_status": group["status"],
+    return {"state_dir": str(state_dir), "timing": config.timing, "db_status": db["status"],
+            "cache_status": group["status"],
             "nodes": nodes, "endpoints": endpoints}
 
 
