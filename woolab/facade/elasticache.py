@@ -9,15 +9,15 @@ cluster-mode-disabled replication group on AWS.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping, Optional
 
 from woolab.errors import LabInvalidState, LabNotFound
-from woolab.facade.common import arn, page, query_events, split_arn, tag_list, tags_from_list
+from woolab.facade.common import page, query_events, split_arn, tag_list, tags_from_list
+from woolab.facade.elasticache_shapes import cache_cluster, replication_group
 from woolab.facade.protocol import AwsError, model_error
 
 SERVICE = "elasticache"
 SOURCE_TYPES = ("cache-cluster", "replication-group")
-NODE_ID = "0001"  # every lab cache cluster has one node, named as AWS names the first node
 MAX_REPLICAS = 5  # per node group, as on AWS
 
 
@@ -45,112 +45,6 @@ def _cluster(snapshot, cluster_id: str) -> Dict[str, Any]:
     if cluster is None:
         raise _cluster_not_found(cluster_id)
     return cluster
-
-
-def _endpoint(address: str, port: int) -> Dict[str, Any]:
-    return {"Address": address, "Port": port}
-
-
-def _enabled(flag: bool) -> str:
-    return "enabled" if flag else "disabled"
-
-
-# --------------------------------------------------------------------------- shapes
-
-
-def replication_group(snapshot, group: Mapping[str, Any]) -> Dict[str, Any]:
-    """A lab replication group as the ElastiCache ``ReplicationGroup`` structure."""
-    clusters = snapshot["cache_clusters"]
-    node_groups = []
-    members: List[str] = []
-    for node_group_id in sorted(group["node_groups"]):
-        node_group = group["node_groups"][node_group_id]
-        # A node being created belongs to the group at once on AWS, before the lab lists it.
-        creating = sorted(c["id"] for c in clusters.values()
-                          if c.get("replication_group_id") == group["id"]
-                          and c.get("node_group_id") == node_group_id and c["id"] not in node_group["members"])
-        ids = [m for m in node_group["members"] if m in clusters] + creating
-        members.extend(ids)
-        node_groups.append({
-            "NodeGroupId": node_group_id,
-            "Status": node_group["status"],
-            "PrimaryEndpoint": _endpoint(**group["primary_endpoint"]),
-            "ReaderEndpoint": _endpoint(**group["reader_endpoint"]),
-            "NodeGroupMembers": [_node_group_member(clusters[m]) for m in ids],
-        })
-    node_types = {clusters[m]["node_type"] for m in members if m in clusters}
-    return {
-        "ReplicationGroupId": group["id"],
-        "Description": f"{group['id']} (failover-gameday lab)",
-        "Status": group["status"],
-        "MemberClusters": members,
-        "NodeGroups": node_groups,
-        "AutomaticFailover": _enabled(group["automatic_failover"]),
-        "MultiAZ": _enabled(group["multi_az"]),
-        "ClusterEnabled": False,
-        "ClusterMode": "disabled",
-        "CacheNodeType": min(node_types) if node_types else None,
-        "Engine": group.get("engine", "redis"),
-        "SnapshotRetentionLimit": 0,
-        "AuthTokenEnabled": False,
-        "TransitEncryptionEnabled": False,
-        "AtRestEncryptionEnabled": False,
-        "AutoMinorVersionUpgrade": True,
-        "DataTiering": "disabled",
-        "NetworkType": "ipv4",
-        "IpDiscovery": "ipv4",
-        "ARN": arn(snapshot, SERVICE, "replicationgroup", group["id"]),
-    }
-
-
-def _node_group_member(cluster: Mapping[str, Any]) -> Dict[str, Any]:
-    member = {
-        "CacheClusterId": cluster["id"],
-        "CacheNodeId": NODE_ID,
-        "ReadEndpoint": _endpoint(cluster["address"], cluster["port"]),
-        "PreferredAvailabilityZone": cluster["az"],
-    }
-    if cluster.get("role") in ("primary", "replica"):
-        member["CurrentRole"] = cluster["role"]
-    return member
-
-
-def cache_cluster(snapshot, cluster: Mapping[str, Any], show_nodes: bool) -> Dict[str, Any]:
-    """A lab cache node as the ElastiCache ``CacheCluster`` structure (one node)."""
-    group = snapshot["replication_groups"].get(cluster.get("replication_group_id") or "", {})
-    out = {
-        "CacheClusterId": cluster["id"],
-        "CacheNodeType": cluster.get("node_type", "cache.lab.small"),
-        "Engine": group.get("engine", "redis"),
-        "EngineVersion": group.get("engine_version"),
-        "CacheClusterStatus": cluster["status"],
-        "NumCacheNodes": 1,
-        "PreferredAvailabilityZone": cluster["az"],
-        "CacheClusterCreateTime": cluster.get("created_at"),
-        "ReplicationGroupId": cluster.get("replication_group_id"),
-        "AutoMinorVersionUpgrade": True,
-        "SnapshotRetentionLimit": 0,
-        "AuthTokenEnabled": False,
-        "TransitEncryptionEnabled": False,
-        "AtRestEncryptionEnabled": False,
-        "ReplicationGroupLogDeliveryEnabled": False,
-        "NetworkType": "ipv4",
-        "IpDiscovery": "ipv4",
-        "ARN": arn(snapshot, SERVICE, "cluster", cluster["id"]),
-    }
-    if show_nodes:
-        out["CacheNodes"] = [{
-            "CacheNodeId": NODE_ID,
-            "CacheNodeStatus": cluster["status"],
-            "CacheNodeCreateTime": cluster.get("created_at"),
-            "Endpoint": _endpoint(cluster["address"], cluster["port"]),
-            "ParameterGroupStatus": "in-sync",
-            "CustomerAvailabilityZone": cluster["az"],
-        }]
-    return out
-
-
-# --------------------------------------------------------------------------- describe
 
 
 def describe_replication_groups(lab, params):
