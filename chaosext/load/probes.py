@@ -9,13 +9,10 @@ number or dict that a tolerance can judge, e.g.
 """
 from __future__ import annotations
 
-import base64
 import json
 import math
 import os
 import time
-import urllib.error
-import urllib.request
 from typing import Any, Dict, List, Optional
 from urllib.parse import quote
 
@@ -24,6 +21,7 @@ from chaoslib.types import Configuration, Secrets
 from chaosext import unmeasured
 from chaosext.errors import ActivityError
 from chaosext.load.config import run_dir_of, shop_url_of
+from chaosext.shop.restv3 import RestV3Client
 from chaosext.load.timeline import percentile, read_orders, read_recent, window_stats
 from chaosext.supervisor import pid_alive
 
@@ -135,8 +133,8 @@ def acknowledged_orders_exist(run_dir: Optional[str] = None, shop_url: Optional[
     """Look up every order the shop acknowledged during the load (RPO): none may be missing.
 
     Reads ``RUN_DIR/orders.jsonl`` and asks the WooCommerce REST API v3
-    (``GET /wp-json/wc/v3/orders?include=...``, in batches, Basic auth with the consumer key and
-    secret) which still exist. Returns ``{"checked", "found", "missing_count", "missing": [ids]}``;
+    (``GET /wp-json/wc/v3/orders?include=...``, in batches) which still exist, authenticated as
+    the store accepts on its scheme: Basic over HTTPS, an OAuth 1.0a signature over HTTP. Returns ``{"checked", "found", "missing_count", "missing": [ids]}``;
     judge it with a jsonpath tolerance on ``$.missing_count`` == 0. Credentials come from the
     arguments, else secrets ``consumer_key``/``consumer_secret``, else
     ``$GAMEDAY_SHOP_CONSUMER_KEY``/``$GAMEDAY_SHOP_CONSUMER_SECRET``. Without keys the check is
@@ -156,55 +154,34 @@ def acknowledged_orders_exist(run_dir: Optional[str] = None, shop_url: Optional[
         return {"checked": 0, "found": 0, "missing_count": 0, "missing": [], "not_measured": True}
     ledger = os.path.join(run_dir_of(configuration, run_dir), "orders.jsonl")
     ids = list(dict.fromkeys(o["order_id"] for o in read_orders(ledger)))
-    auth = "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()
+    client = RestV3Client(base, key, secret, timeout)
     size = max(1, min(int(batch_size), 100))  # WooCommerce caps per_page at 100
     found: set = set()
     for i in range(0, len(ids), size):
-        found |= _existing(base, ids[i:i + size], auth, timeout)
+        found |= _existing(client, ids[i:i + size])
     missing = [oid for oid in ids if oid not in found]
     return {"checked": len(ids), "found": len(ids) - len(missing),
             "missing_count": len(missing), "missing": missing, "ledger": ledger}
 
 
-def _existing(base: str, ids: List[Any], auth: str, timeout: float) -> set:
+def _existing(client: RestV3Client, ids: List[Any]) -> set:
     """Which of ``ids`` the shop returns; falls back to one GET per order if ``include`` is unknown."""
-    query = "include=" + quote(",".join(str(i) for i in ids)) + f"&per_page={len(ids)}" \
-        "&status=any&_fields=id"
-    status, body = _get(f"{base}/wp-json/wc/v3/orders?{query}", auth, timeout)
+    status, body = client.get("orders", {"include": ",".join(str(i) for i in ids),
+                                         "per_page": len(ids), "status": "any", "_fields": "id"})
     if status == 200 and isinstance(body, list):
         wanted = {str(i): i for i in ids}
         return {wanted[str(o.get("id"))] for o in body
                 if isinstance(o, dict) and str(o.get("id")) in wanted}
     if status not in (400, 404):
-        raise ActivityError(_refusal("list orders", status, body, base))
+        raise ActivityError(_refusal("list orders", status, body, client.base_url))
     exists = set()
     for oid in ids:
-        status, body = _get(f"{base}/wp-json/wc/v3/orders/{quote(str(oid))}", auth, timeout)
+        status, body = client.get(f"orders/{quote(str(oid))}")
         if status == 200:
             exists.add(oid)
         elif status != 404:
-            raise ActivityError(_refusal(f"read order {oid}", status, body, base))
+            raise ActivityError(_refusal(f"read order {oid}", status, body, client.base_url))
     return exists
-
-
-def _get(url: str, auth: str, timeout: float):
-    req = urllib.request.Request(url, headers={"Authorization": auth, "Accept": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, _loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, _loads(exc.read())
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ActivityError(f"RPO check: shop at {url.split('/wp-json')[0]} is unreachable "
-                            f"({reason})") from None
-
-
-def _loads(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
 
 
 def _refusal(what: str, status: int, body: Any, base: str) -> str:

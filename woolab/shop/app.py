@@ -14,7 +14,8 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import parse_qsl
 
-from .cache import Cache, CartStore, make_client
+from .auth import Authenticator, KeyStore
+from .cache import Cache, make_client
 from .cart import Carts, cart_shape
 from .catalog import Catalog, listing_args, product_shape
 from .checkout import Checkout
@@ -22,7 +23,8 @@ from .config import ShopConfig
 from .db import Database
 from .errors import ShopError
 from .order_changes import OrderChanges
-from .orders import Orders, check_auth
+from .orders import Orders
+from .stock import make_site
 from .tokens import Tokens
 
 log = logging.getLogger("woolab.shop")
@@ -98,10 +100,12 @@ class ShopApp:
         self.cache = Cache(config)
         self.db = Database(config)
         self.catalog = Catalog(config, self.cache, self.db)
-        self.carts = Carts(config, CartStore(self.cache), self.catalog)
+        self.site = make_site(config, self.db, self.cache)  # the profile's request life cycle
+        self.carts = Carts(config, self.site.cart_store(), self.catalog)
         self.checkout = Checkout(config, self.db, self.carts)
         self.orders = Orders(config, self.db)
         self.order_changes = OrderChanges(self.db, self.orders)
+        self.auth = Authenticator(KeyStore(config, self.db))
         self._probe = make_client(config, read_timeout=min(1.0, config.read_write_timeout))
         self._log_fd: Optional[int] = None
         self._log_pid = 0
@@ -127,14 +131,15 @@ class ShopApp:
     def __call__(self, environ, start_response):
         started = time.perf_counter()
         req = Request(environ, self.config.max_body_bytes)
-        route, code = "unmatched", None
+        route, code, cause = "unmatched", None, None
         try:
             route, handler, store, mutating = self._route(req)
             if store:
                 self._session(req, mutating)
-            status, payload, extra = handler(req)
+            status, payload, extra = handler(req) if route == "health" else self.site.serve(handler, req)
         except ShopError as err:
             status, payload, code, extra = err.status, err.body(), err.code, dict(err.headers)
+            cause = err.data.get("cause")
         except Exception:  # a bug, not an outage: outages are ShopErrors
             log.exception("unhandled error on %s %s", req.method, req.path)
             status, code, extra = 500, "internal_server_error", {}
@@ -144,10 +149,10 @@ class ShopApp:
             extra = {**extra, **self._store_headers(req.session)}
         body = payload if isinstance(payload, bytes) else json.dumps(
             payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        headers = [("Content-Type", JSON_TYPE), ("Content-Length", str(len(body)))]
+        headers = [("Content-Type", extra.pop("Content-Type", JSON_TYPE)), ("Content-Length", str(len(body)))]
         headers += list(extra.items())
         start_response(f"{status} {_REASONS.get(status, 'Status')}", headers)
-        self._access(req, route, status, code, len(body), started)
+        self._access(req, route, status, code, len(body), started, cause)
         return [body]
 
     def _route(self, req: Request):
@@ -180,7 +185,7 @@ class ShopApp:
                 "Access-Control-Expose-Headers": "Cart-Token, Nonce, Nonce-Timestamp"}
 
     def _access(self, req: Request, route: str, status: int, code: Optional[str], size: int,
-                started: float) -> None:
+                started: float, cause: Optional[str] = None) -> None:
         if not self.config.access_log:
             return
         if self._log_fd is None or self._log_pid != os.getpid():  # reopen after fork
@@ -191,7 +196,7 @@ class ShopApp:
             "ts": datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="milliseconds"),
             "t": round(now, 3), "method": req.method, "path": req.path, "route": route,
             "status": status, "code": code, "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-            "bytes": size, "pid": self._log_pid}, separators=(",", ":"))
+            "bytes": size, "cause": cause, "pid": self._log_pid}, separators=(",", ":"))
         os.write(self._log_fd, line.encode() + b"\n")
 
     # -- Store API handlers --
@@ -221,26 +226,26 @@ class ShopApp:
 
     # -- REST v3 and health --
     def get_order(self, req: Request) -> Result:
-        check_auth(self.config, req.query, req.header("Authorization"))
+        self.auth.check(req.environ)
         return 200, self.orders.get(int(req.match.group(1))), {}
 
     def update_order(self, req: Request) -> Result:
-        check_auth(self.config, req.query, req.header("Authorization"))
+        self.auth.check(req.environ)
         return 200, self.order_changes.update(int(req.match.group(1)), req.json()), {}
 
     def delete_order(self, req: Request) -> Result:
-        check_auth(self.config, req.query, req.header("Authorization"))
+        self.auth.check(req.environ)
         force = str(req.query.get("force", "")).lower() in ("1", "true")
         return 200, self.order_changes.delete(int(req.match.group(1)), force), {}
 
     def guest_checkout_setting(self, req: Request) -> Result:
         """The one WooCommerce setting the preflight reads: the stand-in shop always allows guests."""
-        check_auth(self.config, req.query, req.header("Authorization"))
+        self.auth.check(req.environ)
         return 200, {"id": "woocommerce_enable_guest_checkout", "label": "Guest checkout",
                      "type": "checkbox", "default": "yes", "value": "yes"}, {}
 
     def list_orders(self, req: Request) -> Result:
-        check_auth(self.config, req.query, req.header("Authorization"))
+        self.auth.check(req.environ)
         orders, total = self.orders.listing(req.query)
         per_page = int(req.query.get("per_page") or 10)
         return 200, orders, {"X-WP-Total": str(total),
@@ -251,7 +256,7 @@ class ShopApp:
         ok = all(c["ok"] for c in checks.values())
         knobs = {k: v for k, v in self.config.public().items()
                  if k in ("connection_timeout", "read_write_timeout", "retry_wait", "max_retries",
-                          "retry", "cart_wait_replicas", "cache_fail_open", "db_connect_timeout")}
+                          "retry", "cart_wait_replicas", "cache_fail_open", "db_connect_timeout", "profile")}
         return (200 if ok else 503), {"status": "ok" if ok else "degraded", **checks,
                                       "resilience": knobs, "pid": os.getpid()}, {}
 

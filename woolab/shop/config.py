@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
+from .profiles import PROFILES, apply_profile_defaults
+
 CONFIG_ENV = "WOOLAB_SHOP_CONFIG"
 ACCESS_LOG_ENV = "WOOLAB_SHOP_ACCESS_LOG"
 ENV_PREFIX = "SHOP_"
@@ -60,6 +62,7 @@ class ShopConfig:
     checkout_retry_after: int = 5  # seconds, sent as Retry-After on 503
 
     # -- shop behaviour --
+    profile: str = "hardened"  # hardened | stock (see woolab/shop/profiles.py)
     currency: str = "USD"
     site_url: str = "http://shop.lab.test"  # base of permalinks and redirect URLs
     payment_methods: tuple = ("cod", "bacs", "cheque")
@@ -83,6 +86,8 @@ class ShopConfig:
             object.__setattr__(self, f.name, coerced)
         if self.max_retries < 0 or self.cart_wait_replicas < 0:
             raise ConfigError("shop config: max_retries and cart_wait_replicas must be >= 0")
+        if self.profile not in PROFILES:
+            raise ConfigError(f"shop config: profile must be one of {', '.join(PROFILES)}, got {self.profile!r}")
         if self.retry_backoff not in ("constant", "exponential"):
             raise ConfigError("shop config: retry_backoff must be 'constant' or 'exponential'")
 
@@ -151,7 +156,7 @@ def load_config(path: Optional[str] = None, environ: Mapping[str, str] = os.envi
             data[name] = None if env_value == "" else env_value
     if environ.get(ACCESS_LOG_ENV):
         data["access_log"] = environ[ACCESS_LOG_ENV]
-    return ShopConfig(**data)
+    return ShopConfig(**apply_profile_defaults(data))
 
 
 def resolver_for(config: ShopConfig):

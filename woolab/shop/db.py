@@ -86,4 +86,4 @@ class Database:
         return ServiceUnavailable(
             "woocommerce_rest_database_unavailable",
             f"{detail} Your cart is kept; please try again in {retry} seconds.",
-            retry, cause=f"mysql errno {errno}" if errno else "mysql connection error")
+            retry, cause=f"mysql errno {errno}" if errno else "mysql connection error", errno=errno)

@@ -29,11 +29,13 @@ class ShopError(Exception):
 class ServiceUnavailable(ShopError):
     """A backing service (database or cache) is down: 503 with Retry-After, never a 500."""
 
-    def __init__(self, code: str, message: str, retry_after: int, cause: str = "") -> None:
+    def __init__(self, code: str, message: str, retry_after: int, cause: str = "",
+                 errno: Optional[int] = None) -> None:
         data = {"retry_after": retry_after}
         if cause:
             data["cause"] = cause
         super().__init__(code, message, 503, data, {"Retry-After": str(retry_after)})
+        self.errno = errno  # the MySQL errno behind a database outage (None: no reply at all)
 
 
 def bad_param(param: str, reason: str) -> ShopError:

@@ -1,14 +1,11 @@
 """WooCommerce REST v3 order reads (``/wc/v3/orders``), used by the RPO check.
 
-Authenticated like WooCommerce over HTTPS: consumer key/secret as HTTP Basic credentials or as
-``consumer_key``/``consumer_secret`` query parameters. Reads go to the primary through the
+Authenticated like WooCommerce (:mod:`woolab.shop.auth`): OAuth 1.0a over HTTP, and over HTTPS
+also HTTP Basic or ``consumer_key``/``consumer_secret`` query parameters. Reads go to the primary through the
 instance endpoint, so "the order exists" means it survived on the current writer.
 """
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 import json
 from typing import Any, Dict, List, Tuple
 
@@ -19,21 +16,6 @@ from .errors import ShopError, bad_param
 
 MAX_PER_PAGE = 100
 PAYMENT_TITLES = {"cod": "Cash on delivery", "bacs": "Direct bank transfer", "cheque": "Check payments"}
-
-
-def check_auth(config: ShopConfig, query: Dict[str, str], authorization: str) -> None:
-    """Raise 401 unless the request carries the configured consumer key and secret."""
-    key, secret = query.get("consumer_key"), query.get("consumer_secret")
-    if authorization.startswith("Basic "):
-        try:
-            key, _, secret = base64.b64decode(authorization[6:], validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeError):
-            key = secret = None
-    if not key:
-        raise ShopError("woocommerce_rest_cannot_view", "Sorry, you cannot list resources.", 401)
-    if not (hmac.compare_digest(key, config.consumer_key)
-            and hmac.compare_digest(secret or "", config.consumer_secret)):
-        raise ShopError("woocommerce_rest_authentication_error", "Consumer key is invalid.", 401)
 
 
 def _money(minor: int) -> str:

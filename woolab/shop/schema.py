@@ -64,6 +64,26 @@ TABLES = [
         KEY order_id (order_id),
         FOREIGN KEY (order_id) REFERENCES orders (id)
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
+    # WooCommerce's own tables (WC_Install::get_schema), the columns the lab uses
+    """CREATE TABLE IF NOT EXISTS woocommerce_api_keys (
+        key_id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY,
+        user_id BIGINT UNSIGNED NOT NULL,
+        description VARCHAR(200) NULL,
+        permissions VARCHAR(10) NOT NULL,
+        consumer_key CHAR(64) NOT NULL UNIQUE,
+        consumer_secret VARCHAR(100) NOT NULL,
+        nonces LONGTEXT NULL,
+        truncated_key CHAR(7) NOT NULL,
+        last_access DATETIME NULL DEFAULT NULL
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
+    """CREATE TABLE IF NOT EXISTS woocommerce_sessions (
+        session_id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+        session_key CHAR(32) NOT NULL,
+        session_value LONGTEXT NOT NULL,
+        session_expiry BIGINT UNSIGNED NOT NULL,
+        PRIMARY KEY (session_key),
+        UNIQUE KEY session_id (session_id)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
 ]
 
 
