@@ -73,10 +73,13 @@ def scalar(db, sql, *args):
 
 
 def read_order(lab, shop_url, order_id):
+    """Basic credentials, which WooCommerce reads only over HTTPS: the lab's HTTPS is a TLS
+    proxy's X-Forwarded-Proto header on loopback (woolab/shop/auth.py)."""
     token = base64.b64encode(f"{lab.env['GAMEDAY_SHOP_CONSUMER_KEY']}:"
                              f"{lab.env['GAMEDAY_SHOP_CONSUMER_SECRET']}".encode()).decode()
     return Shopper(shop_url).call("GET", f"/wp-json/wc/v3/orders/{order_id}",
-                                  headers={"Authorization": "Basic " + token})
+                                  headers={"Authorization": "Basic " + token,
+                                           "X-Forwarded-Proto": "https"})
 
 
 def test_shop_journey_from_browse_to_order_readable_over_v3(lab, shop_url):
