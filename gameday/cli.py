@@ -146,12 +146,21 @@ def cmd_cleanup(args) -> int:
                    state_dir=_state_dir(args))
 
 
+def cmd_matrix(args) -> int:
+    from .matrix import run_matrix
+    return run_matrix(args.experiment, args.setting, _state_dir(args), max_runs=args.max_runs,
+                      users=args.users, spawn_rate=args.spawn_rate, matrix_id=args.matrix_id)
+
+
 def cmd_report(args) -> int:
     from .report import report_command
     if args.compare:
-        return report_command(args.compare[0], compare_with=args.compare[1])
+        runs = ([args.run_dir] if args.run_dir else []) + args.compare
+        if len(runs) < 2:
+            raise GamedayError("--compare needs at least two runs (RUN_A RUN_B [RUN_C ...])")
+        return report_command(runs[0], compare_with=runs[1:])
     if not args.run_dir:
-        raise GamedayError("give a run directory (reports/<run-id>) or --compare RUN_A RUN_B")
+        raise GamedayError("give a run directory (reports/<run-id>) or --compare RUN_A RUN_B [...]")
     return report_command(args.run_dir, gate=args.gate)
 
 
@@ -204,9 +213,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     _add_cleanup_parser(sub)
-    p = sub.add_parser("report", help="write the report of a run, or compare two runs")
+    p = sub.add_parser("matrix", help="run an experiment once per combination of shop settings and "
+                                      "compare the runs (lab only)")
+    p.add_argument("experiment", help="a name from `gameday list` or a path to an experiment JSON file")
+    p.add_argument("--setting", action="append", metavar="KEY=V1,V2",
+                   help="a stand-in shop setting and its values (repeat for more settings), "
+                        "e.g. --setting profile=stock,hardened --setting retry=true,false")
+    p.add_argument("--max-runs", type=int, default=16, help="refuse a matrix of more runs (default 16)")
+    p.add_argument("--users", type=int, help="simulated shoppers (overrides the experiment)")
+    p.add_argument("--spawn-rate", type=float, help="shoppers started per second")
+    p.add_argument("--matrix-id", help="name of the matrix directory under reports/")
+    p.add_argument("--state-dir", help="lab state directory")
+    p.set_defaults(func=cmd_matrix)
+
+    p = sub.add_parser("report", help="write the report of a run, or compare runs")
     p.add_argument("run_dir", nargs="?", help="reports/<run-id>")
-    p.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), help="side-by-side figures of two runs")
+    p.add_argument("--compare", nargs="+", metavar="RUN",
+                   help="side-by-side figures of two or more runs (differences against the first)")
     p.add_argument("--gate", action="store_true", help="exit 1 unless the verdict is passed (CI)")
     p.set_defaults(func=cmd_report)
 

@@ -59,3 +59,17 @@ def test_report_command_compare_prints_the_table(two_runs, capsys):
 def test_compare_with_a_missing_run_is_one_clear_error(two_runs, tmp_path):
     with pytest.raises(ReportError, match="no such run directory"):
         compare(str(two_runs[0]), str(tmp_path / "missing"))
+
+
+def test_compare_takes_any_number_of_runs_with_a_difference_per_run(two_runs, tmp_path):
+    a, b = two_runs
+    c = tmp_path / "third"
+    shutil.copytree(FIXTURE, c)
+    table = compare(str(a), str(b), str(c))
+    assert table.splitlines()[0] == "| figure | retry | no-retry | third | B − A | C − A |"
+    assert row(table, "fault 2 (elasticache-primary-deletion): RTO s") == ["2.6", "9.5", "2.6", "+6.9", "+0"]
+
+
+def test_compare_of_one_run_is_refused(two_runs):
+    with pytest.raises(ReportError, match="at least two runs"):
+        compare(str(two_runs[0]))

@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 from gameday.report.journal import epoch  # noqa: E402
 from chaosext.timefmt import iso  # noqa: E402
 
-__all__ = ["CHARTS", "render_charts"]
+__all__ = ["CHARTS", "render_charts", "figure_png"]
 
 # (file stem, title, y label)
 CHARTS = (("requests", "Requests per second", "requests/s"),
@@ -52,6 +52,11 @@ def _series(cells: Dict[Tuple[int, str], dict], steps: List[str], t0: int, t1: i
         ratio[busy] = fail[step][busy] / req[step][busy]
         out[step] = {"requests": req[step], "error-ratio": ratio, "p95": p95[step]}
     return out
+
+
+def figure_png(fig) -> bytes:
+    """A closed matplotlib figure as a small palette PNG (shared by every chart of the pack)."""
+    return _png(fig)
 
 
 def _png(fig) -> bytes:

@@ -1,8 +1,8 @@
-"""What `gameday report` runs: write the report of a run, or compare two runs."""
+"""What `gameday report` runs: write the report of a run, or compare runs side by side."""
 import json
 import os
 import sys
-from typing import Any, Optional, TextIO
+from typing import Any, Optional, Sequence, TextIO, Union
 
 from gameday.report.compare import compare
 from gameday.report.render import write_report
@@ -10,9 +10,9 @@ from gameday.report.render import write_report
 __all__ = ["report_command"]
 
 
-def report_command(run_dir: str, compare_with: Optional[str] = None, gate: bool = False,
+def report_command(run_dir: str, compare_with: Union[None, str, Sequence[str]] = None, gate: bool = False,
                    rto_threshold: Any = None, out: Optional[TextIO] = None) -> int:
-    """Write the report of `run_dir` (or, with `compare_with`, print run_dir vs it) → exit code.
+    """Write the report of `run_dir` (or, with `compare_with`, print run_dir vs those runs) → exit code.
 
     Prints where the report is and the verdict. Returns 0, or 1 with `gate` when the verdict is
     not "passed" (CI gate). A path that is not a run directory raises ReportError (a
@@ -20,7 +20,8 @@ def report_command(run_dir: str, compare_with: Optional[str] = None, gate: bool 
     """
     out = out or sys.stdout
     if compare_with:
-        out.write(compare(run_dir, compare_with))
+        others = [compare_with] if isinstance(compare_with, str) else list(compare_with)
+        out.write(compare(run_dir, *others))
         return 0
     paths = write_report(run_dir, rto_threshold=rto_threshold)
     with open(paths["summary.json"], encoding="utf-8") as fh:

@@ -1,7 +1,8 @@
-"""`compare(run_a, run_b)`: the figures of two runs side by side (Markdown table).
+"""`compare(run_a, run_b, ...)`: the figures of any number of runs side by side (Markdown table).
 
 For retry vs no-retry, or this release vs the last: faults are paired by position and name,
-and every number gets a B − A column so regressions stand out.
+and every number gets a difference column against the first run (B − A, C − A, ...) so
+regressions stand out.
 """
 import json
 import os
@@ -13,7 +14,8 @@ from gameday.report.summary import summarize
 
 __all__ = ["compare", "load_summary", "comparison_rows"]
 
-Row = Tuple[str, Any, Any, str]  # label, A, B, kind ("num" | "ratio" | "text")
+Row = Tuple[str, List[Any], str]  # label, one value per run, kind ("num" | "ratio" | "text")
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def load_summary(run: str) -> Dict[str, Any]:
@@ -27,61 +29,54 @@ def load_summary(run: str) -> Dict[str, Any]:
     return summarize(run)
 
 
-def _fault_rows(a: Dict, b: Dict) -> List[Row]:
+def _fault_rows(runs: List[Dict]) -> List[Row]:
     rows: List[Row] = []
-    count = max(len(a["faults"]), len(b["faults"]))
+    count = max(len(r["faults"]) for r in runs)
     for i in range(count):
-        fa = a["faults"][i] if i < len(a["faults"]) else {}
-        fb = b["faults"][i] if i < len(b["faults"]) else {}
-        name = fa.get("fault") or fb.get("fault")
-        if fa and fb and fa.get("fault") != fb.get("fault"):
-            name = f"{fa.get('fault')} / {fb.get('fault')}"
-        label = f"fault {i + 1} ({name})"
-        la, lb = fa.get("load") or {}, fb.get("load") or {}
+        fs = [r["faults"][i] if i < len(r["faults"]) else {} for r in runs]
+        names = list(dict.fromkeys(f.get("fault") for f in fs if f.get("fault")))
+        label = f"fault {i + 1} ({' / '.join(names)})"
+        loads = [f.get("load") or {} for f in fs]
         rows += [
-            (f"{label}: method", fa.get("method"), fb.get("method"), "text"),
-            (f"{label}: RTO s", fa.get("rto_seconds"), fb.get("rto_seconds"), "num"),
-            (f"{label}: control plane s", fa.get("control_plane_seconds"),
-             fb.get("control_plane_seconds"), "num"),
-            (f"{label}: control-vs-data-plane lag s", fa.get("control_vs_data_plane_lag_seconds"),
-             fb.get("control_vs_data_plane_lag_seconds"), "num"),
-            (f"{label}: error ratio in window", la.get("error_ratio"), lb.get("error_ratio"),
-             "ratio"),
-            (f"{label}: p95 ms in window", la.get("p95_ms"), lb.get("p95_ms"), "num"),
+            (f"{label}: method", [f.get("method") for f in fs], "text"),
+            (f"{label}: RTO s", [f.get("rto_seconds") for f in fs], "num"),
+            (f"{label}: control plane s", [f.get("control_plane_seconds") for f in fs], "num"),
+            (f"{label}: control-vs-data-plane lag s",
+             [f.get("control_vs_data_plane_lag_seconds") for f in fs], "num"),
+            (f"{label}: error ratio in window", [x.get("error_ratio") for x in loads], "ratio"),
+            (f"{label}: p95 ms in window", [x.get("p95_ms") for x in loads], "num"),
         ]
     return rows
 
 
-def comparison_rows(a: Dict[str, Any], b: Dict[str, Any]) -> List[Row]:
+def comparison_rows(*runs: Dict[str, Any]) -> List[Row]:
+    """One row per figure, one value per run summary (in the order given)."""
+    def each(get, label: str, kind: str) -> Row:
+        return (label, [get(r) for r in runs], kind)
+
     rows: List[Row] = [
-        ("experiment", a["experiment"]["title"], b["experiment"]["title"], "text"),
-        ("target", a["target"]["kind"], b["target"]["kind"], "text"),
-        ("start", a["start"], b["start"], "text"),
-        ("verdict", a["verdict"], b["verdict"], "text"),
-        ("hypothesis before", a["hypothesis"]["before"]["met"],
-         b["hypothesis"]["before"]["met"], "text"),
-        ("hypothesis after", a["hypothesis"]["after"]["met"], b["hypothesis"]["after"]["met"],
-         "text"),
+        each(lambda r: r["experiment"]["title"], "experiment", "text"),
+        each(lambda r: r["target"]["kind"], "target", "text"),
+        each(lambda r: r["start"], "start", "text"),
+        each(lambda r: r["verdict"], "verdict", "text"),
+        each(lambda r: r["hypothesis"]["before"]["met"], "hypothesis before", "text"),
+        each(lambda r: r["hypothesis"]["after"]["met"], "hypothesis after", "text"),
     ]
-    rows += _fault_rows(a, b)
+    rows += _fault_rows(list(runs))
     for window in ("baseline", "fault", "recovery"):
-        oa, ob = a["load"]["overall"][window], b["load"]["overall"][window]
-        rows += [(f"load {window}: requests/s", oa["requests_per_second"],
-                  ob["requests_per_second"], "num"),
-                 (f"load {window}: error ratio", oa["error_ratio"], ob["error_ratio"], "ratio"),
-                 (f"load {window}: p95 ms", oa["p95_ms"], ob["p95_ms"], "num")]
-    steps = sorted(set(a["load"]["steps"]) | set(b["load"]["steps"]))
+        for key, name, kind in (("requests_per_second", "requests/s", "num"),
+                                ("error_ratio", "error ratio", "ratio"), ("p95_ms", "p95 ms", "num")):
+            rows.append(each(lambda r, w=window, k=key: r["load"]["overall"][w][k],
+                             f"load {window}: {name}", kind))
+    steps = sorted(set().union(*(r["load"]["steps"] for r in runs)))
     for step in steps:
-        fa = a["load"]["per_step"].get(step, {}).get("fault", {})
-        fb = b["load"]["per_step"].get(step, {}).get("fault", {})
-        rows.append((f"{step} in fault window: error ratio", fa.get("error_ratio"),
-                     fb.get("error_ratio"), "ratio"))
+        rows.append(each(lambda r, s=step: r["load"]["per_step"].get(s, {}).get("fault", {})
+                         .get("error_ratio"), f"{step} in fault window: error ratio", "ratio"))
     rows += [
-        ("orders acknowledged", a["rpo"]["orders_acknowledged"], b["rpo"]["orders_acknowledged"],
-         "num"),
-        ("acknowledged orders lost", a["rpo"]["orders_lost"], b["rpo"]["orders_lost"], "num"),
-        ("carts lost", a["rpo"]["carts_lost"], b["rpo"]["carts_lost"], "num"),
-        ("safeguard tripped", a["safeguards"]["tripped"], b["safeguards"]["tripped"], "text"),
+        each(lambda r: r["rpo"]["orders_acknowledged"], "orders acknowledged", "num"),
+        each(lambda r: r["rpo"]["orders_lost"], "acknowledged orders lost", "num"),
+        each(lambda r: r["rpo"]["carts_lost"], "carts lost", "num"),
+        each(lambda r: r["safeguards"]["tripped"], "safeguard tripped", "text"),
     ]
     return rows
 
@@ -104,16 +99,22 @@ def _delta(a: Any, b: Any, kind: str) -> str:
     return f"{d:+.3f}".rstrip("0").rstrip(".") if isinstance(d, float) else f"{d:+d}"
 
 
-def compare(run_a: str, run_b: str, label_a: Optional[str] = None,
-            label_b: Optional[str] = None) -> str:
-    """A Markdown table: figure | A | B | B − A (runs given as run dirs or summary.json files)."""
-    a, b = load_summary(run_a), load_summary(run_b)
-    name_a = label_a or a["run_id"]
-    name_b = label_b or b["run_id"]
-    if name_a == name_b:
-        name_a, name_b = f"A: {name_a}", f"B: {name_b}"
-    lines = [f"| figure | {name_a} | {name_b} | B − A |", "|---|---|---|---|"]
-    for label, va, vb, kind in comparison_rows(a, b):
-        cells = [label, _show(va, kind), _show(vb, kind), _delta(va, vb, kind)]
+def compare(*runs: str, labels: Optional[List[str]] = None) -> str:
+    """A Markdown table: figure | one column per run | differences against the first run.
+
+    Runs are run dirs or summary.json files; at least two.
+    """
+    if len(runs) < 2:
+        raise ReportError("compare needs at least two runs")
+    if len(runs) > len(LETTERS):
+        raise ReportError(f"compare takes at most {len(LETTERS)} runs")
+    summaries = [load_summary(r) for r in runs]
+    names = list(labels or [s["run_id"] for s in summaries])
+    if len(set(names)) < len(names):
+        names = [f"{LETTERS[i]}: {n}" for i, n in enumerate(names)]
+    deltas = [f"{LETTERS[i]} − A" for i in range(1, len(runs))]
+    lines = ["| figure | " + " | ".join(names + deltas) + " |", "|---|" + "---|" * (len(names) + len(deltas))]
+    for label, values, kind in comparison_rows(*summaries):
+        cells = [label] + [_show(v, kind) for v in values] + [_delta(values[0], v, kind) for v in values[1:]]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"

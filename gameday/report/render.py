@@ -17,7 +17,8 @@ from gameday.report.redact import known_secret_values, redact
 from gameday.report.sources import read_run
 from gameday.report.summary import summarize_files
 
-__all__ = ["write_report", "render_html", "render_markdown", "redact_journal_file"]
+__all__ = ["write_report", "render_html", "render_markdown", "redact_journal_file", "blocks_html",
+           "blocks_markdown"]
 
 CHART_DIR = "charts"
 LONG_CELL = 24  # characters
@@ -57,8 +58,14 @@ def _html_table(headers: List[str], rows: List[List[str]]) -> str:
 
 
 def render_html(summary: Dict[str, Any], charts: List[Dict[str, Any]]) -> str:
+    title = summary["experiment"]["title"] or summary["run_id"]
+    return blocks_html(build(summary), charts, f"Game day: {title}")
+
+
+def blocks_html(blocks: List[tuple], charts: List[Dict[str, Any]], title: str) -> str:
+    """Document blocks (see gameday.report.document) as one self-contained HTML page."""
     parts = []
-    for block in build(summary):
+    for block in blocks:
         kind = block[0]
         if kind in ("h1", "h2", "h3", "p"):
             parts.append(f"<{kind}>{html.escape(block[1])}</{kind}>")
@@ -76,9 +83,8 @@ def render_html(summary: Dict[str, Any], charts: List[Dict[str, Any]]) -> str:
                 data = base64.b64encode(chart["png"]).decode("ascii")
                 parts.append(f'<img alt="{html.escape(chart["title"])}" '
                              f'src="data:image/png;base64,{data}">')
-    title = html.escape(summary["experiment"]["title"] or summary["run_id"])
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>Game day: {title}</title><style>{CSS}</style></head><body>\n"
+            f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>\n"
             + "\n".join(parts) + "\n</body></html>\n")
 
 
@@ -87,8 +93,13 @@ def _md_cell(value: Any) -> str:
 
 
 def render_markdown(summary: Dict[str, Any], charts: List[Dict[str, Any]]) -> str:
+    return blocks_markdown(build(summary), charts)
+
+
+def blocks_markdown(blocks: List[tuple], charts: List[Dict[str, Any]]) -> str:
+    """Document blocks as Markdown; charts are linked from the charts/ directory beside it."""
     lines = []
-    for block in build(summary):
+    for block in blocks:
         kind = block[0]
         if kind in ("h1", "h2", "h3"):
             lines += ["#" * int(kind[1]) + " " + block[1], ""]
