@@ -112,7 +112,7 @@ def run_matrix(experiment: str, pairs: List[str], state_dir: Path, max_runs: int
     finally:
         if started:
             print(manage.down(state_dir), flush=True)
-    paths = write_matrix_report(str(matrix_dir), runs)
+    paths = write_matrix_report(str(matrix_dir), runs, experiment=f"{path.stem} ({matrix_id})")
     print(f"gameday: matrix of {len(runs)} runs: {paths['matrix.html']}", flush=True)
     return 0
 

@@ -136,7 +136,7 @@ def write_matrix_report(matrix_dir: str, runs: List[Dict[str, Any]],
                         experiment: Optional[str] = None) -> Dict[str, str]:
     """matrix.json, matrix.md, matrix.html and charts/ in ``matrix_dir``; returns their paths."""
     rows = [run_figures(r) for r in runs]
-    title = experiment or (rows[0]["run_id"].split("/")[0] if rows else os.path.basename(matrix_dir))
+    title = experiment or os.path.basename(os.path.normpath(matrix_dir))
     blocks = matrix_blocks(title, rows)
     charts = _charts(rows, os.path.join(matrix_dir, "charts"))
     paths = {name: os.path.join(matrix_dir, name) for name in ("matrix.json", "matrix.md", "matrix.html")}
