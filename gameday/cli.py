@@ -186,6 +186,22 @@ def _add_cleanup_parser(sub) -> None:
     p.set_defaults(func=cmd_cleanup)
 
 
+def _add_matrix_parser(sub) -> None:
+    """`gameday matrix`: its own function so build_parser stays readable."""
+    p = sub.add_parser("matrix", help="run an experiment once per combination of shop settings and "
+                                      "compare the runs (lab only)")
+    p.add_argument("experiment", help="a name from `gameday list` or a path to an experiment JSON file")
+    p.add_argument("--setting", action="append", metavar="KEY=V1,V2",
+                   help="a stand-in shop setting and its values (repeat for more settings), "
+                        "e.g. --setting profile=stock,hardened --setting retry=true,false")
+    p.add_argument("--max-runs", type=int, default=16, help="refuse a matrix of more runs (default 16)")
+    p.add_argument("--users", type=int, help="simulated shoppers (overrides the experiment)")
+    p.add_argument("--spawn-rate", type=float, help="shoppers started per second")
+    p.add_argument("--matrix-id", help="name of the matrix directory under reports/")
+    p.add_argument("--state-dir", help="lab state directory")
+    p.set_defaults(func=cmd_matrix)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gameday", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -213,18 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     _add_cleanup_parser(sub)
-    p = sub.add_parser("matrix", help="run an experiment once per combination of shop settings and "
-                                      "compare the runs (lab only)")
-    p.add_argument("experiment", help="a name from `gameday list` or a path to an experiment JSON file")
-    p.add_argument("--setting", action="append", metavar="KEY=V1,V2",
-                   help="a stand-in shop setting and its values (repeat for more settings), "
-                        "e.g. --setting profile=stock,hardened --setting retry=true,false")
-    p.add_argument("--max-runs", type=int, default=16, help="refuse a matrix of more runs (default 16)")
-    p.add_argument("--users", type=int, help="simulated shoppers (overrides the experiment)")
-    p.add_argument("--spawn-rate", type=float, help="shoppers started per second")
-    p.add_argument("--matrix-id", help="name of the matrix directory under reports/")
-    p.add_argument("--state-dir", help="lab state directory")
-    p.set_defaults(func=cmd_matrix)
+    _add_matrix_parser(sub)
 
     p = sub.add_parser("report", help="write the report of a run, or compare runs")
     p.add_argument("run_dir", nargs="?", help="reports/<run-id>")
