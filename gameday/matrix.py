@@ -98,7 +98,8 @@ def run_matrix(experiment: str, pairs: List[str], state_dir: Path, max_runs: int
     if started:
         print(manage.up(LabConfig.from_env(state_dir=state_dir)), flush=True)
     access_log = LabConfig.load(state_dir).path("run") / "shop-access.jsonl"
-    runs = []
+    runs: List[dict] = []
+    title = f"{path.stem} ({matrix_id})"
     try:
         for i, combo in enumerate(combos, 1):
             print(f"gameday: matrix run {i}/{len(combos)}: {label(combo)}", flush=True)
@@ -109,10 +110,15 @@ def run_matrix(experiment: str, pairs: List[str], state_dir: Path, max_runs: int
             run_dir = matrix_dir / slug(combo)
             runs.append({"label": label(combo), "settings": combo, "exit_code": code,
                          "run_dir": str(run_dir), "shop_saw": shop_saw(str(access_log), str(run_dir))})
+    except BaseException:  # Ctrl-C or a lab error: keep what the finished runs measured
+        if runs:
+            paths = write_matrix_report(str(matrix_dir), runs, experiment=title + " (incomplete)")
+            print(f"gameday: matrix stopped after {len(runs)} runs: {paths['matrix.html']}", flush=True)
+        raise
     finally:
         if started:
             print(manage.down(state_dir), flush=True)
-    paths = write_matrix_report(str(matrix_dir), runs, experiment=f"{path.stem} ({matrix_id})")
+    paths = write_matrix_report(str(matrix_dir), runs, experiment=title)
     print(f"gameday: matrix of {len(runs)} runs: {paths['matrix.html']}", flush=True)
     return 0
 

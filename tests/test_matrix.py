@@ -78,3 +78,15 @@ def test_matrix_report_has_one_row_per_combination_and_a_chart_per_figure(tmp_pa
     assert html.count("<img") == len(charts) and "retry=false" in html
     data = json.loads(Path(paths["matrix.json"]).read_text())
     assert [r["readonly"] for r in data["rows"]] == [3, 3]
+
+
+def test_a_run_that_left_no_directory_is_a_row_without_figures(tmp_path):
+    shutil.copytree(FIXTURE, tmp_path / "a")
+    runs = [{"label": "retry=true", "settings": {"retry": "true"}, "exit_code": 0,
+             "run_dir": str(tmp_path / "a")},
+            {"label": "retry=false", "settings": {"retry": "false"}, "exit_code": 1,
+             "run_dir": str(tmp_path / "missing")}]
+    paths = write_matrix_report(str(tmp_path / "m"), runs, experiment="fixture")
+    row = next(line for line in Path(paths["matrix.md"]).read_text().splitlines()
+               if line.startswith("| retry=false"))
+    assert "no report" in row and "—" in row

@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional
 
 from gameday.report.document import num, pct
 from gameday.report.render import blocks_html, blocks_markdown
-from gameday.report.sources import read_run
+from gameday.report.sources import ReportError, read_run
 from gameday.report.summary import summarize_files
 from gameday.report.journal import epoch
 
@@ -50,7 +50,7 @@ def shop_saw(access_log: str, run_dir: str) -> Dict[str, int]:
     """READONLY replies the shop met during the run (its access log, the run's time span)."""
     try:
         summary = summarize_files(read_run(run_dir))
-    except Exception:  # a run without a journal has no span; count nothing rather than guess
+    except ReportError:  # no run directory: nothing was served for it
         return {"readonly": 0}
     start, end = epoch(summary.get("start")), epoch(summary.get("end"))
     count = 0
@@ -70,8 +70,14 @@ def shop_saw(access_log: str, run_dir: str) -> Dict[str, int]:
 
 
 def run_figures(run: Dict[str, Any]) -> Dict[str, Any]:
-    """The matrix row of one run (``run``: label, settings, run_dir, shop_saw)."""
-    files = read_run(run["run_dir"])
+    """The matrix row of one run (``run``: label, settings, run_dir, shop_saw); a run that left
+    no run directory is a row saying so, with no figures."""
+    try:
+        files = read_run(run["run_dir"])
+    except ReportError as exc:
+        return {"label": run["label"], "settings": run["settings"], "run_id": None,
+                "verdict": f"no report ({exc})", "rto": {}, "readonly": None,
+                **{key: None for key, _, _ in FIGURES}, **{k: None for k in ERROR_KINDS}}
     summary = summarize_files(files)
     kinds: Counter = Counter({k: 0 for k in ERROR_KINDS})
     seconds, failed_checkouts = set(), 0
