@@ -1,7 +1,9 @@
 """The shop as a plain WSGI application: routing, request parsing, headers, access log.
 
 Handlers return ``(status, body, headers)``; expected failures are ``ShopError`` and become WP
-REST error bodies. An unexpected exception is the only way to a 500, and it is logged as a bug.
+REST error bodies. Every route but the health check runs through the profile's request life cycle
+(``self.site``, :mod:`woolab.shop.stock`): under ``hardened`` an unexpected exception is the only
+way to a 500 (logged as a bug); under ``stock`` outages are WordPress's 500 error pages on purpose.
 """
 from __future__ import annotations
 
