@@ -147,12 +147,12 @@ def test_stock_cache_failover_answers_the_redis_plugin_fatal_page_and_keeps_the_
         assert errors(seen), seen
         assert set(errors(seen)) == {(500, "text/html", "Error establishing a Redis connection")}, seen
         # the cache copy is gone (as if the promoted replica missed it): the table still has it
-        primary = redis.Redis(host=e["GAMEDAY_REDIS_HOST"], port=int(e["GAMEDAY_REDIS_PORT"]),
+        primary = redis.Redis(host=lab.resolve(e["GAMEDAY_REDIS_HOST"]), port=int(e["GAMEDAY_REDIS_PORT"]),
                               password=e.get("GAMEDAY_REDIS_PASSWORD") or None)
         assert primary.delete(*primary.keys("wc_session_id:*")) >= 1
         cart = s.get(shop + STORE + "/cart", headers=headers, timeout=10).json()
     assert [(i["id"], i["quantity"]) for i in cart["items"]] == [(9, 2)]
-    conn = pymysql.connect(host=e["GAMEDAY_MYSQL_HOST"], port=int(e["GAMEDAY_MYSQL_PORT"]),
+    conn = pymysql.connect(host=lab.resolve(e["GAMEDAY_MYSQL_HOST"]), port=int(e["GAMEDAY_MYSQL_PORT"]),
                            user=e["GAMEDAY_MYSQL_USER"], password=e["GAMEDAY_MYSQL_PASSWORD"],
                            database=e["GAMEDAY_MYSQL_DATABASE"], ssl_disabled=True)
     with conn, conn.cursor() as cur:
