@@ -11,7 +11,7 @@ import pytest
 from woocommerce.oauth import OAuth
 
 from chaosext import oauth1
-from chaosext.shop.restv3 import RestV3Client
+from chaosext.shop.rest import RestClient
 from woolab.shop.auth import ApiKey, Authenticator, is_ssl
 from woolab.shop.errors import ShopError
 
@@ -146,13 +146,14 @@ def test_is_ssl_follows_wordpress():
 
 @pytest.mark.parametrize("base,scheme", [("http://shop.test", "oauth1"), ("https://shop.test", "basic")])
 def test_rpo_client_uses_what_the_store_accepts_on_each_scheme(base, scheme):
-    client = RestV3Client(base, KEY, SECRET)
-    req = client.request_for("orders", {"include": "1,2"})
+    client = RestClient(base, KEY, SECRET)
+    req = client.request_for("GET", "/orders?include=1,2")
     assert client.scheme_auth == scheme
     query = dict(parse_qsl(urlsplit(req.full_url).query))
     if scheme == "basic":
         assert req.get_header("Authorization") == basic(KEY, SECRET) and "oauth_signature" not in query
     else:
         assert req.get_header("Authorization") is None and query["oauth_signature_method"] == "HMAC-SHA256"
+        assert query["include"] == "1,2"
         env = environ(req.full_url)
         Authenticator(FakeKeys()).check(env)

@@ -14,14 +14,14 @@ import math
 import os
 import time
 from typing import Any, Dict, List, Optional
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from chaoslib.types import Configuration, Secrets
 
 from chaosext import unmeasured
 from chaosext.errors import ActivityError
 from chaosext.load.config import run_dir_of, shop_url_of
-from chaosext.shop.restv3 import RestV3Client
+from chaosext.shop.rest import RestClient
 from chaosext.load.timeline import percentile, read_orders, read_recent, window_stats
 from chaosext.supervisor import pid_alive
 
@@ -154,7 +154,7 @@ def acknowledged_orders_exist(run_dir: Optional[str] = None, shop_url: Optional[
         return {"checked": 0, "found": 0, "missing_count": 0, "missing": [], "not_measured": True}
     ledger = os.path.join(run_dir_of(configuration, run_dir), "orders.jsonl")
     ids = list(dict.fromkeys(o["order_id"] for o in read_orders(ledger)))
-    client = RestV3Client(base, key, secret, timeout)
+    client = RestClient(base, key, secret, timeout)
     size = max(1, min(int(batch_size), 100))  # WooCommerce caps per_page at 100
     found: set = set()
     for i in range(0, len(ids), size):
@@ -164,10 +164,11 @@ def acknowledged_orders_exist(run_dir: Optional[str] = None, shop_url: Optional[
             "missing_count": len(missing), "missing": missing, "ledger": ledger}
 
 
-def _existing(client: RestV3Client, ids: List[Any]) -> set:
+def _existing(client: RestClient, ids: List[Any]) -> set:
     """Which of ``ids`` the shop returns; falls back to one GET per order if ``include`` is unknown."""
-    status, body = client.get("orders", {"include": ",".join(str(i) for i in ids),
-                                         "per_page": len(ids), "status": "any", "_fields": "id"})
+    query = urlencode({"include": ",".join(str(i) for i in ids), "per_page": len(ids),
+                       "status": "any", "_fields": "id"})
+    status, body = _answer(client, f"/orders?{query}")
     if status == 200 and isinstance(body, list):
         wanted = {str(i): i for i in ids}
         return {wanted[str(o.get("id"))] for o in body
@@ -176,12 +177,19 @@ def _existing(client: RestV3Client, ids: List[Any]) -> set:
         raise ActivityError(_refusal("list orders", status, body, client.base_url))
     exists = set()
     for oid in ids:
-        status, body = client.get(f"orders/{quote(str(oid))}")
+        status, body = _answer(client, f"/orders/{quote(str(oid))}")
         if status == 200:
             exists.add(oid)
         elif status != 404:
             raise ActivityError(_refusal(f"read order {oid}", status, body, client.base_url))
     return exists
+
+
+def _answer(client: RestClient, path: str):
+    status, body = client.call("GET", path)
+    if status == 0:
+        raise ActivityError(f"RPO check: shop at {client.base_url} is unreachable ({body})")
+    return status, body
 
 
 def _refusal(what: str, status: int, body: Any, base: str) -> str:
