@@ -33,7 +33,7 @@ def test_down_and_status_when_nothing_runs_are_clear_and_harmless(tmp_path):
 
 def test_missing_debian_packages_are_named_with_the_install_command(tmp_path, monkeypatch):
     monkeypatch.setattr(servers, "SEARCH_PATH", str(tmp_path))
-    assert servers.missing_packages() == ["haproxy", "mariadb-server", "redis-sentinel", "redis-server"]
+    assert servers.missing_packages() == ["mariadb-server", "redis-sentinel", "redis-server"]
     with pytest.raises(LabStartError, match="apt-get install"):
         manage.up(LabConfig.from_env(state_dir=tmp_path / "lab", base_port=BASE_PORT))
 
@@ -42,11 +42,11 @@ def test_missing_debian_packages_are_named_with_the_install_command(tmp_path, mo
 def test_port_in_use_gives_one_line_and_leaves_nothing_running(tmp_path):
     config = LabConfig.from_env(state_dir=tmp_path, base_port=BASE_PORT)
     with socket.socket() as blocker:
-        blocker.bind(("127.0.0.1", config.db_endpoint_port))
+        blocker.bind((config.db_node_address(0), config.db_endpoint_port))  # the DB primary's host
         blocker.listen()
         result = gameday(tmp_path, "up")
     assert result.returncode == 1
-    assert f"port(s) in use on 127.0.0.1: {config.db_endpoint_port}" in result.stderr
+    assert f"port(s) in use: {config.db_node_address(0)}:{config.db_endpoint_port}" in result.stderr
     assert "Traceback" not in result.stderr
     assert not manage.is_up(tmp_path)
 
