@@ -15,7 +15,6 @@ points now. A per-endpoint pacer guarantees at most one connection attempt per 1
 endpoint, whichever probes run, so polling never disturbs the load.
 """
 import logging
-import socket
 import ssl
 import threading
 import time
@@ -31,7 +30,7 @@ from chaoslib.types import Configuration, Secrets
 from chaosext import settings, unmeasured
 from chaosext.addresses import is_loopback
 from chaosext.errors import ActivityError
-from chaosext.resolve import connect_host
+from chaosext.resolve import NameNotResolved, connect_host, default_resolver
 from chaosext.timefmt import iso
 
 __all__ = ["redis_writable", "mysql_writable", "wait_until_writable"]
@@ -365,10 +364,10 @@ def wait_until_writable(kind: str, timeout: float = 60.0, interval: float = MIN_
 
 
 def resolve_endpoint(address: str, port: Optional[int]) -> Dict[str, Any]:
-    """What a DNS name resolves to now (getaddrinfo), as a client reconnecting would see it."""
+    """What a DNS name resolves to now, as a client reconnecting would see it (the lab's DNS
+    server with $GAMEDAY_DNS_SERVER, the system resolver otherwise)."""
     try:
-        infos = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as error:
+        resolved = default_resolver().addresses(address)
+    except NameNotResolved as error:
         raise ActivityError(f"endpoint {address} does not resolve: {error}") from None
-    return {"address": address, "port": port,
-            "resolved": sorted({info[4][0] for info in infos})}
+    return {"address": address, "port": port, "resolved": resolved}

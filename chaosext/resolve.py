@@ -102,10 +102,13 @@ _default: Dict[Optional[str], Resolver] = {}
 
 
 def default_resolver() -> Resolver:
-    """The process-wide resolver for $GAMEDAY_DNS_SERVER (the system resolver when unset)."""
+    """The probes' resolver for $GAMEDAY_DNS_SERVER (the system resolver when unset). It asks
+    afresh at every attempt (no caching), so a probe sees the moment the record moved: the RTO it
+    measures is that of the best-behaved client; a client that caches for the full TTL can see
+    up to one TTL more (docs/timing.md)."""
     server = os.environ.get("GAMEDAY_DNS_SERVER") or None
     if server not in _default:
-        _default[server] = Resolver(server)
+        _default[server] = Resolver(server, cache_seconds=0)
     return _default[server]
 
 

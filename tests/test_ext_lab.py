@@ -151,7 +151,8 @@ def test_probes_read_the_lab(lab, conf):
     assert rds_probes.instance_placement("shop-db", configuration=conf)["az"] == \
         db["nodes"][db["primary"]]["az"]
     resolved = rds_probes.endpoint_resolution("shop-db", configuration=conf)
-    assert resolved["resolved"] == [db["endpoint"]["address"]]
+    assert resolved["address"] == db["endpoint"]["address"]  # the instance endpoint's DNS name
+    assert resolved["resolved"] == [db["nodes"][db["primary"]]["ip"]]  # answers the primary's host
     assert ec_probes.replication_group_status("shop-cache", configuration=conf) == "available"
     assert ec_probes.endpoint_resolution("shop-cache", configuration=conf)["port"] == \
         truth["replication_groups"]["shop-cache"]["primary_endpoint"]["port"]

@@ -134,7 +134,8 @@ BAD = {
     "unreachable DB": ({"GAMEDAY_MYSQL_PORT": "closed"}, "DB endpoint", "GAMEDAY_MYSQL_HOST/_PORT"),
     "TLS against a non-TLS cache": ({"GAMEDAY_REDIS_TLS": "true"}, "cache endpoint", "unset GAMEDAY_REDIS_TLS"),
     "TLS against a non-TLS DB": ({"GAMEDAY_MYSQL_TLS": "true"}, "DB endpoint", "unset GAMEDAY_MYSQL_TLS"),
-    "wrong CA": ({"GAMEDAY_REDIS_TLS": "true", "GAMEDAY_REDIS_PORT": "tls", "GAMEDAY_REDIS_CA": "other"},
+    "wrong CA": ({"GAMEDAY_REDIS_TLS": "true", "GAMEDAY_REDIS_HOST": "127.0.0.1", "GAMEDAY_REDIS_PORT": "tls",
+                  "GAMEDAY_REDIS_CA": "other"},
                  "cache endpoint", "set GAMEDAY_REDIS_CA"),
     "unreachable shop": ({"GAMEDAY_SHOP_URL": "closed-url"}, "shop", "check GAMEDAY_SHOP_URL"),
 }

@@ -12,6 +12,7 @@ import pymysql
 import redis
 
 from chaosext import dataplane
+from chaosext.resolve import connect_host
 from chaosext.shop.client import STORE, StoreSession
 from chaosext.shop.rest import RestClient
 
@@ -75,7 +76,7 @@ def _verified(context: Context, kind: str) -> bool:
 def _speaks_plain_redis(host: str, port: int, timeout: float) -> bool:
     """Whether the endpoint answers an unencrypted PING (with +PONG, or -NOAUTH: still Redis)."""
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
+        with socket.create_connection((connect_host(host), port), timeout=timeout) as sock:
             sock.settimeout(timeout)
             sock.sendall(b"PING\r\n")
             return sock.recv(16)[:1] in (b"+", b"-")
