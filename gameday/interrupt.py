@@ -42,6 +42,9 @@ EXIT_PASSED = 0
 EXIT_FAILED = 1  # the verdict is failed or deviated (or an expected error, printed on one line)
 EXIT_INTERRUPTED = 3  # the run stopped itself: a safeguard tripped, a guardrail or the load refused
 ABORT_GRACE = 30.0  # seconds chaos gets after the second signal before its group is killed
+# GNU timeout sends its signal to the command and then to the command's whole process group, so
+# gameday gets it twice at once; a repeat of the same signal this soon is the same request
+DUPLICATE_WINDOW = 1.0
 PR_SET_PDEATHSIG = 1
 
 
@@ -95,6 +98,7 @@ class Interrupts:
         self._deferred = None  # signals noted in the current cleanup phase, or None
         self._abort_deadline: Optional[float] = None
         self._previous: Dict[int, object] = {}
+        self._last = (None, -DUPLICATE_WINDOW)  # (signum, monotonic time) of the last signal
 
     # ------------------------------------------------------------ installation
     def install(self) -> "Interrupts":
@@ -178,6 +182,11 @@ class Interrupts:
 
     # ------------------------------------------------------------ the handler
     def _handle(self, signum: int, frame) -> None:
+        now = time.monotonic()
+        duplicate = self._last[0] == signum and now - self._last[1] < DUPLICATE_WINDOW
+        self._last = (signum, now)
+        if duplicate:
+            return
         phase = "experiment" if self._child is not None else (
             "cleanup" if self._deferred is not None else "setup")
         self.received.append({"signal": _name(signum), "at": iso(time.time()), "phase": phase})

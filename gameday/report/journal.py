@@ -191,7 +191,7 @@ def _ledger_rows(ledger: List[Dict[str, Any]], journaled: set) -> List[Dict[str,
         row = _fault_row({"activity": {"name": record.get("fault")}, "output": record,
                           "status": "succeeded" if ended else "interrupted"})
         if not ended:
-            row["error"] = "the run stopped before this fault recovered"
+            row["error"] = "the run stopped before its recovery was measured"
         _derive(row)
         rows.append(row)
     return rows
