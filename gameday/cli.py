@@ -139,15 +139,17 @@ def _use_timing(args) -> None:
 
 
 def cmd_lab_fault(args) -> int:
-    """crash / freeze / thaw one node, or cut an AZ's power, by hand."""
+    """crash / freeze / thaw one node, or cut an AZ's power, by hand (not while a run holds the lab)."""
     config = manage.require_up(_state_dir(args))
     from urllib.parse import urlencode
-    if args.lab_command == "interrupt-az":
-        query = urlencode({"id": args.az, "seconds": args.seconds})
-        result = manage.call(config, f"/_lab/interrupt-az?{query}", method="POST")
-        print(f"power interrupted in {args.az} for {args.seconds:g} s: {', '.join(result['powered_off']) or 'no nodes'}")
-        return 0
-    manage.call(config, f"/_lab/{args.lab_command}?{urlencode({'id': args.node})}", method="POST")
+    with lab_lock(_state_dir(args)):
+        if args.lab_command == "interrupt-az":
+            query = urlencode({"id": args.az, "seconds": args.seconds})
+            result = manage.call(config, f"/_lab/interrupt-az?{query}", method="POST")
+            print(f"power interrupted in {args.az} for {args.seconds:g} s: "
+                  f"{', '.join(result['powered_off']) or 'no nodes'}")
+            return 0
+        manage.call(config, f"/_lab/{args.lab_command}?{urlencode({'id': args.node})}", method="POST")
     print(f"{args.node}: {args.lab_command} done")
     return 0
 

@@ -127,7 +127,7 @@ def test_sigterm_to_gameday_alone_after_the_fault_stops_everything_and_the_lab_i
     finally:
         if run.proc.poll() is None:
             run.proc.kill()
-        pids = manage._recorded_pids(state_dir)
+        pids = manage.recorded_pids(state_dir)
         manage.down(state_dir)
     assert_interrupted(run, code, signal.SIGTERM, rollbacks_aborted=False)
     assert "lab stopped" in run.output() and not manage.is_up(state_dir)
@@ -210,7 +210,7 @@ def test_status_of_a_lab_whose_controller_died_lists_orphans_and_the_recovery(tm
         status = gameday("status")
         as_json = json.loads(gameday("status", "--json").stdout)
     finally:
-        pids = manage._recorded_pids(tmp_path)
+        pids = manage.recorded_pids(tmp_path)
         down = gameday("down")
     assert status.returncode == 1, status.stderr
     assert f"the lab controller (pid {controller}) is dead" in status.stdout
