@@ -19,6 +19,7 @@ import pytest
 from chaosext.supervisor import poll_until
 from woolab import manage, servers
 from woolab.config import LabConfig
+from woolab.errors import LabStartError
 
 ROOT = Path(__file__).resolve().parent.parent
 SESSION_LAB_PORT = int(os.environ.get("GAMEDAY_LAB_BASE_PORT", 25300))
@@ -28,8 +29,11 @@ EXIT_WITHIN = 60.0
 def own_lab_port() -> int:
     """A base port for a second lab beside the session lab: the first free block of 100 above it."""
     for base in range(SESSION_LAB_PORT + 100, SESSION_LAB_PORT + 3000, 100):
-        if not any(servers.port_in_use(p) for p in LabConfig(base_port=base).all_ports()):
-            return base
+        try:
+            servers.check_ports_free(LabConfig(base_port=base).all_ports())
+        except LabStartError:
+            continue
+        return base
     pytest.skip("no free block of lab ports above the session lab's")
 
 
@@ -219,3 +223,23 @@ def test_status_of_a_lab_whose_controller_died_lists_orphans_and_the_recovery(tm
         o["name"] for o in as_json["orphans"]}
     assert down.returncode == 0 and "cleaned up after a crash" in down.stdout
     assert [name for name, pid in pids.items() if servers.pid_alive(pid)] == []
+
+
+@pytest.mark.lab
+def test_a_signal_during_lab_up_leaves_no_server_running(tmp_path):
+    env = {**os.environ, "GAMEDAY_LAB_STATE_DIR": str(tmp_path), "GAMEDAY_LAB_BASE_PORT": str(own_lab_port())}
+    proc = subprocess.Popen([sys.executable, "-m", "gameday.cli", "lab", "up"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert poll_until(lambda: (tmp_path / "lab.json").exists(), 30)  # the controller is starting servers
+        time.sleep(1)
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=90)[0]
+        leftovers = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+                     if str(tmp_path) in servers.pid_cmdline(pid)]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        manage.down(tmp_path)  # only if the test failed: the command itself must leave nothing
+    assert proc.returncode == 143 and "gameday: interrupted (SIGTERM)" in output, output
+    assert leftovers == []
