@@ -72,11 +72,12 @@ def run_fault(fault: Fault, wait: bool = True, timeout: float = 300.0, poll_inte
     if watch:
         watch.start()
     try:
-        injected = time.time()
-        fault.inject()
-        result.update(method=fault.method, injected_at=iso(injected), **(fault.extra or {}))
-        if not fault.repair:
-            faultlog.injected(result)
+        with faultlog.signals_deferred():  # injected and recorded, or neither
+            injected = time.time()
+            fault.inject()
+            result.update(method=fault.method, injected_at=iso(injected), **(fault.extra or {}))
+            if not fault.repair:
+                faultlog.injected(result)
         logger.info("%s injected on %s via %s", fault.fault, fault.target, fault.method)
         fault_log.announce("fault-injected", result)
         if not wait:

@@ -1,5 +1,10 @@
 """An interrupted run's report: the real cause in the verdict, and every injected fault listed."""
 import json
+import os
+import signal
+import time
+
+import pytest
 
 from chaosext import faultlog
 from gameday.report import summarize, write_report
@@ -108,3 +113,16 @@ def test_the_ledger_is_silent_without_a_run_dir_and_the_cause_unknown_without_fi
     faultlog.injected({"fault": "rds-force-failover", "target": "shop-db"})
     assert faultlog.read(str(tmp_path)) == []
     assert interruption_cause(str(tmp_path)) is None
+
+
+def test_a_signal_during_injection_takes_effect_only_once_the_fault_is_recorded(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAMEDAY_RUN_DIR", str(tmp_path))
+    with pytest.raises(KeyboardInterrupt):
+        with faultlog.signals_deferred():
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the fault API call is in flight
+            time.sleep(0.2)
+            faultlog.injected({"fault": "rds-force-failover", "target": "shop-db",
+                               "injected_at": "2026-11-26T06:00:00.000Z"})
+        time.sleep(1)  # not reached: the held Ctrl-C is raised as the block ends
+    assert [r["fault"] for r in faultlog.read(str(tmp_path))] == ["rds-force-failover"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
