@@ -46,6 +46,10 @@ ABORT_GRACE = 30.0  # seconds chaos gets after the second signal before its grou
 # gameday gets it twice at once; a repeat of the same signal this soon is the same request
 DUPLICATE_WINDOW = 1.0
 PR_SET_PDEATHSIG = 1
+try:  # looked up before any fork: the child must not load libraries between fork and exec
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):
+    _prctl = None
 
 
 def signal_exit_code(signum: int) -> int:
@@ -78,10 +82,9 @@ def child_setup(parent: int) -> Callable[[], None]:
     def setup() -> None:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)  # blocked around the fork by run_child
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGINT), 0, 0, 0)
-        except (OSError, AttributeError):
+        if _prctl is None:
             return
+        _prctl(PR_SET_PDEATHSIG, int(signal.SIGINT), 0, 0, 0)
         if os.getppid() != parent:  # died before the line above took effect
             os.kill(os.getpid(), signal.SIGINT)
     return setup
@@ -120,8 +123,9 @@ class Interrupts:
         return signal_exit_code(self.first) if self.received else otherwise
 
     # ------------------------------------------------------------ phases
-    def run_child(self, argv: List[str], **popen) -> int:
-        """Start `argv` in a session of its own, wait for it and pass signals on meanwhile.
+    def run_child(self, argv: List[str], started: Callable[[], None] = None, **popen) -> int:
+        """Start `argv` in a session of its own, wait for it and pass signals on meanwhile;
+        `started()` runs once it is running (start threads there, never before the fork).
 
         Signals are blocked around the fork, so one that arrives before we know the child's pid
         is passed on too, not lost."""
@@ -133,6 +137,8 @@ class Interrupts:
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
         try:
+            if started:
+                started()
             return self.wait(child)
         finally:
             self._child = None

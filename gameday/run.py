@@ -163,9 +163,8 @@ def run_chaos(experiment_file: Path, run_dir: Path, env: Dict[str, str], signals
             "run", "--journal-path", str(run_dir / "journal.json"), "--rollback-strategy", "always",
             str(experiment_file)]
     progress = Progress(run_dir)
-    progress.start()
     try:
-        return signals.run_child(argv, env=env, cwd=str(PROJECT_ROOT))
+        return signals.run_child(argv, started=progress.start, env=env, cwd=str(PROJECT_ROOT))
     finally:
         progress.halt.set()
 
