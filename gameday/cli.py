@@ -5,6 +5,7 @@ a traceback means a bug in the pack. SIGINT, SIGTERM and SIGHUP stop every comma
 Ctrl-C does (gameday/interrupt.py); the exit codes are listed in docs/exit-codes.md.
 """
 import argparse
+import contextlib
 import json
 import os
 import shlex
@@ -166,9 +167,11 @@ def cmd_run(args) -> int:
 
 
 def cmd_cleanup(args) -> int:
-    from .cleanup import cleanup
-    return cleanup(args.run_dir, trash=args.trash, failback=args.failback, yes=args.yes,
-                   state_dir=_state_dir(args))
+    from .cleanup import cleanup, read_target
+    lab_run = read_target(Path(args.run_dir)).get("kind") == "lab"  # cancels orders, may fail back
+    with lab_lock(_state_dir(args)) if lab_run else contextlib.nullcontext():
+        return cleanup(args.run_dir, trash=args.trash, failback=args.failback, yes=args.yes,
+                       state_dir=_state_dir(args))
 
 
 def cmd_matrix(args) -> int:
