@@ -177,7 +177,8 @@ def cmd_cleanup(args) -> int:
 def cmd_matrix(args) -> int:
     from .matrix import run_matrix
     return run_matrix(args.experiment, args.setting, _state_dir(args), max_runs=args.max_runs,
-                      users=args.users, spawn_rate=args.spawn_rate, matrix_id=args.matrix_id)
+                      users=args.users, spawn_rate=args.spawn_rate, matrix_id=args.matrix_id,
+                      interrupts=args.interrupts)
 
 
 def cmd_report(args) -> int:

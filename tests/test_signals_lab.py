@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from chaosext.supervisor import poll_until
-from woolab import manage, servers
+from woolab import manage, runlock, servers
 from woolab.config import LabConfig
 from woolab.errors import LabStartError
 
@@ -243,3 +243,31 @@ def test_a_signal_during_lab_up_leaves_no_server_running(tmp_path):
         manage.down(tmp_path)  # only if the test failed: the command itself must leave nothing
     assert proc.returncode == 143 and "gameday: interrupted (SIGTERM)" in output, output
     assert leftovers == []
+
+
+@pytest.mark.lab
+def test_a_signal_during_a_matrix_stops_its_run_and_the_matrix_with_a_partial_comparison(tmp_path, on_lab):
+    reports = tmp_path / "reports"
+    env = {**os.environ, **on_lab, "GAMEDAY_REPORTS_DIR": str(reports)}
+    out = tmp_path / "matrix.out"
+    with open(out, "w") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "gameday.cli", "matrix", str(experiment(tmp_path, 2)),
+                                 "--setting", "retry=true,false", "--matrix-id", "m"], cwd=ROOT, env=env,
+                                start_new_session=True, stdout=fh, stderr=subprocess.STDOUT)
+    try:
+        first = reports / "m" / "retry-true"
+        assert poll_until(lambda: (first / "faults.jsonl").exists() or proc.poll() is not None, 90)
+        since = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=EXIT_WITHIN + 30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    output = out.read_text()
+    assert code == 143 and time.monotonic() - since < EXIT_WITHIN, output[-3000:]
+    assert json.loads((first / "summary.json").read_text())["verdict"] == "interrupted"
+    assert not (reports / "m" / "retry-false").exists()  # no further run started
+    assert "matrix stopped after 1 runs" in output and (reports / "m" / "matrix.html").is_file()
+    assert runlock.lock_holder(Path(on_lab["GAMEDAY_LAB_STATE_DIR"])) is None
+    assert [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+            if str(reports) in servers.pid_cmdline(pid)] == []

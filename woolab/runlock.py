@@ -25,6 +25,7 @@ from .errors import LabBusy
 __all__ = ["LOCK_FILE", "LabLock", "lab_lock", "lock_holder", "describe"]
 
 LOCK_FILE = "run.lock"
+_held: dict = {}  # lock path -> LabLock this process holds (a matrix holds it across its runs)
 
 
 def _read(fd: int) -> Optional[dict]:
@@ -88,14 +89,21 @@ class LabLock:
 @contextlib.contextmanager
 def lab_lock(state_dir: Path, command: Optional[str] = None, run_id: Optional[str] = None,
              note=None) -> Iterator[LabLock]:
-    """Hold the lab's lock for the block; `note(text)` hears about a stale lock taken over."""
+    """Hold the lab's lock for the block; `note(text)` hears about a stale lock taken over.
+    Re-entrant within one process: a block inside another keeps the outer holder."""
     lock = LabLock(state_dir, command, run_id)
+    key = str(lock.path.resolve())
+    if key in _held:
+        yield _held[key]
+        return
     taken_over = lock.acquire()
+    _held[key] = lock
     if taken_over:
         (note or (lambda text: print(f"gameday: note: {text}", file=sys.stderr, flush=True)))(taken_over)
     try:
         yield lock
     finally:
+        del _held[key]
         lock.release()
 
 
