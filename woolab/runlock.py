@@ -1,8 +1,9 @@
 """One mutating run per lab: a lock in the state directory that names its holder.
 
 Two game days on one lab measure each other's faults (the second one's steady state fails for a
-reason nobody can see). So every run that changes the lab (`gameday run`, `gameday lab failover`,
-`lab crash|freeze|thaw|interrupt-az`, `lab shop-settings`, `lab down`) takes `run.lock`; reading the lab (`lab status`, `lab env`,
+reason nobody can see). So every run that changes the lab (`gameday run`, `gameday matrix` across
+its runs, `gameday lab failover`, `lab crash|freeze|thaw|interrupt-az`, `lab shop-settings`,
+`lab down`, `gameday cleanup` of a lab run) takes `run.lock`; reading the lab (`lab status`, `lab env`,
 reports) never does.
 
 The lock is an advisory `flock` on the file, which the kernel releases when its holder dies in
