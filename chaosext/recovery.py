@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from chaoslib.types import Configuration, Secrets
 
-from chaosext import dataplane
+from chaosext import dataplane, faultlog
 from chaosext.alerts import faults as fault_log
 from chaosext.errors import ActivityError
 from chaosext.timefmt import iso, parse_time
@@ -37,6 +37,7 @@ class Fault:
     data_plane: Optional[str] = None  # "mysql" | "redis": the endpoint that measures the RTO
     completion_kind: str = "failover-completed"
     extra: Optional[Dict[str, Any]] = None  # merged into the result (inject may set it)
+    repair: bool = False  # a rollback that restores redundancy: not a fault in the ledger
 
 
 def _base(fault: Fault) -> Dict[str, Any]:
@@ -71,13 +72,16 @@ def run_fault(fault: Fault, wait: bool = True, timeout: float = 300.0, poll_inte
     if watch:
         watch.start()
     try:
-        injected = time.time()
-        fault.inject()
-        result.update(method=fault.method, injected_at=iso(injected), **(fault.extra or {}))
+        with faultlog.signals_deferred():  # injected and recorded, or neither
+            injected = time.time()
+            fault.inject()
+            result.update(method=fault.method, injected_at=iso(injected), **(fault.extra or {}))
+            if not fault.repair:
+                faultlog.injected(result)
         logger.info("%s injected on %s via %s", fault.fault, fault.target, fault.method)
         fault_log.announce("fault-injected", result)
         if not wait:
-            return result
+            return _ended(fault, result)
         deadline = time.monotonic() + float(timeout)
         observed, state = _wait_control_plane(fault, deadline, timeout, poll_interval)
         result["after"] = state
@@ -100,6 +104,12 @@ def run_fault(fault: Fault, wait: bool = True, timeout: float = 300.0, poll_inte
     logger.info("%s on %s: control plane %.1f s, data plane RTO %s s", fault.fault, fault.target,
                 result["control_plane_seconds"], result["rto_seconds"])
     fault_log.announce("recovered", result)
+    return _ended(fault, result)
+
+
+def _ended(fault: Fault, result: Dict[str, Any]) -> Dict[str, Any]:
+    if not fault.repair:
+        faultlog.ended(result)
     return result
 
 

@@ -1,9 +1,11 @@
 """`gameday`: the one command of the pack (lab control, game-day runs, reports).
 
 Expected failures (bad input, unsafe target, lab not up) print one line and exit non-zero;
-a traceback means a bug in the pack.
+a traceback means a bug in the pack. SIGINT, SIGTERM and SIGHUP stop every command the way
+Ctrl-C does (gameday/interrupt.py); the exit codes are listed in docs/exit-codes.md.
 """
 import argparse
+import contextlib
 import json
 import os
 import shlex
@@ -13,8 +15,11 @@ from pathlib import Path
 from woolab import manage
 from woolab.config import LabConfig
 from woolab.errors import LabError
+from woolab.runlock import describe, lab_lock
 
 from chaosext.errors import GamedayError
+
+from .interrupt import Interrupts, signal_exit_code
 
 
 def _state_dir(args) -> Path:
@@ -36,7 +41,8 @@ def cmd_lab_up(args) -> int:
 
 
 def cmd_lab_down(args) -> int:
-    print(manage.down(_state_dir(args)))
+    with lab_lock(_state_dir(args)):
+        print(manage.down(_state_dir(args)))
     return 0
 
 
@@ -44,9 +50,13 @@ def cmd_lab_status(args) -> int:
     info = manage.status(_state_dir(args))
     if args.json:
         print(json.dumps(info, indent=2))
-        return 0
+        return 1 if info["controller"] == "dead" else 0
+    if info["controller"] == "dead":
+        return print_dead_controller(info)
     print(f"lab state dir: {info['state_dir']}  timing: {info.get('timing', 'fast')}  "
           f"(shop-db: {info['db_status']}, shop-cache: {info['cache_status']})")
+    if info["in_use_by"] is not None:
+        print(f"in use by: {describe(info['in_use_by'])}")
     print(f"{'NODE':<16}{'KIND':<10}{'ROLE':<10}{'AZ':<12}{'ADDRESS':<12}{'PORT':<7}{'PID':<9}HEALTH")
     for n in info["nodes"]:
         print(f"{n['name']:<16}{n['kind']:<10}{n['role']:<10}{n['az']:<12}{n.get('address', ''):<12}"
@@ -55,6 +65,18 @@ def cmd_lab_status(args) -> int:
     for name, where in info["endpoints"].items():
         print(f"  {name:<32} {where}")
     return 0
+
+
+def print_dead_controller(info: dict) -> int:
+    """A lab whose controller died: the servers it left running and the command that recovers."""
+    print(f"lab state dir: {info['state_dir']}: the lab controller (pid {info['controller_pid']}) is dead; "
+          "nothing serves the AWS API or fails anything over")
+    print(f"{len(info['orphans'])} orphaned server(s) still running:")
+    for orphan in info["orphans"]:
+        print(f"  {orphan['name']:<16} pid {orphan['pid']}")
+    print(f"recover with: {info['recover']}  (stops them by pid and starts a fresh lab; "
+          "`gameday lab down` only stops them)")
+    return 1
 
 
 def cmd_lab_env(args) -> int:
@@ -66,11 +88,12 @@ def cmd_lab_env(args) -> int:
 def cmd_lab_failover(args) -> int:
     config = manage.require_up(_state_dir(args))
     route = {"db": "/_lab/db-failover?id=shop-db", "cache": "/_lab/cache-failover?id=shop-cache"}[args.kind]
-    manage.call(config, route, method="POST")
-    if args.wait:
-        result = manage.call(config, "/_lab/wait-idle?timeout=120", method="POST", timeout=130)
-        if result["errors"]:
-            raise GamedayError("failover failed: " + "; ".join(result["errors"]))
+    with lab_lock(_state_dir(args)):
+        manage.call(config, route, method="POST")
+        if args.wait:
+            result = manage.call(config, "/_lab/wait-idle?timeout=120", method="POST", timeout=130)
+            if result["errors"]:
+                raise GamedayError("failover failed: " + "; ".join(result["errors"]))
     print(f"{args.kind} failover {'done' if args.wait else 'started'}")
     return 0
 
@@ -89,7 +112,8 @@ def cmd_lab_shop_settings(args) -> int:
     settings = parse_settings(args.settings)
     if not settings and not args.reset:
         raise GamedayError("give KEY=VALUE settings (e.g. retry=false max_retries=0) or --reset")
-    print(json.dumps(manage.shop_settings(_state_dir(args), settings), indent=2))
+    with lab_lock(_state_dir(args)):
+        print(json.dumps(manage.shop_settings(_state_dir(args), settings), indent=2))
     return 0
 
 
@@ -116,15 +140,17 @@ def _use_timing(args) -> None:
 
 
 def cmd_lab_fault(args) -> int:
-    """crash / freeze / thaw one node, or cut an AZ's power, by hand."""
+    """crash / freeze / thaw one node, or cut an AZ's power, by hand (not while a run holds the lab)."""
     config = manage.require_up(_state_dir(args))
     from urllib.parse import urlencode
-    if args.lab_command == "interrupt-az":
-        query = urlencode({"id": args.az, "seconds": args.seconds})
-        result = manage.call(config, f"/_lab/interrupt-az?{query}", method="POST")
-        print(f"power interrupted in {args.az} for {args.seconds:g} s: {', '.join(result['powered_off']) or 'no nodes'}")
-        return 0
-    manage.call(config, f"/_lab/{args.lab_command}?{urlencode({'id': args.node})}", method="POST")
+    with lab_lock(_state_dir(args)):
+        if args.lab_command == "interrupt-az":
+            query = urlencode({"id": args.az, "seconds": args.seconds})
+            result = manage.call(config, f"/_lab/interrupt-az?{query}", method="POST")
+            print(f"power interrupted in {args.az} for {args.seconds:g} s: "
+                  f"{', '.join(result['powered_off']) or 'no nodes'}")
+            return 0
+        manage.call(config, f"/_lab/{args.lab_command}?{urlencode({'id': args.node})}", method="POST")
     print(f"{args.node}: {args.lab_command} done")
     return 0
 
@@ -137,19 +163,22 @@ def cmd_run(args) -> int:
                         keep_lab=args.keep_lab, run_id=args.run_id,
                         shop_settings=parse_settings(args.shop_setting),
                         allow_remote_load=args.allow_remote_load, yes=args.yes,
-                        accept_any_account=args.accept_any_account)
+                        accept_any_account=args.accept_any_account, interrupts=args.interrupts)
 
 
 def cmd_cleanup(args) -> int:
-    from .cleanup import cleanup
-    return cleanup(args.run_dir, trash=args.trash, failback=args.failback, yes=args.yes,
-                   state_dir=_state_dir(args))
+    from .cleanup import cleanup, read_target
+    lab_run = read_target(Path(args.run_dir)).get("kind") == "lab"  # cancels orders, may fail back
+    with lab_lock(_state_dir(args)) if lab_run else contextlib.nullcontext():
+        return cleanup(args.run_dir, trash=args.trash, failback=args.failback, yes=args.yes,
+                       state_dir=_state_dir(args))
 
 
 def cmd_matrix(args) -> int:
     from .matrix import run_matrix
     return run_matrix(args.experiment, args.setting, _state_dir(args), max_runs=args.max_runs,
-                      users=args.users, spawn_rate=args.spawn_rate, matrix_id=args.matrix_id)
+                      users=args.users, spawn_rate=args.spawn_rate, matrix_id=args.matrix_id,
+                      interrupts=args.interrupts)
 
 
 def cmd_report(args) -> int:
@@ -292,14 +321,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (GamedayError, LabError) as exc:
-        print(f"gameday: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("gameday: interrupted", file=sys.stderr)
-        return 130
+    with Interrupts().installed() as args.interrupts:
+        try:
+            return args.func(args)
+        except (GamedayError, LabError) as exc:
+            print(f"gameday: error: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP outside a run's experiment
+            signum = getattr(exc, "signum", 2)
+            print(f"gameday: interrupted ({exc or 'SIGINT'})", file=sys.stderr)
+            return signal_exit_code(signum)
 
 
 if __name__ == "__main__":

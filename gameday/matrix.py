@@ -18,7 +18,10 @@ from typing import Dict, List, Optional
 from chaosext.errors import GamedayError
 from woolab import manage
 from woolab.config import LabConfig
+from woolab.runlock import lab_lock
 from woolab.shop.config import ConfigError, ShopConfig
+
+from .interrupt import Interrupted, Interrupts
 
 DEFAULT_MAX_RUNS = 16
 # where the shop is and who it is: the lab sets these, a matrix varies behaviour only
@@ -83,10 +86,13 @@ def slug(combo: Dict[str, str]) -> str:
 
 def run_matrix(experiment: str, pairs: List[str], state_dir: Path, max_runs: int = DEFAULT_MAX_RUNS,
                users: Optional[int] = None, spawn_rate: Optional[float] = None,
-               matrix_id: Optional[str] = None) -> int:
-    """Run the experiment once per combination on the lab; write the comparison; 0 when written."""
+               matrix_id: Optional[str] = None, interrupts: Optional[Interrupts] = None) -> int:
+    """Run the experiment once per combination on the lab; write the comparison; 0 when written.
+
+    The lab's lock is held across all runs. A signal stops the run in progress as in `gameday
+    run` (rollbacks, report) and then the matrix: no further run starts, the comparison of the
+    runs so far is written, and the command exits with 128 + the signal (docs/exit-codes.md)."""
     from . import run
-    from .report.matrix import shop_saw, write_matrix_report
     path = run.resolve(experiment)
     run.apply_overrides(run.load_and_validate(path), users, spawn_rate)
     combos = combinations(parse_axes(pairs), max_runs)
@@ -94,6 +100,15 @@ def run_matrix(experiment: str, pairs: List[str], state_dir: Path, max_runs: int
     matrix_dir = run.reports_dir() / matrix_id
     if matrix_dir.exists() and any(matrix_dir.iterdir()):
         raise GamedayError(f"matrix directory {matrix_dir} already exists; choose another --matrix-id")
+    with (interrupts or Interrupts()).installed() as signals, lab_lock(state_dir, run_id=matrix_id):
+        return _run_all(path, combos, matrix_dir, state_dir, users, spawn_rate, signals)
+
+
+def _run_all(path: Path, combos: List[Dict[str, str]], matrix_dir: Path, state_dir: Path,
+             users: Optional[int], spawn_rate: Optional[float], signals: Interrupts) -> int:
+    from . import run
+    from .report.matrix import shop_saw, write_matrix_report
+    matrix_id = matrix_dir.name
     started = not manage.is_up(state_dir)
     if started:
         print(manage.up(LabConfig.from_env(state_dir=state_dir)), flush=True)
@@ -106,18 +121,22 @@ def run_matrix(experiment: str, pairs: List[str], state_dir: Path, max_runs: int
             _wait_idle(state_dir)
             code = run.game_day(str(path), target="lab", users=users, spawn_rate=spawn_rate,
                                 state_dir=state_dir, run_id=f"{matrix_id}/{slug(combo)}",
-                                shop_settings=combo)
+                                shop_settings=combo, interrupts=signals)
             run_dir = matrix_dir / slug(combo)
             runs.append({"label": label(combo), "settings": combo, "exit_code": code,
                          "run_dir": str(run_dir), "shop_saw": shop_saw(str(access_log), str(run_dir))})
-    except BaseException:  # Ctrl-C or a lab error: keep what the finished runs measured
+            if signals.first is not None:  # stopped from outside: no further run
+                raise Interrupted(signals.first)
+    except BaseException:  # a signal or a lab error: keep what the finished runs measured
         if runs:
-            paths = write_matrix_report(str(matrix_dir), runs, experiment=title + " (incomplete)")
+            with signals.deferring():
+                paths = write_matrix_report(str(matrix_dir), runs, experiment=title + " (incomplete)")
             print(f"gameday: matrix stopped after {len(runs)} runs: {paths['matrix.html']}", flush=True)
         raise
     finally:
         if started:
-            print(manage.down(state_dir), flush=True)
+            with signals.deferring():
+                print(manage.down(state_dir), flush=True)
     paths = write_matrix_report(str(matrix_dir), runs, experiment=title)
     print(f"gameday: matrix of {len(runs)} runs: {paths['matrix.html']}", flush=True)
     return 0

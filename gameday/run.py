@@ -1,26 +1,28 @@
 """`gameday run` and `gameday list`: one game day, from an experiment file to a verdict.
 
-The experiment runs in Chaos Toolkit's own `chaos run` (a child process in our process group, so
-Ctrl-C reaches it and its rollbacks and load control still run), with the journal and every
-measurement in `reports/<run-id>/`. The target is chosen by environment only: for the lab we
+The experiment runs in Chaos Toolkit's own `chaos run` (a child in a session of its own, to which
+every SIGINT, SIGTERM or SIGHUP we get is passed on as Ctrl-C, so its rollbacks and load control
+still run: gameday/interrupt.py), with the journal and every measurement in `reports/<run-id>/`.
+Runs against the lab hold its lock (woolab/runlock.py) so two game days never share one lab. The target is chosen by environment only: for the lab we
 start it when needed and export `AWS_ENDPOINT_URL` and the endpoints; for AWS we check that a
 region and credentials exist and leave boto3's normal chain alone.
 """
+import contextlib
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from woolab import manage
+from woolab import manage, runlock
 from woolab.config import PROJECT_ROOT, LabConfig
 
 from chaosext.errors import GamedayError
 
 from . import safety
+from .interrupt import Interrupts, verdict_exit_code
 
 EXPERIMENTS_DIR = PROJECT_ROOT / "experiments"
 LOAD_CONTROL = "chaosext.load.control"
@@ -154,30 +156,15 @@ class Progress(threading.Thread):
                 f"checkout {co_req / self.every:5.1f}/s error ratio {co_ratio:6.1%}")
 
 
-def run_chaos(experiment_file: Path, run_dir: Path, env: Dict[str, str]) -> int:
-    """`chaos run` with rollbacks always played; survives a first Ctrl-C to let them finish."""
+def run_chaos(experiment_file: Path, run_dir: Path, env: Dict[str, str], signals: Interrupts) -> int:
+    """`chaos run` with rollbacks always played; a signal stops the method, a second the rollbacks."""
     chaos = Path(sys.executable).parent / "chaos"
     argv = [str(chaos) if chaos.exists() else "chaos", "--log-file", str(run_dir / "chaostoolkit.log"),
             "run", "--journal-path", str(run_dir / "journal.json"), "--rollback-strategy", "always",
             str(experiment_file)]
-    proc = subprocess.Popen(argv, env=env, cwd=str(PROJECT_ROOT))
     progress = Progress(run_dir)
-    progress.start()
     try:
-        try:
-            return proc.wait()
-        except KeyboardInterrupt:
-            print("\ngameday: interrupted: stopping the load, running rollbacks, saving the journal "
-                  "(Ctrl-C again to abort them)", file=sys.stderr, flush=True)
-            try:
-                return proc.wait()
-            except KeyboardInterrupt:
-                proc.terminate()
-                try:
-                    return proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    return proc.wait()
+        return signals.run_child(argv, started=progress.start, env=env, cwd=str(PROJECT_ROOT))
     finally:
         progress.halt.set()
 
@@ -198,8 +185,10 @@ def game_day(experiment: str, target: str = "lab", users: Optional[int] = None,
              spawn_rate: Optional[float] = None, dry_run: bool = False, state_dir: Optional[Path] = None,
              region: Optional[str] = None, keep_lab: bool = False, run_id: Optional[str] = None,
              shop_settings: Optional[Dict[str, str]] = None, allow_remote_load: bool = False,
-             yes: bool = False, accept_any_account: bool = False) -> int:
-    """Run one experiment end to end; the exit code is the CI gate (0 only for a clean pass).
+             yes: bool = False, accept_any_account: bool = False,
+             interrupts: Optional[Interrupts] = None) -> int:
+    """Run one experiment end to end; the exit code is the CI gate (0 only for a clean pass;
+    docs/exit-codes.md).
 
     A dry run is the read-only preflight alone (exit 0 ready, 2 not ready); an AWS run passes
     the same preflight and the operator's confirmation before anything touches shop or resources.
@@ -226,9 +215,20 @@ def game_day(experiment: str, target: str = "lab", users: Optional[int] = None,
     run_dir = reports_dir() / run_id
     if run_dir.exists() and any(run_dir.iterdir()):
         raise GamedayError(f"run directory {run_dir} already exists; choose another --run-id")
-    env, started_lab = target_env(target, state_dir, region)
+    lock = runlock.lab_lock(state_dir, run_id=run_id) if target == "lab" else contextlib.nullcontext()
+    with (interrupts or Interrupts()).installed() as signals, lock:
+        return _run(path, spec, target, state_dir, run_dir, region, keep_lab, shop_settings, signals,
+                    (yes, accept_any_account))
+
+
+def _run(path: Path, spec: dict, target: str, state_dir: Path, run_dir: Path, region: Optional[str],
+         keep_lab: bool, shop_settings: Optional[Dict[str, str]], signals: Interrupts, consent: tuple) -> int:
+    """Start the target, run chaos, stop what we started, report; signals never skip the clean-up.
+    `consent` is (yes, accept_any_account) for the AWS gate."""
+    started_lab, run_id = False, run_dir.name
     try:
-        facts = (safety.gate_aws_run(spec, env, run_id, yes, accept_any_account).facts if target == "aws"
+        env, started_lab = target_env(target, state_dir, region)
+        facts = (safety.gate_aws_run(spec, env, run_id, *consent).facts if target == "aws"
                  else safety.placement(spec, env, run_id))
         if shop_settings:
             print("gameday: shop settings:", json.dumps(manage.shop_settings(state_dir, shop_settings)), flush=True)
@@ -238,13 +238,16 @@ def game_day(experiment: str, target: str = "lab", users: Optional[int] = None,
         effective.write_text(json.dumps(spec, indent=2))
         write_target(run_dir, target, env, facts)
         print(f"gameday: running {path.stem} against the {target} (run dir {run_dir})", flush=True)
-        run_chaos(effective, run_dir, env)
+        run_chaos(effective, run_dir, env, signals)
     finally:
-        if shop_settings and (keep_lab or not started_lab):
-            manage.shop_settings(state_dir, {})
-        if started_lab and not keep_lab:
-            print(manage.down(state_dir), flush=True)
-    return finish(run_dir)
+        with signals.deferring():
+            if shop_settings and (keep_lab or not started_lab):
+                manage.shop_settings(state_dir, {})
+            if started_lab and not keep_lab:
+                print(manage.down(state_dir), flush=True)
+    with signals.deferring():
+        signals.record(run_dir)
+        return signals.exit_code(finish(run_dir))
 
 
 def finish(run_dir: Path) -> int:
@@ -254,11 +257,12 @@ def finish(run_dir: Path) -> int:
     paths = write_report(str(run_dir))
     summary = json.loads(Path(paths["summary.json"]).read_text())
     print(verdict_table(summary), flush=True)
-    passed = passed and summary["verdict"] == "passed"
+    verdict = summary["verdict"] if passed or summary["verdict"] != "passed" else "failed"
     if summary["verdict_reasons"]:
         why = "; ".join(summary["verdict_reasons"])
-    print(f"gameday: {'PASSED' if passed else 'FAILED'}: {why}\nreport: {paths['report.html']}", flush=True)
-    return 0 if passed else 1
+    label = {"passed": "PASSED", "interrupted": "INTERRUPTED"}.get(verdict, "FAILED")
+    print(f"gameday: {label}: {why}\nreport: {paths['report.html']}", flush=True)
+    return verdict_exit_code(verdict)
 
 
 def verdict_table(summary: dict) -> str:

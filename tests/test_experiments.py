@@ -210,7 +210,7 @@ def test_ctrl_c_stops_the_load_plays_rollbacks_and_keeps_journal_and_report(lab,
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends to the foreground group on Ctrl-C
     output = proc.communicate(timeout=120)[0]
-    assert proc.returncode == 1, output
+    assert proc.returncode == 130, output  # 128 + SIGINT (docs/exit-codes.md)
     journal = json.loads((run_dir / "journal.json").read_text())
     assert journal["status"] == "interrupted"
     assert [r["activity"]["name"] for r in journal["rollbacks"]] == ["restore-cache-redundancy"]

@@ -19,3 +19,7 @@ class LabNotRunning(LabError):
 
 class LabStartError(LabError):
     """The lab could not start: a missing package, a port in use, a server that failed."""
+
+
+class LabBusy(LabError):
+    """Another run holds the lab's lock; the message names it."""

@@ -175,7 +175,7 @@ def restore_replicas(replication_group_id: str, count: int = 1,
 
     fault = Fault("elasticache-restore-replicas", replication_group_id, "none", before, inject,
                   poll, lambda since: group_events(client, group, since),
-                  completion_kind="node-created", extra={"replicas_wanted": count})
+                  completion_kind="node-created", extra={"replicas_wanted": count}, repair=True)
     if missing <= 0:
         logger.info("%s already has %d replicas; nothing to restore", replication_group_id,
                     len(before["replicas"]))

@@ -49,8 +49,9 @@ def config_value(journal: Optional[dict], key: str) -> Any:
     return value
 
 
-def experiment_info(journal: Optional[dict]) -> Dict[str, Any]:
-    experiment = (journal or {}).get("experiment") or {}
+def experiment_info(journal: Optional[dict], fallback: Optional[dict] = None) -> Dict[str, Any]:
+    """Title, description, tags of the journal's experiment (or `fallback`, the run's input)."""
+    experiment = (journal or {}).get("experiment") or fallback or {}
     return {"title": experiment.get("title"), "description": experiment.get("description"),
             "tags": list(experiment.get("tags") or [])}
 
@@ -156,8 +157,9 @@ def _event(event: Dict[str, Any]) -> Dict[str, Any]:
             "message": event.get("message")}
 
 
-def faults(journal: Optional[dict]) -> List[Dict[str, Any]]:
-    """The method's faults in order (a later wait_until_writable supplies a missing RTO)."""
+def faults(journal: Optional[dict], ledger: List[Dict[str, Any]] = ()) -> List[Dict[str, Any]]:
+    """The method's faults in order (a later wait_until_writable supplies a missing RTO), then
+    those only the fault ledger knows (chaosext.faultlog): a run stopped mid-fault."""
     run = list((journal or {}).get("run") or [])
     rows = []
     for index, entry in enumerate(run):
@@ -166,6 +168,30 @@ def faults(journal: Optional[dict]) -> List[Dict[str, Any]]:
         row = _fault_row(entry)
         if row["data_plane_writable_at"] is None and row["injected_at"]:
             _fill_from_wait(row, run[index + 1:])
+        _derive(row)
+        rows.append(row)
+    return rows + _ledger_rows(ledger, {_key(r) for r in rows})
+
+
+def _key(row: Dict[str, Any]) -> tuple:
+    return row.get("fault"), row.get("target"), when(row.get("injected_at"))
+
+
+def _ledger_rows(ledger: List[Dict[str, Any]], journaled: set) -> List[Dict[str, Any]]:
+    """Faults the journal lacks: an `ended` record is a full result, an `injected` one alone a
+    fault the run stopped before it recovered (listed with its injection time, not recovered)."""
+    latest: Dict[tuple, Dict[str, Any]] = {}
+    for record in ledger:
+        key = _key(record)
+        if key not in journaled and (record.get("record") == "ended" or key not in latest):
+            latest[key] = record
+    rows = []
+    for record in latest.values():
+        ended = record.get("record") == "ended"
+        row = _fault_row({"activity": {"name": record.get("fault")}, "output": record,
+                          "status": "succeeded" if ended else "interrupted"})
+        if not ended:
+            row["error"] = "the run stopped before its recovery was measured"
         _derive(row)
         rows.append(row)
     return rows

@@ -37,6 +37,9 @@ def _fault_cases(summary: Dict[str, Any]) -> List[Case]:
         cls = f"fault.{f['fault']}.{f['target']}"
         if f["status"] == "failed":
             cases.append((cls, "recovered", "failed", f["error"] or "the fault action failed"))
+        elif f["status"] == "interrupted":
+            cases.append((cls, "recovered", "failed", f"injected at {f['injected_at']}; "
+                          f"{f['error'] or 'the run stopped before it recovered'}"))
         else:
             cases.append((cls, "recovered", "passed",
                           f"control plane {f['control_plane_seconds']} s, "

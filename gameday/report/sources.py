@@ -7,12 +7,15 @@ import json
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
+from chaosext import faultlog
 from chaosext.errors import GamedayError
 from chaosext.load.timeline import read_lines
+from gameday.report.cause import interruption_cause
 
 __all__ = ["ReportError", "RunFiles", "read_run"]
 
-RUN_FILES = ("journal.json", "timeline.jsonl", "orders.jsonl", "load-summary.json")
+RUN_FILES = ("journal.json", "timeline.jsonl", "orders.jsonl", "load-summary.json", faultlog.LEDGER,
+             "experiment.json")
 
 
 class ReportError(GamedayError):
@@ -23,13 +26,18 @@ class RunFiles:
     """A run directory, parsed: journal, per-second timeline, order ledger, load summary."""
 
     def __init__(self, run_dir: str, journal: Optional[dict], cells: Dict[Tuple[int, str], dict],
-                 orders: List[dict], load_summary: Optional[dict], target: Optional[dict]):
+                 orders: List[dict], load_summary: Optional[dict], target: Optional[dict],
+                 ledger: Optional[List[dict]] = None, cause: Optional[dict] = None,
+                 experiment: Optional[dict] = None):
         self.run_dir = run_dir
         self.journal = journal
         self.cells = cells  # (second, step) -> summed line (lines for the same cell are merged)
         self.orders = orders
         self.load_summary = load_summary
         self.target = target  # target.json, if the CLI wrote one
+        self.ledger = ledger or []  # faults.jsonl: every fault injected, even if never journaled
+        self.cause = cause  # why the run was interrupted, if it was and that is known
+        self.experiment = experiment  # experiment.json, the run's input (when there is no journal)
 
     @property
     def run_id(self) -> str:
@@ -92,6 +100,9 @@ def read_run(run_dir: str) -> RunFiles:
     orders = [o for o in read_lines(os.path.join(run_dir, "orders.jsonl")) if "order_id" in o]
     load_summary = _read_json(os.path.join(run_dir, "load-summary.json"))
     target = _read_json(os.path.join(run_dir, "target.json"))
+    experiment = None if journal else _read_json(os.path.join(run_dir, "experiment.json"))
     return RunFiles(run_dir, journal, _merge_cells(os.path.join(run_dir, "timeline.jsonl")),
                     orders, load_summary if isinstance(load_summary, dict) else None,
-                    target if isinstance(target, dict) else None)
+                    target if isinstance(target, dict) else None,
+                    ledger=faultlog.read(run_dir), cause=interruption_cause(run_dir),
+                    experiment=experiment if isinstance(experiment, dict) else None)

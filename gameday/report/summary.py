@@ -34,14 +34,15 @@ def summarize_files(files: RunFiles, rto_threshold: Any = None) -> Dict[str, Any
     journal = redact(files.journal, secrets) if files.journal else None
     files = RunFiles(files.run_dir, journal, files.cells, files.orders,
                      redact(files.load_summary, secrets) if files.load_summary else None,
-                     files.target)
-    faults = jr.faults(journal)
+                     files.target, ledger=redact(files.ledger, secrets), cause=files.cause,
+                     experiment=redact(files.experiment, secrets) if files.experiment else None)
+    faults = jr.faults(journal, files.ledger)
     threshold = rto_threshold if rto_threshold is not None else jr.config_value(
         journal, "rto_threshold_seconds")
     intervals = []
     for fault in faults:
         _judge_rto(fault, threshold)
-        start, end = _interval(fault)
+        start, end = _interval(fault, files)
         if start is not None:
             intervals.append((start, end))
             fault["load"] = interval_figures(files.cells, start, end)
@@ -49,17 +50,18 @@ def summarize_files(files: RunFiles, rto_threshold: Any = None) -> Dict[str, Any
             fault["load"] = None
     hypothesis = jr.hypothesis(journal)
     rpo = _rpo(files)
-    safeguards = jr.safeguards(journal)
-    verdict, reasons = _verdict(journal, hypothesis, faults, rpo)
+    safeguards = _safeguards(journal, files.cause)
+    verdict, reasons = _verdict(journal, hypothesis, faults, rpo, files.cause)
     summary = {
         "schema": SCHEMA,
         "run_id": files.run_id,
-        "experiment": jr.experiment_info(journal),
+        "experiment": jr.experiment_info(journal, files.experiment),
         "target": _target(files, faults),
         "start": jr.when((journal or {}).get("start")) or _timeline_edge(files, min),
         "end": jr.when((journal or {}).get("end")) or _timeline_edge(files, max),
         "duration_seconds": _round((journal or {}).get("duration")),
-        "status": (journal or {}).get("status"),
+        "status": (journal or {}).get("status") or ("interrupted" if files.cause else None),
+        "interruption": files.cause,
         "deviated": bool((journal or {}).get("deviated")),
         "verdict": verdict,
         "verdict_reasons": reasons,
@@ -84,13 +86,30 @@ def _timeline_edge(files: RunFiles, pick) -> Optional[str]:
     return iso(pick(seconds)) if seconds else None
 
 
-def _interval(fault: Dict[str, Any]):
+def _interval(fault: Dict[str, Any], files: RunFiles):
+    """The fault window: injection to recovery; a fault that never recovered lasts to the end of
+    the measured load."""
     start = jr.epoch(fault["injected_at"])
     if start is None:
         return None, None
+    unrecovered_end = max(files.seconds) + 1 if fault["status"] == "interrupted" and files.seconds \
+        else None
     end = (jr.epoch(fault["data_plane_writable_at"])
-           or jr.epoch(fault["control_plane_completed_at"]) or jr.epoch(fault["end"]) or start)
+           or jr.epoch(fault["control_plane_completed_at"]) or jr.epoch(fault["end"])
+           or unrecovered_end or start)
     return start, max(start, end)
+
+
+def _safeguards(journal: Optional[dict], cause: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """Declared safeguards; a known cause decides whether one tripped (a signal is not one)."""
+    guards = jr.safeguards(journal)
+    if cause is not None:
+        guards["tripped"] = cause["kind"] == "safeguard"
+        if guards["tripped"]:
+            guards["tripped_by"] = guards["tripped_by"] or cause.get("by")
+        else:
+            guards["at"] = None
+    return guards
 
 
 def _threshold_for(fault: Dict[str, Any], threshold: Any) -> Optional[float]:
@@ -128,15 +147,18 @@ def _rpo(files: RunFiles) -> Dict[str, Any]:
             "check": check, "carts_lost": carts}
 
 
-def _verdict(journal: Optional[dict], hypothesis: Dict, faults: List[Dict], rpo: Dict):
+def _verdict(journal: Optional[dict], hypothesis: Dict, faults: List[Dict], rpo: Dict,
+             cause: Optional[Dict[str, Any]] = None):
     """passed / deviated / failed / interrupted, with the sentences that explain it."""
     if journal is None:
-        return "interrupted", ["no journal.json: the run did not finish writing its journal"]
+        return "interrupted", ([f"the run was interrupted: {cause['message']}"] if cause else []) + [
+            "no journal.json: the run did not finish writing its journal"]
     status = journal.get("status")
     reasons = []
     if status in ("interrupted", "aborted"):
-        reasons.append(f"the run was {status}" + (" (a safeguard or Ctrl-C stopped it)"
-                                                   if status == "interrupted" else ""))
+        reasons.append(f"the run was {status}: {cause['message']}" if cause else
+                       f"the run was {status}" + (" (the cause is not in the run directory)"
+                                                  if status == "interrupted" else ""))
         return "interrupted", reasons
     for phase in ("before", "after"):
         for probe in hypothesis[phase]["probes"]:

@@ -3,8 +3,9 @@
 # a dry run first — the read-only preflight (credentials, allow-lists, targets, IAM, reachability,
 # the store; nothing written anywhere) — then the real run, confirmed with --yes. The real run
 # writes a date-stamped run directory under $GAMEDAY_REPORTS_DIR (default: reports/ in the checkout).
-# Exit code: 0 only when both passed; 1 when a run failed or deviated (see its report); 2 when
-# a required setting is missing.
+# Exit code: 0 only when both passed; otherwise the first failing run's code (1 failed or
+# deviated, 2 preflight not ready, 3 interrupted by itself, 128+N stopped by signal N:
+# docs/exit-codes.md); 2 also when a required setting is missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -23,8 +24,29 @@ name="$(basename "$experiment" .json)"
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 target=(--target aws --region "$AWS_REGION" --allow-remote-load)
 
-"$gameday" run "$experiment" "${target[@]}" --dry-run --users "${GAMEDAY_DRY_RUN_USERS:-2}" \
+# A stop (systemctl stop, CodeBuild StopBuild, Ctrl-C) reaches this script: pass it on to the
+# running `gameday` once, which stops the experiment, plays the rollbacks and writes the report
+# (docs/exit-codes.md); its non-zero exit then ends this script before the next run starts.
+child=0
+forward() { if [ "$child" -gt 0 ]; then kill -s "$1" "$child" 2>/dev/null || true; fi; }
+trap 'forward INT' INT
+trap 'forward TERM' TERM
+trap 'forward HUP' HUP
+gameday_run() {
+    "$gameday" run "$@" &
+    child=$!
+    local status=0
+    while :; do  # `wait` also returns when a trapped signal arrives: wait again until gameday exits
+        status=0
+        wait "$child" || status=$?
+        kill -0 "$child" 2>/dev/null || break
+    done
+    child=0
+    return "$status"
+}
+
+gameday_run "$experiment" "${target[@]}" --dry-run --users "${GAMEDAY_DRY_RUN_USERS:-2}" \
     --run-id "$stamp-$name-dry-run"
 # --yes: nobody is at a terminal; the dry run above printed the plan and passed
-"$gameday" run "$experiment" "${target[@]}" ${GAMEDAY_USERS:+--users "$GAMEDAY_USERS"} --yes \
+gameday_run "$experiment" "${target[@]}" ${GAMEDAY_USERS:+--users "$GAMEDAY_USERS"} --yes \
     --run-id "$stamp-$name"

@@ -1,0 +1,96 @@
+"""The run's fault ledger: one line per fault the moment it is injected, and one when it ends.
+
+Chaos Toolkit journals an activity only when it returns. A run stopped while a failover action
+still waits for recovery (Ctrl-C, SIGTERM, a safeguard) therefore has a journal without that
+action, and a run whose rollbacks were aborted has no journal at all, although the fault did
+happen. The report reads this ledger (``$GAMEDAY_RUN_DIR/faults.jsonl``) so every injected
+fault is listed with what is known: injected at, and whether it recovered.
+
+Writing never raises: a ledger that cannot be written must not fail the fault itself.
+"""
+import contextlib
+import json
+import logging
+import os
+import signal
+import threading
+from typing import Any, Dict, Iterator, List, Optional
+
+from chaosext.load.config import RUN_DIR_ENV
+
+__all__ = ["LEDGER", "injected", "ended", "read", "signals_deferred"]
+
+logger = logging.getLogger("chaostoolkit")
+
+LEDGER = "faults.jsonl"
+# Ctrl-C, SIGTERM (chaoslib's InterruptExecution), SIGHUP, and the safeguards' SIGUSR1/SIGUSR2
+HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2}
+
+
+def _append(record: Dict[str, Any]) -> None:
+    run_dir = os.environ.get(RUN_DIR_ENV)
+    if not run_dir:
+        return
+    path = os.path.join(run_dir, LEDGER)
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, default=str, sort_keys=True) + "\n")
+    except OSError as exc:
+        logger.warning("fault ledger %s not written: %s", path, exc)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold stop signals back for the block, then deliver them: injecting a fault and recording
+    it must happen together, or a Ctrl-C in between leaves a fault nobody lists.
+
+    Blocking the signal mask would not do: a signal sent to the process reaches whichever thread
+    does not block it, and Python then raises in the main thread anyway. So the main thread's
+    handlers are swapped for one that notes the signal, and the noted signals are raised again
+    once the previous handlers are back. Elsewhere than the main thread this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    noted: List[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: noted.append(signum)) for sig in HELD_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for signum in dict.fromkeys(noted):
+            signal.raise_signal(signum)
+
+
+def injected(result: Dict[str, Any]) -> None:
+    """Record that a fault was just injected (its result so far: fault, target, method, time)."""
+    _append({"record": "injected", **{k: result.get(k) for k in ("fault", "target", "method",
+                                                                  "injected_at")}})
+
+
+def ended(result: Dict[str, Any]) -> None:
+    """Record the full result of a fault that recovered (the journal has it too, if written)."""
+    _append({"record": "ended", **result})
+
+
+def read(run_dir: str) -> List[Dict[str, Any]]:
+    """The ledger's records in order; an absent or torn file yields what could be parsed."""
+    records = []
+    try:
+        with open(os.path.join(run_dir, LEDGER), encoding="utf-8") as fh:
+            for line in fh:
+                record = _parse(line)
+                if record is not None:
+                    records.append(record)
+    except OSError:
+        return []
+    return records
+
+
+def _parse(line: str) -> Optional[Dict[str, Any]]:
+    try:
+        record = json.loads(line)
+    except ValueError:  # the last line of a run killed mid-write
+        return None
+    return record if isinstance(record, dict) and record.get("fault") else None
