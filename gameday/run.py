@@ -198,8 +198,10 @@ def game_day(experiment: str, target: str = "lab", users: Optional[int] = None,
              spawn_rate: Optional[float] = None, dry_run: bool = False, state_dir: Optional[Path] = None,
              region: Optional[str] = None, keep_lab: bool = False, run_id: Optional[str] = None,
              shop_settings: Optional[Dict[str, str]] = None, allow_remote_load: bool = False,
-             yes: bool = False, accept_any_account: bool = False) -> int:
-    """Run one experiment end to end; the exit code is the CI gate (0 only for a clean pass).
+             yes: bool = False, accept_any_account: bool = False,
+             baseline: Optional[str] = None, tolerance: Optional[str] = None) -> int:
+    """Run one experiment end to end; the exit code is the CI gate (0 only for a clean pass, and
+    with `baseline` only when no figure regressed against it).
 
     A dry run is the read-only preflight alone (exit 0 ready, 2 not ready); an AWS run passes
     the same preflight and the operator's confirmation before anything touches shop or resources.
@@ -236,7 +238,8 @@ def game_day(experiment: str, target: str = "lab", users: Optional[int] = None,
         env.update(GAMEDAY_RUN_DIR=str(run_dir), GAMEDAY_RUN_ID=run_id)
         effective = run_dir / "experiment.json"
         effective.write_text(json.dumps(spec, indent=2))
-        write_target(run_dir, target, env, facts)
+        write_target(run_dir, target, env, facts, shop_settings,
+                     timing_name(LabConfig.load(state_dir).timing) if target == "lab" else None)
         print(f"gameday: running {path.stem} against the {target} (run dir {run_dir})", flush=True)
         run_chaos(effective, run_dir, env)
     finally:
@@ -244,21 +247,24 @@ def game_day(experiment: str, target: str = "lab", users: Optional[int] = None,
             manage.shop_settings(state_dir, {})
         if started_lab and not keep_lab:
             print(manage.down(state_dir), flush=True)
-    return finish(run_dir)
+    return finish(run_dir, baseline, tolerance)
 
 
-def finish(run_dir: Path) -> int:
-    """Write the report and print the verdict table; 0 only when the run passed and nothing was lost."""
+def finish(run_dir: Path, baseline: Optional[str] = None, tolerance: Optional[str] = None) -> int:
+    """Write the report and print the verdict table; 0 only when the run passed, nothing was lost
+    and (with `baseline`) no figure regressed."""
     from .report import write_report
+    from .report.command import baseline_exit, baseline_lines
     passed, why = journal_verdict(run_dir)
-    paths = write_report(str(run_dir))
+    paths = write_report(str(run_dir), baseline=baseline, tolerance=tolerance)
     summary = json.loads(Path(paths["summary.json"]).read_text())
-    print(verdict_table(summary), flush=True)
+    print("\n".join([verdict_table(summary)] + baseline_lines(summary)), flush=True)
     passed = passed and summary["verdict"] == "passed"
     if summary["verdict_reasons"]:
         why = "; ".join(summary["verdict_reasons"])
     print(f"gameday: {'PASSED' if passed else 'FAILED'}: {why}\nreport: {paths['report.html']}", flush=True)
-    return 0 if passed else 1
+    regressed = baseline_exit(summary)  # raises when the gate cannot decide
+    return 0 if passed and not regressed else 1
 
 
 def verdict_table(summary: dict) -> str:
@@ -278,7 +284,18 @@ def verdict_table(summary: dict) -> str:
     return f"verdict: {summary['verdict'].upper()}\n" + "\n".join(lines)
 
 
-def write_target(run_dir: Path, target: str, env: Dict[str, str], facts: Optional[dict] = None) -> None:
+def timing_name(timing: str) -> str:
+    """A lab timing profile as runs are grouped by it: `fast`, `aws`, or a profile file's stem
+    (never the file's absolute path: reports are shared)."""
+    return timing if timing in ("fast", "aws") else Path(timing).stem
+
+
+def write_target(run_dir: Path, target: str, env: Dict[str, str], facts: Optional[dict] = None,
+                 shop_settings: Optional[Dict[str, str]] = None,
+                 timing_profile: Optional[str] = None) -> None:
     """What the run was pointed at, for the report and cleanup (no secrets: ids, region, endpoints,
-    the placement before the faults)."""
-    (run_dir / "target.json").write_text(json.dumps(safety.target_info(target, env, facts), indent=2))
+    the placement before the faults, the lab's timing profile, the shop settings changed for this
+    run; history and the baseline gate group runs by the profile)."""
+    info = safety.target_info(target, env, facts)
+    info.update(timing_profile=timing_profile, shop_settings=shop_settings or {})
+    (run_dir / "target.json").write_text(json.dumps(info, indent=2))
