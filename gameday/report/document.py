@@ -2,7 +2,7 @@
 
 HTML and Markdown render the same blocks, so both formats always say the same thing.
 Blocks: ("h1"|"h2"|"h3"|"p", text), ("list", [text]), ("table", headers, rows[, style]),
-("charts", "fault"|"run"), ("verdict", verdict, text). The first screen (verdict, per-fault
+("charts"[, "fault"|"run"]), ("verdict"|"badge", verdict, text). The first screen (verdict, per-fault
 answers, baseline, fault charts) comes from glance.py; the evidence follows.
 """
 from typing import Any, Dict, List, Optional

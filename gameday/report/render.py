@@ -60,9 +60,12 @@ def _html_table(headers: List[str], rows: List[List[str]], style: str = "") -> s
     return f'<div class="scroll"><table{cls}>{head}{body}</table></div>'
 
 
-def _which(charts: List[Dict[str, Any]], kind: str) -> List[Dict[str, Any]]:
-    """The per-fault close-ups ("fault") or the whole-run charts ("run")."""
-    return [c for c in charts if c["name"].startswith("fault-") == (kind == "fault")]
+def _which(charts: List[Dict[str, Any]], block: tuple) -> List[Dict[str, Any]]:
+    """The charts a ("charts", kind) block shows: the per-fault close-ups ("fault"), the
+    whole-run charts ("run"), or every chart (no kind, e.g. the matrix report)."""
+    if len(block) < 2:
+        return list(charts)
+    return [c for c in charts if c["name"].startswith("fault-") == (block[1] == "fault")]
 
 
 def render_html(summary: Dict[str, Any], charts: List[Dict[str, Any]]) -> str:
@@ -91,7 +94,7 @@ def blocks_html(blocks: List[tuple], charts: List[Dict[str, Any]], title: str) -
         elif kind == "table":
             parts.append(_html_table(*block[1:]))
         elif kind == "charts":
-            for chart in _which(charts, block[1]):
+            for chart in _which(charts, block):
                 data = base64.b64encode(chart["png"]).decode("ascii")
                 parts.append(f'<img alt="{html.escape(chart["title"])}" '
                              f'src="data:image/png;base64,{data}">')
@@ -129,7 +132,7 @@ def blocks_markdown(blocks: List[tuple], charts: List[Dict[str, Any]]) -> str:
             lines.append("")
         elif kind == "charts":
             lines += [f"![{c['title']}]({CHART_DIR}/{c['name']}.png)"
-                      for c in _which(charts, block[1])] + [""]
+                      for c in _which(charts, block)] + [""]
     return "\n".join(lines)
 
 
