@@ -155,6 +155,18 @@ def cmd_lab_fault(args) -> int:
     return 0
 
 
+def _gate_options(args) -> dict:
+    """--baseline/--tolerance checked before anything runs: bad input costs no game day."""
+    if args.baseline is None:
+        if args.tolerance is not None:
+            raise GamedayError("--tolerance needs --baseline last:N or --baseline RUN_DIR")
+        return {}
+    from .report.baseline import parse_baseline, parse_tolerance
+    parse_baseline(args.baseline)
+    parse_tolerance(args.tolerance)
+    return {"baseline": args.baseline, "tolerance": args.tolerance}
+
+
 def cmd_run(args) -> int:
     from . import run
     _use_timing(args)
@@ -163,7 +175,8 @@ def cmd_run(args) -> int:
                         keep_lab=args.keep_lab, run_id=args.run_id,
                         shop_settings=parse_settings(args.shop_setting),
                         allow_remote_load=args.allow_remote_load, yes=args.yes,
-                        accept_any_account=args.accept_any_account, interrupts=args.interrupts)
+                        accept_any_account=args.accept_any_account, interrupts=args.interrupts,
+                        **_gate_options(args))
 
 
 def cmd_cleanup(args) -> int:
@@ -190,7 +203,38 @@ def cmd_report(args) -> int:
         return report_command(runs[0], compare_with=runs[1:])
     if not args.run_dir:
         raise GamedayError("give a run directory (reports/<run-id>) or --compare RUN_A RUN_B [...]")
-    return report_command(args.run_dir, gate=args.gate)
+    return report_command(args.run_dir, gate=args.gate, **_gate_options(args))
+
+
+def cmd_history(args) -> int:
+    from .history import history_command
+    return history_command(args.reports)
+
+
+def _add_gate_options(p) -> None:
+    p.add_argument("--baseline", metavar="last:N|RUN_DIR",
+                   help="fail when a figure regressed against the median of the last N passing runs "
+                        "of the same experiment, target and timing profile, or against one run")
+    p.add_argument("--tolerance", metavar="SPEC",
+                   help="allowed regression: N%% (relative) and/or +N (slack), per figure with "
+                        "FIGURE=… (rto, error_seconds, failed_checkouts, orders_lost, carts_lost); "
+                        "default derived from lab run-to-run noise")
+
+
+def _add_report_parsers(sub) -> None:
+    """`gameday report` and `gameday history`."""
+    p = sub.add_parser("report", help="write the report of a run, or compare runs")
+    p.add_argument("run_dir", nargs="?", help="reports/<run-id>")
+    p.add_argument("--compare", nargs="+", metavar="RUN",
+                   help="side-by-side figures of two or more runs (differences against the first)")
+    p.add_argument("--gate", action="store_true", help="exit 1 unless the verdict is passed (CI)")
+    _add_gate_options(p)
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("history", help="every run in a reports directory: table, trends, index.html")
+    p.add_argument("--reports", help="directory of run directories (default: reports/ or "
+                                     "$GAMEDAY_REPORTS_DIR); copied CI artifacts and S3 syncs work")
+    p.set_defaults(func=cmd_history)
 
 
 def _add_safety_flags(p: argparse.ArgumentParser) -> None:
@@ -255,17 +299,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="lab only: run with this stand-in shop setting (e.g. retry=false), restored afterwards")
     p.add_argument("--state-dir", help="lab state directory")
     p.add_argument("--timing", help="lab only: timing profile of a lab this run starts (fast, aws or a JSON file)")
+    _add_gate_options(p)
     p.set_defaults(func=cmd_run)
 
     _add_cleanup_parser(sub)
     _add_matrix_parser(sub)
-
-    p = sub.add_parser("report", help="write the report of a run, or compare runs")
-    p.add_argument("run_dir", nargs="?", help="reports/<run-id>")
-    p.add_argument("--compare", nargs="+", metavar="RUN",
-                   help="side-by-side figures of two or more runs (differences against the first)")
-    p.add_argument("--gate", action="store_true", help="exit 1 unless the verdict is passed (CI)")
-    p.set_defaults(func=cmd_report)
+    _add_report_parsers(sub)
 
     lab = sub.add_parser("lab", help="the local lab: real MariaDB, Redis, Sentinel, HAProxy, shop, AWS API")
     lab_sub = lab.add_subparsers(dest="lab_command", required=True)

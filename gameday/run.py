@@ -186,9 +186,10 @@ def game_day(experiment: str, target: str = "lab", users: Optional[int] = None,
              region: Optional[str] = None, keep_lab: bool = False, run_id: Optional[str] = None,
              shop_settings: Optional[Dict[str, str]] = None, allow_remote_load: bool = False,
              yes: bool = False, accept_any_account: bool = False,
-             interrupts: Optional[Interrupts] = None) -> int:
-    """Run one experiment end to end; the exit code is the CI gate (0 only for a clean pass;
-    docs/exit-codes.md).
+             interrupts: Optional[Interrupts] = None, baseline: Optional[str] = None,
+             tolerance: Optional[str] = None) -> int:
+    """Run one experiment end to end; the exit code is the CI gate (0 only for a clean pass, and
+    with `baseline` only when no figure regressed against it; docs/exit-codes.md).
 
     A dry run is the read-only preflight alone (exit 0 ready, 2 not ready); an AWS run passes
     the same preflight and the operator's confirmation before anything touches shop or resources.
@@ -218,13 +219,14 @@ def game_day(experiment: str, target: str = "lab", users: Optional[int] = None,
     lock = runlock.lab_lock(state_dir, run_id=run_id) if target == "lab" else contextlib.nullcontext()
     with (interrupts or Interrupts()).installed() as signals, lock:
         return _run(path, spec, target, state_dir, run_dir, region, keep_lab, shop_settings, signals,
-                    (yes, accept_any_account))
+                    (yes, accept_any_account), (baseline, tolerance))
 
 
 def _run(path: Path, spec: dict, target: str, state_dir: Path, run_dir: Path, region: Optional[str],
-         keep_lab: bool, shop_settings: Optional[Dict[str, str]], signals: Interrupts, consent: tuple) -> int:
+         keep_lab: bool, shop_settings: Optional[Dict[str, str]], signals: Interrupts, consent: tuple,
+         gate: tuple = (None, None)) -> int:
     """Start the target, run chaos, stop what we started, report; signals never skip the clean-up.
-    `consent` is (yes, accept_any_account) for the AWS gate."""
+    `consent` is (yes, accept_any_account) for the AWS gate, `gate` (baseline, tolerance)."""
     started_lab, run_id = False, run_dir.name
     try:
         env, started_lab = target_env(target, state_dir, region)
@@ -236,7 +238,8 @@ def _run(path: Path, spec: dict, target: str, state_dir: Path, run_dir: Path, re
         env.update(GAMEDAY_RUN_DIR=str(run_dir), GAMEDAY_RUN_ID=run_id)
         effective = run_dir / "experiment.json"
         effective.write_text(json.dumps(spec, indent=2))
-        write_target(run_dir, target, env, facts)
+        write_target(run_dir, target, env, facts, shop_settings,
+                     timing_name(LabConfig.load(state_dir).timing) if target == "lab" else None)
         print(f"gameday: running {path.stem} against the {target} (run dir {run_dir})", flush=True)
         run_chaos(effective, run_dir, env, signals)
     finally:
@@ -247,22 +250,25 @@ def _run(path: Path, spec: dict, target: str, state_dir: Path, run_dir: Path, re
                 print(manage.down(state_dir), flush=True)
     with signals.deferring():
         signals.record(run_dir)
-        return signals.exit_code(finish(run_dir))
+        return signals.exit_code(finish(run_dir, *gate))
 
 
-def finish(run_dir: Path) -> int:
-    """Write the report and print the verdict table; 0 only when the run passed and nothing was lost."""
+def finish(run_dir: Path, baseline: Optional[str] = None, tolerance: Optional[str] = None) -> int:
+    """Write the report and print the verdict table; 0 only when the run passed, nothing was lost
+    and (with `baseline`) no figure regressed."""
     from .report import write_report
+    from .report.command import baseline_exit, baseline_lines
     passed, why = journal_verdict(run_dir)
-    paths = write_report(str(run_dir))
+    paths = write_report(str(run_dir), baseline=baseline, tolerance=tolerance)
     summary = json.loads(Path(paths["summary.json"]).read_text())
-    print(verdict_table(summary), flush=True)
+    print("\n".join([verdict_table(summary)] + baseline_lines(summary)), flush=True)
     verdict = summary["verdict"] if passed or summary["verdict"] != "passed" else "failed"
     if summary["verdict_reasons"]:
         why = "; ".join(summary["verdict_reasons"])
     label = {"passed": "PASSED", "interrupted": "INTERRUPTED"}.get(verdict, "FAILED")
     print(f"gameday: {label}: {why}\nreport: {paths['report.html']}", flush=True)
-    return verdict_exit_code(verdict)
+    regressed = baseline_exit(summary)  # raises when the gate cannot decide
+    return verdict_exit_code("failed" if verdict == "passed" and regressed else verdict)
 
 
 def verdict_table(summary: dict) -> str:
@@ -282,7 +288,18 @@ def verdict_table(summary: dict) -> str:
     return f"verdict: {summary['verdict'].upper()}\n" + "\n".join(lines)
 
 
-def write_target(run_dir: Path, target: str, env: Dict[str, str], facts: Optional[dict] = None) -> None:
+def timing_name(timing: str) -> str:
+    """A lab timing profile as runs are grouped by it: `fast`, `aws`, or a profile file's stem
+    (never the file's absolute path: reports are shared)."""
+    return timing if timing in ("fast", "aws") else Path(timing).stem
+
+
+def write_target(run_dir: Path, target: str, env: Dict[str, str], facts: Optional[dict] = None,
+                 shop_settings: Optional[Dict[str, str]] = None,
+                 timing_profile: Optional[str] = None) -> None:
     """What the run was pointed at, for the report and cleanup (no secrets: ids, region, endpoints,
-    the placement before the faults)."""
-    (run_dir / "target.json").write_text(json.dumps(safety.target_info(target, env, facts), indent=2))
+    the placement before the faults, the lab's timing profile, the shop settings changed for this
+    run; history and the baseline gate group runs by the profile)."""
+    info = safety.target_info(target, env, facts)
+    info.update(timing_profile=timing_profile, shop_settings=shop_settings or {})
+    (run_dir / "target.json").write_text(json.dumps(info, indent=2))

@@ -26,7 +26,7 @@ from woolab.measure import EndpointWriter  # noqa: E402
 
 BASE_PORT = 27300
 FIGURES = {}
-SECTIONS = ("lab", "crashes", "facade", "shop", "load", "extension", "report")
+SECTIONS = ("lab", "crashes", "facade", "shop", "load", "extension", "report", "history")
 LAB_SECTIONS = ("lab", "crashes", "facade", "shop", "load", "extension")
 
 
@@ -503,8 +503,21 @@ def bench_crashes(config, args) -> None:
     run(config, args, figure)
 
 
+# --- history: `gameday history` over 200 runs (issue 18) ------------------------------------------
+
+def bench_history(_config, args) -> None:
+    from gameday.report.history_bench import bench_history as run_history
+    result = run_history(runs=200, reports=str(args.work / "history"))
+    figure("history", "gameday history seconds (200 runs)", float(result["history_seconds"]),
+           "target <= 3 s")
+    figure("history", "gameday history CPU seconds (200 runs)", float(result["history_cpu_seconds"]))
+    figure("history", "index.html bytes", result["page_bytes"], "target <= 3 MB")
+    figure("history", "runs listed / unreadable", f"{result['runs']}/{result['unreadable']}")
+
+
 BENCHES = {"lab": bench_lab, "facade": bench_facade, "shop": bench_shop, "load": bench_load,
-           "extension": bench_extension, "report": bench_report, "crashes": bench_crashes}
+           "extension": bench_extension, "report": bench_report, "crashes": bench_crashes,
+           "history": bench_history}
 
 
 def run_section(name: str, config, args) -> None:

@@ -97,7 +97,8 @@ def test_summary_has_the_documented_stable_keys(run_dir):
         "safeguards", "rollbacks", "events", "interruption"}
     assert summary["target"] == {"kind": "lab", "region": "us-east-1", "account": None,
                                  "ids": ["shop-db", "shop-cache"], "endpoints": {},
-                                 "not_measured": []}
+                                 "not_measured": [], "timing_profile": None,
+                                 "shop_settings": {}}
     assert set(summary["faults"][0]) >= {
         "fault", "target", "method", "injected_at", "control_plane_completed_at",
         "data_plane_writable_at", "rto_seconds", "control_plane_seconds",

@@ -98,6 +98,20 @@ def test_aws_game_day_is_scheduled_or_manual_with_oidc_and_a_dry_run_first(workf
     assert job["steps"].index(creds) < gameday_runs[0]
 
 
+def test_aws_job_keeps_a_run_history_and_gates_the_real_run_on_it(workflow):
+    job = workflow["jobs"]["aws-gameday"]
+    restore = _step_using(job, "actions/cache/restore@")
+    save = _step_using(job, "actions/cache/save@")
+    assert restore["with"]["path"] == save["with"]["path"] == "reports/*/summary.json"
+    assert save["if"] == "always()" and save["with"]["key"].startswith(restore["with"]["restore-keys"])
+    runs = _runs(job)
+    real = next(r for r in runs if "gameday run" in r and "--dry-run" not in r)
+    assert "--baseline last:5" in real and "-dry-run" not in real.split("compgen")[0]
+    steps = job["steps"]
+    assert steps.index(restore) < next(i for i, r in enumerate(runs) if "gameday run" in r)
+    assert any("gameday history --reports reports" in r for r in runs)
+
+
 def test_aws_job_passes_secrets_only_from_github_secrets(workflow):
     env = workflow["jobs"]["aws-gameday"]["env"]
     for key in ("GAMEDAY_MYSQL_PASSWORD", "GAMEDAY_REDIS_PASSWORD", "GAMEDAY_SHOP_CONSUMER_KEY",
@@ -194,7 +208,7 @@ def test_timer_is_weekly_and_starts_the_service():
     assert SCRIPT.stat().st_mode & stat.S_IXUSR
 
 
-def _run_script(tmp_path, exit_codes="0 0", **env):
+def _run_script(tmp_path, exit_codes="0 0 0", **env):
     """Run aws-gameday.sh with a stand-in `gameday` that records its arguments."""
     calls = tmp_path / "calls.txt"
     fake = tmp_path / "gameday"
@@ -213,15 +227,40 @@ def _run_script(tmp_path, exit_codes="0 0", **env):
 
 
 def test_runner_script_dry_runs_then_runs_the_game_day_against_aws(tmp_path):
-    result, calls = _run_script(tmp_path, GAMEDAY_USERS="25")
+    result, calls = _run_script(tmp_path, GAMEDAY_USERS="25",
+                                GAMEDAY_REPORTS_DIR=str(tmp_path / "reports"))
     assert result.returncode == 0, result.stderr
-    assert len(calls) == 2
-    dry, real = calls
+    assert len(calls) == 3
+    dry, real, history = calls
+    assert "--baseline" not in real  # the first run has no history to be gated against
+    assert history == f"history --reports {tmp_path / 'reports'}"
     assert dry.startswith("run gameday --target aws --region eu-west-1 --allow-remote-load --dry-run")
     assert real.startswith("run gameday --target aws --region eu-west-1 --allow-remote-load")
     assert "--dry-run" not in real and "--users 25" in real
     assert dry.split("--run-id ")[1].endswith("-gameday-dry-run")
     assert real.split("--run-id ")[1].endswith("-gameday")
+
+
+def test_runner_script_gates_on_history_and_still_writes_it_when_the_gate_fails(tmp_path):
+    reports = tmp_path / "reports"
+    for run_id in ("20261124T090000Z-gameday", "20261124T085500Z-gameday-dry-run"):
+        (reports / run_id).mkdir(parents=True)
+        (reports / run_id / "summary.json").write_text("{}")
+    result, calls = _run_script(tmp_path, exit_codes="0 1 0", GAMEDAY_REPORTS_DIR=str(reports),
+                                GAMEDAY_TOLERANCE="rto=50%")
+    assert result.returncode == 1
+    dry, real, history = calls
+    assert "--baseline" not in dry
+    assert real.endswith("--baseline last:5 --tolerance rto=50%")
+    assert history.startswith("history --reports")
+
+
+def test_runner_script_does_not_gate_on_dry_runs_alone(tmp_path):
+    reports = tmp_path / "reports"
+    (reports / "20261124T085500Z-gameday-dry-run").mkdir(parents=True)
+    (reports / "20261124T085500Z-gameday-dry-run" / "summary.json").write_text("{}")
+    result, calls = _run_script(tmp_path, exit_codes="0 0 0", GAMEDAY_REPORTS_DIR=str(reports))
+    assert result.returncode == 0 and "--baseline" not in calls[1]
 
 
 def test_runner_script_fails_nothing_over_when_the_dry_run_fails(tmp_path):

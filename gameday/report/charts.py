@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 from gameday.report.journal import epoch  # noqa: E402
 from chaosext.timefmt import iso  # noqa: E402
 
-__all__ = ["CHARTS", "render_charts", "figure_png"]
+__all__ = ["CHARTS", "PALETTE", "render_charts", "figure_png", "plt"]
 
 # (file stem, title, y label)
 CHARTS = (("requests", "Requests per second", "requests/s"),
@@ -29,8 +29,6 @@ MARKERS = (("injected_at", "fault injected", "#d62728", "-"),
 # step colours avoid the markers' red, black and green
 PALETTE = ("#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#e377c2", "#bcbd22", "#7f7f7f")
 SIZE = (10, 3.2)
-ZOOM_SIZE = (10, 5.5)
-ZOOM_MARGIN = 20  # seconds shown either side of a fault's window in its close-up
 DPI = 80
 
 
@@ -107,8 +105,8 @@ def render_charts(summary: Dict, cells: Dict[Tuple[int, str], dict],
     """PNG charts: [{"name", "title", "png": bytes, "path"}]; empty without a timeline.
 
     Three whole-run charts (requests/s, error ratio, p95), then one close-up per fault
-    (ZOOM_MARGIN seconds either side of its window), since an outage of a few seconds is a
-    hairline in a ten-minute chart. With `out_dir` the PNGs are written there as `<name>.png`.
+    (fault_chart.py), since an outage of a few seconds is a hairline in a ten-minute chart.
+    With `out_dir` the PNGs are written there as `<name>.png`.
     """
     if not cells:
         return []
@@ -126,26 +124,12 @@ def render_charts(summary: Dict, cells: Dict[Tuple[int, str], dict],
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
         fig.tight_layout()
         _save(charts, fig, name, title, out_dir)
+    from gameday.report.fault_chart import fault_chart  # it imports this module's helpers
     for number, fault in enumerate(faults, 1):
-        start = epoch(fault.get("injected_at"))
-        if start is None:
-            continue
-        end = epoch(fault.get("data_plane_writable_at")) or epoch(
-            fault.get("control_plane_completed_at")) or start
-        lo = max(t0, int(start) - ZOOM_MARGIN)
-        hi = min(t1, int(end) + ZOOM_MARGIN)
-        if hi <= lo:
-            continue
-        part = {s: {k: v[lo - t0:hi - t0 + 1] for k, v in series[s].items()} for s in steps}
-        fig, axes = plt.subplots(3, 1, figsize=ZOOM_SIZE, sharex=True)
-        for ax, (name, title, ylabel) in zip(axes, CHARTS):
-            _panel(ax, x[lo - t0:hi - t0 + 1], part, steps, name, ylabel, [fault], t0)
-        title = f"Fault {number}: {fault.get('fault')} on {fault.get('target')}"
-        axes[0].set_title(title + " (close-up)", fontsize=10)
-        axes[0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
-        axes[-1].set_xlabel(f"seconds since {iso(t0)}", fontsize=8)
-        fig.tight_layout()
-        _save(charts, fig, f"fault-{number}", title, out_dir)
+        fig = fault_chart(number, fault, series, steps, t0, t1)
+        if fig is not None:
+            _save(charts, fig, f"fault-{number}",
+                  f"Fault {number}: {fault.get('fault')} on {fault.get('target')}", out_dir)
     return charts
 
 

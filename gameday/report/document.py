@@ -1,8 +1,9 @@
 """The report's content as a renderer-neutral list of blocks, built from the summary dict.
 
 HTML and Markdown render the same blocks, so both formats always say the same thing.
-Blocks: ("h1"|"h2"|"h3"|"p", text), ("list", [text]), ("table", headers, rows), ("charts",),
-("verdict", verdict, text).
+Blocks: ("h1"|"h2"|"h3"|"p", text), ("list", [text]), ("table", headers, rows[, style]),
+("charts"[, "fault"|"run"]), ("verdict"|"badge", verdict, text). The first screen (verdict, per-fault
+answers, baseline, fault charts) comes from glance.py; the evidence follows.
 """
 from typing import Any, Dict, List, Optional
 
@@ -35,7 +36,8 @@ def _met(value: Optional[bool]) -> str:
 
 
 def build(summary: Dict[str, Any]) -> List[Block]:
-    blocks: List[Block] = []
+    from gameday.report.glance import glance  # glance uses this module's formatting helpers
+    blocks: List[Block] = glance(summary)
     for part in (_overview, _hypothesis, _faults, _charts, _load, _rpo, _safeguards,
                  _rollbacks, _timeline):
         blocks += part(summary)
@@ -46,12 +48,10 @@ def _overview(s: Dict) -> List[Block]:
     exp, target = s["experiment"], s["target"]
     where = target["kind"] + "".join(f", {k} {target[k]}" for k in ("region", "account")
                                      if target.get(k))
-    out = [("h1", f"Game day: {exp['title'] or s['run_id']}"),
-           ("verdict", s["verdict"], f"Verdict: {s['verdict'].upper()}")]
+    out: List[Block] = [("h2", "Run")]
     if exp.get("description"):
         out.append(("p", exp["description"]))
-    if s["verdict_reasons"]:
-        out.append(("list", s["verdict_reasons"]))
+    settings = " ".join(f"{k}={v}" for k, v in sorted((target.get("shop_settings") or {}).items()))
     out.append(("table", ["", ""], [
         ["run", s["run_id"]],
         ["target", where],
@@ -59,6 +59,8 @@ def _overview(s: Dict) -> List[Block]:
         ["start", s["start"] or "—"], ["end", s["end"] or "—"],
         ["duration", f"{num(s['duration_seconds'], 1)} s"],
         ["Chaos Toolkit status", f"{s['status'] or '—'} (deviated: {num(s['deviated'])})"],
+        ["timing profile", target.get("timing_profile") or "—"],
+        ["shop settings", settings or "—"],
     ] + [[f"endpoint: {name}", where] for name, where in target.get("endpoints", {}).items()]))
     if target.get("not_measured"):
         out += [("h3", "Not measured"), ("list", target["not_measured"])]
@@ -175,7 +177,7 @@ def _load(s: Dict) -> List[Block]:
 
 
 def _charts(s: Dict) -> List[Block]:
-    return [("h2", "Timeline"), ("charts",)] if s["load"]["steps"] else []
+    return [("h2", "Timeline"), ("charts", "run")] if s["load"]["steps"] else []
 
 
 def _rpo(s: Dict) -> List[Block]:

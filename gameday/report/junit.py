@@ -75,8 +75,24 @@ def _run_cases(summary: Dict[str, Any]) -> List[Case]:
     return [rpo_case, guard_case, verdict]
 
 
+def _baseline_cases(summary: Dict[str, Any]) -> List[Case]:
+    """One case per figure compared with the baseline; named after the figure, so a red
+    pipeline says which number regressed."""
+    gate = summary.get("baseline")
+    if not gate:
+        return []
+    if gate.get("error"):
+        return [("baseline", "baseline available", "failed", gate["error"])]
+    cases = []
+    for check in gate["checks"]:
+        cls = "baseline." + (check["fault"].replace(" on ", ".") if check["fault"] else "run")
+        cases.append((cls, f"{check['label']} vs baseline", check["outcome"], check["message"]))
+    return cases
+
+
 def junit_cases(summary: Dict[str, Any]) -> List[Case]:
-    return _probe_cases(summary) + _fault_cases(summary) + _run_cases(summary)
+    return (_probe_cases(summary) + _fault_cases(summary) + _run_cases(summary)
+            + _baseline_cases(summary))
 
 
 def junit_xml(summary: Dict[str, Any]) -> bytes:

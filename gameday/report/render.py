@@ -8,13 +8,14 @@ import html
 import json
 import os
 import tempfile
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
+from gameday.report.baseline import compare_with_baseline
 from gameday.report.charts import render_charts
 from gameday.report.document import build
 from gameday.report.junit import junit_xml
 from gameday.report.redact import known_secret_values, redact
-from gameday.report.sources import read_run
+from gameday.report.sources import ReportError, read_run
 from gameday.report.summary import summarize_files
 
 __all__ = ["write_report", "render_html", "render_markdown", "redact_journal_file", "blocks_html",
@@ -34,6 +35,7 @@ th{background:#f6f8fa}td{max-width:32em}td.long{overflow-wrap:anywhere}
 .scroll{overflow-x:auto}
 .verdict{display:inline-block;color:#fff;font-weight:bold;padding:.3em .8em;border-radius:.3em}
 img{max-width:100%;display:block;margin:.5em 0}
+table.glance{font-size:1.02em}table.glance td:first-child{font-weight:600}
 """
 
 
@@ -50,11 +52,20 @@ def _html_cell(text: str) -> str:
     return f"<td{cls}>{html.escape(text)}</td>"
 
 
-def _html_table(headers: List[str], rows: List[List[str]]) -> str:
+def _html_table(headers: List[str], rows: List[List[str]], style: str = "") -> str:
     head = "" if not any(headers) else "<tr>" + "".join(
         f"<th>{html.escape(h)}</th>" for h in headers) + "</tr>"
     body = "".join("<tr>" + "".join(_html_cell(str(c)) for c in row) + "</tr>" for row in rows)
-    return f'<div class="scroll"><table>{head}{body}</table></div>'
+    cls = f' class="{style}"' if style else ""
+    return f'<div class="scroll"><table{cls}>{head}{body}</table></div>'
+
+
+def _which(charts: List[Dict[str, Any]], block: tuple) -> List[Dict[str, Any]]:
+    """The charts a ("charts", kind) block shows: the per-fault close-ups ("fault"), the
+    whole-run charts ("run"), or every chart (no kind, e.g. the matrix report)."""
+    if len(block) < 2:
+        return list(charts)
+    return [c for c in charts if c["name"].startswith("fault-") == (block[1] == "fault")]
 
 
 def render_html(summary: Dict[str, Any], charts: List[Dict[str, Any]]) -> str:
@@ -69,17 +80,21 @@ def blocks_html(blocks: List[tuple], charts: List[Dict[str, Any]], title: str) -
         kind = block[0]
         if kind in ("h1", "h2", "h3", "p"):
             parts.append(f"<{kind}>{html.escape(block[1])}</{kind}>")
-        elif kind == "verdict":
+        elif kind in ("verdict", "badge"):
             colour = VERDICT_COLOURS.get(block[1], "#57606a")
-            parts.append(f'<p><span class="verdict" id="verdict" style="background:{colour}">'
-                         f"{html.escape(block[2])}</span></p>")
+            badge = (f'<span class="verdict" id="{kind}" style="background:{colour}">'
+                     f"{html.escape(block[2])}</span>")
+            if kind == "badge" and parts and parts[-1].endswith("</span></p>"):
+                parts[-1] = parts[-1][:-4] + " " + badge + "</p>"  # beside the verdict
+            else:
+                parts.append(f"<p>{badge}</p>")
         elif kind == "list":
             parts.append("<ul>" + "".join(f"<li>{html.escape(str(i))}</li>" for i in block[1])
                          + "</ul>")
         elif kind == "table":
-            parts.append(_html_table(block[1], block[2]))
+            parts.append(_html_table(*block[1:]))
         elif kind == "charts":
-            for chart in charts:
+            for chart in _which(charts, block):
                 data = base64.b64encode(chart["png"]).decode("ascii")
                 parts.append(f'<img alt="{html.escape(chart["title"])}" '
                              f'src="data:image/png;base64,{data}">')
@@ -105,7 +120,7 @@ def blocks_markdown(blocks: List[tuple], charts: List[Dict[str, Any]]) -> str:
             lines += ["#" * int(kind[1]) + " " + block[1], ""]
         elif kind == "p":
             lines += [block[1], ""]
-        elif kind == "verdict":
+        elif kind in ("verdict", "badge"):
             lines += [f"**{block[2]}**", ""]
         elif kind == "list":
             lines += [f"- {_md_cell(i)}" for i in block[1]] + [""]
@@ -116,7 +131,8 @@ def blocks_markdown(blocks: List[tuple], charts: List[Dict[str, Any]]) -> str:
             lines += ["| " + " | ".join(map(_md_cell, row)) + " |" for row in block[2]]
             lines.append("")
         elif kind == "charts":
-            lines += [f"![{c['title']}]({CHART_DIR}/{c['name']}.png)" for c in charts] + [""]
+            lines += [f"![{c['title']}]({CHART_DIR}/{c['name']}.png)"
+                      for c in _which(charts, block)] + [""]
     return "\n".join(lines)
 
 
@@ -131,15 +147,31 @@ def redact_journal_file(path: str, values=None) -> bool:
     return True
 
 
-def write_report(run_dir: str, rto_threshold: Any = None,
-                 redact_journal: bool = True) -> Dict[str, Any]:
+def _gate(summary: Dict[str, Any], run_dir: str, baseline: str, tolerance: Any,
+          reports_dir: Optional[str]) -> Dict[str, Any]:
+    """The baseline comparison, or why the gate cannot decide (the report is written anyway)."""
+    where = reports_dir or os.path.dirname(os.path.abspath(run_dir))
+    try:
+        return compare_with_baseline(summary, baseline, tolerance, where)
+    except ReportError as exc:
+        return {"spec": baseline, "described": None, "runs": [], "checks": [],
+                "regressed": None, "error": str(exc)}
+
+
+def write_report(run_dir: str, rto_threshold: Any = None, redact_journal: bool = True,
+                 baseline: Optional[str] = None, tolerance: Any = None,
+                 reports_dir: Optional[str] = None) -> Dict[str, Any]:
     """Write the report files into `run_dir`; returns their paths by file name (+ "charts").
 
     With `redact_journal` the run's journal.json is rewritten with secrets masked (only when
-    it holds any), so the whole run directory can be archived.
+    it holds any), so the whole run directory can be archived. With `baseline` (`last:N` or a
+    run directory) the summary gets a "baseline" entry: the gate's checks (see baseline.py);
+    `last:N` looks for earlier runs in `reports_dir` (default: the run directory's parent).
     """
     files = read_run(run_dir)
     summary = summarize_files(files, rto_threshold)
+    if baseline:
+        summary["baseline"] = _gate(summary, run_dir, baseline, tolerance, reports_dir)
     charts = render_charts(summary, files.cells, os.path.join(run_dir, CHART_DIR))
     paths = {name: os.path.join(run_dir, name)
              for name in ("report.html", "report.md", "junit.xml", "summary.json")}

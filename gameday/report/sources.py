@@ -77,6 +77,8 @@ def _merge_cells(path: str) -> Dict[Tuple[int, str], dict]:
                           "errors": dict(line.get("errors") or {}),
                           "hist": [list(p) for p in line.get("hist") or []],
                           "p95": float(line.get("p95") or 0.0)}
+            if "failed_shoppers" in line:
+                cells[key]["failed_shoppers"] = set(line["failed_shoppers"] or ())
             continue
         cell["requests"] += int(line.get("requests", 0))
         cell["failures"] += int(line.get("failures", 0))
@@ -85,6 +87,10 @@ def _merge_cells(path: str) -> Dict[Tuple[int, str], dict]:
             cell["errors"][k] = cell["errors"].get(k, 0) + n
         cell["hist"].extend(list(p) for p in line.get("hist") or [])
         cell["p95"] = max(cell["p95"], float(line.get("p95") or 0.0))
+        if "failed_shoppers" in line and "failed_shoppers" in cell:
+            cell["failed_shoppers"].update(line["failed_shoppers"] or ())
+        else:
+            cell.pop("failed_shoppers", None)  # one line without ids: the count is not exact
     return cells
 
 

@@ -6,6 +6,8 @@ so the figures are computed in exactly one place. The dict is already redacted.
 from typing import Any, Dict, List, Optional
 
 from gameday.report import journal as jr
+from gameday.report.impact import fault_impacts
+from gameday.report.paths import strip_paths
 from gameday.report.redact import known_secret_values, redact
 from gameday.report.sources import RunFiles, read_run
 from gameday.report.windows import interval_figures, load_figures
@@ -14,7 +16,7 @@ from chaosext.timefmt import iso
 
 __all__ = ["SCHEMA", "summarize", "summarize_files", "VERDICTS"]
 
-SCHEMA = "failover-gameday/report-summary/1"
+SCHEMA = "failover-gameday/report-summary/2"
 VERDICTS = ("passed", "deviated", "failed", "interrupted")
 LAB_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
@@ -48,6 +50,10 @@ def summarize_files(files: RunFiles, rto_threshold: Any = None) -> Dict[str, Any
             fault["load"] = interval_figures(files.cells, start, end)
         else:
             fault["load"] = None
+    users = ((files.load_summary or {}).get("settings") or {}).get("users")
+    for fault, impact in zip(faults, fault_impacts(files.cells, [jr.epoch(f["injected_at"])
+                                                                for f in faults], users)):
+        fault["impact"] = impact
     hypothesis = jr.hypothesis(journal)
     rpo = _rpo(files)
     safeguards = _safeguards(journal, files.cause)
@@ -74,7 +80,7 @@ def summarize_files(files: RunFiles, rto_threshold: Any = None) -> Dict[str, Any
         "events": [],
     }
     summary["events"] = _events(journal, faults, safeguards, files.load_summary)
-    return redact(summary, secrets)
+    return strip_paths(redact(summary, secrets), files.run_dir)
 
 
 def _round(value: Any, digits: int = 3) -> Optional[float]:
@@ -204,6 +210,7 @@ def _target(files: RunFiles, faults: List[Dict]) -> Dict[str, Any]:
         host = str(((files.load_summary or {}).get("settings") or {}).get("host") or "")
         kind = "lab" if any(h in endpoint or h in host for h in LAB_HOSTS) else "unknown"
     given_ids = given.get("ids") or []
+    # `gameday run` writes ids as {"db_instance": ..., "replication_group": ...}
     ids = [i for i in (given_ids.values() if isinstance(given_ids, dict) else given_ids) if i]
     for fault in faults:
         if fault["target"] and fault["target"] not in ids:
@@ -212,7 +219,9 @@ def _target(files: RunFiles, faults: List[Dict]) -> Dict[str, Any]:
             "region": given.get("region") or jr.config_value(journal, "aws_region"),
             "account": given.get("account") or jr.config_value(journal, "aws_account_id"),
             "ids": ids, "endpoints": dict(given.get("endpoints") or {}),
-            "not_measured": [f"{e['check']}: {e['why']}" for e in unmeasured.read(files.run_dir)]}
+            "not_measured": [f"{e['check']}: {e['why']}" for e in unmeasured.read(files.run_dir)],
+            "timing_profile": given.get("timing_profile"),
+            "shop_settings": given.get("shop_settings") or {}}
 
 
 def _load_meta(files: RunFiles) -> Dict[str, Any]:

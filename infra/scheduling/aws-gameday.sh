@@ -3,9 +3,14 @@
 # a dry run first — the read-only preflight (credentials, allow-lists, targets, IAM, reachability,
 # the store; nothing written anywhere) — then the real run, confirmed with --yes. The real run
 # writes a date-stamped run directory under $GAMEDAY_REPORTS_DIR (default: reports/ in the checkout).
-# Exit code: 0 only when both passed; otherwise the first failing run's code (1 failed or
-# deviated, 2 preflight not ready, 3 interrupted by itself, 128+N stopped by signal N:
-# docs/exit-codes.md); 2 also when a required setting is missing.
+# History: the real run is gated against the median of the last $GAMEDAY_BASELINE passing runs
+# (default last:5) of the same experiment and target, so a failover that got slower fails the
+# schedule even under the absolute RTO threshold; the first run, with no history yet, is not
+# gated. With GAMEDAY_HISTORY_S3 (s3://bucket/prefix/) the earlier summaries are fetched from S3
+# first and the new run goes back up; `gameday history` then rewrites index.html.
+# Exit code: 0 only when both passed and nothing regressed; otherwise the first failing run's code
+# (1 failed, deviated or regressed, 2 preflight not ready, 3 interrupted by itself, 128+N stopped by
+# signal N: docs/exit-codes.md); 2 also when a required setting is missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -45,8 +50,24 @@ gameday_run() {
     return "$status"
 }
 
+reports="${GAMEDAY_REPORTS_DIR:-reports}"
+if [ -n "${GAMEDAY_HISTORY_S3:-}" ]; then
+    aws s3 sync "$GAMEDAY_HISTORY_S3" "$reports" --exclude "*" --include "*/summary.json" \
+        --only-show-errors
+fi
+gate=()  # earlier real runs of this experiment (dry runs end in -dry-run): gate against them
+if compgen -G "$reports/*-$name/summary.json" > /dev/null; then
+    gate=(--baseline "${GAMEDAY_BASELINE:-last:5}" ${GAMEDAY_TOLERANCE:+--tolerance "$GAMEDAY_TOLERANCE"})
+fi
+
 gameday_run "$experiment" "${target[@]}" --dry-run --users "${GAMEDAY_DRY_RUN_USERS:-2}" \
     --run-id "$stamp-$name-dry-run"
 # --yes: nobody is at a terminal; the dry run above printed the plan and passed
+status=0
 gameday_run "$experiment" "${target[@]}" ${GAMEDAY_USERS:+--users "$GAMEDAY_USERS"} --yes \
-    --run-id "$stamp-$name"
+    --run-id "$stamp-$name" "${gate[@]}" || status=$?
+"$gameday" history --reports "$reports" > /dev/null || true
+if [ -n "${GAMEDAY_HISTORY_S3:-}" ]; then
+    aws s3 sync "$reports" "$GAMEDAY_HISTORY_S3" --only-show-errors || true
+fi
+exit "$status"
