@@ -74,39 +74,39 @@ class DnsEndpoints:
     def wait_db_writable(self, timeout: float = 30.0) -> float:
         """Resolve the instance endpoint and commit, every 20 ms; the time the first commit landed."""
         def commit():
+            host = self.fresh.address(self.config.db_endpoint_name)
+            conn = pymysql.connect(host=host, port=self.config.db_endpoint_port, user="admin",
+                                   password=self.secrets["db_admin_password"], connect_timeout=0.5,
+                                   read_timeout=5, write_timeout=5, autocommit=True, ssl_disabled=True)
             try:
-                host = self.fresh.address(self.config.db_endpoint_name)
-                conn = pymysql.connect(host=host, port=self.config.db_endpoint_port, user="admin",
-                                       password=self.secrets["db_admin_password"], connect_timeout=0.5,
-                                       read_timeout=5, write_timeout=5, autocommit=True, ssl_disabled=True)
-                try:
-                    servers.sql(conn, "REPLACE INTO woolab.probe VALUES (1, %s)", (time.time(),))
-                    return time.time()
-                finally:
-                    conn.close()
-            except (pymysql.MySQLError, NameNotResolved):
-                return None
-        landed = poll_until(commit, timeout, interval=0.02)
-        if landed is None:
-            raise LabInvalidState(f"DB instance endpoint not writable within {timeout:.0f} s")
-        return landed
+                servers.sql(conn, "REPLACE INTO woolab.probe VALUES (1, %s)", (time.time(),))
+            finally:
+                conn.close()
+        return _first_success(commit, pymysql.MySQLError, timeout, "DB instance endpoint")
 
     def wait_cache_writable(self, timeout: float) -> float:
         """Resolve the primary endpoint and write, every 20 ms; the time the first write landed."""
         def write():
+            host = self.fresh.address(self.config.cache_primary_name)
+            client = redis.Redis(host=host, port=self.config.cache_primary_port,
+                                 password=self.secrets["redis_password"], socket_timeout=0.2,
+                                 socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
             try:
-                host = self.fresh.address(self.config.cache_primary_name)
-                client = redis.Redis(host=host, port=self.config.cache_primary_port,
-                                     password=self.secrets["redis_password"], socket_timeout=0.2,
-                                     socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
-                try:
-                    client.set("woolab:probe", time.time())
-                    return time.time()
-                finally:
-                    client.close()
-            except (redis.RedisError, NameNotResolved):
-                return None
-        landed = poll_until(write, timeout, interval=0.02)
-        if landed is None:
-            raise LabInvalidState(f"cache primary endpoint not writable within {timeout:.0f} s")
-        return landed
+                client.set("woolab:probe", time.time())
+            finally:
+                client.close()
+        return _first_success(write, redis.RedisError, timeout, "cache primary endpoint")
+
+
+def _first_success(attempt, errors, timeout: float, what: str) -> float:
+    """Call `attempt` every 20 ms until it does not raise; the time it first succeeded."""
+    def once():
+        try:
+            attempt()
+            return time.time()
+        except (errors, NameNotResolved):
+            return None
+    landed = poll_until(once, timeout, interval=0.02)
+    if landed is None:
+        raise LabInvalidState(f"{what} not writable within {timeout:.0f} s")
+    return landed

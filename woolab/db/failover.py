@@ -44,14 +44,18 @@ class DbMechanics:
         self.parts.aws_event("db-instance", instance_id, "rds", kind, event_id, categories)
 
     # planned failover ---------------------------------------------------------------------------
-    def failover(self, instance_id: str) -> None:
-        parts = self.parts
-        db = parts.state.db_instance(instance_id)
+    def _start_failover(self, instance_id: str) -> tuple:
+        """Publish the start, take the endpoint off the old primary; (old, new, now)."""
+        db = self.parts.state.db_instance(instance_id)
         old, new = db.primary, db.standby
         self._event(instance_id, "failover-started", "RDS-EVENT-0013", ["failover"])
-        parts.endpoints.db_cut(old)
-        parts.marker(instance_id, f"endpoint unavailable (was {old})")
-        went_down = time.monotonic()
+        self.parts.endpoints.db_cut(old)
+        self.parts.marker(instance_id, f"endpoint unavailable (was {old})")
+        return old, new, time.monotonic()
+
+    def failover(self, instance_id: str) -> None:
+        parts = self.parts
+        old, new, went_down = self._start_failover(instance_id)
         position = self._quiesce(old)
         self._promote(new, position)
         parts.procs.stop(old, hard=True)
@@ -127,11 +131,8 @@ class DbMechanics:
         time includes noticing the failure."""
         parts = self.parts
         db = parts.state.db_instance(instance_id)
-        old, new = db.primary, db.standby
-        self._event(instance_id, "failover-started", "RDS-EVENT-0013", ["failover"])
-        parts.endpoints.db_cut(old)
-        parts.marker(instance_id, f"endpoint unavailable (was {old})")
-        went_down = failed_since or time.monotonic()
+        old, new, now = self._start_failover(instance_id)
+        went_down = failed_since or now
         parts.procs.stop(old, hard=True)  # a hung host is replaced, not waited for
         with parts.state.lock:
             db.nodes[old].status = "failed"
