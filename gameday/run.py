@@ -6,32 +6,30 @@ measurement in `reports/<run-id>/`. The target is chosen by environment only: fo
 start it when needed and export `AWS_ENDPOINT_URL` and the endpoints; for AWS we check that a
 region and credentials exist and leave boto3's normal chain alone.
 """
+import importlib.resources
 import json
 import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from woolab import manage
-from woolab.config import PROJECT_ROOT, LabConfig
+from woolab.config import LabConfig
 
+from chaosext import rundir
 from chaosext.errors import GamedayError
 
 from . import safety
 
-EXPERIMENTS_DIR = PROJECT_ROOT / "experiments"
+# package data, so an installed wheel lists the same catalogue as a checkout (experiments/ there)
+EXPERIMENTS_DIR = Path(str(importlib.resources.files("gameday").joinpath("experiments")))
 LOAD_CONTROL = "chaosext.load.control"
-# secrets the experiments read from the environment; Chaos Toolkit refuses a missing one, and on AWS
-# the data-plane and RPO checks are optional (empty = not configured)
-OPTIONAL_SECRET_ENV = ("GAMEDAY_MYSQL_PASSWORD", "GAMEDAY_REDIS_PASSWORD", "GAMEDAY_SHOP_CONSUMER_KEY",
-                       "GAMEDAY_SHOP_CONSUMER_SECRET")
 
 
 def catalog() -> List[dict]:
-    """The experiments shipped in experiments/, with their titles and descriptions."""
+    """The experiments shipped in gameday/experiments/, with their titles and descriptions."""
     entries = []
     for path in sorted(EXPERIMENTS_DIR.glob("*.json")):
         data = json.loads(path.read_text())
@@ -61,8 +59,6 @@ def load_and_validate(path: Path) -> dict:
         raise GamedayError(f"{path} is not valid JSON: {exc}") from None
     if not isinstance(experiment, dict):
         raise GamedayError(f"{path} is not an experiment (expected a JSON object)")
-    for key in OPTIONAL_SECRET_ENV:  # validation resolves secrets; their values do not matter yet
-        os.environ.setdefault(key, "")
     try:
         ensure_experiment_is_valid(experiment)
     except ChaosException as exc:
@@ -113,12 +109,12 @@ def target_env(target: str, state_dir: Path, region: Optional[str] = None) -> Tu
 
 
 def reports_dir() -> Path:
-    """Where run directories go: reports/ in the checkout, or $GAMEDAY_REPORTS_DIR."""
-    return Path(os.environ.get("GAMEDAY_REPORTS_DIR") or PROJECT_ROOT / "reports")
+    """Where run directories go: $GAMEDAY_REPORTS_DIR, else reports/ of the working directory."""
+    return rundir.reports_dir()
 
 
 def new_run_id(experiment_path: Path) -> str:
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + experiment_path.stem
+    return rundir.run_id(experiment_path.stem)
 
 
 class Progress(threading.Thread):
@@ -154,13 +150,20 @@ class Progress(threading.Thread):
                 f"checkout {co_req / self.every:5.1f}/s error ratio {co_ratio:6.1%}")
 
 
-def run_chaos(experiment_file: Path, run_dir: Path, env: Dict[str, str]) -> int:
-    """`chaos run` with rollbacks always played; survives a first Ctrl-C to let them finish."""
+def rollback_args(spec: dict) -> List[str]:
+    """The experiment's own rollback strategy (its `runtime`) wins; without one, always play them."""
+    if ((spec.get("runtime") or {}).get("rollbacks") or {}).get("strategy"):
+        return []
+    return ["--rollback-strategy", "always"]
+
+
+def run_chaos(experiment_file: Path, run_dir: Path, env: Dict[str, str], spec: Optional[dict] = None) -> int:
+    """`chaos run` in the run dir; survives a first Ctrl-C to let the rollbacks finish."""
     chaos = Path(sys.executable).parent / "chaos"
     argv = [str(chaos) if chaos.exists() else "chaos", "--log-file", str(run_dir / "chaostoolkit.log"),
-            "run", "--journal-path", str(run_dir / "journal.json"), "--rollback-strategy", "always",
+            "run", "--journal-path", str(run_dir / "journal.json"), *rollback_args(spec or {}),
             str(experiment_file)]
-    proc = subprocess.Popen(argv, env=env, cwd=str(PROJECT_ROOT))
+    proc = subprocess.Popen(argv, env=env, cwd=str(run_dir))
     progress = Progress(run_dir)
     progress.start()
     try:
@@ -238,7 +241,7 @@ def game_day(experiment: str, target: str = "lab", users: Optional[int] = None,
         effective.write_text(json.dumps(spec, indent=2))
         write_target(run_dir, target, env, facts)
         print(f"gameday: running {path.stem} against the {target} (run dir {run_dir})", flush=True)
-        run_chaos(effective, run_dir, env)
+        run_chaos(effective, run_dir, env, spec)
     finally:
         if shop_settings and (keep_lab or not started_lab):
             manage.shop_settings(state_dir, {})
