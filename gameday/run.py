@@ -2,9 +2,10 @@
 
 The experiment runs in Chaos Toolkit's own `chaos run` (a child process in our process group, so
 Ctrl-C reaches it and its rollbacks and load control still run), with the journal and every
-measurement in `reports/<run-id>/`. The target is chosen by environment only: for the lab we
-start it when needed and export `AWS_ENDPOINT_URL` and the endpoints; for AWS we check that a
-region and credentials exist and leave boto3's normal chain alone.
+measurement in `./reports/<run-id>/` of the working directory. The target is chosen by
+environment only: for the lab we start it when needed and export `AWS_ENDPOINT_URL` and the
+endpoints; for AWS we check that a region and credentials exist and leave boto3's normal chain
+alone.
 """
 import importlib.resources
 import json
