@@ -22,7 +22,7 @@ CATALOGUE = sorted(p.name for p in EXPERIMENTS_DIR.glob("*.json"))
 LOCUST_FILES = ("shopper.py", "bare.py")
 # imported by the code (not only by the tests), so a plain install must bring them
 DIRECT_IMPORTS = ("chaostoolkit", "chaostoolkit-lib", "chaostoolkit-addons", "boto3", "botocore",
-                  "redis", "PyMySQL", "locust", "gevent", "psutil", "matplotlib", "numpy", "Pillow")
+                  "redis", "dnspython", "PyMySQL", "locust", "gevent", "psutil", "matplotlib", "numpy", "Pillow")
 # the environment may forbid .pyc files; that note is not a packaging problem
 HARMLESS = re.compile(r"byte-compiling is disabled")
 
@@ -74,7 +74,7 @@ def test_wheel_declares_what_the_code_imports_and_keeps_gunicorn_in_the_lab_extr
     with zipfile.ZipFile(wheel) as zf:
         meta = zf.read(next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))).decode()
     requires = [line.split(":", 1)[1].strip() for line in meta.splitlines() if line.startswith("Requires-Dist:")]
-    base = {re.split(r"[\[<>=;! ]", r, 1)[0].lower() for r in requires if "extra ==" not in r}
+    base = {re.split(r"[\[<>=;! ]", r, maxsplit=1)[0].lower() for r in requires if "extra ==" not in r}
     assert {name.lower() for name in DIRECT_IMPORTS} <= base
     assert "gunicorn" not in base
     assert any(r.startswith("gunicorn") and 'extra == "lab"' in r for r in requires)
