@@ -124,14 +124,14 @@ def test_lab_state_stays_in_the_checkout_for_developers(monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.lab
-def test_installed_wheel_lists_the_catalogue_and_dry_runs_from_any_directory(dist, lab, tmp_path):
+def test_installed_wheel_lists_the_catalogue_dry_runs_and_runs_from_any_directory(dist, lab, tmp_path):
     """A fresh venv, `pip install 'failover-gameday[lab]'` from the wheel, then `gameday` in a
-    directory of the user's: the catalogue, a dry run against the (running) lab, run files
-    under ./reports, nothing written inside site-packages."""
+    directory of the user's: the catalogue, the read-only dry run, a real run against the
+    (running) lab with its files under ./reports, and nothing written inside site-packages."""
     env_dir, work = tmp_path / "venv", tmp_path / "work"
     work.mkdir()
     venv.create(env_dir, with_pip=True)
-    python = env_dir / "bin" / "python"
+    python, gameday = env_dir / "bin" / "python", str(env_dir / "bin" / "gameday")
     install = subprocess.run([str(python), "-m", "pip", "install", "-q", f"{dist[0]}[lab]"],
                              capture_output=True, text=True, timeout=900)
     assert install.returncode == 0, install.stdout[-2000:] + install.stderr[-2000:]
@@ -142,15 +142,17 @@ def test_installed_wheel_lists_the_catalogue_and_dry_runs_from_any_directory(dis
     before = {p for p in site.rglob("*") if "__pycache__" not in p.parts}
     env = {"PATH": f"{env_dir / 'bin'}:{os.environ['PATH']}", "HOME": str(tmp_path / "home"),
            "GAMEDAY_LAB_STATE_DIR": str(lab.state_dir), "AWS_EC2_METADATA_DISABLED": "true"}
-    listed = subprocess.run([str(env_dir / "bin" / "gameday"), "list"], cwd=work, env=env,
-                            capture_output=True, text=True, timeout=120)
+    listed = subprocess.run([gameday, "list"], cwd=work, env=env, capture_output=True, text=True, timeout=120)
     assert listed.returncode == 0, listed.stderr
     assert [line.split()[0] for line in listed.stdout.splitlines()] == [n[:-5] for n in CATALOGUE]
-    run = subprocess.run([str(env_dir / "bin" / "gameday"), "run", "rds-force-failover", "--dry-run",
-                          "--users", "4", "--run-id", "wheel-dry-run"], cwd=work, env=env,
-                         capture_output=True, text=True, timeout=600)
+    dry = subprocess.run([gameday, "run", "rds-force-failover", "--dry-run"], cwd=work, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-2000:]
+    assert list(work.iterdir()) == []  # the dry run writes nothing
+    run = subprocess.run([gameday, "run", "rds-force-failover", "--users", "4", "--run-id", "wheel-run"],
+                         cwd=work, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
-    run_dir = work / "reports" / "wheel-dry-run"
+    run_dir = work / "reports" / "wheel-run"
     assert (run_dir / "report.html").is_file() and (run_dir / "timeline.jsonl").is_file()
     journal = json.loads((run_dir / "journal.json").read_text())
     assert journal["status"] == "completed" and not journal["deviated"]
