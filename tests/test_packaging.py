@@ -61,6 +61,7 @@ def test_wheel_and_sdist_carry_the_catalogue_and_the_locust_files(dist):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {f"gameday/experiments/{n}" for n in CATALOGUE} <= names
     assert {f"chaosext/loadtests/{n}" for n in LOCUST_FILES} <= names
+    assert "gameday/policy/gameday-policy.json" in names  # the preflight reads it
     assert not any(n.startswith(("tests/", "experiments/", "loadtests/")) for n in names)
     with tarfile.open(sdist) as tar:
         members = {m.split("/", 1)[1] for m in tar.getnames() if "/" in m}
