@@ -123,7 +123,8 @@ def test_lab_state_stays_in_the_checkout_for_developers(monkeypatch):
     assert config.default_state_dir() == ROOT / ".lab"
 
 
-@pytest.mark.slow
+@pytest.mark.install
+@pytest.mark.timeout(1200)  # pip installs the wheel with its dependencies
 @pytest.mark.lab
 def test_installed_wheel_lists_the_catalogue_dry_runs_and_runs_from_any_directory(dist, lab, tmp_path):
     """A fresh venv, `pip install 'failover-gameday[lab]'` from the wheel, then `gameday` in a
