@@ -1,13 +1,16 @@
 """failover-gameday's Chaos Toolkit extension: RDS and ElastiCache failover under load
 (directly, or through AWS FIS experiments).
 
-`chaos discover chaosext` publishes the activities of the modules listed in `ACTIVITY_MODULES`
-(those that are installed; optional parts of the pack may be absent).
+`chaos discover failover-gameday` (the distribution's name; Chaos Toolkit maps it to this
+package) publishes the `__all__` activities of every module named `actions` or `probes` under
+`chaosext`, plus `chaosext.dataplane`. Finding the modules by name rather than from a list
+means a new service package is published the day it is added.
 """
-import importlib.util
+import importlib
 import logging
+import pkgutil
 from importlib.metadata import PackageNotFoundError, version
-from typing import List
+from typing import List, Tuple
 
 from chaoslib.discovery.discover import (
     discover_actions,
@@ -16,7 +19,7 @@ from chaoslib.discovery.discover import (
 )
 from chaoslib.types import DiscoveredActivities, Discovery
 
-__all__ = ["__version__", "discover"]
+__all__ = ["__version__", "discover", "activity_modules"]
 
 try:
     __version__ = version("failover-gameday")
@@ -25,42 +28,40 @@ except PackageNotFoundError:  # running from a checkout without installation
 
 logger = logging.getLogger("chaostoolkit")
 
-# (module, activity type) in the order `chaos discover` lists them.
-ACTIVITY_MODULES = [
-    ("chaosext.rds.actions", "action"),
-    ("chaosext.rds.probes", "probe"),
-    ("chaosext.elasticache.actions", "action"),
-    ("chaosext.elasticache.probes", "probe"),
-    ("chaosext.fis.actions", "action"),
-    ("chaosext.fis.probes", "probe"),
-    ("chaosext.dataplane", "probe"),
-    ("chaosext.shop.probes", "probe"),
-    ("chaosext.load.probes", "probe"),
-    ("chaosext.alerts.probes", "probe"),
-]
+KINDS = {"actions": "action", "probes": "probe"}
+EXTRA_ACTIVITY_MODULES = [("chaosext.dataplane", "probe")]
 
 
 def discover(discover_system: bool = True) -> Discovery:
-    """Describe the activities this extension exports (for `chaos discover chaosext`)."""
-    logger.info("Discovering capabilities from chaosext")
-    discovery = initialize_discovery_result("chaosext", __version__, "aws")
+    """Describe the activities this extension exports (for `chaos discover failover-gameday`)."""
+    logger.info("Discovering capabilities from failover-gameday (chaosext)")
+    discovery = initialize_discovery_result("failover-gameday", __version__, "aws")
     discovery["activities"].extend(load_exported_activities())
     return discovery
 
 
-def load_exported_activities() -> List[DiscoveredActivities]:
-    """Collect the `__all__` activities of every installed activity module."""
-    activities = []
-    for module, kind in ACTIVITY_MODULES:
-        if not _module_exists(module):
+def activity_modules() -> List[Tuple[str, str]]:
+    """(module, activity type) of every published module, in a stable order.
+
+    Only packages are walked (importing one runs its `__init__`, never a module body), so the
+    Locust files in `chaosext/loadtests` (not a package) are never imported here.
+    """
+    found = []
+    for info in pkgutil.iter_modules(__path__, prefix=__name__ + "."):
+        if not info.ispkg:
             continue
+        package = importlib.import_module(info.name)
+        for sub in pkgutil.iter_modules(package.__path__, prefix=info.name + "."):
+            kind = KINDS.get(sub.name.rsplit(".", 1)[1])
+            if kind and not sub.ispkg:
+                found.append((sub.name, kind))
+    return sorted(found) + EXTRA_ACTIVITY_MODULES
+
+
+def load_exported_activities() -> List[DiscoveredActivities]:
+    """Collect the `__all__` activities of every activity module."""
+    activities = []
+    for module, kind in activity_modules():
         finder = discover_actions if kind == "action" else discover_probes
         activities.extend(finder(module))
     return activities
-
-
-def _module_exists(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:  # parent package missing
-        return False

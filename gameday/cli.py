@@ -121,8 +121,10 @@ def cmd_list(args) -> int:
     from . import run
     for entry in run.catalog():
         print(f"{entry['name']:<34} {entry['title']}")
-        if args.verbose and entry["description"]:
-            print(f"{'':<34} {entry['description']}")
+        if args.verbose:
+            if entry["description"]:
+                print(f"{'':<34} {entry['description']}")
+            print(f"{'':<34} file: {entry['path']}")
     return 0
 
 
@@ -290,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spawn-rate", type=float, help="shoppers started per second")
     _add_safety_flags(p)
     p.add_argument("--region", help="AWS region for --target aws (default: AWS_REGION)")
-    p.add_argument("--run-id", help="name of the run directory under reports/")
+    p.add_argument("--run-id", help="name of the run directory under ./reports (or $GAMEDAY_REPORTS_DIR)")
     p.add_argument("--keep-lab", action="store_true", help="leave a lab this run started running")
     p.add_argument("--allow-remote-load", action="store_true",
                    help="accepted for older scripts: on --target aws the shop URL allow-list "
@@ -309,8 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     lab = sub.add_parser("lab", help="the local lab: real MariaDB, Redis, Sentinel, HAProxy, shop, AWS API")
     lab_sub = lab.add_subparsers(dest="lab_command", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--state-dir", help="lab state directory (default: .lab in the checkout, "
-                                            "or $GAMEDAY_LAB_STATE_DIR)")
+    common.add_argument("--state-dir", help="lab state directory (default: $GAMEDAY_LAB_STATE_DIR, .lab in a "
+                                            "checkout, else ~/.local/state/failover-gameday/lab)")
     p = lab_sub.add_parser("up", parents=[common], help="start the lab (idempotent)")
     p.add_argument("--base-port", type=int, help="first of the lab's loopback ports (default 15300)")
     p.add_argument("--cache-replicas", type=int, help="Redis replicas in shop-cache (default 1)")

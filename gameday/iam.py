@@ -4,17 +4,19 @@
 the policy, that every AWS call in `chaosext/` is covered, and that `docs/iam.md` (written by
 `python -m gameday.iam > docs/iam.md`) is what `markdown()` renders from the policy.
 """
+import importlib.resources
 import json
 import sys
 from pathlib import Path
 from typing import Dict, List, Set
 
-from woolab.config import PROJECT_ROOT
 
 __all__ = ["POLICY_PATH", "load_policy", "policy_actions", "ACTIVITY_ACTIONS", "needed_actions",
            "MUTATING", "markdown"]
 
-POLICY_PATH = PROJECT_ROOT / "infra" / "iam" / "gameday-policy.json"
+# package data (the preflight reads it on every run, from a wheel too); infra/iam/gameday-policy.json
+# in a checkout is a link to it
+POLICY_PATH = Path(str(importlib.resources.files("gameday").joinpath("policy", "gameday-policy.json")))
 
 _RDS_INSTANCE = ["rds:DescribeDBInstances", "rds:ListTagsForResource", "rds:DescribeEvents",
                  "rds:RebootDBInstance"]

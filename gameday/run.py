@@ -2,38 +2,37 @@
 
 The experiment runs in Chaos Toolkit's own `chaos run` (a child in a session of its own, to which
 every SIGINT, SIGTERM or SIGHUP we get is passed on as Ctrl-C, so its rollbacks and load control
-still run: gameday/interrupt.py), with the journal and every measurement in `reports/<run-id>/`.
-Runs against the lab hold its lock (woolab/runlock.py) so two game days never share one lab. The target is chosen by environment only: for the lab we
-start it when needed and export `AWS_ENDPOINT_URL` and the endpoints; for AWS we check that a
-region and credentials exist and leave boto3's normal chain alone.
+still run: gameday/interrupt.py), with the journal and every measurement in `./reports/<run-id>/`
+of the working directory. Runs against the lab hold its lock (woolab/runlock.py) so two game days
+never share one lab. The target is chosen by environment only: for the lab we start it when
+needed and export `AWS_ENDPOINT_URL` and the endpoints; for AWS we check that a region and
+credentials exist and leave boto3's normal chain alone.
 """
 import contextlib
+import importlib.resources
 import json
 import os
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from woolab import manage, runlock
-from woolab.config import PROJECT_ROOT, LabConfig
+from woolab.config import LabConfig
 
+from chaosext import rundir
 from chaosext.errors import GamedayError
 
 from . import safety
 from .interrupt import Interrupts, verdict_exit_code
 
-EXPERIMENTS_DIR = PROJECT_ROOT / "experiments"
+# package data, so an installed wheel lists the same catalogue as a checkout (experiments/ there)
+EXPERIMENTS_DIR = Path(str(importlib.resources.files("gameday").joinpath("experiments")))
 LOAD_CONTROL = "chaosext.load.control"
-# secrets the experiments read from the environment; Chaos Toolkit refuses a missing one, and on AWS
-# the data-plane and RPO checks are optional (empty = not configured)
-OPTIONAL_SECRET_ENV = ("GAMEDAY_MYSQL_PASSWORD", "GAMEDAY_REDIS_PASSWORD", "GAMEDAY_SHOP_CONSUMER_KEY",
-                       "GAMEDAY_SHOP_CONSUMER_SECRET")
 
 
 def catalog() -> List[dict]:
-    """The experiments shipped in experiments/, with their titles and descriptions."""
+    """The experiments shipped in gameday/experiments/, with their titles and descriptions."""
     entries = []
     for path in sorted(EXPERIMENTS_DIR.glob("*.json")):
         data = json.loads(path.read_text())
@@ -63,8 +62,6 @@ def load_and_validate(path: Path) -> dict:
         raise GamedayError(f"{path} is not valid JSON: {exc}") from None
     if not isinstance(experiment, dict):
         raise GamedayError(f"{path} is not an experiment (expected a JSON object)")
-    for key in OPTIONAL_SECRET_ENV:  # validation resolves secrets; their values do not matter yet
-        os.environ.setdefault(key, "")
     try:
         ensure_experiment_is_valid(experiment)
     except ChaosException as exc:
@@ -115,12 +112,12 @@ def target_env(target: str, state_dir: Path, region: Optional[str] = None) -> Tu
 
 
 def reports_dir() -> Path:
-    """Where run directories go: reports/ in the checkout, or $GAMEDAY_REPORTS_DIR."""
-    return Path(os.environ.get("GAMEDAY_REPORTS_DIR") or PROJECT_ROOT / "reports")
+    """Where run directories go: $GAMEDAY_REPORTS_DIR, else reports/ of the working directory."""
+    return rundir.reports_dir()
 
 
 def new_run_id(experiment_path: Path) -> str:
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + experiment_path.stem
+    return rundir.run_id(experiment_path.stem)
 
 
 class Progress(threading.Thread):
@@ -156,15 +153,23 @@ class Progress(threading.Thread):
                 f"checkout {co_req / self.every:5.1f}/s error ratio {co_ratio:6.1%}")
 
 
-def run_chaos(experiment_file: Path, run_dir: Path, env: Dict[str, str], signals: Interrupts) -> int:
-    """`chaos run` with rollbacks always played; a signal stops the method, a second the rollbacks."""
+def rollback_args(spec: dict) -> List[str]:
+    """The experiment's own rollback strategy (its `runtime`) wins; without one, always play them."""
+    if ((spec.get("runtime") or {}).get("rollbacks") or {}).get("strategy"):
+        return []
+    return ["--rollback-strategy", "always"]
+
+
+def run_chaos(experiment_file: Path, run_dir: Path, env: Dict[str, str], signals: Interrupts,
+              spec: Optional[dict] = None) -> int:
+    """`chaos run` in the run dir; a signal stops the method, a second the rollbacks."""
     chaos = Path(sys.executable).parent / "chaos"
     argv = [str(chaos) if chaos.exists() else "chaos", "--log-file", str(run_dir / "chaostoolkit.log"),
-            "run", "--journal-path", str(run_dir / "journal.json"), "--rollback-strategy", "always",
+            "run", "--journal-path", str(run_dir / "journal.json"), *rollback_args(spec or {}),
             str(experiment_file)]
     progress = Progress(run_dir)
     try:
-        return signals.run_child(argv, started=progress.start, env=env, cwd=str(PROJECT_ROOT))
+        return signals.run_child(argv, started=progress.start, env=env, cwd=str(run_dir))
     finally:
         progress.halt.set()
 
@@ -241,7 +246,7 @@ def _run(path: Path, spec: dict, target: str, state_dir: Path, run_dir: Path, re
         write_target(run_dir, target, env, facts, shop_settings,
                      timing_name(LabConfig.load(state_dir).timing) if target == "lab" else None)
         print(f"gameday: running {path.stem} against the {target} (run dir {run_dir})", flush=True)
-        run_chaos(effective, run_dir, env, signals)
+        run_chaos(effective, run_dir, env, signals, spec)
     finally:
         with signals.deferring():
             if shop_settings and (keep_lab or not started_lab):

@@ -37,7 +37,7 @@ fi
 stamp=.venv/.installed-$(cat setup.cfg pyproject.toml | sha1sum | cut -c1-12)
 if [ ! -f "$stamp" ]; then
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e '.[test]'
+    .venv/bin/python -m pip install -q -e '.[lab,test]'
     rm -f .venv/.installed-* && touch "$stamp"
 fi
 echo "bootstrap: ready (.venv/bin/gameday)"

@@ -6,6 +6,7 @@ already up at that state dir is reused and left running (fast developer loop).
 import json
 import os
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -17,6 +18,31 @@ from woolab.events import read_events
 from woolab.webhook import read_received
 
 TEST_BASE_PORT = 25300
+CHECKOUT = Path(__file__).resolve().parents[1]
+# what installing and importing leave in a checkout; not written by the tests themselves
+NOT_TEST_OUTPUT = ("__pycache__", ".pytest_cache", ".egg-info", ".venv/", ".ci/venvs/", "build/")
+
+
+def checkout_changes() -> set:
+    """What git sees in the checkout beyond its commit: changes, new files, ignored files."""
+    try:
+        listed = subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=CHECKOUT,
+                                capture_output=True, text=True, timeout=60)
+    except OSError:
+        return set()
+    if listed.returncode != 0:  # not a git checkout (an unpacked sdist): nothing to compare
+        return set()
+    return {line for line in listed.stdout.splitlines()
+            if not any(part in line for part in NOT_TEST_OUTPUT)}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_test_writes_into_the_checkout():
+    """Tests write only into temporary directories: a run leaves the checkout as it found it."""
+    before = checkout_changes()
+    yield
+    written = checkout_changes() - before
+    assert not written, f"tests wrote into the checkout: {sorted(written)}"
 
 
 class LabHandle:

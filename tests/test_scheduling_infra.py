@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gameday.run import EXPERIMENTS_DIR
+
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / ".github" / "workflows" / "gameday.yml"
 SCHEDULING = ROOT / "infra" / "scheduling"
@@ -44,10 +46,16 @@ def _step_using(job, action):
     return next(s for s in job["steps"] if s.get("uses", "").startswith(action))
 
 
+# read by the activities themselves (chaoslib refuses an unset env secret, so none is declared)
+ACTIVITY_CREDENTIALS = ("GAMEDAY_MYSQL_PASSWORD", "GAMEDAY_REDIS_PASSWORD", "GAMEDAY_SHOP_CONSUMER_KEY",
+                        "GAMEDAY_SHOP_CONSUMER_SECRET")
+
+
 def _experiment_env_keys():
-    """Every environment variable the shipped experiments read (configuration and secrets)."""
-    keys = set()
-    for path in (ROOT / "experiments").glob("*.json"):
+    """Every environment variable the shipped experiments read (configuration, secrets, and the
+    credentials their activities take from the environment)."""
+    keys = set(ACTIVITY_CREDENTIALS)
+    for path in EXPERIMENTS_DIR.glob("*.json"):
         data = json.loads(path.read_text())
         entries = list(data.get("configuration", {}).values())
         for group in data.get("secrets", {}).values():

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Optional
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_STATE_DIR = PROJECT_ROOT / ".lab"
+STATE_DIR_ENV = "GAMEDAY_LAB_STATE_DIR"
 DEFAULT_BASE_PORT = 15300
 MAX_CACHE_NODES = 6
 
@@ -21,9 +21,25 @@ NODE_GROUP_ID = "0001"
 AZS = ("us-east-1a", "us-east-1b", "us-east-1c")
 
 
+def default_state_dir() -> Path:
+    """Where a lab keeps its data when not told: never inside an installed package.
+
+    ``$GAMEDAY_LAB_STATE_DIR`` when set; else ``.lab`` in a source checkout (the developer's
+    habit, cleaned by ``make clean``); else the user's state directory,
+    ``$XDG_STATE_HOME/failover-gameday/lab`` (``~/.local/state/failover-gameday/lab``), so a
+    ``gameday`` installed from a wheel finds its lab from any working directory.
+    """
+    if os.environ.get(STATE_DIR_ENV):
+        return Path(os.environ[STATE_DIR_ENV])
+    if (PROJECT_ROOT / "setup.cfg").is_file() and (PROJECT_ROOT / "woolab").is_dir():
+        return PROJECT_ROOT / ".lab"
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "failover-gameday" / "lab"
+
+
 @dataclass
 class LabConfig:
-    state_dir: Path = DEFAULT_STATE_DIR
+    state_dir: Path = field(default_factory=default_state_dir)
     base_port: int = DEFAULT_BASE_PORT
     region: str = "us-east-1"
     account_id: str = "123456789012"
@@ -40,7 +56,7 @@ class LabConfig:
 
     @classmethod
     def from_env(cls, **overrides) -> "LabConfig":
-        cfg = cls(state_dir=Path(os.environ.get("GAMEDAY_LAB_STATE_DIR", DEFAULT_STATE_DIR)),
+        cfg = cls(state_dir=default_state_dir(),
                   base_port=int(os.environ.get("GAMEDAY_LAB_BASE_PORT", DEFAULT_BASE_PORT)),
                   timing=os.environ.get("GAMEDAY_LAB_TIMING") or "fast")
         for key, value in overrides.items():

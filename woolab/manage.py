@@ -4,6 +4,7 @@ The controller is started detached (its own session) and reports through `lab.js
 everything it started is recorded by pid in `topology.json`, so `down` can clean up even
 after a controller crash, by pid and never by process name.
 """
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -58,6 +59,8 @@ def up(config: LabConfig, timeout: float = 60.0) -> str:
     if missing:
         raise LabStartError("missing Debian packages: " + " ".join(missing)
                             + " (run `sudo make bootstrap`, or apt-get install them)")
+    if config.with_shop and importlib.util.find_spec("gunicorn") is None:
+        raise LabStartError("the lab's shop needs gunicorn: pip install 'failover-gameday[lab]'")
     if state is not None:
         _kill_leftovers(state_dir)
     from .timing import profile_for

@@ -9,7 +9,7 @@ the journal as the extension named ``gameday-load``. Declare it once at the expe
         "arguments": {"users": 20, "spawn_rate": 10, "max_duration": 900}}}]
 
 Arguments (all optional): ``users`` (10), ``spawn_rate``, ``locustfile`` (the pack's
-``loadtests/shopper.py``), ``host`` (else configuration ``shop_url`` / ``$GAMEDAY_SHOP_URL``),
+``chaosext/loadtests/shopper.py``), ``host`` (else configuration ``shop_url`` / ``$GAMEDAY_SHOP_URL``),
 ``tags``, ``exclude_tags``, ``processes`` (local Locust workers), ``master`` + ``expect_workers``
 (+ ``master_bind_host``/``master_bind_port``) for remote workers, ``run_dir`` (else configuration
 ``gameday_run_dir`` / ``$GAMEDAY_RUN_DIR`` / a new ``reports/load-*``), ``max_duration`` (3600 s,

@@ -39,7 +39,8 @@ __all__ = ["LoadError", "LoadSettings", "LoadProcess", "DEFAULT_LOCUSTFILE", "st
 
 logger = logging.getLogger("chaostoolkit")
 
-DEFAULT_LOCUSTFILE = str(Path(__file__).resolve().parents[2] / "loadtests" / "shopper.py")
+# shipped as package data (chaosext/loadtests/), so an installed wheel finds it like a checkout does
+DEFAULT_LOCUSTFILE = str(Path(__file__).resolve().parents[1] / "loadtests" / "shopper.py")
 MAX_DURATION_LIMIT = 24 * 3600
 PID_FILE = "load.pid"
 
