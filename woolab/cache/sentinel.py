@@ -60,12 +60,22 @@ def any_primary(admin: Admin, group_id: str) -> Optional[str]:
     return next((p for p in (admin.sentinel_view(i, group_id) for i in range(SENTINELS)) if p), None)
 
 
-def repoint(admin: Admin, group_id: str, primary: tuple, password: str, down_after_ms: int) -> None:
-    """Make every Sentinel monitor `primary` = (address, port): after a failover the lab ran itself
-    (Sentinel's own FAILOVER stalls while the old primary's writes are paused)."""
+def forget(admin: Admin, group_id: str) -> None:
+    """Stop every Sentinel watching the group (a failover the lab runs itself: Sentinel's own
+    FAILOVER stalls while the old primary's writes are paused, and it would reconfigure nodes)."""
     for i in range(SENTINELS):
         with admin.sentinel(i) as s:
-            s.execute_command("SENTINEL", "REMOVE", group_id)
+            try:
+                s.execute_command("SENTINEL", "REMOVE", group_id)
+            except redis.ResponseError:
+                pass  # not monitored (any more)
+
+
+def repoint(admin: Admin, group_id: str, primary: tuple, password: str, down_after_ms: int) -> None:
+    """Make every Sentinel monitor `primary` = (address, port) after a failover the lab ran itself."""
+    forget(admin, group_id)
+    for i in range(SENTINELS):
+        with admin.sentinel(i) as s:
             s.execute_command("SENTINEL", "MONITOR", group_id, primary[0], primary[1], 2)
             s.execute_command("SENTINEL", "SET", group_id, "auth-pass", password,
                               "down-after-milliseconds", down_after_ms, "failover-timeout", 2000,
