@@ -190,7 +190,7 @@ def test_a_shop_that_caches_dns_past_the_ttl_fails_the_cache_failover_and_the_re
         lab, monkeypatch, tmp_path):
     code, journal, summary = run_on_lab(lab, monkeypatch, tmp_path, "elasticache-test-failover",
                                         shop_settings={"dns_cache_seconds": "3600"})
-    assert code == 1 and summary["verdict"] in ("deviated", "failed", "interrupted")
+    assert (code, summary["verdict"]) in ((1, "deviated"), (1, "failed"), (3, "interrupted"))
     budget = next(r["output"] for r in journal["run"] if r["activity"]["name"].startswith("shoppers-saw"))
     assert budget["met"] is False and any("ReadOnlyError" in k for k in budget["errors"]), budget
     # the stale clients keep failing after the failover recovered: the check says so, or the

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from gameday import run
+from gameday.interrupt import EXIT_INTERRUPTED
 
 DB_OUTAGE = 20.0
 LAB_TIMING = {"db_failover_outage_seconds": DB_OUTAGE}  # the `timed_lab` fixture's lab
@@ -41,8 +42,9 @@ def test_the_same_outage_beyond_an_8s_threshold_is_a_runaway_and_aborts_the_run(
     monkeypatch.setenv("GAMEDAY_RTO_THRESHOLD_SECONDS", '{"rds": 8, "elasticache": 8}')
     code, run_dir, summary = run_on(timed_lab, monkeypatch, tmp_path, "rds-force-failover",
                                     "runaway")
-    assert code == 1
+    assert code == EXIT_INTERRUPTED  # the run stopped itself
     assert summary["status"] == "interrupted" and summary["verdict"] == "interrupted"
+    assert any(r.startswith("safeguard: ") for r in summary["verdict_reasons"])
     tripped = json.loads((run_dir / "safeguard.json").read_text())
     assert not tripped["ok"] and tripped["faults"][0]["fault"] == "rds-force-failover"
     assert any("8 s RTO threshold" in r or "threshold allows" in r
