@@ -29,7 +29,7 @@ except PackageNotFoundError:  # running from a checkout without installation
 logger = logging.getLogger("chaostoolkit")
 
 KINDS = {"actions": "action", "probes": "probe"}
-EXTRA_ACTIVITY_MODULES = [("chaosext.dataplane", "probe")]
+EXTRA_ACTIVITY_MODULES = [("chaosext.dataplane", "probe"), ("chaosext.load.safeguard", "probe")]
 
 
 def discover(discover_system: bool = True) -> Discovery:

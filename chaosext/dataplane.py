@@ -27,7 +27,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from chaoslib.types import Configuration, Secrets
 
-from chaosext import settings, unmeasured
+from chaosext import outages, settings, timing, unmeasured
 from chaosext.addresses import is_loopback
 from chaosext.errors import ActivityError
 from chaosext.resolve import NameNotResolved, connect_host, default_resolver
@@ -313,6 +313,7 @@ class WriteWatch:
             self._stop.wait(max(0.0, self.interval - (time.monotonic() - began)))
 
     def start(self) -> "WriteWatch":
+        outages.watching(self, True)
         self._thread = threading.Thread(target=self._loop, name=f"watch-{self.kind}", daemon=True)
         self._thread.start()
         return self
@@ -321,6 +322,7 @@ class WriteWatch:
         self._stop.set()
         if self._thread:
             self._thread.join()
+        outages.watching(self, False)
 
     def result(self) -> Dict[str, Any]:
         return {
@@ -336,26 +338,34 @@ class WriteWatch:
         }
 
 
-def wait_until_writable(kind: str, timeout: float = 60.0, interval: float = MIN_INTERVAL,
-                        expect_outage: bool = False, configuration: Configuration = None,
-                        secrets: Secrets = None) -> Dict[str, Any]:
+def wait_until_writable(kind: str, timeout: Optional[float] = None,
+                        interval: float = MIN_INTERVAL, expect_outage: bool = False,
+                        configuration: Configuration = None, secrets: Secrets = None
+                        ) -> Dict[str, Any]:
     """Poll writes to the `redis` or `mysql` endpoint (every `interval` >= 0.1 s) until it is writable.
 
     With `expect_outage`, first wait for the endpoint to fail (a fault injected without
     waiting) and then for it to recover. Returns first_failure_at / first_success_at /
     writable_again_at (ISO-8601 UTC) and the outage length; fails the activity when the
-    endpoint is not writable within `timeout` seconds.
+    endpoint is not writable within `timeout` seconds (default: twice the RTO threshold of the
+    service behind it, chaosext.timing).
     """
+    timeout = timing.fault_timeout(configuration, timing.DATA_PLANE_SERVICE.get(kind, kind), None,
+                                 timeout)
     watch = WriteWatch(kind, configuration, secrets, interval)
     deadline = time.monotonic() + float(timeout)
-    while time.monotonic() < deadline:
-        began = time.monotonic()
-        ok = watch.step()
-        if ok and (watch.recovered or not expect_outage):
-            if not watch.recovered:
-                watch.writable_again_at = watch.first_success_at
-            return watch.result()
-        time.sleep(max(0.0, watch.interval - (time.monotonic() - began)))
+    outages.watching(watch, True)
+    try:
+        while time.monotonic() < deadline:
+            began = time.monotonic()
+            ok = watch.step()
+            if ok and (watch.recovered or not expect_outage):
+                if not watch.recovered:
+                    watch.writable_again_at = watch.first_success_at
+                return watch.result()
+            time.sleep(max(0.0, watch.interval - (time.monotonic() - began)))
+    finally:
+        outages.watching(watch, False)
     if watch.first_failure_at is None:
         raise ActivityError(f"{watch.endpoint} stayed writable for {timeout:g} s: the expected "
                             "outage never happened")

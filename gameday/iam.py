@@ -37,6 +37,7 @@ ACTIVITY_ACTIONS: Dict[str, List[str]] = {
         "elasticache:AddTagsToResource"],
     "chaosext.shop.actions.checkout_through_db_failover": ["rds:DescribeDBInstances"],
     "chaosext.shop.actions.remember_carts": [],
+    "chaosext.shop.actions.warm_catalogue": [],
     # FIS: the runner creates, starts, watches and stops experiments; FIS itself (its role) acts
     "chaosext.fis.actions.az_power_interruption": _FIS + _RDS_INSTANCE[:3] + _CACHE_READ,
     "chaosext.fis.actions.run_experiment": _FIS,

@@ -108,8 +108,13 @@ def lab(tmp_path_factory):
     yield LabHandle(LabConfig.load(state_dir))
     if reuse:
         return
+    stop_lab(state_dir, pids)
+
+
+def stop_lab(state_dir: Path, pids: dict) -> None:
+    """Stop the lab and check that none of its processes (`pids` and recorded ones) is left."""
     manage.down(state_dir)
-    pids.update(manage.recorded_pids(state_dir))
+    pids = {**pids, **dict(manage.recorded_pids(state_dir))}
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and any(servers.pid_alive(p) for p in pids.values()):
         time.sleep(0.05)
@@ -142,3 +147,20 @@ def lab_env(lab, monkeypatch) -> dict:
     """The lab's environment (AWS_ENDPOINT_URL to the facade, endpoints, credentials) for one test."""
     lab.aws_env(monkeypatch)
     return lab.env
+
+
+@pytest.fixture(scope="module")
+def timed_lab(request, tmp_path_factory):
+    """A lab of the test module's own with the failover durations of its `LAB_TIMING` (e.g.
+    `{"db_failover_outage_seconds": 20}`), stopped after the module. Its ports start at
+    $GAMEDAY_LAB_SLOW_BASE_PORT, else 100 above the session lab's, so both may run at once."""
+    state_dir = tmp_path_factory.mktemp("timed-lab")
+    base = int(os.environ.get("GAMEDAY_LAB_SLOW_BASE_PORT")
+               or int(os.environ.get("GAMEDAY_LAB_BASE_PORT", TEST_BASE_PORT)) + 100)
+    config = LabConfig.from_env(state_dir=state_dir, base_port=base, **request.module.LAB_TIMING)
+    manage.up(config)
+    pids = dict(manage.recorded_pids(state_dir))
+    try:
+        yield LabHandle(LabConfig.load(state_dir))
+    finally:
+        stop_lab(state_dir, pids)

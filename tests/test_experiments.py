@@ -190,10 +190,13 @@ def test_a_shop_that_caches_dns_past_the_ttl_fails_the_cache_failover_and_the_re
         lab, monkeypatch, tmp_path):
     code, journal, summary = run_on_lab(lab, monkeypatch, tmp_path, "elasticache-test-failover",
                                         shop_settings={"dns_cache_seconds": "3600"})
-    assert code == 1 and summary["verdict"] in ("deviated", "failed")
+    assert (code, summary["verdict"]) in ((1, "deviated"), (1, "failed"), (3, "interrupted"))
     budget = next(r["output"] for r in journal["run"] if r["activity"]["name"].startswith("shoppers-saw"))
     assert budget["met"] is False and any("ReadOnlyError" in k for k in budget["errors"]), budget
-    assert any("shoppers-saw" in reason for reason in summary["verdict_reasons"])
+    # the stale clients keep failing after the failover recovered: the check says so, or the
+    # safeguard stops the run as a runaway first and says so
+    assert any("shoppers-saw" in reason or ("safeguard:" in reason and "outside any fault" in reason)
+               for reason in summary["verdict_reasons"]), summary["verdict_reasons"]
 
 
 @pytest.mark.lab

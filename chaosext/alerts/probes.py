@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from chaoslib.types import Configuration, Secrets
 
-from chaosext import guardrails
+from chaosext import guardrails, timing
 from chaosext.alerts import faults as fault_log
 from chaosext.aws import aws_call, aws_client
 from chaosext.elasticache.probes import describe_group, group_events
@@ -126,7 +126,8 @@ def _evaluate(events: List[Dict[str, Any]], matchers: Dict[str, Callable], ancho
 
 
 def failover_events_within(kind: str, resource_id: str, since: Optional[str] = None,
-                           within_seconds: float = 300.0, expect: Optional[Sequence[str]] = None,
+                           within_seconds: Optional[float] = None,
+                           expect: Optional[Sequence[str]] = None,
                            fault: Optional[Dict[str, Any]] = None,
                            source_type: str = "db-instance", wait: bool = True,
                            poll_interval: float = 2.0, clock_skew_seconds: float = 0.0,
@@ -138,7 +139,8 @@ def failover_events_within(kind: str, resource_id: str, since: Optional[str] = N
     replication group and its nodes). `expect` lists event kinds from chaosext.events
     ("started", "completed", "recovery-completed", "restarted", ...) or RDS event ids
     ("RDS-EVENT-0049"); default started + completed. The window starts at `since` (ISO-8601),
-    at `fault["injected_at"]`, or at the last fault this run injected. With `wait`, polls
+    at `fault["injected_at"]`, or at the last fault this run injected; `within_seconds` defaults
+    to the configured RTO threshold of `kind` (chaosext.timing, 300 s when none). With `wait`, polls
     DescribeEvents until every expected event is there or the bound has passed. Events dated
     before the window start are ignored; raise `clock_skew_seconds` only if this machine's clock
     may run ahead of AWS's (back-to-back failovers would otherwise match the previous one).
@@ -159,6 +161,9 @@ def failover_events_within(kind: str, resource_id: str, since: Optional[str] = N
         return {"met": None, "dry_run": True, "kind": kind, "resource_id": resource_id, "expected": names,
                 "missing": [], "late": [], "refusals": [], "found": {}, "latency_seconds": {}, "events": []}
     anchor = window_start(since, fault, resource_id).timestamp()
+    if within_seconds is None:
+        within_seconds = timing.rto_threshold(configuration, kind, resource_id) \
+            or timing.DEFAULT_FAULT_TIMEOUT
     deadline = anchor + float(within_seconds)
     fetch = _fetch_events(kind, resource_id, anchor - float(clock_skew_seconds), source_type,
                           fault, configuration, secrets)

@@ -2,7 +2,9 @@
 
 Each checks the guardrails before any mutating call, honours dry runs and (with `wait`) returns
 the fault result once the node group is `available` with a new primary and, when `redis_host`
-is configured, once the Redis endpoint takes writes again (the data-plane RTO).
+is configured, once the Redis endpoint takes writes again (the data-plane RTO). Without a
+`timeout`, a failover waits twice its configured RTO threshold and `restore_replicas` waits
+`redundancy_timeout_seconds` (chaosext.timing).
 """
 import logging
 import re
@@ -61,7 +63,7 @@ class PrimaryLoss:
 
 
 def test_failover(replication_group_id: str, node_group_id: Optional[str] = None,
-                  wait: bool = True, timeout: float = 300.0, poll_interval: float = 1.0,
+                  wait: bool = True, timeout: Optional[float] = None, poll_interval: float = 1.0,
                   measure_data_plane: bool = True, dry_run: Optional[bool] = None,
                   configuration: Configuration = None, secrets: Secrets = None
                   ) -> Dict[str, Any]:
@@ -85,7 +87,7 @@ def test_failover(replication_group_id: str, node_group_id: Optional[str] = None
 
 def delete_primary_node(replication_group_id: str, node_group_id: Optional[str] = None,
                         fallback_to_test_failover: bool = True, wait: bool = True,
-                        timeout: float = 300.0, poll_interval: float = 1.0,
+                        timeout: Optional[float] = None, poll_interval: float = 1.0,
                         measure_data_plane: bool = True, dry_run: Optional[bool] = None,
                         configuration: Configuration = None, secrets: Secrets = None
                         ) -> Dict[str, Any]:
@@ -127,7 +129,7 @@ def delete_primary_node(replication_group_id: str, node_group_id: Optional[str] 
 
 def restore_replicas(replication_group_id: str, count: int = 1,
                      node_group_id: Optional[str] = None, method: str = "auto",
-                     wait: bool = True, timeout: float = 600.0, poll_interval: float = 1.0,
+                     wait: bool = True, timeout: Optional[float] = None, poll_interval: float = 1.0,
                      dry_run: Optional[bool] = None, configuration: Configuration = None,
                      secrets: Secrets = None) -> Dict[str, Any]:
     """Add replicas to the node group until it has `count` of them again (redundancy restored).

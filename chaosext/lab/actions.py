@@ -67,7 +67,7 @@ def _redundant_cache(status: Dict[str, Any], group_id: str) -> bool:
         status["cache_clusters"][m]["status"] == "available" for m in members)
 
 
-def crash_db_primary(db_instance_identifier: str, wait: bool = True, timeout: float = 300.0,
+def crash_db_primary(db_instance_identifier: str, wait: bool = True, timeout: Optional[float] = None,
                      poll_interval: float = 0.5, measure_data_plane: bool = True,
                      dry_run: Optional[bool] = None, configuration: Configuration = None,
                      secrets: Secrets = None) -> Dict[str, Any]:
@@ -105,7 +105,8 @@ def crash_db_primary(db_instance_identifier: str, wait: bool = True, timeout: fl
 
 
 def crash_cache_primary(replication_group_id: str, node_group_id: Optional[str] = None, wait: bool = True,
-                        timeout: float = 300.0, poll_interval: float = 0.5, measure_data_plane: bool = True,
+                        timeout: Optional[float] = None, poll_interval: float = 0.5,
+                        measure_data_plane: bool = True,
                         dry_run: Optional[bool] = None, configuration: Configuration = None,
                         secrets: Secrets = None) -> Dict[str, Any]:
     """Kill -9 the lab replication group's primary node: automatic failover, node replacement (lab only).

@@ -12,8 +12,10 @@ Arguments (all optional): ``users`` (10), ``spawn_rate``, ``locustfile`` (the pa
 ``chaosext/loadtests/shopper.py``), ``host`` (else configuration ``shop_url`` / ``$GAMEDAY_SHOP_URL``),
 ``tags``, ``exclude_tags``, ``processes`` (local Locust workers), ``master`` + ``expect_workers``
 (+ ``master_bind_host``/``master_bind_port``) for remote workers, ``run_dir`` (else configuration
-``gameday_run_dir`` / ``$GAMEDAY_RUN_DIR`` / a new ``reports/load-*``), ``max_duration`` (3600 s,
-also Locust's ``--run-time``), ``stop_grace`` (15 s), ``start_timeout`` (30 s), ``warmup`` (seconds
+``gameday_run_dir`` / ``$GAMEDAY_RUN_DIR`` / a new ``reports/load-*``), ``max_duration`` (Locust's
+``--run-time``; by default, or with ``"auto"``, the longest the experiment can last when every
+wait uses its whole timeout, see chaosext.timing, so the bound covers a slow AWS failover),
+``stop_grace`` (15 s), ``start_timeout`` (30 s), ``warmup`` (seconds
 of load before the hypothesis, 0), ``shopper`` (e.g. ``{"think_min": 0, "checkout_weight": 5}``),
 ``locust_args`` (extra Locust flags), ``start_at`` (``hypothesis`` | ``experiment`` | ``method``).
 
@@ -32,6 +34,7 @@ from chaoslib.exceptions import InterruptExecution
 from chaoslib.extension import set_extension
 from chaoslib.types import Configuration, Experiment, Journal, Secrets
 
+from chaosext import timing
 from chaosext.load.config import RUN_DIR_ENV, flag, new_run_dir, run_dir_of, shop_url_of
 from chaosext.load.process import LoadError, LoadProcess, LoadSettings, write_json
 
@@ -46,7 +49,9 @@ SETTING_ARGS = ("users", "spawn_rate", "locustfile", "tags", "exclude_tags", "pr
                 "master", "expect_workers", "master_bind_host", "master_bind_port",
                 "max_duration", "stop_grace", "start_timeout", "shopper", "locust_args")
 
-_state: Dict[str, Any] = {"load": None, "summary": None, "attempted": False}
+_state: Dict[str, Any] = {"load": None, "summary": None, "attempted": False,
+                          "experiment_seconds": None}
+BOUND_MARGIN = 120.0  # seconds of load bound beyond the experiment's longest run
 
 
 def current_load() -> Optional[LoadProcess]:
@@ -56,9 +61,11 @@ def current_load() -> Optional[LoadProcess]:
 
 def configure_control(configuration: Configuration = None, secrets: Secrets = None,
                       experiment: Experiment = None, **arguments: Any) -> None:
-    """Forget any previous run's load (one control module serves one experiment at a time)."""
+    """Forget any previous run's load (one control module serves one experiment at a time) and
+    work out how long this experiment can last (the default bound of the load)."""
     _stop("new experiment")
-    _state.update(load=None, summary=None, attempted=False)
+    _state.update(load=None, summary=None, attempted=False,
+                  experiment_seconds=timing.experiment_seconds(experiment, configuration))
 
 
 def before_experiment_control(context: Experiment, configuration: Configuration = None,
@@ -134,6 +141,10 @@ def _settings(arguments: Dict[str, Any], configuration: Configuration) -> LoadSe
     except Exception:  # none configured: a fresh directory of its own
         run_dir = new_run_dir()
     kwargs = {k: arguments[k] for k in SETTING_ARGS if arguments.get(k) is not None}
+    bound = _bound(arguments)
+    kwargs.pop("max_duration", None)
+    if bound is not None:
+        kwargs["max_duration"] = bound
     for key in ("tags", "exclude_tags", "locust_args"):
         if isinstance(kwargs.get(key), str):
             kwargs[key] = kwargs[key].split()
@@ -145,6 +156,30 @@ def _settings(arguments: Dict[str, Any], configuration: Configuration) -> LoadSe
     return LoadSettings(host=host, run_dir=run_dir,
                         allow_remote_host=flag(configuration.get("load_allow_remote_host")),
                         **kwargs)
+
+
+def _bound(arguments: Dict[str, Any]) -> Optional[float]:
+    """The load's run-time bound: at least as long as the experiment can last.
+
+    An explicit ``max_duration`` shorter than that is kept (it is the operator's cap) but
+    warned about: the load would stop in the middle of a slow failover.
+    """
+    longest = _state["experiment_seconds"]
+    if longest is None:
+        return None if arguments.get("max_duration") in (None, "auto") else \
+            arguments["max_duration"]
+    needed = longest + float(arguments.get("warmup") or 0) + BOUND_MARGIN
+    given = arguments.get("max_duration")
+    if given in (None, "auto"):
+        return needed
+    try:
+        if float(given) < needed:
+            logger.warning("load: max_duration %s s is shorter than this experiment can last "
+                           "(%.0f s when every wait uses its timeout); the load may stop before "
+                           "the experiment ends: remove it to let the pack size it", given, needed)
+    except (TypeError, ValueError):
+        pass  # LoadSettings refuses it with a clear message
+    return given
 
 
 def _fail(message: str, run_dir: Optional[str]) -> None:

@@ -18,37 +18,49 @@ from urllib.parse import quote, urlencode
 
 from chaoslib.types import Configuration, Secrets
 
-from chaosext import unmeasured
+from chaosext import faultlog, unmeasured
 from chaosext.errors import ActivityError
 from chaosext.load.config import run_dir_of, shop_url_of
+from chaosext.load.safeguard import spans_from_ledger
 from chaosext.shop.rest import RestClient
 from chaosext.load.timeline import percentile, read_orders, read_recent, window_stats
 from chaosext.supervisor import pid_alive
+
+AFTER_FAULT_SETTLE = 3.0  # seconds after recovery before the steady state is judged again
 
 __all__ = ["error_ratio", "errors_within_budget", "latency_percentile", "requests_in_window",
            "load_is_running", "acknowledged_orders_exist"]
 
 
 def _window(window: float, step: Optional[str], run_dir: Optional[str],
-            configuration: Configuration) -> Dict[str, Any]:
+            configuration: Configuration, after_faults: bool = False) -> Dict[str, Any]:
     if not window or window <= 0:
         raise ActivityError(f"load probe: window must be > 0 seconds (got {window!r})")
-    path = os.path.join(run_dir_of(configuration, run_dir), "timeline.jsonl")
-    since = math.floor(time.time()) - float(window)
-    return window_stats(read_recent(path, since), step)
+    rd = run_dir_of(configuration, run_dir)
+    now = math.floor(time.time())
+    since = now - float(window)
+    if after_faults:  # the steady state after the outages, not their tail
+        ends = [s.ended for s in spans_from_ledger(faultlog.read(rd), configuration)
+                if s.ended is not None]  # a fault started without waiting has no known end
+        since = max([since] + [e + AFTER_FAULT_SETTLE for e in ends])
+    return window_stats(read_recent(os.path.join(rd, "timeline.jsonl"), since), step)
 
 
 def error_ratio(step: Optional[str] = None, window: float = 10,
-                ignore_errors: Optional[List[str]] = None, run_dir: Optional[str] = None,
-                configuration: Configuration = None, secrets: Secrets = None) -> float:
+                ignore_errors: Optional[List[str]] = None, after_faults: bool = False,
+                run_dir: Optional[str] = None, configuration: Configuration = None,
+                secrets: Secrets = None) -> float:
     """Fraction (0..1) of shopper requests that failed in the last ``window`` seconds.
 
     ``step`` narrows it to one journey step (browse, product, add_to_cart, view_cart, checkout);
     ``ignore_errors`` lists error classes that are the shop's normal answers, not outages
-    (e.g. ``["409 woocommerce_rest_product_out_of_stock"]``). No requests in the window gives
-    0.0 (pair it with ``requests_in_window`` to catch a stall).
+    (e.g. ``["409 woocommerce_rest_product_out_of_stock"]``). With ``after_faults`` the window
+    starts no earlier than a few seconds after the last fault of the run recovered (fault
+    ledger): a steady-state check after a minutes-long failover judges the recovered shop, not
+    the outage's tail (the outage itself is judged by its RTO and the safeguard). No requests
+    in the window gives 0.0 (pair it with ``requests_in_window`` to catch a stall).
     """
-    stats = _window(window, step, run_dir, configuration)
+    stats = _window(window, step, run_dir, configuration, after_faults)
     if not stats["requests"]:
         return 0.0
     ignored = sum(stats["errors"].get(k, 0) for k in (ignore_errors or []))

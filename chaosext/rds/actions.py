@@ -2,7 +2,8 @@
 
 Each checks the guardrails before any mutating call, honours dry runs, and (with `wait`)
 returns the fault result once the writer moved and, when `mysql_host` is configured, once the
-MySQL endpoint takes writes again (the data-plane RTO).
+MySQL endpoint takes writes again (the data-plane RTO). Without a `timeout`, the wait is
+derived from the configured RTO threshold (chaosext.timing: twice the threshold).
 """
 import logging
 import time
@@ -24,9 +25,9 @@ __all__ = ["force_failover", "failover_db_cluster", "reboot_db_instance"]
 logger = logging.getLogger("chaostoolkit")
 
 
-def force_failover(db_instance_identifier: str, wait: bool = True, timeout: float = 300.0,
-                   poll_interval: float = 1.0, measure_data_plane: bool = True,
-                   dry_run: Optional[bool] = None, configuration: Configuration = None,
+def force_failover(db_instance_identifier: str, wait: bool = True,
+                   timeout: Optional[float] = None, poll_interval: float = 1.0,
+                   measure_data_plane: bool = True, dry_run: Optional[bool] = None, configuration: Configuration = None,
                    secrets: Secrets = None) -> Dict[str, Any]:
     """Reboot a Multi-AZ DB instance through a failover, so the standby becomes the primary.
 
@@ -70,7 +71,7 @@ def force_failover(db_instance_identifier: str, wait: bool = True, timeout: floa
 
 def failover_db_cluster(db_cluster_identifier: str,
                         target_db_instance_identifier: Optional[str] = None,
-                        wait: bool = True, timeout: float = 300.0, poll_interval: float = 1.0,
+                        wait: bool = True, timeout: Optional[float] = None, poll_interval: float = 1.0,
                         measure_data_plane: bool = True, dry_run: Optional[bool] = None,
                         configuration: Configuration = None, secrets: Secrets = None
                         ) -> Dict[str, Any]:
@@ -112,9 +113,9 @@ def failover_db_cluster(db_cluster_identifier: str,
                      configuration, secrets)
 
 
-def reboot_db_instance(db_instance_identifier: str, wait: bool = True, timeout: float = 300.0,
-                       poll_interval: float = 1.0, measure_data_plane: bool = True,
-                       dry_run: Optional[bool] = None, configuration: Configuration = None,
+def reboot_db_instance(db_instance_identifier: str, wait: bool = True,
+                       timeout: Optional[float] = None, poll_interval: float = 1.0,
+                       measure_data_plane: bool = True, dry_run: Optional[bool] = None, configuration: Configuration = None,
                        secrets: Secrets = None) -> Dict[str, Any]:
     """Reboot a DB instance in place (no failover): the database is down until it restarts.
 

@@ -13,6 +13,7 @@ __all__ = ["plan_rows", "WRITING_PROBES"]
 WRITING_PROBES = {
     "chaosext.shop.probes.checkout_journey_succeeds": "places 1 guest order (stock, emails, webhooks)",
     "chaosext.shop.actions.remember_carts": "fills guest carts (sessions in the cache)",
+    "chaosext.shop.actions.warm_catalogue": "reads every product page once (fills the object cache)",
     "chaosext.dataplane.mysql_writable": "upserts a row of the gameday_probe table (creates it if missing)",
     "chaosext.dataplane.redis_writable": "sets the key gameday:probe (60 s expiry)",
 }
@@ -24,9 +25,12 @@ def _load_row(context: Context, shop_url: str) -> Row:
         return Row("plan", "load", INFO, "none (the experiment has no shopper-load control)")
     users = args.get("users", 10)
     rate = args.get("spawn_rate") or users
+    bound = args.get("max_duration")
+    bound = f"{bound} s" if bound not in (None, "auto") else \
+        "as long as the experiment's waits allow, sized from its RTO thresholds"
     return Row("plan", "load", INFO, f"{users} simulated shoppers ({rate}/s) browse, fill carts and check "
                f"out with cod at {shop_url}, warm-up {args.get('warmup', 0)} s, stopped after the rollbacks "
-               f"(at most {args.get('max_duration', 3600)} s)")
+               f"(at most {bound})")
 
 
 def _activity_text(action: Dict[str, Any]) -> str:

@@ -107,9 +107,11 @@ def _faults(s: Dict) -> List[Block]:
     out.append(("table", ["fault", "target", "method", "status", "injected", "control plane done",
                           "data plane writable", "RTO s", "control plane s", "lag s",
                           "RTO threshold", "error ratio in window", "p95 ms in window"], rows))
-    out.append(("p", "RTO: injection until the data plane took writes again. Lag: data plane "
-                     "writable minus control plane done (negative: writable before AWS "
-                     "reported completion)."))
+    out.append(("p", "RTO: injection until the data plane took writes again, as a client "
+                     "sees it (a fresh connection through the endpoint name: name resolution, "
+                     "connect, first acknowledged write), not the control plane's status. Lag: "
+                     "data plane writable minus control plane done (negative: writable before "
+                     "AWS reported completion)."))
     for f in s["faults"]:
         details = []
         if f.get("error"):

@@ -11,6 +11,8 @@ from gameday.report.paths import strip_paths
 from gameday.report.redact import known_secret_values, redact
 from gameday.report.sources import RunFiles, read_run
 from gameday.report.windows import interval_figures, load_figures
+from chaosext.load.safeguard import safeguard_reasons
+from chaosext.timing import threshold_from
 from chaosext import unmeasured
 from chaosext.timefmt import iso
 
@@ -58,6 +60,8 @@ def summarize_files(files: RunFiles, rto_threshold: Any = None) -> Dict[str, Any
     rpo = _rpo(files)
     safeguards = _safeguards(journal, files.cause)
     verdict, reasons = _verdict(journal, hypothesis, faults, rpo, files.cause)
+    if verdict == "interrupted":
+        reasons += [f"safeguard: {r}" for r in safeguard_reasons(files.run_dir)]
     summary = {
         "schema": SCHEMA,
         "run_id": files.run_id,
@@ -118,20 +122,8 @@ def _safeguards(journal: Optional[dict], cause: Optional[Dict[str, Any]]) -> Dic
     return guards
 
 
-def _threshold_for(fault: Dict[str, Any], threshold: Any) -> Optional[float]:
-    if isinstance(threshold, dict):
-        for key in (fault["fault"], fault["target"], str(fault["fault"] or "").split("-")[0]):
-            if key in threshold:
-                return _threshold_for(fault, threshold[key])
-        return _threshold_for(fault, threshold.get("default"))
-    try:
-        return float(threshold) if threshold not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
-
-
 def _judge_rto(fault: Dict[str, Any], threshold: Any) -> None:
-    limit = _threshold_for(fault, threshold)
+    limit = threshold_from(threshold, fault["fault"], fault["target"])
     fault["rto_threshold_seconds"] = limit
     rto = fault["rto_seconds"]
     fault["rto_within_threshold"] = None if limit is None or rto is None else rto <= limit

@@ -1,0 +1,98 @@
+"""Waits derived from the RTO threshold, and the load bound that covers the whole experiment."""
+import json
+from pathlib import Path
+
+import pytest
+from chaoslib.configuration import load_configuration
+
+from chaosext import timing
+from chaosext.load import control
+
+ROOT = Path(__file__).resolve().parent.parent
+EXPERIMENTS = sorted((ROOT / "experiments").glob("*.json"))
+
+
+@pytest.mark.parametrize("value, fault, target, expected", [
+    (90, "rds-force-failover", "shop-db", 90.0),
+    ("45", "elasticache-test-failover", None, 45.0),
+    ({"rds": 180, "elasticache": 120}, "rds-force-failover", "shop-db", 180.0),
+    ({"rds": 180, "shop-cache": 30, "default": 60}, "elasticache-test-failover", "shop-cache", 30.0),
+    ({"rds-force-failover": 100, "rds": 180}, "rds-force-failover", "shop-db", 100.0),
+    ({"default": 60}, "rds-reboot", "shop-db", 60.0),
+    ('{"rds": 150}', "rds-force-failover", None, 150.0),
+    ({"rds": 180}, "elasticache-test-failover", None, None),
+    (None, "rds-force-failover", None, None),
+    ("{not json", "rds-force-failover", None, None),
+    ({"rds": 180, "elasticache": 120}, "db-primary-crash", "shop-db", 180.0),
+    ({"rds": 180, "elasticache": 120}, "cache-primary-crash", "shop-cache", 120.0),
+    ({"rds": 180, "elasticache": 120}, "fis-rds-reboot-db-instances", None, 180.0),
+    ({"rds": 180, "elasticache": 120, "default": 240}, "fis-az-power-interruption", None, 240.0),
+])
+def test_thresholds_are_looked_up_by_fault_target_and_service(value, fault, target, expected):
+    assert timing.threshold_from(value, fault, target) == expected
+
+
+def test_fault_timeouts_scale_with_the_threshold_unless_given():
+    config = {"rto_threshold_seconds": {"rds": 180, "elasticache": 10}}
+    assert timing.fault_timeout(config, "rds-force-failover") == 360.0
+    assert timing.fault_timeout(config, "elasticache-test-failover") == 40.0  # threshold + 30 s
+    assert timing.fault_timeout(config, "rds-force-failover", given=42) == 42.0
+    assert timing.fault_timeout({**config, "fault_timeout_factor": 3}, "rds-reboot") == 540.0
+    assert timing.fault_timeout({}, "rds-force-failover") == timing.DEFAULT_FAULT_TIMEOUT
+    assert timing.redundancy_timeout({}) == timing.DEFAULT_REDUNDANCY_TIMEOUT
+    assert timing.redundancy_timeout({"redundancy_timeout_seconds": "900"}) == 900.0
+
+
+def test_the_threshold_can_be_set_per_target_from_the_environment(monkeypatch):
+    experiment = json.loads((ROOT / "experiments" / "gameday.json").read_text())
+    default = load_configuration(experiment["configuration"])
+    assert timing.rto_threshold(default, "rds-force-failover", "shop-db") == 180.0
+    monkeypatch.setenv("GAMEDAY_RTO_THRESHOLD_SECONDS", '{"rds": 20, "elasticache": 15}')
+    lab = load_configuration(experiment["configuration"])
+    assert timing.rto_threshold(lab, "rds-force-failover", "shop-db") == 20.0
+    assert timing.rto_threshold(lab, "elasticache-test-failover", "shop-cache") == 15.0
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
+def test_no_experiment_hard_codes_a_fault_wait(path):
+    """Fault waits come from the threshold, so one file is right in the fast lab and on AWS."""
+    experiment = json.loads(path.read_text())
+    for activity in experiment["method"] + experiment.get("rollbacks", []):
+        arguments = activity["provider"].get("arguments") or {}
+        if activity["provider"].get("func") == "wait_for_experiments":
+            continue  # bounded by the FIS experiment's own duration, not by an RTO
+        assert "timeout" not in arguments and "within_seconds" not in arguments, activity["name"]
+    load = next(c for c in experiment["controls"] if c["provider"]["module"] == "chaosext.load.control")
+    assert "max_duration" not in load["provider"]["arguments"]
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
+def test_the_load_bound_covers_the_longest_run_of_every_experiment(path, monkeypatch):
+    experiment = json.loads(path.read_text())
+    load_args = next(c for c in experiment["controls"]
+                     if c["provider"]["module"] == "chaosext.load.control")["provider"]["arguments"]
+    monkeypatch.setenv("GAMEDAY_RTO_THRESHOLD_SECONDS", '{"rds": 300, "elasticache": 200}')
+    config = load_configuration(experiment["configuration"])
+    control.configure_control(configuration=config, experiment=experiment)
+    bound = control._bound(load_args)
+    waits = 0.0
+    for activity in experiment["method"]:
+        func, args = activity["provider"].get("func"), activity["provider"].get("arguments") or {}
+        if func in timing.FAULT_FUNCS:
+            waits += timing.fault_timeout(config, timing.FAULT_FUNCS[func])
+        elif func == "wait_until_writable":
+            waits += timing.fault_timeout(config, timing.DATA_PLANE_SERVICE[args["kind"]])
+    pauses = sum((a.get("pauses") or {}).get("after", 0) for a in experiment["method"])
+    assert waits >= 400  # each fault waits twice a 200-300 s threshold
+    assert bound >= waits + pauses + load_args.get("warmup", 0)
+
+
+def test_an_explicit_load_bound_shorter_than_the_experiment_is_kept_but_warned(caplog):
+    experiment = json.loads((ROOT / "experiments" / "rds-force-failover.json").read_text())
+    control.configure_control(configuration={"rto_threshold_seconds": 180},
+                              experiment=experiment)
+    assert control._bound({"max_duration": 300}) == 300
+    assert "shorter than this experiment can last" in caplog.text
+    assert control._bound({"max_duration": "auto"}) > 360
+    control.configure_control(configuration={}, experiment=None)
+    assert control._bound({"max_duration": "auto"}) is None  # LoadSettings' own default
