@@ -178,6 +178,8 @@ def cmd_run(args) -> int:
                         shop_settings=parse_settings(args.shop_setting),
                         allow_remote_load=args.allow_remote_load, yes=args.yes,
                         accept_any_account=args.accept_any_account, interrupts=args.interrupts,
+                        distributed=run.load_layout(args.workers, args.master_bind,
+                                                    args.remote_workers),
                         **_gate_options(args))
 
 
@@ -290,6 +292,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", choices=["lab", "aws"], default=os.environ.get("GAMEDAY_TARGET", "lab"))
     p.add_argument("--users", type=int, help="simulated shoppers (overrides the experiment)")
     p.add_argument("--spawn-rate", type=float, help="shoppers started per second")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="run the load as a Locust master plus N worker processes on this machine")
+    p.add_argument("--master-bind", metavar="HOST:PORT",
+                   help="where the Locust master listens (default: loopback, a free port); "
+                        "workers on other machines join with `locust --worker --master-host`")
+    p.add_argument("--remote-workers", type=int, metavar="N",
+                   help="also wait for N workers joining from other machines (see --master-bind)")
     _add_safety_flags(p)
     p.add_argument("--region", help="AWS region for --target aws (default: AWS_REGION)")
     p.add_argument("--run-id", help="name of the run directory under ./reports (or $GAMEDAY_REPORTS_DIR)")

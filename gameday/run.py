@@ -22,6 +22,7 @@ from woolab.config import LabConfig
 
 from chaosext import rundir
 from chaosext.errors import GamedayError
+from chaosext.load.workers import pulse as worker_pulse
 
 from . import safety
 from .interrupt import Interrupts, verdict_exit_code
@@ -71,9 +72,11 @@ def load_and_validate(path: Path) -> dict:
 
 
 def apply_overrides(experiment: dict, users: Optional[int] = None, spawn_rate: Optional[float] = None,
-                    dry_run: bool = False, allow_remote_load: bool = False) -> dict:
-    """Command-line knobs win over the file: load size, dry run (guardrails describe only), and the
-    explicit opt-in to send load to a non-loopback shop (a staging store on AWS)."""
+                    dry_run: bool = False, allow_remote_load: bool = False,
+                    distributed: Optional[dict] = None) -> dict:
+    """Command-line knobs win over the file: load size and layout (see `load_layout`), dry run
+    (guardrails describe only), and the explicit opt-in to send load to a non-loopback shop (a
+    staging store on AWS)."""
     for control in experiment.get("controls", []):
         provider = control.get("provider", {})
         if provider.get("module") == LOAD_CONTROL:
@@ -84,11 +87,35 @@ def apply_overrides(experiment: dict, users: Optional[int] = None, spawn_rate: O
                 arguments["users"] = users
             if spawn_rate is not None:
                 arguments["spawn_rate"] = spawn_rate
+            arguments.update(distributed or {})
     if dry_run:
         experiment.setdefault("configuration", {})["gameday_dry_run"] = True
     if allow_remote_load:
         experiment.setdefault("configuration", {})["load_allow_remote_host"] = True
     return experiment
+
+
+def load_layout(workers: Optional[int] = None, master_bind: Optional[str] = None,
+                remote_workers: Optional[int] = None) -> dict:
+    """The load control's distributed arguments from `--workers`, `--master-bind` and
+    `--remote-workers`, refused before anything starts when they cannot work."""
+    from chaosext.load.settings import check_master_port, parse_bind
+    if workers is not None and workers < 1:
+        raise GamedayError(f"--workers must be at least 1 (got {workers}): a Locust master "
+                           "without workers generates no load")
+    if remote_workers is not None and remote_workers < 1:
+        raise GamedayError(f"--remote-workers must be at least 1 (got {remote_workers})")
+    layout = {k: v for k, v in (("workers", workers), ("remote_workers", remote_workers))
+              if v is not None}
+    if master_bind is not None:
+        host, port = parse_bind(master_bind)
+        check_master_port(host, port)
+        layout["master_bind"] = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+    if layout and not workers:
+        if not remote_workers:
+            raise GamedayError("--master-bind needs --workers N or --remote-workers N")
+        layout["master"] = True
+    return layout
 
 
 def target_env(target: str, state_dir: Path, region: Optional[str] = None) -> Tuple[Dict[str, str], bool]:
@@ -149,8 +176,10 @@ class Progress(threading.Thread):
         co_fail = sum(r["failures"] for r in checkout)
         ratio = failures / requests if requests else 0.0
         co_ratio = co_fail / co_req if co_req else 0.0
-        return (f"[load] {requests / self.every:7.1f} req/s  error ratio {ratio:6.1%}  "
+        line = (f"[load] {requests / self.every:7.1f} req/s  error ratio {ratio:6.1%}  "
                 f"checkout {co_req / self.every:5.1f}/s error ratio {co_ratio:6.1%}")
+        per_worker = worker_pulse(rows, str(self.path.parent), self.every)
+        return line + ("\n" + per_worker if per_worker else "")
 
 
 def rollback_args(spec: dict) -> List[str]:
@@ -192,7 +221,7 @@ def game_day(experiment: str, target: str = "lab", users: Optional[int] = None,
              shop_settings: Optional[Dict[str, str]] = None, allow_remote_load: bool = False,
              yes: bool = False, accept_any_account: bool = False,
              interrupts: Optional[Interrupts] = None, baseline: Optional[str] = None,
-             tolerance: Optional[str] = None) -> int:
+             tolerance: Optional[str] = None, distributed: Optional[dict] = None) -> int:
     """Run one experiment end to end; the exit code is the CI gate (0 only for a clean pass, and
     with `baseline` only when no figure regressed against it; docs/exit-codes.md).
 
@@ -207,7 +236,8 @@ def game_day(experiment: str, target: str = "lab", users: Optional[int] = None,
         raise GamedayError("--allow-remote-load is for --target aws (the lab's shop is on loopback)")
     if shop_settings and target != "lab":
         raise GamedayError("--shop-setting configures the lab's stand-in shop; on AWS change your store")
-    spec = apply_overrides(load_and_validate(path), users, spawn_rate, False, allow_remote_load)
+    spec = apply_overrides(load_and_validate(path), users, spawn_rate, False, allow_remote_load,
+                           distributed)
     if target == "aws" and "lab-only" in spec.get("tags", []):
         raise GamedayError(f"{path.stem} runs only on the lab (AWS offers no way to inject this fault); "
                            "see `gameday list` for the experiments that run on AWS")

@@ -10,8 +10,9 @@ the journal as the extension named ``gameday-load``. Declare it once at the expe
 
 Arguments (all optional): ``users`` (10), ``spawn_rate``, ``locustfile`` (the pack's
 ``chaosext/loadtests/shopper.py``), ``host`` (else configuration ``shop_url`` / ``$GAMEDAY_SHOP_URL``),
-``tags``, ``exclude_tags``, ``processes`` (local Locust workers), ``master`` + ``expect_workers``
-(+ ``master_bind_host``/``master_bind_port``) for remote workers, ``run_dir`` (else configuration
+``tags``, ``exclude_tags``, ``workers`` (a Locust master plus this many local worker processes),
+``remote_workers`` (more workers joining from other machines), ``master_bind`` (``HOST:PORT`` the
+master listens on; loopback and a free port by default), ``run_dir`` (else configuration
 ``gameday_run_dir`` / ``$GAMEDAY_RUN_DIR`` / a new ``reports/load-*``), ``max_duration`` (Locust's
 ``--run-time``; by default, or with ``"auto"``, the longest the experiment can last when every
 wait uses its whole timeout, see chaosext.timing, so the bound covers a slow AWS failover),
@@ -37,6 +38,7 @@ from chaoslib.types import Configuration, Experiment, Journal, Secrets
 from chaosext import timing
 from chaosext.load.config import RUN_DIR_ENV, flag, new_run_dir, run_dir_of, shop_url_of
 from chaosext.load.process import LoadError, LoadProcess, LoadSettings, write_json
+from chaosext.load.settings import parse_bind
 
 __all__ = ["configure_control", "before_experiment_control", "before_hypothesis_control",
            "before_method_control", "after_rollback_control", "after_experiment_control",
@@ -45,9 +47,12 @@ __all__ = ["configure_control", "before_experiment_control", "before_hypothesis_
 logger = logging.getLogger("chaostoolkit")
 
 EXTENSION_NAME = "gameday-load"
-SETTING_ARGS = ("users", "spawn_rate", "locustfile", "tags", "exclude_tags", "processes",
-                "master", "expect_workers", "master_bind_host", "master_bind_port",
-                "max_duration", "stop_grace", "start_timeout", "shopper", "locust_args")
+SETTING_ARGS = ("users", "spawn_rate", "locustfile", "tags", "exclude_tags", "workers",
+                "processes", "master", "expect_workers", "master_bind_host", "master_bind_port",
+                "worker_master_host", "max_duration", "stop_grace", "start_timeout", "shopper",
+                "locust_args")
+# older or shorter spellings of the same settings
+ALIASES = {"remote_workers": "expect_workers"}
 
 _state: Dict[str, Any] = {"load": None, "summary": None, "attempted": False,
                           "experiment_seconds": None}
@@ -140,15 +145,18 @@ def _settings(arguments: Dict[str, Any], configuration: Configuration) -> LoadSe
         run_dir = run_dir_of(configuration, arguments.get("run_dir"))
     except Exception:  # none configured: a fresh directory of its own
         run_dir = new_run_dir()
+    arguments = {ALIASES.get(k, k): v for k, v in arguments.items()}
     kwargs = {k: arguments[k] for k in SETTING_ARGS if arguments.get(k) is not None}
     bound = _bound(arguments)
     kwargs.pop("max_duration", None)
     if bound is not None:
         kwargs["max_duration"] = bound
+    if arguments.get("master_bind"):
+        kwargs["master_bind_host"], kwargs["master_bind_port"] = parse_bind(arguments["master_bind"])
     for key in ("tags", "exclude_tags", "locust_args"):
         if isinstance(kwargs.get(key), str):
             kwargs[key] = kwargs[key].split()
-    for key in ("users", "processes", "expect_workers", "master_bind_port"):
+    for key in ("users", "workers", "processes", "expect_workers", "master_bind_port"):
         if isinstance(kwargs.get(key), str) and kwargs[key].strip().lstrip("-").isdigit():
             kwargs[key] = int(kwargs[key])
     if "master" in kwargs:

@@ -146,8 +146,10 @@ def acknowledged_orders_exist(run_dir: Optional[str] = None, shop_url: Optional[
 
     Reads ``RUN_DIR/orders.jsonl`` and asks the WooCommerce REST API v3
     (``GET /wp-json/wc/v3/orders?include=...``, in batches) which still exist, authenticated as
-    the store accepts on its scheme: Basic over HTTPS, an OAuth 1.0a signature over HTTP. Returns ``{"checked", "found", "missing_count", "missing": [ids]}``;
-    judge it with a jsonpath tolerance on ``$.missing_count`` == 0. Credentials come from the
+    the store accepts on its scheme: Basic over HTTPS, an OAuth 1.0a signature over HTTP. Returns
+    ``{"checked", "found", "missing_count", "missing": [ids], "by_worker": {name: {"checked",
+    "missing_count"}}}`` (split by the load worker that acknowledged each order); judge it with a
+    jsonpath tolerance on ``$.missing_count`` == 0. Credentials come from the
     arguments, else secrets ``consumer_key``/``consumer_secret``, else
     ``$GAMEDAY_SHOP_CONSUMER_KEY``/``$GAMEDAY_SHOP_CONSUMER_SECRET``. Without keys the check is
     skipped (``"not_measured": true``, a warning, and the report says "not measured").
@@ -165,7 +167,8 @@ def acknowledged_orders_exist(run_dir: Optional[str] = None, shop_url: Optional[
                         "GAMEDAY_SHOP_CONSUMER_KEY/_SECRET (read keys) to measure it", configuration)
         return {"checked": 0, "found": 0, "missing_count": 0, "missing": [], "not_measured": True}
     ledger = os.path.join(run_dir_of(configuration, run_dir), "orders.jsonl")
-    ids = list(dict.fromkeys(o["order_id"] for o in read_orders(ledger)))
+    orders = read_orders(ledger)
+    ids = list(dict.fromkeys(o["order_id"] for o in orders))
     client = RestClient(base, key, secret, timeout)
     size = max(1, min(int(batch_size), 100))  # WooCommerce caps per_page at 100
     found: set = set()
@@ -173,7 +176,23 @@ def acknowledged_orders_exist(run_dir: Optional[str] = None, shop_url: Optional[
         found |= _existing(client, ids[i:i + size])
     missing = [oid for oid in ids if oid not in found]
     return {"checked": len(ids), "found": len(ids) - len(missing),
-            "missing_count": len(missing), "missing": missing, "ledger": ledger}
+            "missing_count": len(missing), "missing": missing, "ledger": ledger,
+            "by_worker": _by_worker(orders, set(missing))}
+
+
+def _by_worker(orders: List[dict], missing: set) -> Dict[str, Dict[str, int]]:
+    """Checked and missing orders per load worker that acknowledged them (ledger ``worker``)."""
+    out: Dict[str, Dict[str, int]] = {}
+    seen: set = set()
+    for order in orders:
+        if order["order_id"] in seen:
+            continue
+        seen.add(order["order_id"])
+        row = out.setdefault(str(order.get("worker") or "local"),
+                             {"checked": 0, "missing_count": 0})
+        row["checked"] += 1
+        row["missing_count"] += order["order_id"] in missing
+    return out
 
 
 def _existing(client: RestClient, ids: List[Any]) -> set:

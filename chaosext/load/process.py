@@ -1,158 +1,46 @@
-"""Locust as a headless child process that never outlives the process that started it.
+"""Locust as headless child processes (one, or a master plus workers) that never outlive the
+process that started them.
 
-Locust monkey-patches the interpreter with gevent on import, so it always runs in its own process
-(``python -m locust``). Four layers keep it from outliving a run:
+Locust monkey-patches the interpreter with gevent on import, so it always runs in its own
+processes (``python -m locust``). In distributed mode the master and every local worker are
+separate children of this process, each in its own session. Four layers keep them from
+outliving a run:
 
-1. :meth:`LoadProcess.stop`: SIGINT to Locust (it writes its CSV/HTML and flushes the timeline),
-   then SIGTERM and SIGKILL to its whole process group (``--processes`` workers included);
+1. :meth:`LoadProcess.stop`: SIGINT to the master (it quits its workers, writes its CSV/HTML and
+   flushes the timeline), then SIGTERM and SIGKILL to the process group of every Locust process;
 2. an ``atexit`` hook and a SIGTERM handler in this process that stop every live load;
-3. the recorder inside Locust quits when this process disappears (``GAMEDAY_LOAD_PARENT_PID``),
-   which covers a SIGKILL or crash of this process;
-4. ``--run-time`` set to ``max_duration`` on Locust's own command line, the last line of defence.
+3. the recorder inside every Locust process (master and workers) quits when this process
+   disappears (``GAMEDAY_LOAD_PARENT_PID``), which covers a SIGKILL or crash of this process;
+4. ``--run-time`` set to ``max_duration`` on the master's command line, the last line of defence.
 """
 from __future__ import annotations
 
 import atexit
-import dataclasses
-import ipaddress
 import json
 import logging
-import math
 import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
-from urllib.parse import urlsplit
+from typing import Any, Dict, List, Optional
 
-from chaosext.errors import GamedayError
+from chaosext.load.diagnose import diagnose
+from chaosext.load.settings import (DEFAULT_LOCUSTFILE, LoadError, LoadSettings, check_host,
+                                    free_port)
 from chaosext.load.timeline import read_orders, totals
+from chaosext.load.workers import WORKERS_FILE, fleet, read_registry, worker_problems
+from chaosext.supervisor import poll_until, spawn
+from chaosext.timefmt import iso
 
 __all__ = ["LoadError", "LoadSettings", "LoadProcess", "DEFAULT_LOCUSTFILE", "stop_all",
            "check_host", "diagnose", "read_json", "write_json"]
 
 logger = logging.getLogger("chaostoolkit")
 
-# shipped as package data (chaosext/loadtests/), so an installed wheel finds it like a checkout does
-DEFAULT_LOCUSTFILE = str(Path(__file__).resolve().parents[1] / "loadtests" / "shopper.py")
-MAX_DURATION_LIMIT = 24 * 3600
 PID_FILE = "load.pid"
-
-
-class LoadError(GamedayError):
-    """The load could not start or was set up wrongly; the message names the cause."""
-
-
-@dataclass
-class LoadSettings:
-    """What to run: Locust's own knobs plus the shopper's settings (sent as ``SHOPPER_*``)."""
-
-    host: str
-    run_dir: str
-    users: int = 10
-    spawn_rate: Optional[float] = None  # users started per second; default: all within ~1 s
-    locustfile: str = DEFAULT_LOCUSTFILE
-    tags: Sequence[str] = ()
-    exclude_tags: Sequence[str] = ()
-    processes: Optional[int] = None  # local worker processes (Locust --processes; -1 = per core)
-    master: bool = False  # run as --master and wait for remote --worker processes
-    expect_workers: Optional[int] = None
-    master_bind_host: str = "127.0.0.1"
-    master_bind_port: int = 5557
-    max_duration: float = 3600.0  # Locust's --run-time: it stops itself after this
-    stop_grace: float = 15.0  # seconds Locust gets to stop after SIGINT before SIGTERM/SIGKILL
-    start_timeout: float = 30.0
-    allow_remote_host: bool = False
-    check_reachable: bool = True
-    shopper: Dict[str, Any] = field(default_factory=dict)
-    locust_args: Sequence[str] = ()
-
-    def validate(self) -> None:
-        """Raise :class:`LoadError` naming the first thing that cannot work."""
-        if isinstance(self.users, bool) or not isinstance(self.users, int) or self.users < 1:
-            raise LoadError(f"load: users must be a whole number >= 1 (got {self.users!r}); "
-                            "with no users there is no load to measure")
-        if self.spawn_rate is not None and not (_number(self.spawn_rate) and self.spawn_rate > 0):
-            raise LoadError(f"load: spawn_rate must be > 0 users per second (got {self.spawn_rate!r})")
-        if not (_number(self.max_duration) and 0 < self.max_duration <= MAX_DURATION_LIMIT):
-            raise LoadError(f"load: max_duration must be between 1 and {MAX_DURATION_LIMIT} "
-                            f"seconds (got {self.max_duration!r}); it bounds the Locust run")
-        if not os.path.isfile(self.locustfile):
-            raise LoadError(f"load: locust file not found: {self.locustfile}")
-        if self.processes is not None and self.master:
-            raise LoadError("load: choose processes (local workers) or master (remote workers), "
-                            "not both")
-        if self.processes is not None and (not isinstance(self.processes, int)
-                                           or self.processes == 0 or self.processes < -1):
-            raise LoadError(f"load: processes must be >= 1 or -1 (one per core), "
-                            f"got {self.processes!r}")
-        if self.master and not (isinstance(self.expect_workers, int) and self.expect_workers >= 1):
-            raise LoadError("load: master mode needs expect_workers >= 1 (how many remote "
-                            "`locust --worker` processes to wait for)")
-        check_host(self.host, self.allow_remote_host, self.check_reachable)
-
-    def command(self) -> List[str]:
-        rate = self.spawn_rate if self.spawn_rate is not None else self.users
-        cmd = [sys.executable, "-m", "locust", "-f", self.locustfile, "--headless",
-               "-u", str(self.users), "-r", _num(rate), "--host", self.host,
-               "--run-time", f"{int(math.ceil(self.max_duration))}s", "--only-summary",
-               "--csv", os.path.join(self.run_dir, "locust"),
-               "--html", os.path.join(self.run_dir, "locust.html")]
-        if self.tags:
-            cmd += ["--tags", *self.tags]
-        if self.exclude_tags:
-            cmd += ["--exclude-tags", *self.exclude_tags]
-        if self.processes is not None:
-            cmd += ["--processes", str(self.processes)]
-        if self.master:
-            cmd += ["--master", "--expect-workers", str(self.expect_workers),
-                    "--master-bind-host", self.master_bind_host,
-                    "--master-bind-port", str(self.master_bind_port)]
-        return cmd + [str(a) for a in self.locust_args]
-
-    def environment(self) -> Dict[str, str]:
-        env = dict(os.environ)
-        env.update({"GAMEDAY_RUN_DIR": self.run_dir, "GAMEDAY_LOAD_PARENT_PID": str(os.getpid()),
-                    "PYTHONUNBUFFERED": "1"})
-        for key, value in self.shopper.items():
-            env["SHOPPER_" + key.upper()] = str(value)
-        return env
-
-    def public(self) -> Dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["tags"], data["exclude_tags"] = list(self.tags), list(self.exclude_tags)
-        data["locust_args"] = list(self.locust_args)
-        return data
-
-
-def check_host(url: str, allow_remote: bool, check_reachable: bool = True) -> None:
-    """Refuse a malformed URL, a non-loopback target (unless allowed) and an unreachable one."""
-    parts = urlsplit(url or "")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise LoadError(f"load: host must be a URL like http://127.0.0.1:8080 (got {url!r})")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        addresses = {ai[4][0] for ai in socket.getaddrinfo(parts.hostname, port,
-                                                             type=socket.SOCK_STREAM)}
-    except socket.gaierror as exc:
-        raise LoadError(f"load: shop host {parts.hostname!r} does not resolve ({exc.strerror})") \
-            from None
-    if not allow_remote and not all(ipaddress.ip_address(a.split("%")[0]).is_loopback
-                                    for a in addresses):
-        raise LoadError(f"load: refusing to send shopper load to {parts.hostname} (not loopback); "
-                        "set configuration load_allow_remote_host: true to load a remote store")
-    if check_reachable:
-        try:
-            socket.create_connection((parts.hostname, port), timeout=3).close()
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            raise LoadError(f"load: shop at {url} is unreachable ({reason})") from None
+STALE_FILES = ("load-started.json", PID_FILE, WORKERS_FILE)
 
 
 class LoadProcess:
@@ -160,7 +48,9 @@ class LoadProcess:
 
     def __init__(self, settings: LoadSettings) -> None:
         self.settings = settings
-        self.proc: Optional[subprocess.Popen] = None
+        self.proc: Optional[subprocess.Popen] = None  # the master (or the single process)
+        self.workers: Dict[str, subprocess.Popen] = {}  # local workers by name (w1, w2, …)
+        self.exited_early: Dict[str, Optional[int]] = {}  # workers dead before stop: exit code
         self.started_at: Optional[float] = None
         self.stopped_at: Optional[float] = None
         self.stopped_by: Optional[str] = None
@@ -175,9 +65,13 @@ class LoadProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    @property
+    def processes(self) -> List[subprocess.Popen]:
+        return [p for p in (self.proc, *self.workers.values()) if p is not None]
+
     # ---------------------------------------------------------------- start
     def start(self) -> "LoadProcess":
-        """Validate, launch Locust, and wait until its test started (or say why it did not)."""
+        """Validate, launch Locust (and its workers), and wait until its test started."""
         s = self.settings
         try:
             s.validate()
@@ -185,42 +79,61 @@ class LoadProcess:
             self.error = str(exc)
             raise
         os.makedirs(s.run_dir, exist_ok=True)
-        for stale in ("load-started.json", PID_FILE):
+        for stale in STALE_FILES:
             if os.path.exists(self.path(stale)):
                 os.remove(self.path(stale))
-        log = open(self.path("locust.log"), "ab")
-        try:
-            self.proc = subprocess.Popen(s.command(), stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, env=s.environment(),
-                                         start_new_session=True)
-        finally:
-            log.close()
+        if s.distributed and s.master_bind_port is None:
+            s.master_bind_port = free_port(s.master_bind_host)
+        self.proc = spawn(s.command(), Path(self.path("locust.log")), s.environment())
         self.started_at = time.time()
         _register(self)
         with open(self.path(PID_FILE), "w") as fh:
             fh.write(str(self.proc.pid))
-        logger.info("load: %d users on %s (Locust pid %d, run dir %s)",
-                    s.users, s.host, self.proc.pid, s.run_dir)
-        deadline = time.monotonic() + s.start_timeout
-        while time.monotonic() < deadline:
-            if os.path.exists(self.path("load-started.json")):
-                return self
-            if self.proc.poll() is not None:
-                self.error = (f"load: Locust exited during start-up (exit code "
-                              f"{self.proc.returncode}): {self.log_cause()}")
-                self.stop("start-up failed")
-                raise LoadError(self.error)
-            time.sleep(0.1)
-        self.error = (f"load: Locust did not start its test within {s.start_timeout:g} s"
-                      + (" (are the remote workers running?)" if s.master else "")
-                      + f"; last log line: {self.log_cause()}")
-        self.stop("start-up timed out")
+        for n in range(1, s.local_workers + 1):
+            name = f"w{n}"
+            self.workers[name] = spawn(s.worker_command(), Path(self.path(f"locust-{name}.log")),
+                                       s.environment(worker=name))
+        where = (f", master {s.master_bind_host}:{s.master_bind_port} with "
+                 f"{s.expected_workers} workers" if s.distributed else "")
+        logger.info("load: %d users on %s (Locust pid %d%s, run dir %s)",
+                    s.users, s.host, self.proc.pid, where, s.run_dir)
+        failure = poll_until(self._start_outcome, s.start_timeout, interval=0.1)
+        if failure is True:
+            return self
+        self.error = failure or self._timeout_message()
+        self.stop("start-up failed" if failure else "start-up timed out")
         raise LoadError(self.error)
 
-    def log_cause(self) -> str:
-        """The most telling line of Locust's log (its last error, else its last line)."""
+    def _start_outcome(self):
+        """True once the test started; a message when a Locust process died; None meanwhile."""
+        if os.path.exists(self.path("load-started.json")):
+            return True
+        if self.proc.poll() is not None:
+            return (f"load: Locust exited during start-up (exit code {self.proc.returncode}): "
+                    f"{self.log_cause()}")
+        for name, worker in self.workers.items():
+            if worker.poll() is not None:
+                return (f"load: Locust worker {name} exited during start-up (exit code "
+                        f"{worker.returncode}): {self.log_cause(f'locust-{name}.log')}")
+        return None
+
+    def _timeout_message(self) -> str:
+        s = self.settings
+        if not s.distributed:
+            return (f"load: Locust did not start its test within {s.start_timeout:g} s; "
+                    f"last log line: {self.log_cause()}")
+        joined = len(read_registry(s.run_dir).get("workers") or {})
+        remote = " (are the remote workers running?)" if s.expect_workers else ""
+        cause = self.log_cause(f"locust-{next(iter(self.workers))}.log") if self.workers \
+            else self.log_cause()
+        return (f"load: {joined} of {s.expected_workers} Locust workers reached the master at "
+                f"{s.master_bind_host}:{s.master_bind_port} within {s.start_timeout:g} s"
+                f"{remote}; last worker log line: {cause}")
+
+    def log_cause(self, name: str = "locust.log") -> str:
+        """The most telling line of a Locust log (its last error, else its last line)."""
         try:
-            lines = Path(self.path("locust.log")).read_text(errors="replace").splitlines()
+            lines = Path(self.path(name)).read_text(errors="replace").splitlines()
         except OSError:
             return "no log"
         lines = [ln.strip() for ln in lines if ln.strip()]
@@ -234,6 +147,9 @@ class LoadProcess:
         """Stop Locust gracefully, then by force; write and return the load summary."""
         with self._lock:
             if self.proc is not None and self.stopped_at is None:
+                if self.proc.poll() is None:  # workers gone while their master still ran
+                    self.exited_early = {name: w.returncode for name, w in self.workers.items()
+                                         if w.poll() is not None}
                 self.stopped_by = self._terminate(self.settings.stop_grace if grace is None
                                                   else grace)
                 self.stopped_at = time.time()
@@ -249,46 +165,45 @@ class LoadProcess:
             return summary
 
     def _terminate(self, grace: float) -> str:
+        """SIGINT to the master, which quits its workers; then force every group still alive."""
         proc = self.proc
         how = "exited" if proc.poll() is not None else "SIGINT"
         if how == "SIGINT":
-            _signal(proc.pid, signal.SIGINT, group=False)  # Locust quits its workers itself
-            how = self._wait(grace, "SIGINT")
+            _signal(proc.pid, signal.SIGINT, group=False)
+            how = "SIGINT" if _exited([proc], grace) else None
         if how is None:
             _signal(proc.pid, signal.SIGTERM, group=True)
-            how = self._wait(5.0, "SIGTERM")
+            how = "SIGTERM" if _exited([proc], 5.0) else None
         if how is None:
             _signal(proc.pid, signal.SIGKILL, group=True)
             proc.wait()
             how = "SIGKILL"
-        # workers of --processes left behind by a killed master share its process group
-        if _group_alive(proc.pid):
-            _signal(proc.pid, signal.SIGTERM, group=True)
-            deadline = time.monotonic() + 3
-            while _group_alive(proc.pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            _signal(proc.pid, signal.SIGKILL, group=True)
+        workers = list(self.workers.values())
+        if not _exited(workers, 5.0):  # the master's quit message did not reach them all
+            for w in workers:
+                _signal(w.pid, signal.SIGTERM, group=True)
+            _exited(workers, 3.0)
+        for p in self.processes:  # anything a Locust process left in its group
+            if p.poll() is None or _group_alive(p.pid):
+                _signal(p.pid, signal.SIGKILL, group=True)
+            if p.poll() is None:
+                p.wait()
         return how
-
-    def _wait(self, seconds: float, how: str) -> Optional[str]:
-        try:
-            self.proc.wait(timeout=seconds)
-            return how
-        except subprocess.TimeoutExpired:
-            return None
 
     # ---------------------------------------------------------------- summary
     def summary(self, reason: str) -> Dict[str, Any]:
         timeline = totals(self.path("timeline.jsonl"))
         orders = read_orders(self.path("orders.jsonl"))
         errors = list(read_json(self.path("load-errors.json"), []))
+        workers = fleet(self.settings.run_dir, self.local_workers()) \
+            if self.settings.distributed else []
         end = self.stopped_at or time.time()
         return {
             "status": "failed" if self.error else ("running" if self.alive else "stopped"),
             "reason": reason,
             "error": self.error,
-            "started_at": _iso(self.started_at),
-            "stopped_at": _iso(self.stopped_at),
+            "started_at": iso(self.started_at),
+            "stopped_at": iso(self.stopped_at),
             "duration_seconds": round(end - self.started_at, 3) if self.started_at else 0.0,
             "stopped_by": self.stopped_by,
             "exit_code": self.proc.returncode if self.proc else None,
@@ -298,49 +213,22 @@ class LoadProcess:
             "carts_lost": timeline["carts_lost"],
             "orders_acknowledged": len(orders),
             "steps": timeline["steps"],
+            "workers": workers,
             "error_samples": errors,
-            "problems": diagnose(timeline, len(orders), errors, self.settings.host),
+            "problems": (diagnose(timeline, len(orders), errors, self.settings.host)
+                         + ([] if self.error else worker_problems(workers))),
             "settings": self.settings.public(),
             "files": {name: self.path(name) for name in (
                 "timeline.jsonl", "orders.jsonl", "locust.log", "locust.html",
-                "locust_stats.csv", "locust_stats_history.csv", "load-errors.json")},
+                "locust_stats.csv", "locust_stats_history.csv", "load-errors.json",
+                WORKERS_FILE)},
         }
 
-
-# Known WooCommerce refusals → what to change on the store.
-HINTS = {
-    "nonce": "the store refused the session headers: the Store API needs the Nonce (or a "
-             "Cart-Token) from a previous response; check that no cache or proxy strips the "
-             "Nonce/Cart-Token headers",
-    "payment_method": "enable Cash on delivery (WooCommerce > Settings > Payments) for the "
-                      "shipping method in use",
-    "rest_no_route": "the Store API route is missing: WooCommerce must be active and "
-                     "permalinks must not be 'Plain' (/wp-json/ needs pretty permalinks)",
-    "cart_empty": "the cart was empty at checkout: carts are not kept between requests",
-    "shipping": "no shipping method covers the checkout address: add a shipping zone for "
-                "SHOPPER_COUNTRY/SHOPPER_POSTCODE or use virtual products",
-    "account": "guest checkout is disabled: allow customers to place orders without an account "
-               "(WooCommerce > Settings > Accounts & Privacy)",
-}
-
-
-def diagnose(timeline: Dict[str, Any], orders: int, samples: List[dict], host: str) -> List[str]:
-    """Sentences naming why the load measured little: steps that always failed, no orders."""
-    problems = []
-    if timeline["requests"] == 0:
-        problems.append(f"no request to {host} completed (see locust.log)")
-    for step, s in timeline["steps"].items():
-        if s["requests"] and s["failures"] == s["requests"]:
-            top, count = max(s["errors"].items(), key=lambda kv: kv[1])
-            message = next((x["message"] for x in samples
-                            if x["step"] == step and x["error"] == top), "")
-            hint = next((h for k, h in HINTS.items() if k in top or k in message.lower()), "")
-            problems.append(f"every {step} request failed ({s['requests']}x), mostly {top!r}"
-                            + (f": {message}" if message else "") + (f" -- {hint}" if hint else ""))
-    checkout = timeline["steps"].get("checkout", {})
-    if checkout.get("requests") and not orders:
-        problems.append("the store acknowledged no order: the RPO check has nothing to verify")
-    return problems
+    def local_workers(self) -> List[Dict[str, Any]]:
+        """The local worker processes as facts for :func:`chaosext.load.workers.fleet`."""
+        return [{"name": name, "pid": w.pid, "exit_code": w.returncode,
+                 "exited_before_stop": name in self.exited_early}
+                for name, w in self.workers.items()]
 
 
 # ---------------------------------------------------------------- process-wide safety nets
@@ -390,6 +278,11 @@ def _on_sigterm(signum: int, frame: Any) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
+def _exited(procs: List[subprocess.Popen], seconds: float) -> bool:
+    """Whether every one of ``procs`` exited within ``seconds`` (reaping them)."""
+    return bool(poll_until(lambda: all(p.poll() is not None for p in procs), seconds))
+
+
 def _signal(pid: int, sig: int, group: bool) -> None:
     try:
         if group:
@@ -432,19 +325,4 @@ def write_json(path: str, data: Any) -> None:
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=2, default=str)
     os.replace(tmp, path)
-
-
-def _iso(ts: Optional[float]) -> Optional[str]:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds") \
-        .replace("+00:00", "Z")
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
 

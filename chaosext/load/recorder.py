@@ -4,12 +4,15 @@ Importing this module from a locustfile is enough: it registers on ``locust.even
 free of measurement; they only fire ``order_acknowledged`` and mark journey-check failures with
 :class:`StepFailed` / :class:`CartLost`, which the listeners classify.
 
-Distributed mode (``--processes N`` or ``--master``/``--worker``): every worker aggregates its own
-seconds and ships each completed second to the master with Locust's custom messages
-(``gameday_timeline``; the final partial second rides on ``report_to_master``); orders go to the
-master the moment they are acknowledged (``gameday_order``). Only the master (or the single local
-process) writes files, so the run directory has one timeline and one ledger whatever the number
-of workers. The master writes a second 3 s after it ended (the local runner: as soon as it ended).
+Distributed mode (``--master``/``--worker``, or Locust's ``--processes N``): every worker
+aggregates its own seconds and ships each completed second to the master with Locust's custom
+messages (``gameday_timeline``; the final partial second rides on ``report_to_master``); orders go
+to the master the moment they are acknowledged (``gameday_order``). Every payload names the
+worker (``$GAMEDAY_WORKER_ID``, else ``<hostname>-<pid>``), and so does every line the master
+writes. Only the master (or the single local process) writes files, so the run directory has one
+timeline and one ledger whatever the number of workers. The master writes a second 3 s after it
+ended (the local runner: as soon as it ended), and ``load-workers.json`` every second: which
+workers joined, their users, and which were lost mid-run (see :mod:`chaosext.load.workers`).
 
 Files written in ``RUN_DIR`` (``--run-dir`` or ``$GAMEDAY_RUN_DIR``):
 ``timeline.jsonl`` (see :mod:`chaosext.load.timeline`), ``orders.jsonl``
@@ -26,6 +29,7 @@ import re
 import logging
 import math
 import os
+import socket
 import time
 from typing import Any, Dict, Optional, Tuple
 
@@ -35,7 +39,9 @@ from locust.event import EventHook
 from locust.runners import MasterRunner, WorkerRunner
 
 from chaosext.load.config import RUN_DIR_ENV, new_run_dir
+from chaosext.load.settings import WORKER_ID_ENV
 from chaosext.load.timeline import StepSecond, TimelineAggregator
+from chaosext.load.workers import LOCAL, WorkerWatch
 
 __all__ = ["StepFailed", "CartLost", "order_acknowledged", "error_key", "Recorder"]
 
@@ -120,8 +126,11 @@ class Recorder:
         runner = environment.runner
         self.role = ("worker" if isinstance(runner, WorkerRunner)
                      else "master" if isinstance(runner, MasterRunner) else "local")
+        self.worker = os.environ.get(WORKER_ID_ENV) or (
+            LOCAL if self.role == "local" else f"{socket.gethostname()}-{os.getpid()}")
         self.aggregator = TimelineAggregator()
-        self.samples: Dict[Tuple[str, str], str] = {}
+        self.samples: Dict[Tuple[str, str], Tuple[str, str]] = {}  # -> (message, worker)
+        self.watch: Optional[WorkerWatch] = None
         self._unsent_samples: list = []
         self._samples_dirty = False
         self._final = False
@@ -134,6 +143,9 @@ class Recorder:
             os.makedirs(run_dir, exist_ok=True)
             self._timeline = open(os.path.join(run_dir, "timeline.jsonl"), "a", encoding="utf-8")
             self._orders = open(os.path.join(run_dir, "orders.jsonl"), "a", encoding="utf-8")
+        if self.role == "master":
+            opts = environment.parsed_options
+            self.watch = WorkerWatch(run_dir, getattr(opts, "expect_workers", None))
         self._register()
         self._loop = gevent.spawn(self._every_second)
 
@@ -164,33 +176,34 @@ class Recorder:
         ms = float(response_time or 0.0)
         done = (start_time + ms / 1000.0) if start_time else time.time()
         if exception is None:
-            self.aggregator.add(done, name, ms)
+            self.aggregator.add(done, name, ms, worker=self.worker)
             return
         key, message = error_key(response, exception)
-        self.aggregator.add(done, name, ms, key, isinstance(exception, CartLost))
-        self._sample(name, key, message)
+        self.aggregator.add(done, name, ms, key, isinstance(exception, CartLost), self.worker)
+        self._sample(name, key, message, self.worker)
 
     def on_order(self, order_id: Any, order_key: Any = None, status: Any = None, **_: Any) -> None:
         line = {"order_id": order_id, "order_key": order_key, "status": status,
-                "t": round(time.time(), 3)}
+                "t": round(time.time(), 3), "worker": self.worker}
         if self.role == "worker":
             self.environment.runner.send_message(MSG_ORDER, line)
         else:
             self._write_order(line)
 
-    def _sample(self, step: str, key: str, message: str) -> None:
+    def _sample(self, step: str, key: str, message: str, worker: str) -> None:
         if (step, key) in self.samples or len(self.samples) >= MAX_SAMPLES:
             return
-        self.samples[(step, key)] = message
+        self.samples[(step, key)] = (message, worker)
         self._samples_dirty = True
         if self.role == "worker":
             self._unsent_samples.append([step, key, message])
 
     # ---------------------------------------------------------------- worker → master
     def _wire(self, before: Optional[float]) -> dict:
-        rows = [[t, step, cell.to_wire()] for t, step, cell in self.aggregator.drain(before)]
+        rows = [[t, step, cell.to_wire()] for t, step, _, cell in self.aggregator.drain(before)]
         samples, self._unsent_samples = self._unsent_samples, []
-        return {"rows": rows, "samples": samples}
+        return {"worker": self.worker, "pid": os.getpid(), "host": socket.gethostname(),
+                "rows": rows, "samples": samples}
 
     def _on_report_to_master(self, client_id: str, data: dict) -> None:
         data[MSG_TIMELINE] = self._wire(None if self._final else math.floor(time.time()))
@@ -199,17 +212,20 @@ class Recorder:
         self._final = True
 
     def _on_timeline_message(self, environment: Any, msg: Any, **_: Any) -> None:
-        self._merge(msg.data)
+        self._merge(msg.data, getattr(msg, "node_id", None))
 
     def _on_worker_report(self, client_id: str, data: dict) -> None:
         if MSG_TIMELINE in data:
-            self._merge(data[MSG_TIMELINE])
+            self._merge(data[MSG_TIMELINE], client_id)
 
-    def _merge(self, payload: dict) -> None:
+    def _merge(self, payload: dict, client_id: Optional[str]) -> None:
+        worker = str(payload.get("worker") or client_id or "unknown")
+        if self.watch is not None and client_id:
+            self.watch.identify(client_id, worker, payload.get("pid"), payload.get("host"))
         for t, step, wire in payload.get("rows", []):
-            self.aggregator.merge(int(t), step, StepSecond.from_wire(wire))
+            self.aggregator.merge(int(t), step, StepSecond.from_wire(wire), worker)
         for step, key, message in payload.get("samples", []):
-            self._sample(step, key, message)
+            self._sample(step, key, message, worker)
 
     def _on_order_message(self, environment: Any, msg: Any, **_: Any) -> None:
         self._write_order(msg.data)
@@ -227,10 +243,10 @@ class Recorder:
         if self._timeline is None:
             return
         lines = []
-        for t, step, cell in self.aggregator.drain(before):
+        for t, step, worker, cell in self.aggregator.drain(before):
             if t < self._written_upto:
                 self.late_lines += 1
-            lines.append(json.dumps(cell.to_line(t, step), separators=(",", ":")))
+            lines.append(json.dumps(cell.to_line(t, step, worker), separators=(",", ":")))
             self._written_upto = max(self._written_upto, t)
         if lines:
             self._timeline.write("\n".join(lines) + "\n")
@@ -238,7 +254,8 @@ class Recorder:
         if self._samples_dirty:
             self._samples_dirty = False
             _write_json(os.path.join(self.run_dir, "load-errors.json"), [
-                {"step": s, "error": k, "message": m} for (s, k), m in sorted(self.samples.items())])
+                {"step": s, "error": k, "message": m, "worker": w}
+                for (s, k), (m, w) in sorted(self.samples.items())])
 
     def close(self) -> None:
         self.flush(None)
@@ -275,13 +292,21 @@ class Recorder:
             payload = self._wire(math.floor(now))
             if payload["rows"] or payload["samples"]:
                 self.environment.runner.send_message(MSG_TIMELINE, payload)
-            return
-        self.flush(self._complete_before())
+        else:
+            self.flush(self._complete_before())
+        if self.watch is not None:
+            self._watch_workers(now)
         if self._parent and os.getppid() != self._parent:
             logger.error("the process that started this load (pid %s) is gone; stopping",
                          self._parent)
             self._parent = 0
             self.environment.runner.quit()
+
+    def _watch_workers(self, now: float) -> None:
+        runner = self.environment.runner
+        clients = [(c.id, c.state, c.user_count) for c in list(runner.clients.values())]
+        self.watch.observe(clients, runner.state in ("spawning", "running"), now)
+        self.watch.write(runner.state, now)
 
 
 def _write_json(path: str, data: Any) -> None:

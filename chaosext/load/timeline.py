@@ -5,17 +5,18 @@ Locust's monkey-patching. Memory is bounded: a second is a handful of counters a
 histogram over fixed log-spaced buckets (5 % wide, so a percentile is within ~2.5 %), and a second
 is dropped as soon as it is written. Nothing grows with the number of requests.
 
-Line format of ``timeline.jsonl`` (one per second per step, latencies in ms)::
+Line format of ``timeline.jsonl`` (one per second per step per worker, latencies in ms)::
 
-    {"t": 1700000000, "step": "checkout", "requests": 12, "failures": 1, "errors": {"503": 1},
-     "carts_lost": 0, "p50": 8.1, "p95": 20.0, "p99": 31.5, "max": 33.0,
+    {"t": 1700000000, "step": "checkout", "worker": "w1", "requests": 12, "failures": 1,
+     "errors": {"503": 1}, "carts_lost": 0, "p50": 8.1, "p95": 20.0, "p99": 31.5, "max": 33.0,
      "hist": [[7.9, 5], [8.3, 4], ...]}
 
 ``hist`` pairs are ``[bucket value in ms, count]``; they let readers compute exact-bucket
-percentiles over any window. ``t`` is the second in which the requests *completed*. Normally there
-is one line per (t, step); a worker batch that arrives after its second was written produces a
-second line for the same (t, step), so readers aggregate by (t, step) rather than assume
-uniqueness.
+percentiles over any window. ``t`` is the second in which the requests *completed*. ``worker``
+names the load generator that measured the line (``local`` for a single Locust process, ``w1``
+… for distributed workers). A worker batch that arrives after its second was written produces
+another line for the same (t, step, worker), so readers aggregate by (t, step) — summing counts
+and histograms — rather than assume one line per second and step.
 """
 from __future__ import annotations
 
@@ -118,9 +119,10 @@ class StepSecond:
         s.hist = {int(b): int(n) for b, n in data.get("hist", [])}
         return s
 
-    def to_line(self, t: int, step: str) -> dict:
+    def to_line(self, t: int, step: str, worker: Optional[str] = None) -> dict:
         hist = sorted((bucket_value(b), n) for b, n in self.hist.items())
-        line = {"t": t, "step": step, "requests": self.requests, "failures": self.failures,
+        line = {"t": t, "step": step, **({"worker": worker} if worker else {}),
+                "requests": self.requests, "failures": self.failures,
                 "errors": dict(sorted(self.errors.items())), "carts_lost": self.carts_lost}
         for p in PERCENTILES:  # a bucket's middle may exceed the slowest request: clamp
             line[f"p{p}"] = min(percentile(hist, p), round(self.max_ms, 3))
@@ -130,36 +132,37 @@ class StepSecond:
 
 
 class TimelineAggregator:
-    """Seconds not yet written, keyed by (second, step); drained in time order."""
+    """Seconds not yet written, keyed by (second, step, worker); drained in time order."""
 
     def __init__(self) -> None:
-        self._pending: Dict[int, Dict[str, StepSecond]] = {}
+        self._pending: Dict[int, Dict[Tuple[str, str], StepSecond]] = {}
 
     def __len__(self) -> int:
         return sum(len(steps) for steps in self._pending.values())
 
     def add(self, t: float, step: str, ms: float, error: Optional[str] = None,
-            cart_lost: bool = False) -> None:
+            cart_lost: bool = False, worker: str = "") -> None:
         steps = self._pending.setdefault(int(t), {})
-        cell = steps.get(step)
+        cell = steps.get((step, worker))
         if cell is None:
-            cell = steps[step] = StepSecond()
+            cell = steps[(step, worker)] = StepSecond()
         cell.add(ms, error, cart_lost)
 
-    def merge(self, t: int, step: str, cell: StepSecond) -> None:
+    def merge(self, t: int, step: str, cell: StepSecond, worker: str = "") -> None:
         steps = self._pending.setdefault(int(t), {})
-        if step in steps:
-            steps[step].merge(cell)
+        if (step, worker) in steps:
+            steps[(step, worker)].merge(cell)
         else:
-            steps[step] = cell
+            steps[(step, worker)] = cell
 
-    def drain(self, before: Optional[float] = None) -> List[Tuple[int, str, StepSecond]]:
-        """Remove and return every second < ``before`` (all seconds when None), oldest first."""
+    def drain(self, before: Optional[float] = None) -> List[Tuple[int, str, str, StepSecond]]:
+        """Remove and return every second < ``before`` (all when None) as ``(t, step, worker,
+        cell)``, oldest first."""
         ready = sorted(t for t in self._pending if before is None or t < before)
         out = []
         for t in ready:
-            for step, cell in sorted(self._pending.pop(t).items()):
-                out.append((t, step, cell))
+            for (step, worker), cell in sorted(self._pending.pop(t).items()):
+                out.append((t, step, worker, cell))
         return out
 
 

@@ -173,9 +173,23 @@ def _load(s: Dict) -> List[Block]:
                          num(f["failures"]), pct(f["error_ratio"]), num(f["p95_ms"], 1)])
     out.append(("table", ["step", "window", "requests", "req/s", "failures", "error ratio",
                           "p95 ms"], rows))
+    out += _workers(load.get("workers") or [])
     if load.get("problems"):
         out.append(("list", load["problems"]))
     return out
+
+
+def _workers(workers: List[Dict]) -> List[Block]:
+    """Distributed load: what each Locust worker did, and when one was lost."""
+    if not workers:
+        return []
+    rows = [[w["name"], num(w.get("users")), num(w.get("requests")), num(w.get("failures")),
+             num(w.get("orders")), num(w.get("carts_lost")),
+             "LOST " + clock(w.get("lost_at")) if w.get("lost_at") or w.get(
+                 "exited_before_stop") else "ran to the end"] for w in workers]
+    return [("h3", "Load generators"),
+            ("table", ["worker", "users", "requests", "failures", "orders", "carts lost",
+                       "outcome"], rows)]
 
 
 def _charts(s: Dict) -> List[Block]:
@@ -189,6 +203,11 @@ def _rpo(s: Dict) -> List[Block]:
         ["orders checked", num(r["orders_checked"])],
         ["acknowledged orders lost", num(r["orders_lost"]) if r["check"] else "not checked"],
         ["carts lost", num(r["carts_lost"])]])]
+    for name, figures in sorted((r.get("orders_by_worker") or {}).items()):
+        out[1][2].append([f"acknowledged orders from worker {name}",
+                          num(figures.get("acknowledged")) + (
+                              f" ({num(figures['lost'])} lost)"
+                              if figures.get("lost") is not None else "")])
     if r["orders_missing"]:
         out.append(("p", "Missing order ids: " + ", ".join(map(str, r["orders_missing"]))))
     return out

@@ -280,4 +280,6 @@ def rpo_check(journal: Optional[dict]) -> Optional[Dict[str, Any]]:
         count = len(missing_ids) if isinstance(missing, list) else missing
     return {"probe": activity_name(found), "status": found.get("status"),
             "checked": output.get("checked"), "missing_count": count,
-            "missing": missing_ids[:50], "error": _error(found)}
+            "missing": missing_ids[:50], "error": _error(found),
+            "by_worker": output.get("by_worker") if isinstance(output.get("by_worker"), dict)
+            else {}}

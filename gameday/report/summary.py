@@ -62,6 +62,7 @@ def summarize_files(files: RunFiles, rto_threshold: Any = None) -> Dict[str, Any
     verdict, reasons = _verdict(journal, hypothesis, faults, rpo, files.cause)
     if verdict == "interrupted":
         reasons += [f"safeguard: {r}" for r in safeguard_reasons(files.run_dir)]
+    verdict, reasons = _load_generation(files.load_summary, verdict, reasons)
     summary = {
         "schema": SCHEMA,
         "run_id": files.run_id,
@@ -138,7 +139,16 @@ def _rpo(files: RunFiles) -> Dict[str, Any]:
     carts = summary.get("carts_lost")
     if carts is None and files.cells:
         carts = sum(c["carts_lost"] for c in files.cells.values())
+    by_worker: Dict[str, Dict[str, Any]] = {}
+    for order in files.orders:
+        if order.get("worker"):
+            row = by_worker.setdefault(str(order["worker"]), {"acknowledged": 0, "lost": None})
+            row["acknowledged"] += 1
+    for name, figures in ((check or {}).get("by_worker") or {}).items():
+        by_worker.setdefault(name, {"acknowledged": 0})["lost"] = figures.get("missing_count")
+        by_worker[name]["checked"] = figures.get("checked")
     return {"orders_acknowledged": acknowledged,
+            "orders_by_worker": by_worker,
             "orders_checked": check["checked"] if check else None,
             "orders_lost": check["missing_count"] if check else None,
             "orders_missing": check["missing"] if check else [],
@@ -192,6 +202,18 @@ def _verdict(journal: Optional[dict], hypothesis: Dict, faults: List[Dict], rpo:
     return "passed", reasons
 
 
+def _load_generation(load_summary: Optional[dict], verdict: str, reasons: List[str]):
+    """A load that failed to start, or a worker lost mid-run, fails the run: the faults were
+    not judged under the load the experiment asked for."""
+    summary = load_summary or {}
+    problems = [p for p in summary.get("problems") or [] if p.startswith("load generation:")]
+    if summary.get("status") == "failed" and summary.get("error"):
+        problems.insert(0, f"load generation: {summary['error']}")
+    if not problems:
+        return verdict, reasons
+    return ("interrupted" if verdict == "interrupted" else "failed"), reasons + problems
+
+
 def _target(files: RunFiles, faults: List[Dict]) -> Dict[str, Any]:
     """Lab or AWS, region, account, resource ids: target.json (written by the CLI) wins."""
     journal = files.journal
@@ -220,6 +242,7 @@ def _load_meta(files: RunFiles) -> Dict[str, Any]:
     summary = files.load_summary or {}
     settings = summary.get("settings") or {}
     return {"status": summary.get("status"), "users": settings.get("users"),
+            "workers": list(summary.get("workers") or []),
             "started_at": jr.when(summary.get("started_at")),
             "stopped_at": jr.when(summary.get("stopped_at")),
             "problems": list(summary.get("problems") or []),
