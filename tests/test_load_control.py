@@ -199,11 +199,12 @@ def chaos_run(tmp_path, shop_url, **arguments):
                              "run", "--journal-path", str(tmp_path / "journal.json"), str(path)],
                             env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 30
-    while not locust_processes(tmp_path / "run"):
+    deadline = time.monotonic() + 60
+    timeline = tmp_path / "run" / "timeline.jsonl"
+    while not (timeline.exists() and timeline.stat().st_size):  # measuring, workers included
         assert time.monotonic() < deadline and proc.poll() is None, "load never started"
         time.sleep(0.1)
-    time.sleep(3)  # in the method's pause now
+    time.sleep(1)
     return proc
 
 
@@ -217,7 +218,9 @@ def wait_gone(run_dir, seconds):
 @pytest.mark.lab
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_or_sigterm_of_chaos_stops_locust_and_keeps_the_summary(shop, tmp_path, sig):
-    proc = chaos_run(tmp_path, shop, processes=2)
+    # the signal lands while the control warms up: chaoslib turns SIGTERM into an interruption
+    # there (inside a method activity it would only fail that activity)
+    proc = chaos_run(tmp_path, shop, workers=2, warmup=30)
     assert len(locust_processes(tmp_path / "run")) == 3  # master + 2 workers
     os.kill(proc.pid, sig)
     assert proc.wait(timeout=60) is not None
@@ -229,8 +232,10 @@ def test_ctrl_c_or_sigterm_of_chaos_stops_locust_and_keeps_the_summary(shop, tmp
 
 
 @pytest.mark.lab
-def test_a_killed_chaos_process_takes_locust_with_it(shop, tmp_path):
-    proc = chaos_run(tmp_path, shop)
+@pytest.mark.parametrize("arguments, processes", [({}, 1), ({"workers": 2}, 3)])
+def test_a_killed_chaos_process_takes_locust_with_it(shop, tmp_path, arguments, processes):
+    proc = chaos_run(tmp_path, shop, **arguments)
+    assert len(locust_processes(tmp_path / "run")) == processes  # the master and its workers
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     assert not wait_gone(tmp_path / "run", 10)

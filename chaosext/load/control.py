@@ -129,6 +129,9 @@ def _start(arguments: Dict[str, Any], configuration: Configuration) -> None:
     except LoadError as exc:
         _state["summary"] = load.stop("start-up failed")
         raise InterruptExecution(str(exc)) from None
+    except BaseException:  # SIGTERM/Ctrl-C while workers join: keep what was measured
+        _state["summary"] = load.stop("interrupted during start-up")
+        raise
     _state["load"] = load
     warmup = float(arguments.get("warmup") or 0)
     if warmup > 0:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -50,7 +51,8 @@ class LoadProcess:
         self.settings = settings
         self.proc: Optional[subprocess.Popen] = None  # the master (or the single process)
         self.workers: Dict[str, subprocess.Popen] = {}  # local workers by name (w1, w2, …)
-        self.exited_early: Dict[str, Optional[int]] = {}  # workers dead before stop: exit code
+        self.exited_at: Dict[str, float] = {}  # when each Locust process was first seen gone
+        self._watching = threading.Event()
         self.started_at: Optional[float] = None
         self.stopped_at: Optional[float] = None
         self.stopped_by: Optional[str] = None
@@ -99,6 +101,8 @@ class LoadProcess:
                     s.users, s.host, self.proc.pid, where, s.run_dir)
         failure = poll_until(self._start_outcome, s.start_timeout, interval=0.1)
         if failure is True:
+            if self.workers:
+                threading.Thread(target=self._watch, daemon=True, name="load-watch").start()
             return self
         self.error = failure or self._timeout_message()
         self.stop("start-up failed" if failure else "start-up timed out")
@@ -130,6 +134,23 @@ class LoadProcess:
                 f"{s.master_bind_host}:{s.master_bind_port} within {s.start_timeout:g} s"
                 f"{remote}; last worker log line: {cause}")
 
+    def _watch(self) -> None:
+        """Note when each Locust process exits, so a worker that died before its master (or
+        before the load was stopped) is told apart from one that ended with the run."""
+        while not self._watching.wait(0.5):
+            self._sweep()
+
+    def _sweep(self) -> None:
+        now = time.time()
+        for name, proc in {"master": self.proc, **self.workers}.items():
+            if proc is not None and name not in self.exited_at and proc.poll() is not None:
+                self.exited_at[name] = now
+
+    def exited_early(self) -> List[str]:
+        """Workers that were gone while their master still ran and the load was not stopped."""
+        end = min(self.exited_at.get("master", math.inf), self.stopped_at or math.inf)
+        return [name for name in self.workers if self.exited_at.get(name, math.inf) < end]
+
     def log_cause(self, name: str = "locust.log") -> str:
         """The most telling line of a Locust log (its last error, else its last line)."""
         try:
@@ -147,12 +168,12 @@ class LoadProcess:
         """Stop Locust gracefully, then by force; write and return the load summary."""
         with self._lock:
             if self.proc is not None and self.stopped_at is None:
-                if self.proc.poll() is None:  # workers gone while their master still ran
-                    self.exited_early = {name: w.returncode for name, w in self.workers.items()
-                                         if w.poll() is not None}
+                self._watching.set()
+                self._sweep()  # what died since the watcher last looked
                 self.stopped_by = self._terminate(self.settings.stop_grace if grace is None
                                                   else grace)
                 self.stopped_at = time.time()
+                self._watching.set()
                 _unregister(self)
                 try:
                     os.remove(self.path(PID_FILE))
@@ -226,8 +247,9 @@ class LoadProcess:
 
     def local_workers(self) -> List[Dict[str, Any]]:
         """The local worker processes as facts for :func:`chaosext.load.workers.fleet`."""
+        early = self.exited_early()
         return [{"name": name, "pid": w.pid, "exit_code": w.returncode,
-                 "exited_before_stop": name in self.exited_early}
+                 "exited_before_stop": name in early}
                 for name, w in self.workers.items()]
 
 

@@ -134,6 +134,7 @@ class Recorder:
         self._unsent_samples: list = []
         self._samples_dirty = False
         self._final = False
+        self._ending = False
         self._timeline = self._orders = None
         self.orders_written = 0
         self.late_lines = 0
@@ -160,6 +161,8 @@ class Recorder:
             ev.report_to_master.add_listener(self._on_report_to_master)
             ev.test_stop.add_listener(self._on_worker_stop)
         if self.role == "master":
+            ev.test_stopping.add_listener(self._on_master_ending)
+            ev.quitting.add_listener(self._on_master_ending)
             runner.register_message(MSG_TIMELINE, self._on_timeline_message)
             runner.register_message(MSG_ORDER, self._on_order_message)
             ev.worker_report.add_listener(self._on_worker_report)
@@ -210,6 +213,9 @@ class Recorder:
 
     def _on_worker_stop(self, **_: Any) -> None:
         self._final = True
+
+    def _on_master_ending(self, **_: Any) -> None:
+        self._ending = True  # workers leaving from now on were told to
 
     def _on_timeline_message(self, environment: Any, msg: Any, **_: Any) -> None:
         self._merge(msg.data, getattr(msg, "node_id", None))
@@ -305,7 +311,8 @@ class Recorder:
     def _watch_workers(self, now: float) -> None:
         runner = self.environment.runner
         clients = [(c.id, c.state, c.user_count) for c in list(runner.clients.values())]
-        self.watch.observe(clients, runner.state in ("spawning", "running"), now)
+        running = runner.state in ("spawning", "running") and not self._ending
+        self.watch.observe(clients, running, now)
         self.watch.write(runner.state, now)
 
 

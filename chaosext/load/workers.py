@@ -92,8 +92,8 @@ def worker_problems(workers: List[Dict[str, Any]]) -> List[str]:
         code = w.get("exit_code")
         ended = f"; its process exited with code {code}" if exited and code is not None else ""
         problems.append(f"load generation: worker {w['name']}{pid} was lost mid-run{when} ({how}"
-                        f"{ended}); after that the shop got less load than configured "
-                        f"({w['requests']} requests, {w['orders']} orders from it)")
+                        f"{ended}): from then on the shop did not get the load the experiment "
+                        f"asked for ({w['requests']} requests, {w['orders']} orders from it)")
     if workers and not any(w["requests"] for w in workers):
         problems.append("load generation: no worker completed a request")
     return problems
@@ -134,7 +134,8 @@ class WorkerWatch:
     Fed by the master's recorder every second with Locust's worker table (client id, state,
     users) and with the names the workers announce in their messages. A worker that goes
     ``missing`` (no heartbeat for ~3 s) or leaves while the test is still spawning or running is
-    marked lost with the time it happened; leaving while the master stops is the normal end.
+    marked lost with the time it happened; leaving while the master stops is the normal end (a
+    worker told to quit leaves; it never goes missing, so missing is a loss at any time).
     """
 
     def __init__(self, run_dir: str, expected: Optional[int] = None) -> None:
@@ -157,7 +158,7 @@ class WorkerWatch:
             entry["state"] = state
             if state != "missing":
                 entry["users"] = users
-            elif running and not entry["lost_at"]:
+            elif not entry["lost_at"]:  # a worker quitting on request leaves, never goes missing
                 entry.update(lost_at=round(now, 3), lost_how="stopped sending heartbeats")
         for client_id, entry in self.entries.items():
             if client_id not in present and entry.get("state") != "gone":
