@@ -2,7 +2,9 @@
 
 Run with `make bench` (or `--only SECTION`). Sections for parts that are not installed are
 skipped; a section that fails prints one line and the others still run. One lab (base port
-27300, a temporary state dir) serves every section that needs it and is stopped at the end.
+27300, or $GAMEDAY_LAB_BASE_PORT; a temporary state dir) serves every section that needs it and
+is stopped at the end. The machine's load average is recorded with the figures: on a shared
+machine they are noisy, so re-measure on an idle one (`--only capacity` for the load figures).
 """
 import argparse
 import contextlib
@@ -24,10 +26,10 @@ from woolab.config import LabConfig  # noqa: E402
 from woolab.events import read_events  # noqa: E402
 from woolab.measure import EndpointWriter  # noqa: E402
 
-BASE_PORT = 27300
+BASE_PORT = int(os.environ.get("GAMEDAY_LAB_BASE_PORT") or 27300)
 FIGURES = {}
-SECTIONS = ("lab", "crashes", "facade", "shop", "load", "extension", "report", "history")
-LAB_SECTIONS = ("lab", "crashes", "facade", "shop", "load", "extension")
+SECTIONS = ("lab", "crashes", "facade", "shop", "load", "capacity", "extension", "report", "history")
+LAB_SECTIONS = ("lab", "crashes", "facade", "shop", "load", "capacity", "extension")
 
 
 def figure(section: str, name: str, value, target: str = "") -> None:
@@ -151,10 +153,15 @@ class CpuShares:
     def __init__(self, state_dir: Path):
         self.state_dir = state_dir
 
+    def __init__(self, state_dir: Path, label: str = ""):
+        self.state_dir = state_dir
+        self.label = label
+
     def __enter__(self):
         self.groups = _lab_processes(self.state_dir)
         self.before = {g: sum(_ticks(p) for p in pids) for g, pids in self.groups.items()}
         self.machine = _machine_ticks()
+        self.children = _children_cpu_seconds()
         return self
 
     def __exit__(self, *exc):
@@ -164,15 +171,25 @@ class CpuShares:
         self.busy = 100.0 * (busy1 - busy0) / total
         used = {g: 100.0 * (sum(_ticks(p) for p in pids) - self.before[g]) / total
                 for g, pids in self.groups.items()}
+        # Locust processes this script started and reaped (their CPU lands in RUSAGE_CHILDREN)
+        used["load generator"] = 100.0 * (_children_cpu_seconds() - self.children) \
+            * os.sysconf("SC_CLK_TCK") / total
         shown = sorted(((share, g) for g, share in used.items() if share >= 1.0), reverse=True)
         rest = self.busy - sum(used.values())
+        self.limit = shown[0][1] if shown else "nothing measured"
         self.text = (f"{os.cpu_count()} cores {self.busy:.0f}% busy: "
                      + ", ".join(f"{g} {share:.0f}%" for share, g in shown)
-                     + f", load generator+rest {max(0.0, rest):.0f}%")
+                     + f", others on the machine {max(0.0, rest):.0f}%")
         return False
 
     def verdict(self) -> str:
         return "CPU-bound" if self.busy >= 90 else "waits, not CPU"
+
+
+def _children_cpu_seconds() -> float:
+    import resource
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _not_ok(result: dict, step: str) -> int:
@@ -292,6 +309,44 @@ def bench_load(config, args) -> None:
         figure("load", f"{label} Locust RSS growth MB 3 s -> end", grown[1] - grown[0],
                f"whole process, run of {requests} requests"
                + ("; target: no growth with requests" if key == "journey" else ""))
+
+
+# --- capacity: distributed load and the largest passing game day (issue 17) ---------------------
+
+def bench_capacity(config, args) -> None:
+    from gameday.loadbench import capacity, gameday_capacity
+    host = manage.env(config.state_dir)["GAMEDAY_SHOP_URL"]
+    figure("capacity", "machine load average 1/5/15 min at start",
+           " ".join(f"{v:.2f}" for v in os.getloadavg()), f"{os.cpu_count()} cores")
+    result = capacity(host, users=args.capacity_users, seconds=int(args.seconds),
+                      out_dir=str(args.work / "capacity"),
+                      observe=lambda label: CpuShares(config.state_dir, label))
+    rows = result["by_workers"]
+    for workers, row in rows.items():
+        figure("capacity", f"{workers} worker(s): bare FastHttpUser req/s", row["bare_rps"])
+        figure("capacity", f"{workers} worker(s): journey (browse step) req/s", row["journey_rps"])
+        figure("capacity", f"{workers} worker(s): journey / bare", row["ratio"], "target >= 0.70")
+        figure("capacity", f"{workers} worker(s): full journey req/s", row["full_rps"])
+        figure("capacity", f"{workers} worker(s): full journey orders/s",
+               row["full_orders_per_second"], row["cpu"]["full"] or "")
+        FIGURES["capacity"][f"{workers} worker(s): CPU shares"] = row["cpu"]
+    if 1 in rows and 2 in rows and rows[1]["journey_rps"]:
+        figure("capacity", "journey req/s, 2 workers / 1 worker",
+               round(rows[2]["journey_rps"] / rows[1]["journey_rps"], 3),
+               "target >= 1.6 while the shop is not the bottleneck: " + (rows[2]["cpu"]["journey"] or ""))
+    figure("capacity", "machine load average 1/5/15 min after the Locust runs",
+           " ".join(f"{v:.2f}" for v in os.getloadavg()))
+    ladder = gameday_capacity(str(config.state_dir), ladder=args.capacity_ladder,
+                              reports_dir=str(args.work / "capacity-runs"),
+                              observe=lambda label: CpuShares(config.state_dir, label))
+    for run in ladder["runs"]:
+        figure("capacity", f"game day, 2 workers, {run['users']} users", run["verdict"],
+               f"limit {run['limit']}: {run['cpu']}")
+        FIGURES["capacity"][f"game day {run['users']} users: reasons"] = run["reasons"]
+    figure("capacity", "largest user count at which the game day passes",
+           ladder["largest_passing_users"] or 0,
+           f"ladder {list(args.capacity_ladder)}; load average now "
+           + " ".join(f"{v:.2f}" for v in os.getloadavg()))
 
 
 # --- extension: probe pacing and RTO accuracy (issue 6) ----------------------------------------
@@ -516,8 +571,8 @@ def bench_history(_config, args) -> None:
 
 
 BENCHES = {"lab": bench_lab, "facade": bench_facade, "shop": bench_shop, "load": bench_load,
-           "extension": bench_extension, "report": bench_report, "crashes": bench_crashes,
-           "history": bench_history}
+           "capacity": bench_capacity, "extension": bench_extension, "report": bench_report,
+           "crashes": bench_crashes, "history": bench_history}
 
 
 def run_section(name: str, config, args) -> None:
@@ -565,6 +620,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0,
                         help="length of each shop and Locust run (default 10)")
     parser.add_argument("--only", choices=SECTIONS, help="run one section")
+    parser.add_argument("--capacity-users", type=int, default=64,
+                        help="Locust users of the capacity runs (default 64)")
+    parser.add_argument("--capacity-ladder", type=int, nargs="+", default=[60, 120, 240, 480],
+                        help="game-day user counts tried in turn until one fails")
     args = parser.parse_args()
     sections = [args.only] if args.only else list(SECTIONS)
     lab_sections = [s for s in sections if s in LAB_SECTIONS]
