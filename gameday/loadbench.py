@@ -142,6 +142,7 @@ def gameday_capacity(state_dir: str, ladder: Sequence[int] = (60, 120, 240, 480)
                      observe: Observe = _no_observer) -> Dict[str, Any]:
     """``gameday run gameday --workers N --users U`` up the ladder until a run does not pass."""
     reports_dir = reports_dir or tempfile.mkdtemp(prefix="gameday-capacity-runs-")
+    os.makedirs(reports_dir, exist_ok=True)
     gameday = str(Path(sys.executable).with_name("gameday"))
     env = {**os.environ, "GAMEDAY_REPORTS_DIR": reports_dir}
     runs = []

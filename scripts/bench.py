@@ -318,10 +318,11 @@ def bench_capacity(config, args) -> None:
     host = manage.env(config.state_dir)["GAMEDAY_SHOP_URL"]
     figure("capacity", "machine load average 1/5/15 min at start",
            " ".join(f"{v:.2f}" for v in os.getloadavg()), f"{os.cpu_count()} cores")
-    result = capacity(host, users=args.capacity_users, seconds=int(args.seconds),
-                      out_dir=str(args.work / "capacity"),
-                      observe=lambda label: CpuShares(config.state_dir, label))
-    rows = result["by_workers"]
+    rows = {}
+    if args.capacity_users:
+        rows = capacity(host, users=args.capacity_users, seconds=int(args.seconds),
+                        rounds=args.capacity_rounds, out_dir=str(args.work / "capacity"),
+                        observe=lambda label: CpuShares(config.state_dir, label))["by_workers"]
     for workers, row in rows.items():
         figure("capacity", f"{workers} worker(s): bare FastHttpUser req/s", row["bare_rps"])
         figure("capacity", f"{workers} worker(s): journey (browse step) req/s", row["journey_rps"])
@@ -330,7 +331,7 @@ def bench_capacity(config, args) -> None:
         figure("capacity", f"{workers} worker(s): full journey orders/s",
                row["full_orders_per_second"], row["cpu"]["full"] or "")
         FIGURES["capacity"][f"{workers} worker(s): CPU shares"] = row["cpu"]
-    if 1 in rows and 2 in rows and rows[1]["journey_rps"]:
+    if rows.get(1, {}).get("journey_rps") and 2 in rows:
         figure("capacity", "journey req/s, 2 workers / 1 worker",
                round(rows[2]["journey_rps"] / rows[1]["journey_rps"], 3),
                "target >= 1.6 while the shop is not the bottleneck: " + (rows[2]["cpu"]["journey"] or ""))
@@ -341,7 +342,8 @@ def bench_capacity(config, args) -> None:
                               observe=lambda label: CpuShares(config.state_dir, label))
     for run in ladder["runs"]:
         figure("capacity", f"game day, 2 workers, {run['users']} users", run["verdict"],
-               f"limit {run['limit']}: {run['cpu']}")
+               f"{run['requests_per_second'] or 0:.0f} req/s before the faults; "
+               f"busiest {run['limit']}: {run['cpu']}")
         FIGURES["capacity"][f"game day {run['users']} users: reasons"] = run["reasons"]
     figure("capacity", "largest user count at which the game day passes",
            ladder["largest_passing_users"] or 0,
@@ -621,9 +623,12 @@ def main() -> int:
                         help="length of each shop and Locust run (default 10)")
     parser.add_argument("--only", choices=SECTIONS, help="run one section")
     parser.add_argument("--capacity-users", type=int, default=64,
-                        help="Locust users of the capacity runs (default 64)")
-    parser.add_argument("--capacity-ladder", type=int, nargs="+", default=[60, 120, 240, 480],
-                        help="game-day user counts tried in turn until one fails")
+                        help="Locust users of the capacity runs (default 64; 0 skips them)")
+    parser.add_argument("--capacity-rounds", type=int, default=2,
+                        help="alternating rounds of each capacity run (default 2)")
+    parser.add_argument("--capacity-ladder", type=int, nargs="+",
+                        default=[60, 120, 240, 480, 960, 1920],
+                        help="game-day user counts tried in turn until one does not pass")
     args = parser.parse_args()
     sections = [args.only] if args.only else list(SECTIONS)
     lab_sections = [s for s in sections if s in LAB_SECTIONS]

@@ -184,3 +184,21 @@ def test_a_worker_that_cannot_reach_the_master_stops_the_load_in_one_line(tmp_pa
     assert not locust_processes(tmp_path)
     summary = json.loads((tmp_path / "load-summary.json").read_text())
     assert summary["status"] == "failed" and summary["error"] == message
+
+
+def test_a_load_that_could_not_start_fails_the_verdict_naming_the_cause(run_dir):
+    files = read_run(str(run_dir))
+    files.load_summary.update(status="failed", error="load: 1 of 2 Locust workers reached the "
+                              "master at 127.0.0.1:27150 within 30 s; last worker log line: x")
+    summary = summarize_files(files)
+    assert summary["verdict"] == "failed"
+    assert ("load generation: 1 of 2 Locust workers reached the master at 127.0.0.1:27150 "
+            "within 30 s; last worker log line: x") in summary["verdict_reasons"]
+
+
+def test_the_run_pulse_adds_a_line_per_worker_only_for_distributed_runs(tmp_path):
+    from gameday.run import Progress
+    write_run(tmp_path)
+    lines = Progress(tmp_path, every=5.0).pulse().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("[load]    20.0 req/s")
+    assert lines[1] == "[workers] w1 4 users 10.0 req/s | w2 4 users 10.0 req/s"

@@ -208,7 +208,8 @@ def _load_generation(load_summary: Optional[dict], verdict: str, reasons: List[s
     summary = load_summary or {}
     problems = [p for p in summary.get("problems") or [] if p.startswith("load generation:")]
     if summary.get("status") == "failed" and summary.get("error"):
-        problems.insert(0, f"load generation: {summary['error']}")
+        error = str(summary["error"])
+        problems.insert(0, "load generation: " + (error[6:] if error.startswith("load: ") else error))
     if not problems:
         return verdict, reasons
     return ("interrupted" if verdict == "interrupted" else "failed"), reasons + problems
