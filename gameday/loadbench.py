@@ -157,7 +157,10 @@ def gameday_capacity(state_dir: str, ladder: Sequence[int] = (60, 120, 240, 480)
         summary_path = os.path.join(reports_dir, run_id, "summary.json")
         summary = json.loads(Path(summary_path).read_text()) if os.path.exists(summary_path) \
             else {"verdict": "no report", "verdict_reasons": [], "load": {}}
+        load = json.loads(Path(reports_dir, run_id, "load-summary.json").read_text()) \
+            if os.path.exists(os.path.join(reports_dir, run_id, "load-summary.json")) else {}
         runs.append({"users": users, "exit_code": code, "verdict": summary["verdict"],
+                     "users_peak": load.get("users_peak"), "all_users_at": load.get("all_users_at"),
                      "reasons": summary["verdict_reasons"][:3],
                      "requests_per_second": (summary["load"].get("overall") or {}).get(
                          "baseline", {}).get("requests_per_second"),

@@ -342,7 +342,8 @@ def bench_capacity(config, args) -> None:
                               observe=lambda label: CpuShares(config.state_dir, label))
     for run in ladder["runs"]:
         figure("capacity", f"game day, 2 workers, {run['users']} users", run["verdict"],
-               f"{run['requests_per_second'] or 0:.0f} req/s before the faults; "
+               f"{run['users_peak']} users at most at once, {run['requests_per_second'] or 0:.0f} "
+               "req/s before the faults; "
                f"busiest {run['limit']}: {run['cpu']}")
         FIGURES["capacity"][f"game day {run['users']} users: reasons"] = run["reasons"]
     figure("capacity", "largest user count at which the game day passes",

@@ -9,7 +9,7 @@ import pytest
 
 from chaosext.load.process import LoadProcess
 from chaosext.load.settings import LoadError, LoadSettings, check_master_port, parse_bind
-from chaosext.load.workers import WorkerWatch, fleet, pulse, worker_problems
+from chaosext.load.workers import WorkerWatch, fleet, pulse, users_problems, worker_problems
 from gameday import cli
 from gameday.report.sources import read_run
 from gameday.report.summary import summarize_files
@@ -202,3 +202,20 @@ def test_the_run_pulse_adds_a_line_per_worker_only_for_distributed_runs(tmp_path
     lines = Progress(tmp_path, every=5.0).pulse().splitlines()
     assert len(lines) == 2 and lines[0].startswith("[load]    20.0 req/s")
     assert lines[1] == "[workers] w1 4 users 10.0 req/s | w2 4 users 10.0 req/s"
+
+
+def test_a_load_whose_workers_never_ran_every_user_is_a_load_generation_problem(tmp_path):
+    watch = WorkerWatch(str(tmp_path), expected=2, target_users=100)
+    watch.observe([("c1", "spawning", 30), ("c2", "spawning", 30)], True, 1.0)
+    watch.observe([("c1", "running", 50), ("c2", "spawning", 40)], True, 2.0)
+    watch.write("running", 2.0)
+    assert users_problems(str(tmp_path)) == [
+        "load generation: at most 90 of the 100 users ran at once: the workers could not start "
+        "more before the load stopped (see locust-w*.log; more workers, a lower spawn rate or a "
+        "longer warmup help)"]
+    watch.observe([("c1", "running", 50), ("c2", "running", 50)], True, 3.0)
+    watch.observe([("c1", "stopping", 0), ("c2", "stopping", 0)], False, 4.0)
+    watch.write("stopped", 4.0)
+    registry = json.loads((tmp_path / "load-workers.json").read_text())
+    assert (registry["peak_users"], registry["all_users_at"]) == (100, 3.0)
+    assert users_problems(str(tmp_path)) == []

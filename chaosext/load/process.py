@@ -31,7 +31,8 @@ from chaosext.load.diagnose import diagnose
 from chaosext.load.settings import (DEFAULT_LOCUSTFILE, LoadError, LoadSettings, check_host,
                                     free_port)
 from chaosext.load.timeline import read_orders, totals
-from chaosext.load.workers import WORKERS_FILE, fleet, read_registry, worker_problems
+from chaosext.load.workers import (WORKERS_FILE, fleet, read_registry, users_problems,
+                                   worker_problems)
 from chaosext.supervisor import poll_until, spawn
 from chaosext.timefmt import iso
 
@@ -237,7 +238,10 @@ class LoadProcess:
             "workers": workers,
             "error_samples": errors,
             "problems": (diagnose(timeline, len(orders), errors, self.settings.host)
-                         + ([] if self.error else worker_problems(workers))),
+                         + ([] if self.error or not self.settings.distributed
+                            else worker_problems(workers) + users_problems(self.settings.run_dir))),
+            "users_peak": read_registry(self.settings.run_dir).get("peak_users"),
+            "all_users_at": iso(read_registry(self.settings.run_dir).get("all_users_at")),
             "settings": self.settings.public(),
             "files": {name: self.path(name) for name in (
                 "timeline.jsonl", "orders.jsonl", "locust.log", "locust.html",

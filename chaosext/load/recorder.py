@@ -146,7 +146,8 @@ class Recorder:
             self._orders = open(os.path.join(run_dir, "orders.jsonl"), "a", encoding="utf-8")
         if self.role == "master":
             opts = environment.parsed_options
-            self.watch = WorkerWatch(run_dir, getattr(opts, "expect_workers", None))
+            self.watch = WorkerWatch(run_dir, getattr(opts, "expect_workers", None),
+                                     getattr(opts, "num_users", None))
         self._register()
         self._loop = gevent.spawn(self._every_second)
 

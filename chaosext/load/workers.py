@@ -21,8 +21,8 @@ from typing import Any, Dict, Iterable, List, Optional
 from chaosext.load.timeline import read_lines, read_orders
 from chaosext.timefmt import iso
 
-__all__ = ["WORKERS_FILE", "WorkerWatch", "read_registry", "worker_totals", "fleet", "worker_problems",
-           "pulse", "LOCAL"]
+__all__ = ["WORKERS_FILE", "WorkerWatch", "read_registry", "worker_totals", "fleet",
+           "worker_problems", "users_problems", "pulse", "LOCAL"]
 
 WORKERS_FILE = "load-workers.json"
 LOCAL = "local"  # the worker name of a single (not distributed) Locust process
@@ -69,7 +69,7 @@ def fleet(run_dir: str, local: Optional[List[Dict[str, Any]]] = None) -> List[Di
         entry = {"name": name, "client_id": seen.get("client_id"), "host": seen.get("host"),
                  "pid": seen.get("pid"), "state": seen.get("state"), "users": seen.get("users"),
                  "connected_at": iso(seen.get("connected_at")), "lost_at": iso(seen.get("lost_at")),
-                 "lost_how": seen.get("lost_how"),
+                 "lost_how": seen.get("lost_how"), "peak_users": seen.get("peak_users"),
                  **totals.get(name, {"requests": 0, "failures": 0, "carts_lost": 0, "orders": 0})}
         if name in processes:
             proc = processes[name]
@@ -95,6 +95,17 @@ def worker_problems(workers: List[Dict[str, Any]]) -> List[str]:
                         f"{ended}): from then on the shop did not get the load the experiment "
                         f"asked for ({w['requests']} requests, {w['orders']} orders from it)")
     return problems
+
+
+def users_problems(run_dir: str) -> List[str]:
+    """A 'load generation: …' sentence when the workers never ran every configured user."""
+    registry = read_registry(run_dir)
+    target, peak = registry.get("target_users"), registry.get("peak_users") or 0
+    if not target or peak >= target:
+        return []
+    return [f"load generation: at most {peak} of the {target} users ran at once: the workers "
+            "could not start more before the load stopped (see locust-w*.log; more workers, "
+            "a lower spawn rate or a longer warmup help)"]
 
 
 def pulse(rows: List[dict], run_dir: str, window: float) -> Optional[str]:
@@ -136,9 +147,13 @@ class WorkerWatch:
     worker told to quit leaves; it never goes missing, so missing is a loss at any time).
     """
 
-    def __init__(self, run_dir: str, expected: Optional[int] = None) -> None:
+    def __init__(self, run_dir: str, expected: Optional[int] = None,
+                 target_users: Optional[int] = None) -> None:
         self.path = os.path.join(run_dir, WORKERS_FILE)
         self.expected = expected
+        self.target_users = target_users
+        self.peak_users = 0  # most users running at once, over all workers
+        self.all_users_at: Optional[float] = None  # when every configured user first ran
         self.entries: Dict[str, Dict[str, Any]] = {}  # by Locust client id
         self.names: Dict[str, Dict[str, Any]] = {}  # client id -> {"name", "pid", "host"}
 
@@ -156,8 +171,14 @@ class WorkerWatch:
             entry["state"] = state
             if state != "missing":
                 entry["users"] = users
+                entry["peak_users"] = max(entry.get("peak_users") or 0, users or 0)
             elif not entry["lost_at"]:  # a worker quitting on request leaves, never goes missing
                 entry.update(lost_at=round(now, 3), lost_how="stopped sending heartbeats")
+        running_now = sum(self.entries[c].get("users") or 0 for c in present
+                          if self.entries[c]["state"] != "missing")
+        self.peak_users = max(self.peak_users, running_now)
+        if self.target_users and running_now >= self.target_users and not self.all_users_at:
+            self.all_users_at = round(now, 3)
         for client_id, entry in self.entries.items():
             if client_id not in present and entry.get("state") != "gone":
                 if running and not entry["lost_at"]:
@@ -171,7 +192,8 @@ class WorkerWatch:
             workers[ident["name"]] = {**entry, "client_id": client_id, "pid": ident.get("pid"),
                                       "host": ident.get("host")}
         return {"t": round(now, 3), "master_state": master_state, "expected": self.expected,
-                "workers": workers}
+                "target_users": self.target_users, "peak_users": self.peak_users,
+                "all_users_at": self.all_users_at, "workers": workers}
 
     def write(self, master_state: str, now: float) -> None:
         tmp = self.path + ".tmp"

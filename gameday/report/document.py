@@ -163,7 +163,7 @@ def _load(s: Dict) -> List[Block]:
                      f"({w['baseline']['seconds']} s), fault from injection to data-plane "
                      f"recovery ({w['fault']['seconds']} s), recovery afterwards "
                      f"({w['recovery']['seconds']} s)."
-                + (f" {load['users']} users." if load.get("users") else "")))
+                + (f" {load['users']} users" + _ramp(load) + "." if load.get("users") else "")))
     rows = []
     for step in load["steps"] + ["all steps"]:
         figs = load["overall"] if step == "all steps" else load["per_step"][step]
@@ -177,6 +177,15 @@ def _load(s: Dict) -> List[Block]:
     if load.get("problems"):
         out.append(("list", load["problems"]))
     return out
+
+
+def _ramp(load: Dict) -> str:
+    """When a distributed load had every user running (or how many it reached)."""
+    if load.get("all_users_at"):
+        return f", all running from {clock(load['all_users_at'])}"
+    if load.get("users_peak") is not None:
+        return f", at most {load['users_peak']} running at once"
+    return ""
 
 
 def _workers(workers: List[Dict]) -> List[Block]:

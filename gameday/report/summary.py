@@ -244,6 +244,8 @@ def _load_meta(files: RunFiles) -> Dict[str, Any]:
     settings = summary.get("settings") or {}
     return {"status": summary.get("status"), "users": settings.get("users"),
             "workers": list(summary.get("workers") or []),
+            "users_peak": summary.get("users_peak"),
+            "all_users_at": jr.when(summary.get("all_users_at")),
             "started_at": jr.when(summary.get("started_at")),
             "stopped_at": jr.when(summary.get("stopped_at")),
             "problems": list(summary.get("problems") or []),
