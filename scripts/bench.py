@@ -314,42 +314,8 @@ def bench_load(config, args) -> None:
 # --- capacity: distributed load and the largest passing game day (issue 17) ---------------------
 
 def bench_capacity(config, args) -> None:
-    from gameday.loadbench import capacity, gameday_capacity
-    host = manage.env(config.state_dir)["GAMEDAY_SHOP_URL"]
-    figure("capacity", "machine load average 1/5/15 min at start",
-           " ".join(f"{v:.2f}" for v in os.getloadavg()), f"{os.cpu_count()} cores")
-    rows = {}
-    if args.capacity_users:
-        rows = capacity(host, users=args.capacity_users, seconds=int(args.seconds),
-                        rounds=args.capacity_rounds, out_dir=str(args.work / "capacity"),
-                        observe=lambda label: CpuShares(config.state_dir, label))["by_workers"]
-    for workers, row in rows.items():
-        figure("capacity", f"{workers} worker(s): bare FastHttpUser req/s", row["bare_rps"])
-        figure("capacity", f"{workers} worker(s): journey (browse step) req/s", row["journey_rps"])
-        figure("capacity", f"{workers} worker(s): journey / bare", row["ratio"], "target >= 0.70")
-        figure("capacity", f"{workers} worker(s): full journey req/s", row["full_rps"])
-        figure("capacity", f"{workers} worker(s): full journey orders/s",
-               row["full_orders_per_second"], row["cpu"]["full"] or "")
-        FIGURES["capacity"][f"{workers} worker(s): CPU shares"] = row["cpu"]
-    if rows.get(1, {}).get("journey_rps") and 2 in rows:
-        figure("capacity", "journey req/s, 2 workers / 1 worker",
-               round(rows[2]["journey_rps"] / rows[1]["journey_rps"], 3),
-               "target >= 1.6 while the shop is not the bottleneck: " + (rows[2]["cpu"]["journey"] or ""))
-    figure("capacity", "machine load average 1/5/15 min after the Locust runs",
-           " ".join(f"{v:.2f}" for v in os.getloadavg()))
-    ladder = gameday_capacity(str(config.state_dir), ladder=args.capacity_ladder,
-                              reports_dir=str(args.work / "capacity-runs"),
-                              observe=lambda label: CpuShares(config.state_dir, label))
-    for run in ladder["runs"]:
-        figure("capacity", f"game day, 2 workers, {run['users']} users", run["verdict"],
-               f"{run['users_peak']} users at most at once, {run['requests_per_second'] or 0:.0f} "
-               "req/s before the faults; "
-               f"busiest {run['limit']}: {run['cpu']}")
-        FIGURES["capacity"][f"game day {run['users']} users: reasons"] = run["reasons"]
-    figure("capacity", "largest user count at which the game day passes",
-           ladder["largest_passing_users"] or 0,
-           f"ladder {list(args.capacity_ladder)}; load average now "
-           + " ".join(f"{v:.2f}" for v in os.getloadavg()))
+    from bench_capacity import bench_capacity as run
+    run(config, args, figure, FIGURES, CpuShares)
 
 
 # --- extension: probe pacing and RTO accuracy (issue 6) ----------------------------------------
