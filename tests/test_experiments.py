@@ -200,10 +200,12 @@ def test_a_shop_that_caches_dns_past_the_ttl_fails_the_cache_failover_and_the_re
 
 
 @pytest.mark.lab
-def test_ctrl_c_stops_the_load_plays_rollbacks_and_keeps_journal_and_report(lab, tmp_path):
+@pytest.mark.parametrize("workers", [[], ["--workers", "2"]], ids=["one-process", "two-workers"])
+def test_ctrl_c_stops_the_load_plays_rollbacks_and_keeps_journal_and_report(lab, tmp_path, workers):
     env = {**os.environ, "GAMEDAY_REPORTS_DIR": str(tmp_path), "GAMEDAY_LAB_STATE_DIR": str(lab.state_dir)}
     proc = subprocess.Popen([sys.executable, "-m", "gameday.cli", "run", "elasticache-primary-deletion",
-                             "--users", "5", "--run-id", "ctrl-c"], cwd=tmp_path, env=env, start_new_session=True,
+                             "--users", "5", "--run-id", "ctrl-c", *workers], cwd=tmp_path, env=env,
+                            start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     run_dir = tmp_path / "ctrl-c"
     deadline = time.time() + 60
