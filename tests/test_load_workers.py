@@ -219,3 +219,15 @@ def test_a_load_whose_workers_never_ran_every_user_is_a_load_generation_problem(
     registry = json.loads((tmp_path / "load-workers.json").read_text())
     assert (registry["peak_users"], registry["all_users_at"]) == (100, 3.0)
     assert users_problems(str(tmp_path)) == []
+
+
+def test_the_report_takes_a_seconds_p95_from_every_workers_histogram(tmp_path):
+    fast = {"t": 100, "step": "browse", "worker": "w1", "requests": 90, "failures": 0,
+            "errors": {}, "carts_lost": 0, "p95": 10.0, "hist": [[10.0, 90]]}
+    slow = {**fast, "worker": "w2", "requests": 10, "p95": 500.0, "hist": [[500.0, 10]]}
+    (tmp_path / "timeline.jsonl").write_text(f"{json.dumps(fast)}\n{json.dumps(slow)}\n")
+    cell = read_run(str(tmp_path)).cells[(100, "browse")]
+    assert cell["requests"] == 100 and cell["p95"] == 500.0  # 10 of 100 at 500 ms: p95 is 500
+    slow.update(requests=1, hist=[[500.0, 1]])
+    (tmp_path / "timeline.jsonl").write_text(f"{json.dumps(fast)}\n{json.dumps(slow)}\n")
+    assert read_run(str(tmp_path)).cells[(100, "browse")]["p95"] == 10.0  # not the max of the two

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from chaosext import faultlog
 from chaosext.errors import GamedayError
-from chaosext.load.timeline import read_lines
+from chaosext.load.timeline import percentile, read_lines
 from gameday.report.cause import interruption_cause
 
 __all__ = ["ReportError", "RunFiles", "read_run"]
@@ -63,7 +63,8 @@ def _read_json(path: str) -> Optional[Any]:
 
 
 def _merge_cells(path: str) -> Dict[Tuple[int, str], dict]:
-    """Sum timeline lines by (t, step): late worker batches add a second line for a cell."""
+    """Sum timeline lines by (t, step): each worker writes its own line, and a late worker batch
+    adds another; counts and histograms add up, the p95 comes from the summed histogram."""
     cells: Dict[Tuple[int, str], dict] = {}
     for line in read_lines(path):
         if "t" not in line or "step" not in line:
@@ -86,7 +87,9 @@ def _merge_cells(path: str) -> Dict[Tuple[int, str], dict]:
         for k, n in (line.get("errors") or {}).items():
             cell["errors"][k] = cell["errors"].get(k, 0) + n
         cell["hist"].extend(list(p) for p in line.get("hist") or [])
-        cell["p95"] = max(cell["p95"], float(line.get("p95") or 0.0))
+        # one line per worker (or a late batch): the second's p95 is that of the merged histogram
+        cell["p95"] = percentile(cell["hist"], 95) if cell["hist"] else \
+            max(cell["p95"], float(line.get("p95") or 0.0))
         if "failed_shoppers" in line and "failed_shoppers" in cell:
             cell["failed_shoppers"].update(line["failed_shoppers"] or ())
         else:
