@@ -31,7 +31,7 @@ from chaosext.load.timeline import read_orders
 from chaosext.supervisor import spawn, stop_pid
 
 __all__ = ["run_side_by_side", "run_locust_file", "capacity", "gameday_capacity",
-           "BARE_LOCUSTFILE"]
+           "predicted_rps", "BARE_LOCUSTFILE"]
 
 BARE_LOCUSTFILE = str(Path(DEFAULT_LOCUSTFILE).with_name("bare.py"))
 BROWSE_PATH = "/wp-json/wc/store/v1/products?per_page=20&page=1"
@@ -86,7 +86,22 @@ def run_locust_file(locustfile: str, host: str, users: int, seconds: int, out_di
 
 
 def _mean(runs: List[Dict[str, Any]], key: str) -> float:
-    return round(sum(r[key] for r in runs) / len(runs), 1) if runs else 0.0
+    values = [r[key] for r in runs if r.get(key) is not None]
+    return round(sum(values) / len(values), 3) if values else 0.0
+
+
+def _note_cpu(run: Dict[str, Any], seen: Any) -> None:
+    """What the observer saw, and CPU milliseconds per request of the load generator and of the
+    lab's components: unlike requests/s, these hardly move when other work shares the machine."""
+    run["cpu"] = getattr(seen, "text", None)
+    seconds = getattr(seen, "cpu_seconds", None) or {}
+    if run["requests"] and seconds:
+        run["cpu_ms_per_request"] = {group: round(1000.0 * s / run["requests"], 3)
+                                     for group, s in seconds.items()}
+        run["generator_ms"] = run["cpu_ms_per_request"].get("load generator")
+        run["shop_ms"] = run["cpu_ms_per_request"].get("shop")
+        run["lab_ms"] = round(sum(ms for group, ms in run["cpu_ms_per_request"].items()
+                                  if group != "load generator"), 3)
 
 
 def run_side_by_side(host: str, users: int = 32, seconds: int = 10, rounds: int = 2,
@@ -102,7 +117,7 @@ def run_side_by_side(host: str, users: int = 32, seconds: int = 10, rounds: int 
             with observe(f"{kind} {workers} workers") as seen:
                 run = run_locust_file(locustfile, host, users, seconds,
                                       os.path.join(out_dir, f"{kind}-w{workers}-{i}"), env, workers)
-            run["cpu"] = getattr(seen, "text", None)
+            _note_cpu(run, seen)
             runs[kind].append(run)
     bare, journey = _mean(runs["bare"], "rps"), _mean(runs["journey"], "rps")
     return {"bare_rps": bare, "journey_rps": journey,
@@ -125,16 +140,33 @@ def capacity(host: str, users: int = 64, seconds: int = 10, rounds: int = 1,
                 run = run_locust_file(DEFAULT_LOCUSTFILE, host, users, seconds,
                                       os.path.join(out_dir, f"full-w{workers}-{i}"), NO_THINK,
                                       workers)
-            run["cpu"] = getattr(seen, "text", None)
+            _note_cpu(run, seen)
             full.append(run)
         rows[workers] = {"bare_rps": pair["bare_rps"], "journey_rps": pair["journey_rps"],
                          "ratio": pair["ratio"], "full_rps": _mean(full, "rps"),
                          "full_orders_per_second": _mean(full, "orders_per_second"),
+                         "generator_ms": {"bare": _mean(pair["runs"]["bare"], "generator_ms"),
+                                          "journey": _mean(pair["runs"]["journey"], "generator_ms"),
+                                          "full": _mean(full, "generator_ms")},
+                         "shop_ms": {"journey": _mean(pair["runs"]["journey"], "shop_ms"),
+                                     "full": _mean(full, "shop_ms")},
+                         "lab_ms": {"journey": _mean(pair["runs"]["journey"], "lab_ms"),
+                                    "full": _mean(full, "lab_ms")},
                          "cpu": {"bare": pair["runs"]["bare"][-1]["cpu"],
                                  "journey": pair["runs"]["journey"][-1]["cpu"],
                                  "full": full[-1]["cpu"]}}
     return {"users": users, "seconds": seconds, "rounds": rounds, "by_workers": rows,
             "out_dir": out_dir}
+
+
+def predicted_rps(generator_ms: float, lab_ms: float, workers: int,
+                  cores: int = os.cpu_count() or 1) -> float:
+    """Requests/s an otherwise idle machine of ``cores`` could sustain, from CPU cost per request:
+    each Locust process uses at most one core, and the load generator and the lab share all."""
+    if not generator_ms or not lab_ms:
+        return 0.0
+    return round(min(max(1, workers) * 1000.0 / generator_ms,
+                     cores * 1000.0 / (generator_ms + lab_ms)), 1)
 
 
 def gameday_capacity(state_dir: str, ladder: Sequence[int] = (60, 120, 240, 480),

@@ -150,9 +150,6 @@ def _lab_processes(state_dir: Path) -> dict:
 class CpuShares:
     """Who used the machine's cores while a benchmark ran: says what limits its throughput."""
 
-    def __init__(self, state_dir: Path):
-        self.state_dir = state_dir
-
     def __init__(self, state_dir: Path, label: str = ""):
         self.state_dir = state_dir
         self.label = label
@@ -169,11 +166,12 @@ class CpuShares:
         busy1, total1 = _machine_ticks()
         total = max(1, total1 - total0)
         self.busy = 100.0 * (busy1 - busy0) / total
-        used = {g: 100.0 * (sum(_ticks(p) for p in pids) - self.before[g]) / total
-                for g, pids in self.groups.items()}
+        hz = os.sysconf("SC_CLK_TCK")
+        self.cpu_seconds = {g: (sum(_ticks(p) for p in pids) - self.before[g]) / hz
+                            for g, pids in self.groups.items()}
         # Locust processes this script started and reaped (their CPU lands in RUSAGE_CHILDREN)
-        used["load generator"] = 100.0 * (_children_cpu_seconds() - self.children) \
-            * os.sysconf("SC_CLK_TCK") / total
+        self.cpu_seconds["load generator"] = _children_cpu_seconds() - self.children
+        used = {g: 100.0 * seconds * hz / total for g, seconds in self.cpu_seconds.items()}
         shown = sorted(((share, g) for g, share in used.items() if share >= 1.0), reverse=True)
         rest = self.busy - sum(used.values())
         self.limit = shown[0][1] if shown else "nothing measured"

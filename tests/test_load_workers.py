@@ -231,3 +231,12 @@ def test_the_report_takes_a_seconds_p95_from_every_workers_histogram(tmp_path):
     slow.update(requests=1, hist=[[500.0, 1]])
     (tmp_path / "timeline.jsonl").write_text(f"{json.dumps(fast)}\n{json.dumps(slow)}\n")
     assert read_run(str(tmp_path)).cells[(100, "browse")]["p95"] == 10.0  # not the max of the two
+
+
+def test_predicted_capacity_is_bounded_by_one_core_per_locust_process_and_by_the_machine():
+    from gameday.loadbench import predicted_rps
+    # 0.5 ms per request in Locust, 1.5 ms in the lab, 2 cores: one worker is capped by its core
+    assert predicted_rps(0.5, 1.5, workers=1, cores=2) == 1000.0
+    assert predicted_rps(0.5, 1.5, workers=2, cores=2) == 1000.0  # the lab then fills the cores
+    assert predicted_rps(2.0, 0.5, workers=2, cores=2) == 800.0
+    assert predicted_rps(0.0, 1.0, workers=1) == 0.0  # nothing measured
