@@ -5,10 +5,12 @@ import os
 import subprocess
 import sys
 import time
+import types
 
 import pytest
 
 from chaosext.errors import ActivityError
+from chaosext.load import probes
 from chaosext.load.probes import (acknowledged_orders_exist, error_ratio, latency_percentile,
                                   load_is_running, requests_in_window)
 from chaosext.load.timeline import StepSecond
@@ -20,9 +22,13 @@ STOCK = "409 woocommerce_rest_product_out_of_stock"
 
 @pytest.fixture
 def run_dir(tmp_path, monkeypatch):
-    """30 s of timeline ending now: checkout fails 503 in the last 5 s, browse is slow before."""
+    """30 s of timeline ending now: checkout fails 503 in the last 5 s, browse is slow before.
+
+    The probes read the clock pinned inside the second the timeline ends in: on a busy machine a
+    second boundary between writing it and probing would shift every window by one second."""
     monkeypatch.delenv("GAMEDAY_RUN_DIR", raising=False)
     now = math.floor(time.time())
+    monkeypatch.setattr(probes, "time", types.SimpleNamespace(time=lambda: now + 0.5))
     with open(tmp_path / "timeline.jsonl", "w") as fh:
         for t in range(now - 30, now):
             for step in ("browse", "checkout"):
