@@ -171,8 +171,12 @@ def predicted_rps(generator_ms: float, lab_ms: float, workers: int,
 
 def gameday_capacity(state_dir: str, ladder: Sequence[int] = (60, 120, 240, 480),
                      workers: int = 2, reports_dir: Optional[str] = None,
-                     observe: Observe = _no_observer) -> Dict[str, Any]:
-    """``gameday run gameday --workers N --users U`` up the ladder until a run does not pass."""
+                     observe: Observe = _no_observer, spawn_seconds: float = 4.0) -> Dict[str, Any]:
+    """``gameday run gameday --workers N --users U`` up the ladder until a run does not pass.
+
+    Every user is started within ``spawn_seconds`` (``--spawn-rate U / spawn_seconds``), inside
+    the experiment's warm-up: with its own spawn rate (10/s) a large run would still be ramping
+    up when the faults come, and judge the ramp instead of the load."""
     reports_dir = reports_dir or tempfile.mkdtemp(prefix="gameday-capacity-runs-")
     os.makedirs(reports_dir, exist_ok=True)
     gameday = str(Path(sys.executable).with_name("gameday"))
@@ -184,6 +188,7 @@ def gameday_capacity(state_dir: str, ladder: Sequence[int] = (60, 120, 240, 480)
                 open(os.path.join(reports_dir, run_id + ".log"), "wb") as log:
             code = subprocess.run([gameday, "run", "gameday", "--workers", str(workers),
                                    "--users", str(users), "--state-dir", str(state_dir),
+                                   "--spawn-rate", f"{users / spawn_seconds:g}",
                                    "--keep-lab", "--run-id", run_id], env=env, stdout=log,
                                   stderr=subprocess.STDOUT, timeout=1800).returncode
         summary_path = os.path.join(reports_dir, run_id, "summary.json")

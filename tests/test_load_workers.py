@@ -211,8 +211,8 @@ def test_a_load_whose_workers_never_ran_every_user_is_a_load_generation_problem(
     watch.write("running", 2.0)
     assert users_problems(str(tmp_path)) == [
         "load generation: at most 90 of the 100 users ran at once: the workers could not start "
-        "more before the load stopped (see locust-w*.log; more workers, a lower spawn rate or a "
-        "longer warmup help)"]
+        "more before the load stopped (users ÷ spawn_rate longer than the run, or workers short "
+        "of CPU: see locust-w*.log)"]
     watch.observe([("c1", "running", 50), ("c2", "running", 50)], True, 3.0)
     watch.observe([("c1", "stopping", 0), ("c2", "stopping", 0)], False, 4.0)
     watch.write("stopped", 4.0)

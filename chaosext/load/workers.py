@@ -104,8 +104,8 @@ def users_problems(run_dir: str) -> List[str]:
     if not target or peak >= target:
         return []
     return [f"load generation: at most {peak} of the {target} users ran at once: the workers "
-            "could not start more before the load stopped (see locust-w*.log; more workers, "
-            "a lower spawn rate or a longer warmup help)"]
+            "could not start more before the load stopped (users ÷ spawn_rate longer than the "
+            "run, or workers short of CPU: see locust-w*.log)"]
 
 
 def pulse(rows: List[dict], run_dir: str, window: float) -> Optional[str]:
