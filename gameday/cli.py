@@ -279,14 +279,8 @@ def _add_matrix_parser(sub) -> None:
     p.set_defaults(func=cmd_matrix)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gameday", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("list", help="describe the experiment catalogue")
-    p.add_argument("-v", "--verbose", action="store_true")
-    p.set_defaults(func=cmd_list)
-
+def _add_run_parser(sub) -> None:
+    """`gameday run`: one game day against the lab or AWS."""
     p = sub.add_parser("run", help="run an experiment (a game day) and write its report")
     p.add_argument("experiment", help="a name from `gameday list` or a path to an experiment JSON file")
     p.add_argument("--target", choices=["lab", "aws"], default=os.environ.get("GAMEDAY_TARGET", "lab"))
@@ -313,11 +307,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_gate_options(p)
     p.set_defaults(func=cmd_run)
 
-    _add_cleanup_parser(sub)
-    _add_matrix_parser(sub)
-    _add_report_parsers(sub)
 
-    lab = sub.add_parser("lab", help="the local lab: real MariaDB, Redis, Sentinel, HAProxy, shop, AWS API")
+def _add_lab_parsers(sub) -> None:
+    """`gameday lab …`: bring the lab up and down, look at it, fail it over by hand."""
+    lab = sub.add_parser("lab", help="the local lab: real MariaDB, Redis, Sentinel, DNS endpoints, shop, AWS API")
     lab_sub = lab.add_subparsers(dest="lab_command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--state-dir", help="lab state directory (default: $GAMEDAY_LAB_STATE_DIR, .lab in a "
@@ -355,6 +348,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("settings", nargs="*", metavar="KEY=VALUE")
     p.add_argument("--reset", action="store_true", help="back to the lab defaults")
     p.set_defaults(func=cmd_lab_shop_settings)
+    _add_lab_fault_parsers(lab_sub, common)
+
+
+def _add_lab_fault_parsers(lab_sub, common) -> None:
+    """`gameday lab crash|freeze|thaw|interrupt-az`: the failures nobody schedules, by hand."""
     for name, what in (("crash", "kill -9 a node (shop-db-a, shop-cache-001, ...): the lab heals as AWS would"),
                        ("freeze", "hang a node (SIGSTOP): it stops answering without closing connections"),
                        ("thaw", "resume a frozen node (SIGCONT)")):
@@ -366,6 +364,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("az", help="e.g. us-east-1a")
     p.add_argument("--seconds", type=float, required=True, help="how long the power stays off")
     p.set_defaults(func=cmd_lab_fault)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gameday", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="describe the experiment catalogue")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(func=cmd_list)
+
+    _add_run_parser(sub)
+    _add_cleanup_parser(sub)
+    _add_matrix_parser(sub)
+    _add_report_parsers(sub)
+
+    _add_lab_parsers(sub)
     return parser
 
 

@@ -139,9 +139,7 @@ def restore_replicas(replication_group_id: str, count: int = 1,
     then the second if the endpoint refuses it). Does nothing when enough replicas exist.
     With `wait`, returns once the group is `available` with `count` replicas.
     """
-    if method not in ("auto", "increase-replica-count", "create-cache-cluster"):
-        raise ActivityError(f"unknown restore method {method!r}: use auto, "
-                            "increase-replica-count or create-cache-cluster")
+    _check_restore_method(method)
     count = int(count)
     client = aws_client("elasticache", configuration, secrets)
     group = describe_group(client, replication_group_id)
@@ -188,6 +186,12 @@ def restore_replicas(replication_group_id: str, count: int = 1,
         return dry_run_result(fault, f"would add {max(missing, 0)} replica(s) to node group "
                               f"{before['node_group']} of {replication_group_id}")
     return run_fault(fault, wait, timeout, poll_interval, False, configuration, secrets)
+
+
+def _check_restore_method(method: str) -> None:
+    if method not in ("auto", "increase-replica-count", "create-cache-cluster"):
+        raise ActivityError(f"unknown restore method {method!r}: use auto, "
+                            "increase-replica-count or create-cache-cluster")
 
 
 def _new_node_ids(group: Dict[str, Any], how_many: int):

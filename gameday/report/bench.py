@@ -95,21 +95,10 @@ def _hypothesis_probes():
     ]
 
 
-def _journal(start: float, seconds: int, faults: List[Dict[str, Any]], orders: int,
-             users: int) -> Dict[str, Any]:
-    probes = _hypothesis_probes()
-    rpo = _activity("no-acknowledged-order-lost", "chaosext.load.probes",
-                    "acknowledged_orders_exist", {}, kind="probe",
-                    tolerance={"type": "jsonpath", "path": "$.missing_count", "expect": 0})
-    method = [
-        _activity("force-db-failover", "chaosext.rds.actions", "force_failover",
-                  {"db_instance_identifier": "${db_instance_identifier}"}),
-        _activity("lose-cache-primary", "chaosext.elasticache.actions", "delete_primary_node",
-                  {"replication_group_id": "shop-cache"}),
-    ]
-    rollback = _activity("restore-cache-replicas", "chaosext.elasticache.actions",
-                         "restore_replicas", {"replication_group_id": "shop-cache", "count": 1})
-    experiment = {
+def _experiment(users: int, probes: List[Dict[str, Any]], method: List[Dict[str, Any]],
+                rollback: Dict[str, Any]) -> Dict[str, Any]:
+    """The synthetic run's experiment: the game day's shape, with these activities."""
+    return {
         "version": "1.0.0",
         "title": "Database and cache failover under shopper load",
         "description": "Fails the RDS Multi-AZ instance over, then loses the ElastiCache "
@@ -138,6 +127,23 @@ def _journal(start: float, seconds: int, faults: List[Dict[str, Any]], orders: i
                                     "probes": probes},
         "method": method, "rollbacks": [rollback],
     }
+
+
+def _journal(start: float, seconds: int, faults: List[Dict[str, Any]], orders: int,
+             users: int) -> Dict[str, Any]:
+    probes = _hypothesis_probes()
+    rpo = _activity("no-acknowledged-order-lost", "chaosext.load.probes",
+                    "acknowledged_orders_exist", {}, kind="probe",
+                    tolerance={"type": "jsonpath", "path": "$.missing_count", "expect": 0})
+    method = [
+        _activity("force-db-failover", "chaosext.rds.actions", "force_failover",
+                  {"db_instance_identifier": "${db_instance_identifier}"}),
+        _activity("lose-cache-primary", "chaosext.elasticache.actions", "delete_primary_node",
+                  {"replication_group_id": "shop-cache"}),
+    ]
+    rollback = _activity("restore-cache-replicas", "chaosext.elasticache.actions",
+                         "restore_replicas", {"replication_group_id": "shop-cache", "count": 1})
+    experiment = _experiment(users, probes, method, rollback)
     before_at, after_at = start + 5, start + seconds - 20
     outputs = [150, 0.0, {"outage_seconds": 0, "writable_again_at": iso(start + 5.2)}]
     before = [_probe_run(p, o, before_at + i * 0.3) for i, (p, o) in
