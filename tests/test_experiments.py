@@ -111,6 +111,7 @@ def run_on_lab(lab, monkeypatch, tmp_path, name, **kwargs) -> tuple:
 
 
 @pytest.mark.lab
+@pytest.mark.timeout(600)  # the AZ power interruption alone lasts 60 s, plus recovery and pauses
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiment_passes_on_the_lab_with_measured_rto_and_nothing_lost(lab, monkeypatch, tmp_path, name):
     notified_before = len(lab.webhooks("/hook"))
@@ -181,7 +182,8 @@ def test_cache_failover_without_client_retries_deviates_and_fails_the_gate(lab, 
     code, journal, summary = run_on_lab(lab, monkeypatch, tmp_path, "elasticache-test-failover",
                                         shop_settings={"retry": "false"})
     assert code == 1
-    assert journal["deviated"] and summary["verdict"] == "deviated"
+    # the error budget method check is not met (the journal's own hypothesis may still hold)
+    assert summary["verdict"] == "deviated", summary["verdict_reasons"]
     shop = json.loads((lab.state_dir / "run" / "shop.json").read_text())
     assert "retry" not in shop  # the lab's shop is back to its defaults after the run
     budget = next(r["output"] for r in journal["run"] if r["activity"]["name"].startswith("shoppers-saw"))

@@ -174,7 +174,9 @@ def faults(journal: Optional[dict], ledger: List[Dict[str, Any]] = ()) -> List[D
 
 
 def _key(row: Dict[str, Any]) -> tuple:
-    return row.get("fault"), row.get("target"), when(row.get("injected_at"))
+    """A fault is its name and injection time: an action may name its target differently in the
+    ledger (before the call) and in its result (e.g. an FIS template id)."""
+    return row.get("fault"), when(row.get("injected_at"))
 
 
 def _ledger_rows(ledger: List[Dict[str, Any]], journaled: set) -> List[Dict[str, Any]]:
