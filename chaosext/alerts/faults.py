@@ -15,7 +15,7 @@ logger = logging.getLogger("chaostoolkit")
 _lock = threading.Lock()
 _faults: List[Dict[str, Any]] = []
 # Who hears "fault-injected" / "recovered" the moment they happen (the notify control), and which
-# (event, target, injected_at) were announced, so the control does not send them twice.
+# (event, fault, injected_at) were announced, so the control does not send them twice.
 _listeners: List[Callable[[str, Dict[str, Any]], None]] = []
 _announced: set = set()
 
@@ -28,7 +28,9 @@ def listen(callback: Optional[Callable[[str, Dict[str, Any]], None]]) -> None:
 
 
 def _key(event: str, result: Dict[str, Any]):
-    return event, result.get("target"), result.get("injected_at")
+    """An announcement is the event, the fault and its injection time (an action may name its
+    target differently at injection and in its result, e.g. an FIS template id)."""
+    return event, result.get("fault"), result.get("injected_at")
 
 
 def announce(event: str, result: Dict[str, Any]) -> None:
