@@ -28,6 +28,7 @@ from redis.retry import Retry
 from chaoslib.types import Configuration, Secrets
 
 from chaosext import outages, settings, timing, unmeasured
+from chaosext.alerts import faults as fault_log
 from chaosext.addresses import is_loopback
 from chaosext.errors import ActivityError
 from chaosext.resolve import NameNotResolved, connect_host, default_resolver
@@ -362,6 +363,7 @@ def wait_until_writable(kind: str, timeout: Optional[float] = None,
             if ok and (watch.recovered or not expect_outage):
                 if not watch.recovered:
                     watch.writable_again_at = watch.first_success_at
+                fault_log.remember_writable(watch.result())
                 return watch.result()
             time.sleep(max(0.0, watch.interval - (time.monotonic() - began)))
     finally:

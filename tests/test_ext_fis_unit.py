@@ -158,3 +158,34 @@ def test_an_experiment_started_without_waiting_is_awaited_by_the_probe(fis):
     ended = fis_probes.wait_for_experiments(poll_interval=0.01, timeout=5, configuration=CONFIG)
     assert ended["experiments"]["EXP1"]["state"] == "completed"
     assert fis_live.live_experiments() == {}
+
+
+def test_a_fault_started_without_waiting_is_announced_recovered_when_its_experiment_completes():
+    from chaosext.alerts import faults as fault_log
+    from chaosext.fis.probes import announce_recoveries
+    heard = []
+    fault_log.forget()
+    fault_log.listen(lambda event, result: heard.append((event, result)))
+    try:
+        fault = {"fault": "fis-az-power-interruption", "injected_at": "2026-12-01T10:00:00.000Z",
+                 "fis": {"experiment_id": "EXP1", "state": "running"}}
+        other = dict(fault, fault="other", injected_at="2026-12-01T10:00:05.000Z",
+                     fis={"experiment_id": "EXP2"})
+        fault_log.remember(fault)
+        fault_log.remember(other)
+        fault_log.remember_writable({"kind": "mysql", "writable_again_at": "2026-12-01T09:59:00.000Z"})
+        fault_log.remember_writable({"kind": "mysql", "writable_again_at": "2026-12-01T10:00:02.500Z"})
+        fault_log.remember_writable({"kind": "redis", "writable_again_at": "2026-12-01T10:00:04.250Z"})
+        ended = {"EXP1": {"state": "completed", "ended_at": "2026-12-01T10:01:01.000Z"},
+                 "EXP2": {"state": "stopped", "ended_at": "2026-12-01T10:00:30.000Z"}}
+        announce_recoveries(ended)
+        announce_recoveries(ended)  # a second wait announces nothing twice
+    finally:
+        fault_log.listen(None)
+        fault_log.forget()
+    assert [(event, result["fault"]) for event, result in heard] == [
+        ("recovered", "fis-az-power-interruption")]
+    recovered = heard[0][1]
+    assert recovered["rto_seconds"] == 4.25  # the last endpoint writable again after injection
+    assert recovered["control_plane_seconds"] == 61.0
+    assert recovered["control_plane_completed_at"] == "2026-12-01T10:01:01.000Z"

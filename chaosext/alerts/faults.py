@@ -9,11 +9,14 @@ import threading
 from typing import Any, Callable, Dict, List, Optional
 
 __all__ = ["remember", "last_fault", "faults", "forget", "is_fault_result", "listen", "announce",
-           "announced"]
+           "announced", "remember_writable", "writable_results"]
 
 logger = logging.getLogger("chaostoolkit")
 _lock = threading.Lock()
 _faults: List[Dict[str, Any]] = []
+# Results of `wait_until_writable`: the data-plane recovery of a fault started without waiting
+# (an FIS experiment), announced when that experiment ends (chaosext.fis.probes).
+_writable: List[Dict[str, Any]] = []
 # Who hears "fault-injected" / "recovered" the moment they happen (the notify control), and which
 # (event, fault, injected_at) were announced, so the control does not send them twice.
 _listeners: List[Callable[[str, Dict[str, Any]], None]] = []
@@ -75,6 +78,18 @@ def faults() -> List[Dict[str, Any]]:
         return list(_faults)
 
 
+def remember_writable(result: Dict[str, Any]) -> None:
+    if isinstance(result, dict) and result.get("writable_again_at"):
+        with _lock:
+            _writable.append(result)
+
+
+def writable_results() -> List[Dict[str, Any]]:
+    with _lock:
+        return list(_writable)
+
+
 def forget() -> None:
     with _lock:
         _faults.clear()
+        _writable.clear()

@@ -4,11 +4,12 @@ from typing import Any, Dict, List, Optional
 
 from chaoslib.types import Configuration, Secrets
 
+from chaosext.alerts import faults as fault_log
 from chaosext.aws import aws_call, aws_client
 from chaosext.errors import ActivityError
 from chaosext.fis import live
 from chaosext.supervisor import poll_until
-from chaosext.timefmt import iso
+from chaosext.timefmt import iso, parse_time
 
 __all__ = ["experiment_state", "template_experiments", "wait_for_experiments"]
 
@@ -133,6 +134,30 @@ def wait_for_experiments(experiment_id: Optional[str] = None, timeout: float = 9
     if not poll_until(all_ended, timeout, max(0.05, float(poll_interval))):
         running = [i for i in ids if i not in ended]
         raise ActivityError(f"FIS experiments {running} did not end within {timeout:g} s")
+    announce_recoveries(ended)
     for summary in ended.values():
         check_completed(summary)
     return {"experiments": ended}
+
+
+def _seconds_after(start: str, end: str) -> float:
+    return round((parse_time(end) - parse_time(start)).total_seconds(), 3)
+
+
+def announce_recoveries(ended: Dict[str, Dict[str, Any]]) -> None:
+    """Announce "recovered" for each fault started without waiting whose FIS experiment completed:
+    control plane done when the experiment ended, data plane writable again when the last write
+    watch after the injection (`wait_until_writable`) saw a write go through."""
+    for fault in fault_log.faults():
+        summary = ended.get((fault.get("fis") or {}).get("experiment_id"))
+        if not summary or summary["state"] != "completed" or not summary.get("ended_at"):
+            continue
+        injected = fault["injected_at"]
+        writable = [w["writable_again_at"] for w in fault_log.writable_results()
+                    if parse_time(w["writable_again_at"]) >= parse_time(injected)]
+        recovered = dict(fault, control_plane_completed_at=summary["ended_at"],
+                         control_plane_seconds=_seconds_after(injected, summary["ended_at"]),
+                         rto_seconds=(_seconds_after(injected, max(writable, key=parse_time))
+                                      if writable else None))
+        if not fault_log.announced("recovered", recovered):
+            fault_log.announce("recovered", recovered)

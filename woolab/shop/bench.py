@@ -99,71 +99,81 @@ def _parse(buf: bytes) -> Optional[Tuple[Response, int, bool]]:
 SCRIPTS = {"browse": browse_script, "checkout": checkout_script}
 
 
+class _Worker:
+    """One process's connections, driven by a selector: each connection plays its script,
+    one request at a time, and every answer is timed and counted by step."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.sel = selectors.DefaultSelector()
+        self.lat: Dict[str, List[float]] = {}
+        self.codes: Dict[str, Dict[int, int]] = {}
+        self.errors = 0
+
+    def connect(self, c: _Conn) -> None:
+        c.sock = socket.create_connection((self.host, self.port))
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        c.sock.setblocking(False)
+        self.sel.register(c.sock, selectors.EVENT_WRITE, c)
+
+    def reconnect(self, c: _Conn) -> None:
+        self.sel.unregister(c.sock)
+        c.sock.close()
+        c.buf = b""
+        self.connect(c)
+
+    def next_request(self, c: _Conn, response: Optional[Response]) -> None:
+        c.step, c.out = c.script.send(response) if response else next(c.script)
+        c.sent_at = time.perf_counter()
+        self.sel.modify(c.sock, selectors.EVENT_WRITE, c)
+
+    def on_writable(self, c: _Conn) -> None:
+        c.out = c.out[c.sock.send(c.out):]
+        if not c.out:
+            self.sel.modify(c.sock, selectors.EVENT_READ, c)
+
+    def on_readable(self, c: _Conn) -> None:
+        chunk = c.sock.recv(262144)
+        if not chunk:
+            raise ConnectionError("closed by server")
+        c.buf += chunk
+        parsed = _parse(c.buf)
+        if parsed is None:
+            return
+        response, used, close = parsed
+        c.buf = c.buf[used:]
+        self.lat.setdefault(c.step, []).append((time.perf_counter() - c.sent_at) * 1000)
+        step_codes = self.codes.setdefault(c.step, {})
+        step_codes[response[0]] = step_codes.get(response[0], 0) + 1
+        if close:
+            self.reconnect(c)
+        self.next_request(c, response)
+
+    def run(self, scripts: List[Script], seconds: float) -> Dict[str, Any]:
+        for script in scripts:
+            c = _Conn(script)
+            self.connect(c)
+            c.step, c.out = next(c.script)
+            c.sent_at = time.perf_counter()
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            for key, events in self.sel.select(timeout=0.5):
+                c = key.data
+                try:
+                    self.on_writable(c) if events & selectors.EVENT_WRITE else self.on_readable(c)
+                except (OSError, ConnectionError):
+                    self.errors += 1
+                    self.reconnect(c)  # the same request is sent again on the new connection
+                    c.sent_at = time.perf_counter()
+        for key in list(self.sel.get_map().values()):
+            key.fileobj.close()
+        return {"latencies": self.lat, "codes": self.codes, "errors": self.errors}
+
+
 def _run_worker(args: Tuple[str, int, str, Dict[str, Any], int, float, int]) -> Dict[str, Any]:
     host, port, kind, options, conns, seconds, first = args
     make_script = SCRIPTS[kind](f"{host}:{port}", **options)
-    sel = selectors.DefaultSelector()
-    lat: Dict[str, List[float]] = {}
-    codes: Dict[str, Dict[int, int]] = {}
-    errors = 0
-    deadline = time.perf_counter() + seconds
-
-    def connect(c: _Conn) -> None:
-        c.sock = socket.create_connection((host, port))
-        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        c.sock.setblocking(False)
-        sel.register(c.sock, selectors.EVENT_WRITE, c)
-
-    def send(c: _Conn, response: Optional[Response]) -> None:
-        c.step, c.out = c.script.send(response) if response else next(c.script)
-        c.sent_at = time.perf_counter()
-        sel.modify(c.sock, selectors.EVENT_WRITE, c)
-
-    for i in range(conns):
-        c = _Conn(make_script(first + i))
-        connect(c)
-        c.step, c.out = next(c.script)
-        c.sent_at = time.perf_counter()
-    while time.perf_counter() < deadline:
-        for key, events in sel.select(timeout=0.5):
-            c = key.data
-            try:
-                if events & selectors.EVENT_WRITE:
-                    n = c.sock.send(c.out)
-                    c.out = c.out[n:]
-                    if not c.out:
-                        sel.modify(c.sock, selectors.EVENT_READ, c)
-                    continue
-                chunk = c.sock.recv(262144)
-                if not chunk:
-                    raise ConnectionError("closed by server")
-                c.buf += chunk
-                parsed = _parse(c.buf)
-                if parsed is None:
-                    continue
-                response, used, close = parsed
-                c.buf = c.buf[used:]
-                lat.setdefault(c.step, []).append((time.perf_counter() - c.sent_at) * 1000)
-                step_codes = codes.setdefault(c.step, {})
-                step_codes[response[0]] = step_codes.get(response[0], 0) + 1
-                if close:
-                    sel.unregister(c.sock)
-                    c.sock.close()
-                    connect(c)
-                    c.step, c.out = c.script.send(response)
-                    c.sent_at = time.perf_counter()
-                else:
-                    send(c, response)
-            except (OSError, ConnectionError):
-                errors += 1
-                sel.unregister(c.sock)
-                c.sock.close()
-                c.buf = b""
-                connect(c)
-                c.sent_at = time.perf_counter()
-    for key in list(sel.get_map().values()):
-        key.fileobj.close()
-    return {"latencies": lat, "codes": codes, "errors": errors}
+    return _Worker(host, port).run([make_script(first + i) for i in range(conns)], seconds)
 
 
 def _percentile(sorted_values: List[float], q: float) -> float:
