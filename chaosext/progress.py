@@ -34,7 +34,7 @@ __all__ = ["PROGRESS", "configure_control", "before_experiment_control",
 logger = logging.getLogger("chaostoolkit")
 
 PROGRESS = "progress.jsonl"
-_state: Dict[str, Any] = {"stage": None, "hypotheses": 0}
+_state: Dict[str, Any] = {"stage": None, "hypotheses": 0, "names": None}
 
 
 def _write(event: str, **fields: Any) -> None:
@@ -51,7 +51,19 @@ def _write(event: str, **fields: Any) -> None:
 
 def configure_control(configuration: Configuration = None, secrets: Secrets = None,
                       experiment: Experiment = None, **arguments: Any) -> None:
-    _state.update(stage=None, hypotheses=0)
+    _state.update(stage=None, hypotheses=0, names=_planned(experiment or {}))
+
+
+def _planned(experiment: Experiment) -> set:
+    """The names of the experiment's own activities: other controls' probes (the safeguards,
+    every few seconds) pass through the activity hooks too, and are not steps of the run."""
+    hypothesis = (experiment.get("steady-state-hypothesis") or {}).get("probes") or []
+    return {a.get("name") for a in [*hypothesis, *(experiment.get("method") or []),
+                                    *(experiment.get("rollbacks") or [])] if isinstance(a, dict)}
+
+
+def _ours(activity: Dict[str, Any]) -> bool:
+    return _state["names"] is None or activity.get("name") in _state["names"]
 
 
 def before_experiment_control(context: Experiment, **arguments: Any) -> None:
@@ -81,12 +93,16 @@ def after_method_control(context: Any, state: Any = None, **arguments: Any) -> N
 
 def before_activity_control(context: Any, **arguments: Any) -> None:
     activity = context if isinstance(context, dict) else {}
+    if not _ours(activity):
+        return
     _write("activity-started", stage=_state["stage"], name=activity.get("name"),
            type=activity.get("type"))
 
 
 def after_activity_control(context: Any, state: Any = None, **arguments: Any) -> None:
     activity = context if isinstance(context, dict) else {}
+    if not _ours(activity):
+        return
     status = state.get("status") if isinstance(state, dict) else None
     _write("activity-ended", stage=_state["stage"], name=activity.get("name"), status=status)
 
