@@ -194,3 +194,49 @@ def test_lab_events_are_followed_from_the_run_start_and_a_torn_line_waits(tmp_pa
     with path.open("a") as fh:
         fh.write('rce_id": "late"}\n')
     assert [e["source_id"] for e in tail.read()] == ["new", "late"]
+
+
+class Terminal:
+    """A terminal's input: lines typed one after another (isatty, blocking readline)."""
+
+    def __init__(self):
+        self.lines, self.ready = [], threading.Semaphore(0)
+
+    def isatty(self):
+        return True
+
+    def type(self, line):
+        self.lines.append(line)
+        self.ready.release()
+
+    def readline(self):
+        self.ready.acquire()
+        return self.lines.pop(0)
+
+
+def test_enter_on_a_terminal_ends_the_current_pause_and_is_offered_in_the_message(tmp_path):
+    said, terminal = [], Terminal()
+    stepper = Stepper(tmp_path, say=said.append, stdin=terminal, every=0.05).start()
+    try:
+        terminal.type("\n")  # Enter with no pause on: ignored
+        time.sleep(0.2)
+        assert not (tmp_path / "continue").exists()
+        (tmp_path / "pause.json").write_text(json.dumps(
+            {"state": "waiting", "before": "b", "started_at": "x", "timeout_seconds": 5}))
+        time.sleep(0.3)
+        assert any("press Enter" in s for s in said)
+        terminal.type("\n")
+        deadline = time.time() + 5
+        while not (tmp_path / "continue").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        assert (tmp_path / "continue").read_text() == "enter"
+    finally:
+        stepper.stop()
+        terminal.type("")  # end of input: the reader thread ends
+
+
+def test_pause_mode_on_a_one_fault_experiment_says_there_is_nothing_to_pause_between(capsys):
+    apply(run.load_and_validate(run.resolve("rds-force-failover")), LiveOptions(pause=True))
+    assert "fewer than two faults" in capsys.readouterr().err
+    apply(run.load_and_validate(run.resolve("gameday")), LiveOptions(pause=True))
+    assert capsys.readouterr().err == ""

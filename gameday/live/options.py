@@ -3,12 +3,14 @@ written into the run's experiment (the load control's ``web`` argument, the prog
 controls), so `chaos run` gets them like every other run option."""
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
 from chaosext.errors import GamedayError
 from chaosext.load.settings import LoadError
 from chaosext.load.web import check_free, web_bind
+from chaosext.pause import is_fault
 
 __all__ = ["LiveOptions", "parse_web", "apply", "DEFAULT_WEB_PORT"]
 
@@ -76,6 +78,9 @@ def apply(spec: dict, options: LiveOptions) -> dict:
         for control in load:
             control["provider"].setdefault("arguments", {})["web"] = \
                 f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if options.pause and sum(is_fault(a) for a in spec.get("method") or []) < 2:
+        print("gameday: --pause-between-faults: this experiment injects fewer than two faults, "
+              "so there is nothing to pause between", file=sys.stderr, flush=True)
     added = ([_control("chaosext.pause", timeout=options.pause_timeout)] if options.pause else []) \
         + [_control("chaosext.progress")]  # pause first: a fault starts once the pause is over
     at = next((i for i, c in enumerate(controls)
