@@ -180,7 +180,7 @@ def cmd_run(args) -> int:
                         accept_any_account=args.accept_any_account, interrupts=args.interrupts,
                         distributed=run.load_layout(args.workers, args.master_bind,
                                                     args.remote_workers),
-                        **_gate_options(args))
+                        live=_live_options(args), **_gate_options(args))
 
 
 def cmd_cleanup(args) -> int:
@@ -305,7 +305,34 @@ def _add_run_parser(sub) -> None:
     p.add_argument("--state-dir", help="lab state directory")
     p.add_argument("--timing", help="lab only: timing profile of a lab this run starts (fast, aws or a JSON file)")
     _add_gate_options(p)
+    _add_live_options(p)
     p.set_defaults(func=cmd_run)
+
+
+# ---------------------------------------------------------------- live view and step-by-step mode
+def _add_live_options(p) -> None:
+    """`gameday run --web`, `--pause-between-faults`, `--pause-timeout` (docs/live-view.md)."""
+    g = p.add_argument_group("live view and step-by-step mode (docs/live-view.md)")
+    g.add_argument("--web", nargs="?", const="", metavar="HOST:PORT",
+                   help="run the load with Locust's web UI on HOST:PORT (loopback only; default "
+                        "127.0.0.1 and the first free ports from 8089) and serve the run's phases "
+                        "on PORT+1")
+    g.add_argument("--pause-between-faults", action="store_true",
+                   help="wait before each fault after the first until Enter, SIGUSR1 to gameday or "
+                        "`touch RUN_DIR/continue`; load and measurements keep running")
+    g.add_argument("--pause-timeout", type=float, default=600.0, metavar="SECONDS",
+                   help="go on by itself after this long in a pause (default 600)")
+
+
+def _live_options(args):
+    """The checked live options of `gameday run` (None when none was given)."""
+    from .live.options import LiveOptions, parse_web
+    if args.web is None and not args.pause_between_faults:
+        return None
+    if args.pause_timeout <= 0:
+        raise GamedayError(f"--pause-timeout must be > 0 seconds (got {args.pause_timeout:g})")
+    return LiveOptions(web=None if args.web is None else parse_web(args.web),
+                       pause=args.pause_between_faults, pause_timeout=args.pause_timeout)
 
 
 def _add_lab_parsers(sub) -> None:

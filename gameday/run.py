@@ -25,6 +25,8 @@ from chaosext.errors import GamedayError
 from chaosext.load.workers import pulse as worker_pulse
 
 from . import safety
+from .live.options import LiveOptions, apply as live_apply
+from .live.session import live_session
 from .interrupt import Interrupts, verdict_exit_code
 
 # package data, so an installed wheel lists the same catalogue as a checkout (experiments/ there)
@@ -221,7 +223,8 @@ def game_day(experiment: str, target: str = "lab", users: Optional[int] = None,
              shop_settings: Optional[Dict[str, str]] = None, allow_remote_load: bool = False,
              yes: bool = False, accept_any_account: bool = False,
              interrupts: Optional[Interrupts] = None, baseline: Optional[str] = None,
-             tolerance: Optional[str] = None, distributed: Optional[dict] = None) -> int:
+             tolerance: Optional[str] = None, distributed: Optional[dict] = None,
+             live: Optional[LiveOptions] = None) -> int:
     """Run one experiment end to end; the exit code is the CI gate (0 only for a clean pass, and
     with `baseline` only when no figure regressed against it; docs/exit-codes.md).
 
@@ -238,6 +241,7 @@ def game_day(experiment: str, target: str = "lab", users: Optional[int] = None,
         raise GamedayError("--shop-setting configures the lab's stand-in shop; on AWS change your store")
     spec = apply_overrides(load_and_validate(path), users, spawn_rate, False, allow_remote_load,
                            distributed)
+    spec = live_apply(spec, live) if live else spec  # --web, --pause-between-faults
     if target == "aws" and "lab-only" in spec.get("tags", []):
         raise GamedayError(f"{path.stem} runs only on the lab (AWS offers no way to inject this fault); "
                            "see `gameday list` for the experiments that run on AWS")
@@ -254,12 +258,12 @@ def game_day(experiment: str, target: str = "lab", users: Optional[int] = None,
     lock = runlock.lab_lock(state_dir, run_id=run_id) if target == "lab" else contextlib.nullcontext()
     with (interrupts or Interrupts()).installed() as signals, lock:
         return _run(path, spec, target, state_dir, run_dir, region, keep_lab, shop_settings, signals,
-                    (yes, accept_any_account), (baseline, tolerance))
+                    (yes, accept_any_account), (baseline, tolerance), live)
 
 
 def _run(path: Path, spec: dict, target: str, state_dir: Path, run_dir: Path, region: Optional[str],
          keep_lab: bool, shop_settings: Optional[Dict[str, str]], signals: Interrupts, consent: tuple,
-         gate: tuple = (None, None)) -> int:
+         gate: tuple = (None, None), live: Optional[LiveOptions] = None) -> int:
     """Start the target, run chaos, stop what we started, report; signals never skip the clean-up.
     `consent` is (yes, accept_any_account) for the AWS gate, `gate` (baseline, tolerance)."""
     started_lab, run_id = False, run_dir.name
@@ -276,7 +280,8 @@ def _run(path: Path, spec: dict, target: str, state_dir: Path, run_dir: Path, re
         write_target(run_dir, target, env, facts, shop_settings,
                      timing_name(LabConfig.load(state_dir).timing) if target == "lab" else None)
         print(f"gameday: running {path.stem} against the {target} (run dir {run_dir})", flush=True)
-        run_chaos(effective, run_dir, env, signals, spec)
+        with live_session(live, run_dir, state_dir / "events.jsonl" if target == "lab" else None):
+            run_chaos(effective, run_dir, env, signals, spec)
     finally:
         with signals.deferring():
             if shop_settings and (keep_lab or not started_lab):

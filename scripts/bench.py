@@ -28,8 +28,9 @@ from woolab.measure import EndpointWriter  # noqa: E402
 
 BASE_PORT = int(os.environ.get("GAMEDAY_LAB_BASE_PORT") or 27300)
 FIGURES = {}
-SECTIONS = ("lab", "crashes", "facade", "shop", "load", "capacity", "extension", "report", "history")
-LAB_SECTIONS = ("lab", "crashes", "facade", "shop", "load", "capacity", "extension")
+SECTIONS = ("lab", "crashes", "facade", "shop", "load", "capacity", "extension", "liveview", "report",
+            "history")
+LAB_SECTIONS = ("lab", "crashes", "facade", "shop", "load", "capacity", "extension", "liveview")
 
 
 def figure(section: str, name: str, value, target: str = "") -> None:
@@ -537,7 +538,14 @@ def bench_history(_config, args) -> None:
     figure("history", "runs listed / unreadable", f"{result['runs']}/{result['unreadable']}")
 
 
-BENCHES = {"lab": bench_lab, "facade": bench_facade, "shop": bench_shop, "load": bench_load,
+# --- liveview: `gameday run --web` (docs/live-view.md) --------------------------------------------
+
+def bench_liveview(config, args) -> None:
+    from bench_liveview import bench_liveview as run
+    run(config, args, figure)
+
+
+BENCHES = {"liveview": bench_liveview, "lab": bench_lab, "facade": bench_facade, "shop": bench_shop, "load": bench_load,
            "capacity": bench_capacity, "extension": bench_extension, "report": bench_report,
            "crashes": bench_crashes, "history": bench_history}
 
@@ -594,6 +602,8 @@ def main() -> int:
     parser.add_argument("--capacity-ladder", type=int, nargs="+",
                         default=[60, 120, 240, 480, 960, 1920],
                         help="game-day user counts tried in turn until one does not pass")
+    parser.add_argument("--liveview-rounds", type=int, default=2,
+                        help="alternating rounds of the web UI vs headless load runs (default 2)")
     args = parser.parse_args()
     sections = [args.only] if args.only else list(SECTIONS)
     lab_sections = [s for s in sections if s in LAB_SECTIONS]

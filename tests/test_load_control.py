@@ -231,12 +231,23 @@ def test_ctrl_c_or_sigterm_of_chaos_stops_locust_and_keeps_the_summary(shop, tmp
     assert json.loads((tmp_path / "run" / "load-summary.json").read_text())["stopped_by"] == "SIGINT"
 
 
+WEB_PORT = int(os.environ.get("GAMEDAY_LAB_BASE_PORT", 25300)) + 72  # clear of the lab's ports
+
+
 @pytest.mark.lab
-@pytest.mark.parametrize("arguments, processes", [({}, 1), ({"workers": 2}, 3)])
+@pytest.mark.parametrize("arguments, processes", [
+    ({}, 1), ({"workers": 2}, 3), ({"web": f"127.0.0.1:{WEB_PORT}"}, 1)],
+    ids=["one-process", "two-workers", "web-ui"])
 def test_a_killed_chaos_process_takes_locust_with_it(shop, tmp_path, arguments, processes):
     proc = chaos_run(tmp_path, shop, **arguments)
     assert len(locust_processes(tmp_path / "run")) == processes  # the master and its workers
+    if "web" in arguments:  # Locust's UI answers while the load runs ...
+        with socket.create_connection(("127.0.0.1", WEB_PORT), timeout=5):
+            pass
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     assert not wait_gone(tmp_path / "run", 10)
     assert list((tmp_path / "run").glob("timeline.jsonl"))
+    if "web" in arguments:  # ... and is gone with it (the UI, not the runner, kept Locust alive)
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", WEB_PORT)) != 0

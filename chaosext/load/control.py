@@ -18,7 +18,9 @@ master listens on; loopback and a free port by default), ``run_dir`` (else confi
 wait uses its whole timeout, see chaosext.timing, so the bound covers a slow AWS failover),
 ``stop_grace`` (15 s), ``start_timeout`` (30 s), ``warmup`` (seconds
 of load before the hypothesis, 0), ``shopper`` (e.g. ``{"think_min": 0, "checkout_weight": 5}``),
-``locust_args`` (extra Locust flags), ``start_at`` (``hypothesis`` | ``experiment`` | ``method``).
+``locust_args`` (extra Locust flags), ``start_at`` (``hypothesis`` | ``experiment`` | ``method``),
+``web`` (``HOST:PORT``, loopback only: run with Locust's own web UI there instead of headless,
+still self-starting and bounded; else configuration ``load_web_bind``; chaosext.load.web).
 
 The target must be loopback unless configuration ``load_allow_remote_host`` is true. A load that
 cannot start (bad argument, unreachable shop, Locust failing) interrupts the experiment with one
@@ -39,6 +41,7 @@ from chaosext import timing
 from chaosext.load.config import RUN_DIR_ENV, flag, new_run_dir, run_dir_of, shop_url_of
 from chaosext.load.process import LoadError, LoadProcess, LoadSettings, write_json
 from chaosext.load.settings import parse_bind
+from chaosext.load.web import web_bind
 
 __all__ = ["configure_control", "before_experiment_control", "before_hypothesis_control",
            "before_method_control", "after_rollback_control", "after_experiment_control",
@@ -164,6 +167,9 @@ def _settings(arguments: Dict[str, Any], configuration: Configuration) -> LoadSe
             kwargs[key] = int(kwargs[key])
     if "master" in kwargs:
         kwargs["master"] = flag(kwargs["master"])
+    web = arguments.get("web") or configuration.get("load_web_bind")
+    if web:
+        kwargs["web_host"], kwargs["web_port"] = web_bind(str(web))
     return LoadSettings(host=host, run_dir=run_dir,
                         allow_remote_host=flag(configuration.get("load_allow_remote_host")),
                         **kwargs)

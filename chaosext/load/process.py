@@ -100,6 +100,8 @@ class LoadProcess:
                  f"{s.expected_workers} workers" if s.distributed else "")
         logger.info("load: %d users on %s (Locust pid %d%s, run dir %s)",
                     s.users, s.host, self.proc.pid, where, s.run_dir)
+        if s.web_port is not None:
+            logger.info("load: Locust web UI at http://%s:%s/", s.web_host, s.web_port)
         failure = poll_until(self._start_outcome, s.start_timeout, interval=0.1)
         if failure is True:
             if self.workers:

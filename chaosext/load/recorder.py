@@ -308,6 +308,9 @@ class Recorder:
                          self._parent)
             self._parent = 0
             self.environment.runner.quit()
+            web_ui = getattr(self.environment, "web_ui", None)
+            if web_ui is not None:  # with the web UI, the UI (not the runner) keeps Locust alive
+                web_ui.stop()
 
     def _watch_workers(self, now: float) -> None:
         runner = self.environment.runner

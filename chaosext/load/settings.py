@@ -61,6 +61,8 @@ class LoadSettings:
     check_reachable: bool = True
     shopper: Dict[str, Any] = field(default_factory=dict)
     locust_args: Sequence[str] = ()
+    web_host: str = "127.0.0.1"  # Locust's web UI (chaosext.load.web), loopback only
+    web_port: Optional[int] = None  # None: headless
 
     @property
     def local_workers(self) -> int:
@@ -94,6 +96,9 @@ class LoadSettings:
         check_host(self.host, self.allow_remote_host, self.check_reachable)
         if self.distributed and self.master_bind_port is not None:
             check_master_port(self.master_bind_host, self.master_bind_port)
+        if self.web_port is not None:
+            from chaosext.load.web import check_free, web_bind
+            check_free(*web_bind(f"{self.web_host}:{self.web_port}"))
 
     def _validate_workers(self) -> None:
         for name in ("workers", "processes"):
@@ -119,7 +124,7 @@ class LoadSettings:
     def command(self) -> List[str]:
         """The master's (or the single local process's) command line."""
         rate = self.spawn_rate if self.spawn_rate is not None else self.users
-        cmd = [sys.executable, "-m", "locust", "-f", self.locustfile, "--headless",
+        cmd = [sys.executable, "-m", "locust", "-f", self.locustfile, *self._ui_args(),
                "-u", str(self.users), "-r", _num(rate), "--host", self.host,
                "--run-time", f"{int(math.ceil(self.max_duration))}s", "--only-summary",
                "--csv", os.path.join(self.run_dir, "locust"),
@@ -130,6 +135,13 @@ class LoadSettings:
                     "--master-bind-host", self.master_bind_host,
                     "--master-bind-port", str(self.master_bind_port)]
         return cmd + [str(a) for a in self.locust_args]
+
+    def _ui_args(self) -> List[str]:
+        """``--headless``, or Locust's self-starting web UI (chaosext.load.web)."""
+        if self.web_port is None:
+            return ["--headless"]
+        from chaosext.load.web import web_args
+        return web_args(self.web_host, self.web_port)
 
     def worker_command(self) -> List[str]:
         """A local worker's command line (it names the run dir, so it can always be found)."""

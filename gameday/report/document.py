@@ -38,7 +38,7 @@ def _met(value: Optional[bool]) -> str:
 def build(summary: Dict[str, Any]) -> List[Block]:
     from gameday.report.glance import glance  # glance uses this module's formatting helpers
     blocks: List[Block] = glance(summary)
-    for part in (_overview, _hypothesis, _faults, _charts, _load, _rpo, _safeguards,
+    for part in (_overview, _hypothesis, _faults, _pauses, _charts, _load, _rpo, _safeguards,
                  _rollbacks, _timeline):
         blocks += part(summary)
     return blocks
@@ -230,6 +230,17 @@ def _safeguards(s: Dict) -> List[Block]:
                                                           else "") + "."
                if g["tripped"] else "No safeguard tripped."))
     return [("h2", "Safeguards"), ("p", text)]
+
+
+def _pauses(s: Dict) -> List[Block]:
+    """Step-by-step runs (`gameday run --pause-between-faults`): when the method waited."""
+    if not s.get("pauses"):
+        return []
+    return [("h2", "Pauses between faults"),
+            ("p", "The method waited here for the team; load and measurements kept running."),
+            ("table", ["paused before", "from", "to", "seconds", "went on by"],
+             [[p["before"] or "—", clock(p["started_at"]), clock(p["ended_at"]),
+               num(p["seconds"], 1), p["how"] or "—"] for p in s["pauses"]])]
 
 
 def _rollbacks(s: Dict) -> List[Block]:

@@ -14,6 +14,7 @@ from gameday.report.windows import interval_figures, load_figures
 from chaosext.load.safeguard import safeguard_reasons
 from chaosext.timing import threshold_from
 from chaosext import unmeasured
+from chaosext.pause import read_pauses
 from chaosext.timefmt import iso
 
 __all__ = ["SCHEMA", "summarize", "summarize_files", "VERDICTS"]
@@ -82,10 +83,37 @@ def summarize_files(files: RunFiles, rto_threshold: Any = None) -> Dict[str, Any
         "rpo": rpo,
         "safeguards": safeguards,
         "rollbacks": jr.rollbacks(journal),
+        "pauses": _pauses(files.run_dir),
         "events": [],
     }
     summary["events"] = _events(journal, faults, safeguards, files.load_summary)
+    summary["events"] = sorted(summary["events"] + _pause_events(summary["pauses"]),
+                               key=lambda e: e["at"])
     return strip_paths(redact(summary, secrets), files.run_dir)
+
+
+def _pauses(run_dir: str) -> List[Dict[str, Any]]:
+    """The pauses between faults of a step-by-step run (chaosext.pause), with their length."""
+    out = []
+    for p in read_pauses(run_dir):
+        start, end = jr.epoch(p.get("started_at")), jr.epoch(p.get("ended_at"))
+        out.append({"before": p.get("before"), "started_at": jr.when(p.get("started_at")),
+                    "ended_at": jr.when(p.get("ended_at")), "how": p.get("how"),
+                    "seconds": _round(end - start, 1) if start and end else None})
+    return out
+
+
+def _pause_events(pauses: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    events = []
+    for p in pauses:
+        if p["started_at"]:
+            events.append({"at": p["started_at"], "source": "pause", "kind": "pause-start",
+                           "message": f"paused before {p['before']}"})
+        if p["ended_at"]:
+            events.append({"at": p["ended_at"], "source": "pause", "kind": "pause-end",
+                           "message": f"went on with {p['before']} ({p['how']}) after "
+                                      f"{p['seconds']} s"})
+    return events
 
 
 def _round(value: Any, digits: int = 3) -> Optional[float]:
