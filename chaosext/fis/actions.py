@@ -17,6 +17,7 @@ from chaoslib.types import Configuration, Secrets
 from chaosext.aws import aws_client
 from chaosext.errors import ActivityError
 from chaosext.fis import templates
+from chaosext.fis.placement import resolve_zone
 from chaosext.fis.experiment import FisRun, stop_live, stop_one
 from chaosext.guardrails import DEFAULT_ALLOW_TAG
 
@@ -133,8 +134,11 @@ def az_power_interruption(availability_zone: str, duration: str = "PT1M",
     writer is there fail over, and the tagged replication groups' nodes there lose power for
     `duration`. Actions whose targets match nothing are skipped, as in the scenario; the
     activity fails if every action was skipped. Measure each service's RTO with the data-plane
-    wait probes after it.
+    wait probes after it. `availability_zone` "primary": the AZ that holds the configured
+    `db_instance_id`'s primary and `replication_group_id`'s primary now; refused, before anything
+    starts, when they are in different AZs (chaosext.fis.placement).
     """
+    availability_zone = resolve_zone(availability_zone, configuration, secrets)
     template = templates.az_power_interruption_template(_tags(tags, configuration), availability_zone,
                                                         duration, include_db_clusters)
     return _run("fis-az-power-interruption", template, "FIS AZ power interruption", None, role_arn,
