@@ -85,7 +85,10 @@ def run_fault(fault: Fault, wait: bool = True, timeout: Optional[float] = None,
             result.update(method=fault.method, injected_at=iso(injected), **(fault.extra or {}))
             if not fault.repair:
                 faultlog.injected(result)
-        logger.info("%s injected on %s via %s", fault.fault, fault.target, fault.method)
+        if fault.repair:  # a rollback restoring redundancy ("none": nothing was missing)
+            logger.info("%s on %s: %s", fault.fault, fault.target, fault.method)
+        else:
+            logger.info("%s injected on %s via %s", fault.fault, fault.target, fault.method)
         fault_log.announce("fault-injected", result)
         if not wait:
             return _ended(fault, result)
@@ -108,8 +111,12 @@ def run_fault(fault: Fault, wait: bool = True, timeout: Optional[float] = None,
         result["data_plane_writable_at"] = iso(writable)
         result["rto_seconds"] = round(writable - injected, 3)
         result["data_plane"] = watch.result()
-    logger.info("%s on %s: control plane %.1f s, data plane RTO %s s", fault.fault, fault.target,
-                result["control_plane_seconds"], result["rto_seconds"])
+    if fault.repair:
+        logger.info("%s on %s: done after %.1f s", fault.fault, fault.target,
+                    result["control_plane_seconds"])
+    else:
+        logger.info("%s on %s: control plane %.1f s, data plane RTO %s s", fault.fault,
+                    fault.target, result["control_plane_seconds"], result["rto_seconds"])
     fault_log.announce("recovered", result)
     return _ended(fault, result)
 
