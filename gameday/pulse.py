@@ -4,8 +4,9 @@ A game day is watched by a room of people between Chaos Toolkit's log lines, so 
 in one line what they ask most: which phase is running, where the fault in flight stands, how
 each journey step is doing, and how many orders were acknowledged::
 
-    [pulse 01:02:03Z] method: rds-force-failover +4s injected, writable 1.6s | browse 21.0/s
-    p95 12ms 0.0% | checkout 3.0/s p95 40ms 33.3% | orders 57
+    [pulse 01:24:56Z] method: rds-force-failover +2s injected, writable 1.5s | req/s p95 err:
+    browse 18 6ms 0% · product 13 7ms 0% · add_to_cart 8.8 6ms 0% · view_cart 5.8 6ms 0% ·
+    checkout 2.2 9ms 55% | orders 11
 
 (one line; wrapped here). Every figure comes from the run's own files, written by the
 experiment's controls and actions as they happen:
@@ -37,6 +38,9 @@ __all__ = ["PHASE_LABELS", "RunState", "state_of", "steps_of", "render", "OrderC
            "DEFAULT_EVERY"]
 
 DEFAULT_EVERY = 10.0
+# the journey's order (the Locust request names of chaosext/loadtests/shopper.py, STEPS); other
+# steps (another locustfile's) follow by name
+JOURNEY = ("browse", "product", "add_to_cart", "view_cart", "checkout")
 PHASE_LABELS = {None: "starting", "experiment": "starting", "hypothesis-before": "steady state before",
                 "method": "method", "hypothesis-after": "steady state after",
                 "rollbacks": "rollbacks", "ended": "ended"}
@@ -53,13 +57,13 @@ class RunState:
     """Phase and fault in flight at one moment; `key` changes exactly when a line is due at once."""
 
     def __init__(self, phase: Optional[str], status: Optional[str] = None,
-                 fault: Optional[Dict[str, Any]] = None):
-        self.phase, self.status, self.fault = phase, status, fault
+                 fault: Optional[Dict[str, Any]] = None, count: int = 0):
+        self.phase, self.status, self.fault, self.count = phase, status, fault, count
 
     @property
     def key(self) -> Tuple:
         fault = self.fault or {}
-        return (self.phase, fault.get("fault"), fault.get("injected"),
+        return (self.count, fault.get("fault"), fault.get("injected"),
                 tuple(sorted(fault.get("milestones", {}))), fault.get("ended"))
 
     def label(self, now: float) -> str:
@@ -84,16 +88,17 @@ def _fault_text(fault: Dict[str, Any], now: float) -> str:
 MILESTONES = {"control-plane-done": "control plane done", "writable": "writable"}
 
 
-def state_of(run_dir: str) -> RunState:
-    """The phase that began last and, during the method, the fault injected last."""
-    records = phases.read(run_dir)
+def state_of(run_dir: str, records: Optional[List[Dict[str, Any]]] = None) -> RunState:
+    """The phase that began last (of ``records``, else of the run's phases) and, during the
+    method, the fault injected last."""
+    records = phases.read(run_dir) if records is None else records
     last = records[-1] if records else {}
     phase = last.get("phase")
     fault = _last_fault(faultlog.read(run_dir)) if phase == "method" else None
     method_began = _epoch(last.get("at")) if phase == "method" else None
     if fault and method_began is not None and fault["injected"] < method_began - 1:
         fault = None  # a fault of an earlier run sharing the directory
-    return RunState(phase, last.get("status"), fault)
+    return RunState(phase, last.get("status"), fault, len(records))
 
 
 def _last_fault(ledger: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
@@ -132,18 +137,30 @@ def steps_of(rows: List[dict], window: float) -> List[Dict[str, Any]]:
         s["requests"] += int(r["requests"])
         s["failures"] += int(r.get("failures", 0))
         s["hist"] += [tuple(p) for p in r.get("hist") or []] or [(r.get("p95", 0.0), r["requests"])]
+    order = {name: i for i, name in enumerate(JOURNEY)}
     return [{"step": name, "rate": s["requests"] / span, "p95": percentile(s["hist"], 95),
-             "error_ratio": s["failures"] / s["requests"]} for name, s in steps.items()]
+             "error_ratio": s["failures"] / s["requests"]}
+            for name, s in sorted(steps.items(), key=lambda kv: (order.get(kv[0], len(order)),
+                                                                 kv[0]))]
 
 
 def render(now: float, state: RunState, steps: List[Dict[str, Any]], orders: int) -> str:
     """The pulse line (see the module docstring)."""
     clock = time.strftime("%H:%M:%SZ", time.gmtime(now))
-    parts = [f"[pulse {clock}] {state.label(now)}"]
-    parts += [f"{s['step']} {s['rate']:.1f}/s p95 {s['p95']:.0f}ms {s['error_ratio']:.1%}"
-              for s in steps] or ["no load yet"]
-    parts.append(f"orders {orders}")
-    return " | ".join(parts)
+    load = " · ".join(f"{s['step']} {_rate(s['rate'])} {s['p95']:.0f}ms {_ratio(s['error_ratio'])}"
+                      for s in steps)
+    return " | ".join([f"[pulse {clock}] {state.label(now)}",
+                       f"req/s p95 err: {load}" if load else "no load yet", f"orders {orders}"])
+
+
+def _ratio(ratio: float) -> str:
+    """An error ratio that never rounds a few errors away: 0%, 0.4%, 23%."""
+    return "0%" if ratio == 0 else f"{ratio:.1%}" if ratio < 0.1 else f"{ratio:.0%}"
+
+
+def _rate(rate: float) -> str:
+    """Requests/s in 2-3 significant figures: 0.4, 8.8, 21."""
+    return f"{rate:.1f}" if rate < 10 else f"{rate:.0f}"
 
 
 class OrderCount:
@@ -180,6 +197,7 @@ class Pulse(threading.Thread):
         self.halt, self.orders = threading.Event(), OrderCount(os.path.join(self.run_dir,
                                                                             "orders.jsonl"))
         self.last_key: Optional[Tuple] = None
+        self.shown = 0  # phase records already shown
 
     def line(self, now: Optional[float] = None, state: Optional[RunState] = None) -> str:
         now = time.time() if now is None else now
@@ -197,8 +215,14 @@ class Pulse(threading.Thread):
         self.tick(force=False)  # the last phase (ended) if it was not shown yet
 
     def tick(self, force: bool) -> bool:
-        """Write a line when forced (the interval is up) or the phase/fault changed."""
-        state = state_of(self.run_dir)
+        """Write a line when forced (the interval is up) or the phase/fault changed; a phase
+        that began and ended since the last look still gets its line, in order."""
+        records = phases.read(self.run_dir)
+        for count in range(self.shown + 1, len(records)):
+            if records[count - 1].get("phase") != "experiment":  # "starting": nothing to see
+                self.write(self.line(state=state_of(self.run_dir, records[:count])))
+        self.shown = max(self.shown, len(records))
+        state = state_of(self.run_dir, records)
         if not force and state.key == self.last_key:
             return False
         self.last_key = state.key

@@ -200,7 +200,7 @@ def test_the_run_pulse_adds_a_line_per_worker_only_for_distributed_runs(tmp_path
     from gameday.pulse import Pulse
     write_run(tmp_path)
     lines = Pulse(str(tmp_path), every=5.0).line(now=105.0).splitlines()
-    assert len(lines) == 2 and lines[0].endswith("| checkout 20.0/s p95 10ms 10.0% | orders 9")
+    assert len(lines) == 2 and lines[0].endswith("| req/s p95 err: checkout 20 10ms 10% | orders 9")
     assert lines[1] == "[workers] w1 4 users 10.0 req/s | w2 4 users 10.0 req/s"
 
 

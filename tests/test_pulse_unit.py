@@ -48,8 +48,8 @@ def run_dir(tmp_path):
 
 def test_steady_state_before_shows_each_step_with_traffic_and_the_orders(run_dir):
     line = Pulse(str(run_dir), every=10).line(now=T0 + 40)
-    assert line == ("[pulse 01:00:40Z] steady state before | browse 20.0/s p95 12ms 0.0% | "
-                    "checkout 3.9/s p95 900ms 23.1% | orders 57")
+    assert line == ("[pulse 01:00:40Z] steady state before | req/s p95 err: browse 20 12ms 0% · "
+                    "checkout 3.9 900ms 23% | orders 57")
 
 
 def test_a_fault_in_flight_shows_its_elapsed_seconds_and_each_milestone(run_dir):
@@ -78,6 +78,13 @@ def test_phases_after_the_method_hide_the_fault_and_the_end_names_the_status(run
     assert state_of(str(run_dir)).label(T0 + 61) == "ended: completed"
 
 
+def test_steps_follow_the_journey_order_and_small_error_ratios_keep_a_decimal():
+    rows = [{"t": 1, "step": step, "requests": n, "failures": f, "hist": [[3.0, n]]}
+            for step, n, f in (("checkout", 250, 1), ("browse", 5, 0), ("custom", 2, 1))]
+    text = render(T0, state_of("/nonexistent"), steps_of(rows, window=1), 0)
+    assert "browse 5.0 3ms 0% · checkout 250 3ms 0.4% · custom 2.0 3ms 50% |" in text
+
+
 def test_the_step_window_is_the_pulse_interval_over_the_latest_seconds():
     rows = [{"t": t, "step": "checkout", "requests": 10, "failures": 1 if t >= 8 else 0,
              "hist": [[5.0, 9], [50.0, 1]]} for t in range(10)]
@@ -88,7 +95,8 @@ def test_the_step_window_is_the_pulse_interval_over_the_latest_seconds():
 
 def test_without_load_the_line_says_so():
     from gameday.pulse import RunState
-    assert render(T0, RunState(None), [], 0) == "[pulse 01:00:00Z] starting | no load yet | orders 0"
+    assert render(T0, RunState(None), [], 0) == (
+        "[pulse 01:00:00Z] starting | no load yet | orders 0")
 
 
 def test_orders_are_counted_incrementally_and_a_half_written_line_waits(tmp_path):
@@ -100,6 +108,19 @@ def test_orders_are_counted_incrementally_and_a_half_written_line_waits(tmp_path
     with open(path, "a") as fh:
         fh.write(' "t": 2}\n{"order_id": 3, "t": 3}\n')
     assert count() == 3
+
+
+def test_phases_that_passed_between_two_looks_each_get_their_line_in_order(run_dir):
+    seen = []
+    pulse = Pulse(str(run_dir), every=10, write=seen.append)
+    pulse.tick(force=False)
+    for name in ("method", "hypothesis-after", "rollbacks"):
+        phase(run_dir, name, T0 + 50)
+    phase(run_dir, "ended", T0 + 51, status="completed")
+    pulse.tick(force=False)
+    assert [line.split("] ", 1)[1].split(" |")[0] for line in seen] == [
+        "steady state before", "method", "steady state after", "rollbacks", "ended: completed"]
+    assert not pulse.tick(force=False)  # nothing new: no line
 
 
 def test_a_phase_change_prints_at_once_and_the_interval_prints_again(run_dir):
