@@ -4,7 +4,7 @@ People in a game day see things the measurements do not (a dashboard alarm that 
 support chat question, a slow page in a real browser). `gameday note RUN_DIR "text"` appends one
 timestamped line; the file is plain Markdown, so a scribe may also edit it by hand::
 
-    - 2026-12-01T01:02:03Z checkout spinner visible in the browser
+    - 2026-12-01T01:02:03.250Z checkout spinner visible in the browser
     - 01:02:40Z on-call pager fired (time of day: the run's date is assumed)
     free text without a time is kept as a note without a place on the timeline
       an indented line continues the note above
@@ -73,7 +73,7 @@ def add_note(run_dir: str, text: str, at: Optional[str] = None, now: Optional[fl
     if not text:
         raise GamedayError("the note is empty: give the observation as text")
     stamp = iso(_when(at, time.time() if now is None else now))
-    line = f"- {stamp[:19]}Z {text}\n"
+    line = f"- {stamp} {text}\n"  # milliseconds: a lab failover lasts about a second
     fd = os.open(path / NOTES_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line.encode("utf-8"))  # one write: notes from two terminals never interleave
