@@ -44,6 +44,7 @@ JOURNEY = ("browse", "product", "add_to_cart", "view_cart", "checkout")
 PHASE_LABELS = {None: "starting", "experiment": "starting", "hypothesis-before": "steady state before",
                 "method": "method", "hypothesis-after": "steady state after",
                 "rollbacks": "rollbacks", "ended": "ended"}
+MILESTONES = {"control-plane-done": "control plane done", "writable": "writable"}  # ledger records
 
 
 def _epoch(stamp: Any) -> Optional[float]:
@@ -83,9 +84,6 @@ def _fault_text(fault: Dict[str, Any], now: float) -> str:
     if fault["ended"]:
         return f"{fault['fault']} {', '.join(parts)}; recovered"
     return f"{fault['fault']} +{max(0.0, now - injected):.0f}s {', '.join(parts)}"
-
-
-MILESTONES = {"control-plane-done": "control plane done", "writable": "writable"}
 
 
 def state_of(run_dir: str, records: Optional[List[Dict[str, Any]]] = None) -> RunState:
