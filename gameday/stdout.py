@@ -3,7 +3,8 @@
 `gameday lab status | head -1` closes the pipe after one line; Python ignores SIGPIPE, so the
 next write raises BrokenPipeError and, unhandled, ends in a traceback (and another from the
 interpreter's final flush). The Python documentation's "Note on SIGPIPE" (Python library
-reference, `signal` module) explains the cause and the cure: do not restore SIGPIPE's default
+reference, https://docs.python.org/3/library/signal.html#note-on-sigpipe) explains the cause and
+the cure: do not restore SIGPIPE's default
 disposition (a program writing to a closed socket would then die silently), but catch
 BrokenPipeError and point standard output at ``os.devnull`` so the final flush cannot fail again.
 
