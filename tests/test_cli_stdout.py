@@ -8,6 +8,7 @@ and must print their one-line "lab is not up" error; `test_lab_commands_…` run
 session's real lab.
 """
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -173,3 +174,15 @@ def test_a_pipe_closed_early_does_not_stop_the_command(workdir):
 def test_lab_commands_behave_against_a_real_lab(lab, workdir, command):
     reference = assert_well_behaved([GAMEDAY, *command, "--state-dir", str(lab.state_dir)], workdir)
     assert reference.returncode == 0 and reference.stdout.count("\n") >= 1
+
+
+@pytest.mark.lab
+@pytest.mark.timeout(300)
+def test_a_game_day_whose_reader_left_still_runs_to_its_verdict(lab, workdir):
+    """`gameday run … | head -1` after head exited: the run, its rollbacks and report go on."""
+    argv = [GAMEDAY, "run", "rds-force-failover", "--state-dir", str(lab.state_dir), "--users", "5",
+            "--run-id", "piped", "--pulse-every", "1"]
+    result = reader_gone(argv, workdir)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    summary = json.loads((workdir / "reports" / "piped" / "summary.json").read_text())
+    assert summary["verdict"] == "passed" and summary["faults"][0]["rto_seconds"] > 0
