@@ -158,6 +158,12 @@ def test_command_behaves_on_pipes_closed_stdout_and_without_terminal(command, ar
         assert reference.returncode in (0, 2)
 
 
+def test_the_iam_policy_printer_behaves_like_the_commands(workdir):
+    """`python -m gameday.iam > docs/iam.md` prints the policy's documentation."""
+    reference = assert_well_behaved([sys.executable, "-m", "gameday.iam"], workdir)
+    assert reference.returncode == 0 and reference.stdout.startswith("# IAM permissions")
+
+
 def test_every_sample_names_a_command_the_parser_has():
     assert set(SAMPLE) <= set(commands()) and set(EXPECTED_ERROR) <= set(SAMPLE)
 
