@@ -79,15 +79,18 @@ def test_the_report_lists_the_notes_relative_to_the_faults_and_on_the_timeline(f
     injected = parse_time(first["injected_at"]).timestamp()
     add_note(str(fixture_run), "before anything", now=start + 0.5)
     add_note(str(fixture_run), "checkout spinner", now=injected + 0.3)
+    add_note(str(fixture_run), "briefing done", now=start - 60)
     paths = write_report(str(fixture_run))
     report = json.loads(Path(paths["summary.json"]).read_text())
     notes = report["notes"]
-    assert [n["text"] for n in notes] == ["before anything", "checkout spinner"]
+    assert [n["text"] for n in notes] == ["before anything", "checkout spinner", "briefing done"]
+    assert notes[2]["relative_to_faults"] == "before the run started"
+    assert notes[2]["since_start_seconds"] == -60.0
     assert notes[0]["relative_to_faults"] == "before the first fault"
     assert notes[0]["since_start_seconds"] == 0.5
     assert notes[1]["relative_to_faults"] == f"during {first['fault']} (+0.3 s after injection)"
     timeline = [e for e in report["events"] if e["source"] == "note"]
-    assert [e["message"] for e in timeline] == ["before anything", "checkout spinner"]
+    assert [e["message"] for e in timeline] == ["briefing done", "before anything", "checkout spinner"]
     markdown = Path(paths["report.md"]).read_text()
     html = Path(paths["report.html"]).read_text()
     assert "## Facilitator's notes" in markdown and "checkout spinner" in markdown

@@ -44,7 +44,8 @@ def placed_notes(run_dir: str, start: Optional[str], faults: List[Dict[str, Any]
         out.append({"at": note["at"], "text": note["text"],
                     "since_start_seconds": round(at - began, 1) if at is not None and began
                     is not None else None,
-                    "relative_to_faults": relation(at, faults)})
+                    "relative_to_faults": "before the run started" if at is not None and began
+                    is not None and at < began else relation(at, faults)})
     return out
 
 
