@@ -1,5 +1,9 @@
 """The run's fault ledger: one line per fault the moment it is injected, and one when it ends.
 
+In between, a fault's milestones as they are observed (``{"record": "control-plane-done" |
+"writable", …the fault's keys, "at"}``), so a live reader (the facilitator's pulse,
+gameday/pulse.py) can say where a fault in flight stands before its result exists.
+
 Chaos Toolkit journals an activity only when it returns. A run stopped while a failover action
 still waits for recovery (Ctrl-C, SIGTERM, a safeguard) therefore has a journal without that
 action, and a run whose rollbacks were aborted has no journal at all, although the fault did
@@ -17,8 +21,9 @@ import threading
 from typing import Any, Dict, Iterator, List, Optional
 
 from chaosext.load.config import RUN_DIR_ENV
+from chaosext.timefmt import iso
 
-__all__ = ["LEDGER", "injected", "ended", "read", "signals_deferred"]
+__all__ = ["LEDGER", "injected", "milestone", "ended", "read", "signals_deferred"]
 
 logger = logging.getLogger("chaostoolkit")
 
@@ -67,6 +72,13 @@ def injected(result: Dict[str, Any]) -> None:
     """Record that a fault was just injected (its result so far: fault, target, method, time)."""
     _append({"record": "injected", **{k: result.get(k) for k in ("fault", "target", "method",
                                                                   "injected_at")}})
+
+
+def milestone(result: Dict[str, Any], kind: str, at: float) -> None:
+    """Record that a fault in flight reached ``kind`` ("control-plane-done", "writable") at ``at``
+    (epoch seconds); readers that only know injected/ended skip these records."""
+    _append({"record": kind, "at": iso(at), **{k: result.get(k) for k in ("fault", "target",
+                                                                        "method", "injected_at")}})
 
 
 def ended(result: Dict[str, Any]) -> None:

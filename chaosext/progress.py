@@ -14,19 +14,21 @@ A line: ``{"event": "activity-started", "stage": "method", "name": "rds-force-fa
 ``hypothesis-started``/``hypothesis-ended`` (``stage`` ``before``/``after``, ``met``),
 ``method-started``/``method-ended``, ``activity-started``/``activity-ended`` (``status``),
 ``rollbacks-started``/``rollbacks-ended``, ``experiment-ended`` (``status``, ``deviated``).
-Writing never raises: following a run must not fail it.
+Writing never raises: following a run must not fail it. `phases` reads the file back as the
+phases the facilitator's pulse shows (gameday/pulse.py); the live view reads it in full
+(gameday/live/phases.py).
 """
 import json
 import logging
 import os
 import time
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 from chaoslib.types import Configuration, Experiment, Journal, Secrets
 
 from chaosext.load.config import RUN_DIR_ENV
 
-__all__ = ["PROGRESS", "configure_control", "before_experiment_control",
+__all__ = ["PROGRESS", "PHASE_OF_EVENT", "event_line", "phases", "configure_control", "before_experiment_control",
            "before_hypothesis_control", "after_hypothesis_control", "before_method_control",
            "after_method_control", "before_activity_control", "after_activity_control",
            "before_rollback_control", "after_rollback_control", "after_experiment_control"]
@@ -37,11 +39,16 @@ PROGRESS = "progress.jsonl"
 _state: Dict[str, Any] = {"stage": None, "hypotheses": 0, "names": None}
 
 
+def event_line(event: str, at: float, **fields: Any) -> str:
+    """One record of progress.jsonl (also what tests and benches write to stand for a run)."""
+    return json.dumps({"event": event, "at": round(at, 3), **fields}, default=str)
+
+
 def _write(event: str, **fields: Any) -> None:
     run_dir = os.environ.get(RUN_DIR_ENV)
     if not run_dir:
         return
-    line = json.dumps({"event": event, "at": round(time.time(), 3), **fields}, default=str)
+    line = event_line(event, time.time(), **fields)
     try:
         with open(os.path.join(run_dir, PROGRESS), "a", encoding="utf-8") as fh:
             fh.write(line + "\n")
@@ -120,3 +127,34 @@ def after_experiment_control(context: Experiment, state: Journal = None,
                              **arguments: Any) -> None:
     journal = state if isinstance(state, dict) else {}
     _write("experiment-ended", status=journal.get("status"), deviated=journal.get("deviated"))
+
+
+#: progress events that begin a phase of the run, and the phase's name (in chaoslib's order:
+#: experiment, steady state before, method, steady state after, rollbacks, end)
+PHASE_OF_EVENT = {"experiment-started": "experiment", "method-started": "method",
+                  "rollbacks-started": "rollbacks", "experiment-ended": "ended"}
+
+
+def phases(run_dir: str) -> List[Dict[str, Any]]:
+    """The phases begun so far, in order: ``{"phase": "hypothesis-before", "at": epoch}`` (and
+    ``status`` for ``ended``); a torn last line is skipped."""
+    found: List[Dict[str, Any]] = []
+    try:
+        with open(os.path.join(run_dir, PROGRESS), encoding="utf-8") as fh:
+            lines = fh.readlines()
+    except OSError:
+        return found
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        event = record.get("event") if isinstance(record, dict) else None
+        if event == "hypothesis-started":
+            name = f"hypothesis-{record.get('stage')}"
+        else:
+            name = PHASE_OF_EVENT.get(event)
+        if name:
+            found.append({"phase": name, "at": record.get("at"),
+                          **({"status": record.get("status")} if name == "ended" else {})})
+    return found

@@ -93,10 +93,12 @@ def run_fault(fault: Fault, wait: bool = True, timeout: Optional[float] = None,
         if not wait:
             return _ended(fault, result)
         deadline = time.monotonic() + float(timeout)
-        observed, state = _wait_control_plane(fault, deadline, timeout, poll_interval)
+        milestones = _Milestones(fault, result, watch)
+        observed, state = _wait_control_plane(fault, deadline, timeout, poll_interval, milestones)
         result["after"] = state
         if watch:
             _wait_data_plane(watch, fault, deadline, timeout)
+            milestones.check()
     finally:
         if watch:
             watch.stop()
@@ -127,11 +129,34 @@ def _ended(fault: Fault, result: Dict[str, Any]) -> Dict[str, Any]:
     return result
 
 
-def _wait_control_plane(fault: Fault, deadline: float, timeout: float, poll_interval: float):
+class _Milestones:
+    """Ledger records for a fault in flight: control plane done, data plane writable again
+    (each once, as soon as it is seen; a repair is not in the ledger)."""
+
+    def __init__(self, fault: Fault, result: Dict[str, Any], watch) -> None:
+        self.fault, self.result, self.watch, self.seen = fault, result, watch, set()
+
+    def reached(self, kind: str, at: float) -> None:
+        if kind not in self.seen and not self.fault.repair:
+            self.seen.add(kind)
+            faultlog.milestone(self.result, kind, at)
+
+    def check(self) -> None:
+        if self.watch is not None and self.watch.recovered:
+            self.reached("writable", self.watch.writable_again_at)
+
+
+def _wait_control_plane(fault: Fault, deadline: float, timeout: float, poll_interval: float,
+                        milestones: Optional[_Milestones] = None):
     while True:
         done, state = fault.poll()
+        if milestones:
+            milestones.check()
         if done:
-            return time.time(), state
+            observed = time.time()
+            if milestones:
+                milestones.reached("control-plane-done", observed)
+            return observed, state
         if time.monotonic() >= deadline:
             raise ActivityError(f"{fault.fault} on {fault.target}: the control plane did not "
                                 f"report recovery within {timeout:g} s (last state: {state})")

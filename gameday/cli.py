@@ -180,7 +180,7 @@ def cmd_run(args) -> int:
                         accept_any_account=args.accept_any_account, interrupts=args.interrupts,
                         distributed=run.load_layout(args.workers, args.master_bind,
                                                     args.remote_workers),
-                        live=_live_options(args), **_gate_options(args))
+                        live=_live_options(args), console=_console(args), **_gate_options(args))
 
 
 def cmd_cleanup(args) -> int:
@@ -306,6 +306,7 @@ def _add_run_parser(sub) -> None:
     p.add_argument("--timing", help="lab only: timing profile of a lab this run starts (fast, aws or a JSON file)")
     _add_gate_options(p)
     _add_live_options(p)
+    _add_console_options(p)
     p.set_defaults(func=cmd_run)
 
 
@@ -407,10 +408,46 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report_parsers(sub)
 
     _add_lab_parsers(sub)
+    _add_note_parser(sub)
     return parser
 
 
-def main(argv=None) -> int:
+# ---- the facilitator's console: pulse, --quiet, notes (gameday/pulse.py, console.py, notes.py)
+def _add_console_options(p) -> None:
+    """`gameday run --quiet --pulse-every SECONDS`."""
+    p.add_argument("--quiet", action="store_true",
+                   help="print only the pulse and the verdict; Chaos Toolkit's console log goes to "
+                        "RUN_DIR/chaos-console.log (its full log is RUN_DIR/chaostoolkit.log)")
+    p.add_argument("--pulse-every", type=float, default=10.0, metavar="SECONDS",
+                   help="seconds between pulse lines (phase, fault, per-step load, orders); a "
+                        "phase or fault change prints one at once; 0 turns the pulse off (default 10)")
+
+
+def _console(args):
+    from .console import Console
+    if args.pulse_every < 0:
+        raise GamedayError(f"--pulse-every must be 0 (off) or more seconds (got {args.pulse_every:g})")
+    return Console(quiet=args.quiet, pulse_every=args.pulse_every)
+
+
+def _add_note_parser(sub) -> None:
+    p = sub.add_parser("note", help="add a timestamped observation to a run's notes "
+                                    "(RUN_DIR/notes.md), while it runs or after; the report shows them")
+    p.add_argument("run_dir", help="reports/<run-id>, a run id, or `latest` (the newest run)")
+    p.add_argument("text", nargs="+", help="the observation (words are joined with spaces)")
+    p.add_argument("--at", metavar="HH:MM:SS",
+                   help="when it was observed (UTC, the run's day); default: now")
+    p.set_defaults(func=cmd_note)
+
+
+def cmd_note(args) -> int:
+    from .notes import add_note
+    print(add_note(args.run_dir, " ".join(args.text), at=args.at))
+    return 0
+
+
+# ---- the entry point
+def _dispatch(argv) -> int:
     args = build_parser().parse_args(argv)
     with Interrupts().installed() as args.interrupts:
         try:
@@ -422,6 +459,19 @@ def main(argv=None) -> int:
             signum = getattr(exc, "signum", 2)
             print(f"gameday: interrupted ({exc or 'SIGINT'})", file=sys.stderr)
             return signal_exit_code(signum)
+
+
+def main(argv=None) -> int:
+    """Every command behind one standard-output guard (gameday/stdout.py): a pipe closed by its
+    reader ends quietly with the command's own exit code; a closed or failing stdout gives one
+    line on stderr and a non-zero exit."""
+    from .stdout import exit_code, guarded
+    with guarded() as out:
+        try:
+            code = _dispatch(argv)
+        except SystemExit as exc:  # argparse: --help (0), a usage error (2)
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return exit_code(out, code)
 
 
 if __name__ == "__main__":

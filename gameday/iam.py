@@ -91,5 +91,8 @@ def markdown(policy: dict = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-if __name__ == "__main__":
-    sys.stdout.write(markdown())
+if __name__ == "__main__":  # python -m gameday.iam > docs/iam.md; behaves on pipes (gameday/stdout.py)
+    from gameday.stdout import exit_code, guarded
+    with guarded() as out:
+        sys.stdout.write(markdown())
+    sys.exit(exit_code(out, 0))

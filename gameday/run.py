@@ -13,7 +13,6 @@ import importlib.resources
 import json
 import os
 import sys
-import threading
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -22,16 +21,18 @@ from woolab.config import LabConfig
 
 from chaosext import rundir
 from chaosext.errors import GamedayError
-from chaosext.load.workers import pulse as worker_pulse
 
 from . import safety
 from .live.options import LiveOptions, apply as live_apply
 from .live.session import live_session
+from .console import Console
+from .pulse import Pulse
 from .interrupt import Interrupts, verdict_exit_code
 
 # package data, so an installed wheel lists the same catalogue as a checkout (experiments/ there)
 EXPERIMENTS_DIR = Path(str(importlib.resources.files("gameday").joinpath("experiments")))
 LOAD_CONTROL = "chaosext.load.control"
+PHASES_CONTROL = "chaosext.progress"
 
 
 def catalog() -> List[dict]:
@@ -120,13 +121,14 @@ def load_layout(workers: Optional[int] = None, master_bind: Optional[str] = None
     return layout
 
 
-def target_env(target: str, state_dir: Path, region: Optional[str] = None) -> Tuple[Dict[str, str], bool]:
+def target_env(target: str, state_dir: Path, region: Optional[str] = None,
+               console: Optional[Console] = None) -> Tuple[Dict[str, str], bool]:
     """Environment for the chosen target, and whether we started the lab ourselves."""
     env = dict(os.environ)
     if target == "lab":
         started = False
         if not manage.is_up(state_dir):
-            print(manage.up(LabConfig.from_env(state_dir=state_dir)), flush=True)
+            (console or Console()).say(manage.up(LabConfig.from_env(state_dir=state_dir)))
             started = True
         env.update(manage.env(state_dir))
         return env, started
@@ -149,39 +151,15 @@ def new_run_id(experiment_path: Path) -> str:
     return rundir.run_id(experiment_path.stem)
 
 
-class Progress(threading.Thread):
-    """Prints the load's pulse from the live timeline every few seconds."""
-
-    def __init__(self, run_dir: Path, every: float = 5.0):
-        super().__init__(daemon=True, name="progress")
-        self.path, self.every, self.halt = run_dir / "timeline.jsonl", every, threading.Event()
-
-    def run(self) -> None:
-        while not self.halt.wait(self.every):
-            line = self.pulse()
-            if line:
-                print(line, flush=True)
-
-    def pulse(self) -> Optional[str]:
-        try:
-            rows = [json.loads(x) for x in self.path.read_text().splitlines()[-200:] if x.strip()]
-        except (OSError, ValueError):
-            return None
-        if not rows:
-            return None
-        latest = max(r["t"] for r in rows)
-        window = [r for r in rows if r["t"] > latest - self.every]
-        requests = sum(r["requests"] for r in window)
-        failures = sum(r["failures"] for r in window)
-        checkout = [r for r in window if r["step"] == "checkout"]
-        co_req = sum(r["requests"] for r in checkout)
-        co_fail = sum(r["failures"] for r in checkout)
-        ratio = failures / requests if requests else 0.0
-        co_ratio = co_fail / co_req if co_req else 0.0
-        line = (f"[load] {requests / self.every:7.1f} req/s  error ratio {ratio:6.1%}  "
-                f"checkout {co_req / self.every:5.1f}/s error ratio {co_ratio:6.1%}")
-        per_worker = worker_pulse(rows, str(self.path.parent), self.every)
-        return line + ("\n" + per_worker if per_worker else "")
+def with_phases(spec: dict) -> dict:
+    """Record the run's progress for the pulse and the live view (chaosext.progress), first among
+    the controls so a phase is on record before the other controls' hooks for it (e.g. the load's
+    warm-up); the step-by-step mode puts its pause control before it (gameday/live/options.py)."""
+    controls = spec.setdefault("controls", [])
+    if not any((c.get("provider") or {}).get("module") == PHASES_CONTROL for c in controls):
+        controls.insert(0, {"name": "progress",
+                            "provider": {"type": "python", "module": PHASES_CONTROL}})
+    return spec
 
 
 def rollback_args(spec: dict) -> List[str]:
@@ -192,17 +170,22 @@ def rollback_args(spec: dict) -> List[str]:
 
 
 def run_chaos(experiment_file: Path, run_dir: Path, env: Dict[str, str], signals: Interrupts,
-              spec: Optional[dict] = None) -> int:
-    """`chaos run` in the run dir; a signal stops the method, a second the rollbacks."""
+              spec: Optional[dict] = None, console: Optional[Console] = None) -> int:
+    """`chaos run` in the run dir, with the pulse printed meanwhile; a signal stops the method,
+    a second the rollbacks. Quiet, Chaos Toolkit's console log goes to a file of the run dir
+    (its `--log-file` has every record anyway)."""
+    console = console or Console()
     chaos = Path(sys.executable).parent / "chaos"
     argv = [str(chaos) if chaos.exists() else "chaos", "--log-file", str(run_dir / "chaostoolkit.log"),
             "run", "--journal-path", str(run_dir / "journal.json"), *rollback_args(spec or {}),
             str(experiment_file)]
-    progress = Progress(run_dir)
-    try:
-        return signals.run_child(argv, started=progress.start, env=env, cwd=str(run_dir))
-    finally:
-        progress.halt.set()
+    pulse = Pulse(str(run_dir), every=console.pulse_every, write=console.pulse_line)
+    with console.chaos_output(run_dir) as output:
+        try:
+            return signals.run_child(argv, started=pulse.start if console.pulse_every else None,
+                                     env=env, cwd=str(run_dir), **output)
+        finally:
+            pulse.stop()
 
 
 def journal_verdict(run_dir: Path) -> Tuple[bool, str]:
@@ -224,7 +207,7 @@ def game_day(experiment: str, target: str = "lab", users: Optional[int] = None,
              yes: bool = False, accept_any_account: bool = False,
              interrupts: Optional[Interrupts] = None, baseline: Optional[str] = None,
              tolerance: Optional[str] = None, distributed: Optional[dict] = None,
-             live: Optional[LiveOptions] = None) -> int:
+              live: Optional[LiveOptions] = None, console: Optional[Console] = None) -> int:
     """Run one experiment end to end; the exit code is the CI gate (0 only for a clean pass, and
     with `baseline` only when no figure regressed against it; docs/exit-codes.md).
 
@@ -258,36 +241,38 @@ def game_day(experiment: str, target: str = "lab", users: Optional[int] = None,
     lock = runlock.lab_lock(state_dir, run_id=run_id) if target == "lab" else contextlib.nullcontext()
     with (interrupts or Interrupts()).installed() as signals, lock:
         return _run(path, spec, target, state_dir, run_dir, region, keep_lab, shop_settings, signals,
-                    (yes, accept_any_account), (baseline, tolerance), live)
+                    (yes, accept_any_account), (baseline, tolerance), live, console or Console())
 
 
 def _run(path: Path, spec: dict, target: str, state_dir: Path, run_dir: Path, region: Optional[str],
          keep_lab: bool, shop_settings: Optional[Dict[str, str]], signals: Interrupts, consent: tuple,
-         gate: tuple = (None, None), live: Optional[LiveOptions] = None) -> int:
+         gate: tuple = (None, None), live: Optional[LiveOptions] = None,
+         console: Optional[Console] = None) -> int:
     """Start the target, run chaos, stop what we started, report; signals never skip the clean-up.
     `consent` is (yes, accept_any_account) for the AWS gate, `gate` (baseline, tolerance)."""
-    started_lab, run_id = False, run_dir.name
+    started_lab, run_id, console = False, run_dir.name, console or Console()
     try:
-        env, started_lab = target_env(target, state_dir, region)
+        env, started_lab = target_env(target, state_dir, region, console)
         facts = (safety.gate_aws_run(spec, env, run_id, *consent).facts if target == "aws"
                  else safety.placement(spec, env, run_id))
         if shop_settings:
-            print("gameday: shop settings:", json.dumps(manage.shop_settings(state_dir, shop_settings)), flush=True)
+            console.say("gameday: shop settings: "
+                        + json.dumps(manage.shop_settings(state_dir, shop_settings)))
         run_dir.mkdir(parents=True, exist_ok=True)
         env.update(GAMEDAY_RUN_DIR=str(run_dir), GAMEDAY_RUN_ID=run_id)
         effective = run_dir / "experiment.json"
-        effective.write_text(json.dumps(spec, indent=2))
+        effective.write_text(json.dumps(with_phases(spec), indent=2))
         write_target(run_dir, target, env, facts, shop_settings,
                      timing_name(LabConfig.load(state_dir).timing) if target == "lab" else None)
         print(f"gameday: running {path.stem} against the {target} (run dir {run_dir})", flush=True)
         with live_session(live, run_dir, state_dir / "events.jsonl" if target == "lab" else None):
-            run_chaos(effective, run_dir, env, signals, spec)
+            run_chaos(effective, run_dir, env, signals, spec, console)
     finally:
         with signals.deferring():
             if shop_settings and (keep_lab or not started_lab):
                 manage.shop_settings(state_dir, {})
             if started_lab and not keep_lab:
-                print(manage.down(state_dir), flush=True)
+                console.say(manage.down(state_dir))
     with signals.deferring():
         signals.record(run_dir)
         return signals.exit_code(finish(run_dir, *gate))

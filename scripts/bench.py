@@ -29,7 +29,7 @@ from woolab.measure import EndpointWriter  # noqa: E402
 BASE_PORT = int(os.environ.get("GAMEDAY_LAB_BASE_PORT") or 27300)
 FIGURES = {}
 SECTIONS = ("lab", "crashes", "facade", "shop", "load", "capacity", "extension", "liveview", "report",
-            "history")
+            "history", "pulse")
 LAB_SECTIONS = ("lab", "crashes", "facade", "shop", "load", "capacity", "extension", "liveview")
 
 
@@ -545,9 +545,22 @@ def bench_liveview(config, args) -> None:
     run(config, args, figure)
 
 
-BENCHES = {"liveview": bench_liveview, "lab": bench_lab, "facade": bench_facade, "shop": bench_shop, "load": bench_load,
+# --- pulse: what the facilitator's pulse costs a game day (gameday/pulse.py) -------------------
+
+def bench_pulse(_config, args) -> None:
+    from gameday.pulse_bench import bench_pulse as run_pulse
+    result = run_pulse(seconds=3600, users=200, run_dir=str(args.work / "pulse-run"))
+    figure("pulse", "pulse line ms (1 h run, 200 users)", float(result["line_ms"]))
+    figure("pulse", "first line ms (reads the whole order ledger)", float(result["first_line_ms"]))
+    figure("pulse", "phase/fault check ms (every second)", float(result["poll_ms"]))
+    figure("pulse", "CPU share of one core at the defaults (%)", float(result["cpu_percent"]),
+           "target < 1 %")
+
+
+BENCHES = {"lab": bench_lab, "facade": bench_facade, "shop": bench_shop, "load": bench_load,
            "capacity": bench_capacity, "extension": bench_extension, "report": bench_report,
-           "crashes": bench_crashes, "history": bench_history}
+           "crashes": bench_crashes, "history": bench_history, "liveview": bench_liveview,
+           "pulse": bench_pulse}
 
 
 def run_section(name: str, config, args) -> None:

@@ -95,11 +95,13 @@ def test_the_load_control_reads_web_from_its_argument_or_the_configuration(tmp_p
         control._settings({**args, "web": "192.0.2.1:80"}, cfg)
 
 
-def test_apply_sets_the_web_argument_and_puts_pause_and_progress_before_the_run_directory():
+def test_apply_sets_the_web_argument_and_puts_pause_then_progress_first():
     spec = apply(run.load_and_validate(run.resolve("gameday")),
                  LiveOptions(web=("127.0.0.1", 8089), pause=True, pause_timeout=42))
     modules = [c["provider"]["module"] for c in spec["controls"]]
-    assert modules[-3:] == ["chaosext.pause", "chaosext.progress", "chaosext.rundir"]
+    assert modules[:2] == ["chaosext.pause", "chaosext.progress"]
+    assert modules[-1] == "chaosext.rundir" and modules.count("chaosext.progress") == 1
+    assert run.with_phases(spec)["controls"] == spec["controls"]  # progress is not added twice
     assert spec["controls"][modules.index("chaosext.pause")]["provider"]["arguments"] == {"timeout": 42}
     load = spec["controls"][modules.index("chaosext.load.control")]["provider"]["arguments"]
     assert load["web"] == "127.0.0.1:8089"

@@ -197,10 +197,10 @@ def test_a_load_that_could_not_start_fails_the_verdict_naming_the_cause(run_dir)
 
 
 def test_the_run_pulse_adds_a_line_per_worker_only_for_distributed_runs(tmp_path):
-    from gameday.run import Progress
+    from gameday.pulse import Pulse
     write_run(tmp_path)
-    lines = Progress(tmp_path, every=5.0).pulse().splitlines()
-    assert len(lines) == 2 and lines[0].startswith("[load]    20.0 req/s")
+    lines = Pulse(str(tmp_path), every=5.0).line(now=105.0).splitlines()
+    assert len(lines) == 2 and lines[0].endswith("| req/s p95 err: checkout 20 10ms 10% | orders 9")
     assert lines[1] == "[workers] w1 4 users 10.0 req/s | w2 4 users 10.0 req/s"
 
 

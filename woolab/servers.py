@@ -48,6 +48,10 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
 def check_ports_free(listeners: List) -> None:
     """Each listener is a port on 127.0.0.1 or a (loopback address, port) pair."""
     pairs = [x if isinstance(x, tuple) else ("127.0.0.1", x) for x in listeners]
+    outside = sorted({port for _, port in pairs if not 1 <= int(port) <= 65535})
+    if outside:
+        raise LabStartError(f"port(s) {', '.join(map(str, outside))} outside 1-65535: the lab uses "
+                            "ports from --base-port to 93 above it; choose a lower --base-port")
     busy = [f"{host}:{port}" for host, port in pairs if port_in_use(port, host)]
     if busy:
         raise LabStartError(f"port(s) in use: {', '.join(busy)} "

@@ -16,7 +16,7 @@ __all__ = ["LiveOptions", "parse_web", "apply", "DEFAULT_WEB_PORT"]
 
 DEFAULT_WEB_PORT = 8089  # Locust's own default; the phases page takes the next port
 PORT_SCAN = 100
-LOAD_CONTROL, RUNDIR_CONTROL = "chaosext.load.control", "chaosext.rundir"
+LOAD_CONTROL, PROGRESS_CONTROL = "chaosext.load.control", "chaosext.progress"
 
 
 @dataclass
@@ -62,8 +62,8 @@ def _control(module: str, **arguments) -> dict:
 
 
 def apply(spec: dict, options: LiveOptions) -> dict:
-    """Point the load control at the web address and add the progress (and pause) controls
-    before the run-directory control (it must stay last: chaosext.rundir)."""
+    """Point the load control at the web address and add the pause and progress controls first
+    (the run-directory control stays last: chaosext.rundir)."""
     if not options.wanted:
         return spec
     if options.pause_timeout <= 0:
@@ -81,9 +81,10 @@ def apply(spec: dict, options: LiveOptions) -> dict:
     if options.pause and sum(is_fault(a) for a in spec.get("method") or []) < 2:
         print("gameday: --pause-between-faults: this experiment injects fewer than two faults, "
               "so there is nothing to pause between", file=sys.stderr, flush=True)
+    present = {(c.get("provider") or {}).get("module") for c in controls}
     added = ([_control("chaosext.pause", timeout=options.pause_timeout)] if options.pause else []) \
-        + [_control("chaosext.progress")]  # pause first: a fault starts once the pause is over
-    at = next((i for i, c in enumerate(controls)
-               if (c.get("provider") or {}).get("module") == RUNDIR_CONTROL), len(controls))
-    controls[at:at] = added
+        + ([] if PROGRESS_CONTROL in present else [_control(PROGRESS_CONTROL)])
+    # first, pause before progress: a fault is recorded as started once the pause is over, and a
+    # phase is on record before the other controls' hooks for it (the load's warm-up)
+    controls[0:0] = added
     return spec

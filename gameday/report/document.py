@@ -39,7 +39,7 @@ def build(summary: Dict[str, Any]) -> List[Block]:
     from gameday.report.glance import glance  # glance uses this module's formatting helpers
     blocks: List[Block] = glance(summary)
     for part in (_overview, _hypothesis, _faults, _pauses, _charts, _load, _rpo, _safeguards,
-                 _rollbacks, _timeline):
+                 _rollbacks, _notes, _timeline):
         blocks += part(summary)
     return blocks
 
@@ -250,6 +250,19 @@ def _rollbacks(s: Dict) -> List[Block]:
     return out + [("table", ["rollback", "status", "method", "started", "ended", "output"],
                    [[r["name"], r["status"] or "—", r["method"] or "—", clock(r["start"]),
                      clock(r["end"]), r["error"] or r["output"]] for r in s["rollbacks"]])]
+
+
+def _notes(s: Dict) -> List[Block]:
+    """The facilitator's notes (RUN_DIR/notes.md), placed relative to the run and its faults."""
+    out: List[Block] = [("h2", "Facilitator's notes")]
+    notes = s.get("notes") or []
+    if not notes:
+        return out + [("p", "No notes were recorded. During a run: gameday note RUN_DIR \"what you "
+                            "saw\" (or write RUN_DIR/notes.md).")]
+    return out + [("table", ["time (UTC)", "since start", "relative to the faults", "note"],
+                   [[clock(n["at"]), "—" if n["since_start_seconds"] is None
+                     else f"{n['since_start_seconds']:.1f} s", n["relative_to_faults"], n["text"]]
+                    for n in notes])]
 
 
 def _timeline(s: Dict) -> List[Block]:

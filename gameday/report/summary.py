@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Optional
 
 from gameday.report import journal as jr
 from gameday.report.impact import fault_impacts
+from gameday.report.notes import note_events, placed_notes
 from gameday.report.paths import strip_paths
 from gameday.report.redact import known_secret_values, redact
 from gameday.report.sources import RunFiles, read_run
@@ -84,10 +85,12 @@ def summarize_files(files: RunFiles, rto_threshold: Any = None) -> Dict[str, Any
         "safeguards": safeguards,
         "rollbacks": jr.rollbacks(journal),
         "pauses": _pauses(files.run_dir),
+        "notes": [],
         "events": [],
     }
-    summary["events"] = _events(journal, faults, safeguards, files.load_summary)
-    summary["events"] = sorted(summary["events"] + _pause_events(summary["pauses"]),
+    summary["notes"] = placed_notes(files.run_dir, summary["start"], faults)
+    summary["events"] = sorted(_events(journal, faults, safeguards, files.load_summary)
+                               + _pause_events(summary["pauses"]) + note_events(summary["notes"]),
                                key=lambda e: e["at"])
     return strip_paths(redact(summary, secrets), files.run_dir)
 
