@@ -94,6 +94,9 @@ class Shopper(FastHttpUser):
         self.products: List[int] = []
         self.pages = 1
         self.cart: Dict[int, int] = {}  # what this shopper put in its cart: product id -> qty
+        # the cart of a checkout that got no answer (timeout, reset): the order may still have
+        # been placed and these items left the cart, so their absence is no loss
+        self.maybe_ordered: Dict[int, int] = {}
         self.browse()
         self.view_cart()  # a fresh session gets its Nonce and Cart-Token here
 
@@ -132,8 +135,9 @@ class Shopper(FastHttpUser):
             pid = item.get("id")
             actual[pid] = actual.get(pid, 0) + int(item.get("quantity", 0) or 0)
         missing = {pid: qty for pid, qty in self.cart.items() if actual.get(pid, 0) < qty}
+        maybe_ordered, self.maybe_ordered = self.maybe_ordered, {}
         self.cart = actual
-        if missing:
+        if missing and not set(missing) <= set(maybe_ordered):
             response.failure(CartLost(f"cart came back without {missing} (session lost)"))
 
     # ---------------------------------------------------------------- journey steps
@@ -204,9 +208,13 @@ class Shopper(FastHttpUser):
             self._remember(resp)
             data = _json(resp) or {}
             if not resp.ok:
-                if data.get("code") == "woocommerce_rest_cart_empty" and self.cart:
+                if not resp.status_code:  # no answer: the order may exist (not acknowledged)
+                    self.maybe_ordered = dict(self.cart)
+                elif data.get("code") == "woocommerce_rest_cart_empty" and self.cart:
                     lost, self.cart = self.cart, {}
-                    resp.failure(CartLost(f"checkout found the cart empty; had {lost}"))
+                    maybe_ordered, self.maybe_ordered = self.maybe_ordered, {}
+                    if not set(lost) <= set(maybe_ordered):
+                        resp.failure(CartLost(f"checkout found the cart empty; had {lost}"))
                 elif 400 <= resp.status_code < 500:
                     self.restart_session()  # e.g. out of stock: this cart can never check out
                 return

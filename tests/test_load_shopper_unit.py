@@ -1,0 +1,97 @@
+"""The shopper's cart bookkeeping (chaosext/loadtests/shopper.py), step by step with a scripted
+store: what counts as a lost cart, and what a checkout that got no answer changes about it."""
+import types
+
+import pytest
+
+from chaosext.load.recorder import CartLost
+from chaosext.loadtests.shopper import Shopper
+
+
+class Answer:
+    """A Locust response inside `catch_response`: status, JSON body, and how the step ended."""
+
+    def __init__(self, status, body=None):
+        self.status_code, self.body, self.headers = status, body, {}
+        self.ok = 200 <= status < 400
+        self.failed = None
+
+    def json(self):
+        if self.body is None:
+            raise ValueError("no body")
+        return self.body
+
+    def failure(self, exc):
+        self.failed = exc
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def cart(*ids):
+    return {"items": [{"id": pid, "quantity": 1} for pid in ids]}
+
+
+@pytest.fixture
+def shopper():
+    """A Shopper's state and its own methods, the store answering from `shopper.answers`."""
+    me = types.SimpleNamespace(cart={}, maybe_ordered={}, number=1, products=[7, 8],
+                               address=dict(Shopper.address), answers=[], seen=[])
+    for name in ("_check_cart", "add_to_cart", "view_cart", "checkout", "restart_session"):
+        setattr(me, name, types.MethodType(getattr(Shopper, name), me))
+    me._remember = lambda response: None
+
+    def call(method, path, step, body=None):
+        answer = me.answers.pop(0)
+        me.seen.append((step, answer))
+        return answer
+    me._call = call
+    return me
+
+
+def lost(shopper):
+    return [a.failed for _, a in shopper.seen if isinstance(a.failed, CartLost)]
+
+
+def test_an_item_missing_from_an_acknowledged_cart_is_a_lost_cart(shopper):
+    shopper.cart = {7: 1, 8: 1}
+    shopper.answers = [Answer(200, cart(8))]
+    shopper.view_cart()
+    assert len(lost(shopper)) == 1 and "7" in str(lost(shopper)[0])
+
+
+def test_after_a_checkout_without_answer_an_empty_cart_is_not_lost(shopper):
+    shopper.cart = {7: 1}
+    shopper.answers = [Answer(0), Answer(200, cart())]  # the request timed out; the order went through
+    shopper.checkout()
+    shopper.view_cart()
+    assert lost(shopper) == [] and shopper.cart == {}
+
+
+def test_after_a_checkout_without_answer_other_missing_items_are_still_lost(shopper):
+    shopper.cart = {7: 1}
+    shopper.answers = [Answer(0), Answer(201, cart(8))]
+    shopper.checkout()
+    shopper.products = [8]
+    shopper.add_to_cart()  # adds 8: the order took 7 along, fine
+    assert lost(shopper) == [] and shopper.cart == {8: 1}
+    shopper.answers = [Answer(200, cart())]
+    shopper.view_cart()  # 8 was acknowledged after the checkout: its loss counts
+    assert len(lost(shopper)) == 1
+
+
+def test_an_empty_cart_at_checkout_is_lost_unless_the_last_checkout_got_no_answer(shopper):
+    empty = {"code": "woocommerce_rest_cart_empty", "message": "Cannot create order from empty cart."}
+    shopper.cart = {7: 1}
+    shopper.answers = [Answer(400, empty)]
+    shopper.checkout()
+    assert len(lost(shopper)) == 1
+    shopper.seen.clear()
+    shopper.cart = {7: 1}
+    shopper.answers = [Answer(0), Answer(400, empty)]
+    shopper.checkout()
+    shopper.checkout()
+    assert lost(shopper) == []
