@@ -149,7 +149,10 @@ def _redis_tls_lines(port: int, tls: LabTls) -> List[str]:
 
 
 def _write_private(path: Path, lines: List[str]) -> Path:
+    """A config file holding a password: 0600 even when it existed (Sentinel's CONFIG REWRITE
+    may have replaced a node's file with a wider mode)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write("\n".join(lines) + "\n")
     return path
