@@ -65,9 +65,8 @@ def test_a_second_up_makes_a_fresh_ca(config):
     assert tls.generate(config).ca.read_bytes() != first
 
 
-def test_plain_lab_env_says_tls_off_and_the_encrypted_one_names_ca_and_user(config):
-    assert manage.tls_env(LabConfig(state_dir=config.state_dir)) == {
-        "GAMEDAY_MYSQL_TLS": "false", "GAMEDAY_REDIS_TLS": "false"}
+def test_plain_lab_env_adds_nothing_and_the_encrypted_one_names_ca_and_user(config):
+    assert manage.tls_env(LabConfig(state_dir=config.state_dir)) == {}
     env = manage.tls_env(config)
     ca = str(config.path("tls", "ca.pem"))
     assert env["GAMEDAY_MYSQL_TLS"] == env["GAMEDAY_REDIS_TLS"] == "true"

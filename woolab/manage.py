@@ -304,12 +304,12 @@ def env(state_dir: Path) -> dict:
 
 def tls_env(config: LabConfig) -> dict:
     """The data-plane settings an encrypted lab needs (chaosext.settings): TLS on, verified
-    against the lab's CA, Redis as the ACL user. A plain lab says TLS off explicitly, so a
-    leftover GAMEDAY_*_TLS in the shell cannot point `gameday run` at the wrong mode."""
+    against the lab's CA, Redis as the ACL user. A plain lab adds none (an exported "TLS off"
+    would outlive the lab in a shell and turn TLS off against AWS)."""
     from .tls import REDIS_USERNAME, lab_tls
     tls = lab_tls(config)
     if tls is None:
-        return {"GAMEDAY_MYSQL_TLS": "false", "GAMEDAY_REDIS_TLS": "false"}
+        return {}
     return {"GAMEDAY_MYSQL_TLS": "true", "GAMEDAY_MYSQL_CA": str(tls.ca), "GAMEDAY_MYSQL_TLS_VERIFY": "true",
             "GAMEDAY_REDIS_TLS": "true", "GAMEDAY_REDIS_CA": str(tls.ca), "GAMEDAY_REDIS_TLS_VERIFY": "true",
             "GAMEDAY_REDIS_USERNAME": REDIS_USERNAME}
