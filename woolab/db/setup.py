@@ -70,9 +70,10 @@ def replicate(parts: LabParts, name: str, primary: DbNode, gtid_mode: str, timeo
     """Make `name` a read-only replica of `primary` and wait until both replication threads run."""
     with parts.admin.mysql(name) as conn:
         servers.sql(conn, "STOP SLAVE")
+        ssl_clause, ssl_args = _master_ssl(parts)
         servers.sql(conn, "CHANGE MASTER TO MASTER_HOST=%s, MASTER_PORT=%s, MASTER_USER='repl', "
-                          "MASTER_PASSWORD=%s, MASTER_CONNECT_RETRY=1, MASTER_USE_GTID=" + gtid_mode
-                    + _master_ssl(parts), (primary.ip, primary.port, parts.secrets["db_repl_password"]))
+                          "MASTER_PASSWORD=%s, MASTER_CONNECT_RETRY=1, MASTER_USE_GTID=" + gtid_mode + ssl_clause,
+                    (primary.ip, primary.port, parts.secrets["db_repl_password"], *ssl_args))
         servers.sql(conn, "SET GLOBAL read_only=1")
         servers.sql(conn, "START SLAVE")
 
@@ -88,13 +89,13 @@ def replicate(parts: LabParts, name: str, primary: DbNode, gtid_mode: str, timeo
             raise LabStartError(f"replication on {name} did not start within {timeout:.0f} s")
 
 
-def _master_ssl(parts: LabParts) -> str:
-    """Replication over TLS on an encrypted lab, the primary's certificate verified against the
-    lab's CA and its address (MariaDB: CHANGE MASTER ... MASTER_SSL)."""
+def _master_ssl(parts: LabParts) -> tuple:
+    """The CHANGE MASTER clause (and its argument) for replication over TLS on an encrypted lab,
+    the primary's certificate verified against the lab's CA and its address."""
     tls = lab_tls(parts.config)
     if tls is None:
-        return ""
-    return f", MASTER_SSL=1, MASTER_SSL_CA='{tls.ca}', MASTER_SSL_VERIFY_SERVER_CERT=1"
+        return "", ()
+    return ", MASTER_SSL=1, MASTER_SSL_CA=%s, MASTER_SSL_VERIFY_SERVER_CERT=1", (str(tls.ca),)
 
 
 def restart_node(parts: LabParts, name: str, read_only: bool) -> None:
