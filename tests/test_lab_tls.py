@@ -6,16 +6,19 @@ import json
 import os
 import socket
 import ssl
+import time
 
 import boto3
 import pymysql
 import pytest
 import redis
 
-from gameday import run, safety
+from gameday import cli, run, safety
 from gameday.preflight import reach
 from gameday.preflight.context import Context
+from test_lab_failures import healthy_again, messages, wait_for
 from woolab import manage, tls
+from woolab.measure import EndpointWriter
 
 pytestmark = pytest.mark.lab
 EXPERIMENTS = sorted(p.stem for p in run.EXPERIMENTS_DIR.glob("*.json"))
@@ -91,6 +94,69 @@ def test_facade_reports_in_transit_encryption_and_the_ca(tls_lab, monkeypatch):
     instance = boto3.client("rds").describe_db_instances()["DBInstances"][0]
     assert instance["CACertificateIdentifier"] == tls.CA_IDENTIFIER
     assert instance["CertificateDetails"]["CAIdentifier"] == tls.CA_IDENTIFIER
+
+
+def test_lab_env_prints_the_tls_settings_and_up_again_says_tls(tls_lab, capsys):
+    state_dir = str(tls_lab.state_dir)
+    assert cli.main(["lab", "env", "--state-dir", state_dir]) == 0
+    exports = capsys.readouterr().out
+    for line in ("export GAMEDAY_REDIS_TLS=true", "export GAMEDAY_MYSQL_TLS=true",
+                 f"export GAMEDAY_REDIS_CA={tls_lab.state_dir / 'tls' / 'ca.pem'}",
+                 f"export GAMEDAY_MYSQL_CA={tls_lab.state_dir / 'tls' / 'ca.pem'}",
+                 "export GAMEDAY_REDIS_USERNAME=gameday"):
+        assert line in exports.splitlines(), exports
+    assert cli.main(["lab", "up", "--tls", "--state-dir", state_dir]) == 0
+    assert "lab already up" in capsys.readouterr().out and "TLS" in manage.up(tls_lab.config)
+
+
+def test_tls_run_or_up_on_a_running_plain_lab_is_one_line(lab, capsys, monkeypatch):
+    monkeypatch.delenv("GAMEDAY_LAB_TLS", raising=False)
+    code = cli.main(["run", "rds-force-failover", "--tls", "--state-dir", str(lab.state_dir)])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1 and "already up without TLS" in err
+    assert "GAMEDAY_LAB_TLS" not in os.environ  # a refused run changes nothing for the next one
+    assert cli.main(["lab", "up", "--tls", "--state-dir", str(lab.state_dir)]) == 1
+    assert "already up without TLS" in capsys.readouterr().err
+
+
+def test_crashed_cache_primary_is_replaced_by_sentinels_talking_tls_as_the_acl_user(tls_lab):
+    """Sentinel's own election (not the lab's TestFailover) over TLS: Sentinels reach quorum over
+    TLS, promote with the ACL user, and the writer (TLS, ACL user) loses nothing acknowledged."""
+    wait_for(lambda: healthy_again(tls_lab), what="a healthy lab")
+    old = next(n for n, v in tls_lab.snapshot()["cache_clusters"].items() if v["role"] == "primary")
+    writer = EndpointWriter(tls_lab.env, "cache", wait_replicas=1)
+    writer.start()
+    wait_for(lambda: len(writer.acked) > 20)
+    t0 = time.time()
+    tls_lab.call(f"/_lab/crash?id={old}")
+    wait_for(lambda: any(m.startswith("Finished recovery") for m in messages(tls_lab, t0)), what="node replacement")
+    wait_for(lambda: healthy_again(tls_lab), what="full redundancy")
+    acked = len(writer.acked)
+    wait_for(lambda: len(writer.acked) > acked + 20)
+    writer.finish()
+    assert writer.lost() == []
+    new = next(n for n, v in tls_lab.snapshot()["cache_clusters"].items() if v["role"] == "primary")
+    assert new != old
+    assert messages(tls_lab, t0)[0] == f"Failover from primary node {old} to replica node {new} completed"
+
+
+def test_db_failover_rebuilds_the_standby_with_replication_over_tls_and_loses_nothing(tls_lab):
+    wait_for(lambda: healthy_again(tls_lab), what="a healthy lab")
+    writer = EndpointWriter(tls_lab.env, "db")  # TLS verified against the lab's CA
+    writer.start()
+    wait_for(lambda: len(writer.acked) > 20)
+    before = tls_lab.snapshot()["db_instances"]["shop-db"]["primary"]
+    tls_lab.failover_db()
+    wait_for(lambda: healthy_again(tls_lab), what="a rebuilt standby")
+    acked = len(writer.acked)
+    wait_for(lambda: len(writer.acked) > acked + 20)
+    writer.finish()
+    assert writer.lost() == []
+    with pymysql.connect(unix_socket=str(tls_lab.state_dir / "run" / f"{before}.sock"), user="root",
+                         password="") as conn, conn.cursor(pymysql.cursors.DictCursor) as cur:
+        cur.execute("SHOW SLAVE STATUS")  # the old primary is the new standby
+        status = cur.fetchone()
+    assert status["Slave_IO_Running"] == "Yes" and status["Master_SSL_Verify_Server_Cert"] == "Yes"
 
 
 def run_on_tls_lab(lab, monkeypatch, tmp_path, name) -> tuple:
