@@ -136,8 +136,15 @@ class ResolvingConnection(redis.Connection):
         return super()._connect()
 
 
+class ResolvingSSLConnection(ResolvingConnection, redis.SSLConnection):
+    """The same over TLS (in-transit encryption): the certificate is checked against the address
+    the name resolved to, which the lab's certificates list beside the names."""
+
+
 def resolving_redis(name: str, port: int, resolver: Resolver, **kwargs) -> redis.Redis:
-    """A redis-py client for endpoint `name` whose connections re-resolve on every reconnect."""
-    pool = redis.ConnectionPool(connection_class=ResolvingConnection, endpoint_name=name,
+    """A redis-py client for endpoint `name` whose connections re-resolve on every reconnect;
+    `ssl=True` (with redis-py's `ssl_*` options) makes them TLS connections."""
+    connection_class = ResolvingSSLConnection if kwargs.pop("ssl", False) else ResolvingConnection
+    pool = redis.ConnectionPool(connection_class=connection_class, endpoint_name=name,
                                 resolver=resolver, port=port, **kwargs)
     return redis.Redis(connection_pool=pool)

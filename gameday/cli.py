@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from woolab import manage
-from woolab.config import LabConfig
+from woolab.config import TLS_ENV, LabConfig
 from woolab.errors import LabError
 from woolab.runlock import describe, lab_lock
 
@@ -33,7 +33,8 @@ def cmd_lab_up(args) -> int:
                                 min_failover_interval=args.min_failover_interval,
                                 db_failover_outage_seconds=args.db_failover_seconds,
                                 cache_failover_outage_seconds=args.cache_failover_seconds,
-                                timing=args.timing, with_shop=False if args.no_shop else None)
+                                timing=args.timing, with_shop=False if args.no_shop else None,
+                                tls=args.tls or None)
     if config.timing not in ("fast", "aws"):
         config.timing = str(Path(config.timing).resolve())
     print(manage.up(config))
@@ -54,6 +55,7 @@ def cmd_lab_status(args) -> int:
     if info["controller"] == "dead":
         return print_dead_controller(info)
     print(f"lab state dir: {info['state_dir']}  timing: {info.get('timing', 'fast')}  "
+          f"{'TLS (gameday lab env prints the CA and user)  ' if info.get('tls') else ''}"
           f"(shop-db: {info['db_status']}, shop-cache: {info['cache_status']})")
     if info["in_use_by"] is not None:
         print(f"in use by: {describe(info['in_use_by'])}")
@@ -141,6 +143,20 @@ def _use_timing(args) -> None:
     os.environ["GAMEDAY_LAB_TIMING"] = args.timing
 
 
+def _use_tls(args) -> None:
+    """`gameday run --tls`: a lab this run starts is encrypted; a running plain lab is refused
+    (its servers speak plain text), a running encrypted lab is used either way (its env says TLS)."""
+    if not args.tls:
+        return
+    state_dir = _state_dir(args)
+    if args.target != "lab":
+        raise GamedayError("--tls starts an encrypted lab; on AWS set GAMEDAY_REDIS_TLS / GAMEDAY_MYSQL_TLS "
+                           "(docs/before-aws.md)")
+    if manage.is_up(state_dir) and not LabConfig.load(state_dir).tls:
+        raise GamedayError("the lab is already up without TLS; stop it (`gameday lab down`) or drop --tls")
+    os.environ[TLS_ENV] = "1"
+
+
 def cmd_lab_fault(args) -> int:
     """crash / freeze / thaw one node, or cut an AZ's power, by hand (not while a run holds the lab)."""
     config = manage.require_up(_state_dir(args))
@@ -172,6 +188,7 @@ def _gate_options(args) -> dict:
 def cmd_run(args) -> int:
     from . import run
     _use_timing(args)
+    _use_tls(args)
     return run.game_day(args.experiment, target=args.target, users=args.users, spawn_rate=args.spawn_rate,
                         dry_run=args.dry_run, state_dir=_state_dir(args), region=args.region,
                         keep_lab=args.keep_lab, run_id=args.run_id,
@@ -304,6 +321,8 @@ def _add_run_parser(sub) -> None:
                    help="lab only: run with this stand-in shop setting (e.g. retry=false), restored afterwards")
     p.add_argument("--state-dir", help="lab state directory")
     p.add_argument("--timing", help="lab only: timing profile of a lab this run starts (fast, aws or a JSON file)")
+    p.add_argument("--tls", action="store_true",
+                   help="lab only: a lab this run starts is encrypted (see `gameday lab up --tls`)")
     _add_gate_options(p)
     _add_live_options(p)
     _add_console_options(p)
@@ -359,6 +378,10 @@ def _add_lab_parsers(sub) -> None:
                         "(default 1.0; ElastiCache takes tens of seconds)")
     p.add_argument("--timing", help="timing profile: fast (default, CI), aws (AWS's documented durations) "
                                     "or a JSON file; see docs/timing.md")
+    p.add_argument("--tls", action="store_true",
+                   help="encrypted lab: Redis and MariaDB speak TLS only, with certificates from the lab's own "
+                        "CA; Redis needs the ACL user (`gameday lab env` prints the settings; "
+                        "docs/encrypted-lab.md)")
     p.set_defaults(func=cmd_lab_up)
     lab_sub.add_parser("down", parents=[common], help="stop everything the lab started").set_defaults(
         func=cmd_lab_down)

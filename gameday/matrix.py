@@ -26,7 +26,8 @@ from .interrupt import Interrupted, Interrupts
 DEFAULT_MAX_RUNS = 16
 # where the shop is and who it is: the lab sets these, a matrix varies behaviour only
 NOT_SETTINGS = {"db_host", "db_port", "db_user", "db_password", "db_name", "db_ssl_ca", "redis_host",
-                "redis_port", "redis_password", "redis_reader_port", "consumer_key",
+                "redis_port", "redis_password", "redis_username", "redis_ssl", "redis_ssl_ca",
+                "redis_reader_port", "consumer_key",
                 "consumer_secret", "nonce_secret", "access_log", "dns_server"}
 
 

@@ -3,6 +3,7 @@
 Set GAMEDAY_LAB_STATE_DIR / GAMEDAY_LAB_BASE_PORT to run beside another lab. A lab that is
 already up at that state dir is reused and left running (fast developer loop).
 """
+import contextlib
 import json
 import os
 import shutil
@@ -149,18 +150,36 @@ def lab_env(lab, monkeypatch) -> dict:
     return lab.env
 
 
-@pytest.fixture(scope="module")
-def timed_lab(request, tmp_path_factory):
-    """A lab of the test module's own with the failover durations of its `LAB_TIMING` (e.g.
-    `{"db_failover_outage_seconds": 20}`), stopped after the module. Its ports start at
-    $GAMEDAY_LAB_SLOW_BASE_PORT, else 100 above the session lab's, so both may run at once."""
-    state_dir = tmp_path_factory.mktemp("timed-lab")
-    base = int(os.environ.get("GAMEDAY_LAB_SLOW_BASE_PORT")
+def second_lab_port() -> int:
+    """Ports of a module's own lab: $GAMEDAY_LAB_SLOW_BASE_PORT, else 100 above the session lab's,
+    so both may run at once."""
+    return int(os.environ.get("GAMEDAY_LAB_SLOW_BASE_PORT")
                or int(os.environ.get("GAMEDAY_LAB_BASE_PORT", TEST_BASE_PORT)) + 100)
-    config = LabConfig.from_env(state_dir=state_dir, base_port=base, **request.module.LAB_TIMING)
+
+
+@contextlib.contextmanager
+def module_lab(tmp_path_factory, name: str, **settings):
+    """A lab of one test module with its own settings, stopped with nothing left behind."""
+    state_dir = tmp_path_factory.mktemp(name)
+    config = LabConfig.from_env(state_dir=state_dir, base_port=second_lab_port(), **settings)
     manage.up(config)
     pids = dict(manage.recorded_pids(state_dir))
     try:
         yield LabHandle(LabConfig.load(state_dir))
     finally:
         stop_lab(state_dir, pids)
+
+
+@pytest.fixture(scope="module")
+def timed_lab(request, tmp_path_factory):
+    """A lab of the test module's own with the failover durations of its `LAB_TIMING` (e.g.
+    `{"db_failover_outage_seconds": 20}`), stopped after the module."""
+    with module_lab(tmp_path_factory, "timed-lab", **request.module.LAB_TIMING) as handle:
+        yield handle
+
+
+@pytest.fixture(scope="module")
+def tls_lab(tmp_path_factory):
+    """An encrypted lab (`gameday lab up --tls`) of the test module's own, stopped after the module."""
+    with module_lab(tmp_path_factory, "tls-lab", tls=True) as handle:
+        yield handle

@@ -15,15 +15,19 @@ from redis.retry import Retry
 from chaosext.supervisor import poll_until
 
 from . import servers
+from .tls import LabTls, redis_options, redis_tls_options
 
 
 class Admin:
-    """Where the admin paths are: the run dir (MariaDB sockets) and the Redis password."""
+    """Where the admin paths are: the run dir (MariaDB sockets), the Sentinels' ports, and how to
+    reach a Redis node (password; on an encrypted lab TLS and the ACL user, `woolab.tls`)."""
 
-    def __init__(self, run_dir: Path, redis_password: str, sentinel_ports: list):
+    def __init__(self, run_dir: Path, redis_password: str, sentinel_ports: list,
+                 tls: Optional[LabTls] = None):
         self.run_dir = run_dir
-        self.redis_password = redis_password
         self.sentinel_ports = sentinel_ports
+        self.redis_options = redis_options(tls, redis_password)
+        self.sentinel_options = redis_tls_options(tls)
 
     @contextmanager
     def mysql(self, node: str, timeout: float = 5.0,
@@ -36,8 +40,8 @@ class Admin:
 
     @contextmanager
     def redis(self, port: int, timeout: float = 1.0, host: str = "127.0.0.1") -> Iterator[Redis]:
-        client = Redis(host=host, port=port, password=self.redis_password, socket_timeout=timeout,
-                             socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
+        client = Redis(host=host, port=port, socket_timeout=timeout, socket_connect_timeout=timeout,
+                       retry=Retry(NoBackoff(), 0), **self.redis_options)
         try:
             yield client
         finally:
@@ -46,7 +50,7 @@ class Admin:
     @contextmanager
     def sentinel(self, index: int) -> Iterator[Redis]:
         client = Redis(host="127.0.0.1", port=self.sentinel_ports[index], socket_timeout=1.0,
-                             socket_connect_timeout=1.0, retry=Retry(NoBackoff(), 0))
+                       socket_connect_timeout=1.0, retry=Retry(NoBackoff(), 0), **self.sentinel_options)
         try:
             yield client
         finally:

@@ -12,6 +12,7 @@ from typing import Optional
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR_ENV = "GAMEDAY_LAB_STATE_DIR"
+TLS_ENV = "GAMEDAY_LAB_TLS"  # set by `gameday run --tls`: a lab the run starts is encrypted
 DEFAULT_BASE_PORT = 15300
 MAX_CACHE_NODES = 6
 
@@ -53,12 +54,14 @@ class LabConfig:
     db_multi_az: bool = True
     with_shop: bool = True
     shop_env: dict = field(default_factory=dict)
+    tls: bool = False  # `up --tls`: TLS-only Redis (ACL user) and MariaDB with the lab's own CA (woolab/tls.py)
 
     @classmethod
     def from_env(cls, **overrides) -> "LabConfig":
         cfg = cls(state_dir=default_state_dir(),
                   base_port=int(os.environ.get("GAMEDAY_LAB_BASE_PORT", DEFAULT_BASE_PORT)),
-                  timing=os.environ.get("GAMEDAY_LAB_TIMING") or "fast")
+                  timing=os.environ.get("GAMEDAY_LAB_TIMING") or "fast",
+                  tls=os.environ.get(TLS_ENV, "").strip().lower() in ("1", "true", "yes", "on"))
         for key, value in overrides.items():
             if value is not None:
                 setattr(cfg, key, value)

@@ -26,6 +26,7 @@ from .config import LabConfig
 from .dns import LabDns
 from .errors import LabInvalidState
 from .state import LabState
+from .tls import lab_tls, mysql_options, redis_options
 
 
 class DnsEndpoints:
@@ -77,7 +78,8 @@ class DnsEndpoints:
             host = self.fresh.address(self.config.db_endpoint_name)
             conn = pymysql.connect(host=host, port=self.config.db_endpoint_port, user="admin",
                                    password=self.secrets["db_admin_password"], connect_timeout=0.5,
-                                   read_timeout=5, write_timeout=5, autocommit=True, ssl_disabled=True)
+                                   read_timeout=5, write_timeout=5, autocommit=True,
+                                   **mysql_options(lab_tls(self.config)))
             try:
                 servers.sql(conn, "REPLACE INTO woolab.probe VALUES (1, %s)", (time.time(),))
             finally:
@@ -88,9 +90,9 @@ class DnsEndpoints:
         """Resolve the primary endpoint and write, every 20 ms; the time the first write landed."""
         def write():
             host = self.fresh.address(self.config.cache_primary_name)
-            client = redis.Redis(host=host, port=self.config.cache_primary_port,
-                                 password=self.secrets["redis_password"], socket_timeout=0.2,
-                                 socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+            client = redis.Redis(host=host, port=self.config.cache_primary_port, socket_timeout=0.2,
+                                 socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0),
+                                 **redis_options(lab_tls(self.config), self.secrets["redis_password"]))
             try:
                 client.set("woolab:probe", time.time())
             finally:

@@ -31,6 +31,7 @@ from .power import PowerControl
 from .shop_launcher import ShopLauncher
 from .state import LabState
 from .timing import profile_for
+from .tls import generate as generate_tls
 from .webhook import WebhookReceiver
 
 log = logging.getLogger("woolab")
@@ -61,7 +62,9 @@ class Lab:
         run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         secrets = load_or_create_secrets(cfg.state_dir)
         self.events = EventLog(cfg.path("events.jsonl"))
-        admin = Admin(run_dir, secrets["redis_password"], [cfg.sentinel_port(i) for i in range(sentinel.SENTINELS)])
+        tls = generate_tls(cfg) if cfg.tls else None
+        admin = Admin(run_dir, secrets["redis_password"], [cfg.sentinel_port(i) for i in range(sentinel.SENTINELS)],
+                      tls)
         timing = profile_for(cfg)
         endpoints = DnsEndpoints(cfg, self.state, secrets, (timing.db_dns_ttl_seconds, timing.cache_dns_ttl_seconds))
         self.parts = parts = LabParts(cfg, self.state, self.events, admin, endpoints, self.procs, secrets, timing)

@@ -52,7 +52,10 @@ def up(config: LabConfig, timeout: float = 60.0) -> str:
     state = controller_state(state_dir)
     if state and state["alive"]:
         if state["status"] == "ready":
-            return f"lab already up (state dir {state_dir})"
+            if config.tls and not LabConfig.load(state_dir).tls:
+                raise LabStartError(f"the lab is already up without TLS (state dir {state_dir}); "
+                                    "stop it with `gameday lab down` and start it with --tls")
+            return f"lab already up (state dir {state_dir}{', TLS' if LabConfig.load(state_dir).tls else ''})"
         _wait_ready(state_dir, timeout)
         return f"lab up (state dir {state_dir})"
     missing = servers.missing_packages()
@@ -263,7 +266,7 @@ def status(state_dir: Path) -> dict:
     }
     if "shop" in pids:
         endpoints["shop"] = f"http://127.0.0.1:{config.shop_port}"
-    return {"state_dir": str(state_dir), "controller": "running", "timing": config.timing,
+    return {"state_dir": str(state_dir), "controller": "running", "timing": config.timing, "tls": config.tls,
             "db_status": db["status"], "cache_status": group["status"], "nodes": nodes,
             "endpoints": endpoints, "in_use_by": runlock.lock_holder(state_dir)}
 
@@ -288,6 +291,7 @@ def env(state_dir: Path) -> dict:
         "GAMEDAY_WEBHOOK_URL": f"http://127.0.0.1:{config.webhook_port}/hook",
         "GAMEDAY_SLACK_WEBHOOK_URL": f"http://127.0.0.1:{config.webhook_port}/slack",
     }
+    values.update(tls_env(config))
     if config.with_shop:
         values.update({"GAMEDAY_SHOP_URL": f"http://127.0.0.1:{config.shop_port}",
                        "GAMEDAY_SHOP_CONSUMER_KEY": s["shop_consumer_key"],
@@ -296,6 +300,19 @@ def env(state_dir: Path) -> dict:
                        "GAMEDAY_SHOP_WRITE_CONSUMER_KEY": s["shop_consumer_key"],
                        "GAMEDAY_SHOP_WRITE_CONSUMER_SECRET": s["shop_consumer_secret"]})
     return values
+
+
+def tls_env(config: LabConfig) -> dict:
+    """The data-plane settings an encrypted lab needs (chaosext.settings): TLS on, verified
+    against the lab's CA, Redis as the ACL user. A plain lab adds none (an exported "TLS off"
+    would outlive the lab in a shell and turn TLS off against AWS)."""
+    from .tls import REDIS_USERNAME, lab_tls
+    tls = lab_tls(config)
+    if tls is None:
+        return {}
+    return {"GAMEDAY_MYSQL_TLS": "true", "GAMEDAY_MYSQL_CA": str(tls.ca), "GAMEDAY_MYSQL_TLS_VERIFY": "true",
+            "GAMEDAY_REDIS_TLS": "true", "GAMEDAY_REDIS_CA": str(tls.ca), "GAMEDAY_REDIS_TLS_VERIFY": "true",
+            "GAMEDAY_REDIS_USERNAME": REDIS_USERNAME}
 
 
 def default_state_dir() -> Path:

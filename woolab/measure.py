@@ -5,6 +5,7 @@ Used by the lab's tests and by the benchmark script to check the RPO/outage targ
 """
 import threading
 import time
+from pathlib import Path
 from typing import List, Optional
 
 import pymysql
@@ -13,6 +14,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from chaosext.resolve import Resolver, resolving_redis
+
+from .tls import verified_context
 
 
 class EndpointWriter(threading.Thread):
@@ -39,14 +42,29 @@ class EndpointWriter(threading.Thread):
         return pymysql.connect(host=self.resolver.address(e["GAMEDAY_MYSQL_HOST"]), port=int(e["GAMEDAY_MYSQL_PORT"]),
                                user=e["GAMEDAY_MYSQL_USER"], password=e["GAMEDAY_MYSQL_PASSWORD"],
                                database=e["GAMEDAY_MYSQL_DATABASE"], connect_timeout=1, read_timeout=5,
-                               write_timeout=5, autocommit=True, ssl_disabled=True)
+                               write_timeout=5, autocommit=True, **self._mysql_tls())
+
+    def _mysql_tls(self) -> dict:
+        """TLS verified against the lab's CA when `gameday lab env` says the lab is encrypted."""
+        ca = self.env.get("GAMEDAY_MYSQL_CA")
+        if self.env.get("GAMEDAY_MYSQL_TLS") == "true" and ca:
+            return {"ssl": verified_context(Path(ca))}
+        return {"ssl_disabled": True}
+
+    def _redis_auth(self) -> dict:
+        e = self.env
+        options = {"password": e["GAMEDAY_REDIS_PASSWORD"], "username": e.get("GAMEDAY_REDIS_USERNAME") or None}
+        if e.get("GAMEDAY_REDIS_TLS") == "true":
+            options.update(ssl=True, ssl_ca_certs=e.get("GAMEDAY_REDIS_CA"), ssl_cert_reqs="required",
+                           ssl_check_hostname=True)
+        return options
 
     def _cache(self) -> redis.Redis:
         if self._redis is None:
             e = self.env
             self._redis = resolving_redis(e["GAMEDAY_REDIS_HOST"], int(e["GAMEDAY_REDIS_PORT"]), self.resolver,
-                                          password=e["GAMEDAY_REDIS_PASSWORD"], socket_timeout=0.25,
-                                          socket_connect_timeout=0.25, retry=Retry(NoBackoff(), 0))
+                                          socket_timeout=0.25, socket_connect_timeout=0.25,
+                                          retry=Retry(NoBackoff(), 0), **self._redis_auth())
         return self._redis
 
     def _write(self, n: int) -> None:

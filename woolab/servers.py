@@ -15,6 +15,7 @@ import pymysql
 from chaosext.supervisor import child_pids, pid_alive, pid_cmdline, poll_until, spawn, stop_pid  # noqa: F401  (re-exported for the lab)
 
 from .errors import LabStartError
+from .tls import REDIS_USERNAME, LabTls
 
 DEBIAN_PACKAGES = {
     "mariadbd": "mariadb-server", "mariadb-install-db": "mariadb-server",
@@ -99,8 +100,9 @@ def mariadb_install(datadir: Path, log_path: Path) -> None:
 
 
 def mariadb_start(datadir: Path, port: int, server_id: int, run_dir: Path, read_only: bool,
-                  address: str = "127.0.0.1") -> subprocess.Popen:
-    """mariadbd for one DB node, listening on the node's own loopback address (its "host")."""
+                  address: str = "127.0.0.1", tls: Optional[LabTls] = None) -> subprocess.Popen:
+    """mariadbd for one DB node, listening on the node's own loopback address (its "host");
+    with `tls`, TCP clients must use TLS (the admin's unix socket counts as secure)."""
     name = datadir.name
     argv = [binary("mariadbd"), "--no-defaults", f"--datadir={datadir}", f"--port={port}",
             f"--bind-address={address}", f"--socket={run_dir / (name + '.sock')}", f"--tmpdir={run_dir}",
@@ -113,6 +115,9 @@ def mariadb_start(datadir: Path, port: int, server_id: int, run_dir: Path, read_
             "--innodb-buffer-pool-size=64M", "--innodb-log-file-size=48M",
             "--innodb-flush-log-at-trx-commit=2", "--sync-binlog=0", "--max-connections=600",
             "--slave-net-timeout=5", "--performance-schema=0", f"--read-only={1 if read_only else 0}"]
+    if tls:
+        argv += [f"--ssl-ca={tls.ca}", f"--ssl-cert={tls.cert('db')}", f"--ssl-key={tls.key('db')}",
+                 "--require-secure-transport=ON"]
     if os.geteuid() == 0:
         argv.append("--user=root")
     return spawn(argv, run_dir / (name + ".out"))
@@ -139,31 +144,63 @@ def sql_dict(conn, statement: str) -> List[dict]:
 
 # --- Redis / Sentinel ----------------------------------------------------------------------
 
+def _redis_tls_lines(port: int, tls: LabTls) -> List[str]:
+    """TLS only (no plain port), replication and Sentinel links over TLS too; clients need no
+    certificate of their own, as on ElastiCache (docs/encrypted-lab.md)."""
+    return ["port 0", f"tls-port {port}", f"tls-cert-file {tls.cert('cache')}",
+            f"tls-key-file {tls.key('cache')}", f"tls-ca-cert-file {tls.ca}", "tls-auth-clients no",
+            "tls-replication yes"]
+
+
+def _write_private(path: Path, lines: List[str]) -> Path:
+    """A config file holding a password: 0600 even when it existed (Sentinel's CONFIG REWRITE
+    may have replaced a node's file with a wider mode)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
 def redis_start(name: str, address: str, port: int, password: str, run_dir: Path,
-                replica_of: Optional[tuple] = None) -> subprocess.Popen:
-    """redis-server for one cache node on its own loopback address; `replica_of` is (address, port)."""
+                replica_of: Optional[tuple] = None, tls: Optional[LabTls] = None) -> subprocess.Popen:
+    """redis-server for one cache node on its own loopback address; `replica_of` is (address, port).
+
+    Plain: the default user with a password (an AUTH token). With `tls`: TLS only, the default
+    user off and one ACL user (`REDIS_USERNAME`) that replicas and Sentinels authenticate as; the
+    password then lives in a 0600 config file, not on the command line."""
     data = run_dir / name
     data.mkdir(parents=True, exist_ok=True)
-    argv = [binary("redis-server"), "--port", str(port), "--bind", address, "--dir", str(data),
-            "--save", "", "--appendonly", "no", "--requirepass", password, "--masterauth", password,
-            "--replica-announce-ip", address, "--repl-diskless-sync", "yes",
-            "--repl-diskless-sync-delay", "0", "--logfile", "", "--daemonize", "no",
-            "--protected-mode", "no", "--min-replicas-to-write", "0"]
+    argv = [binary("redis-server")]
+    if tls:
+        argv.append(str(_write_private(run_dir / f"{name}.conf", _redis_tls_lines(port, tls) + [
+            "user default off", f"user {REDIS_USERNAME} on >{password} ~* &* +@all",
+            f"masteruser {REDIS_USERNAME}", f"masterauth {password}"])))
+    else:
+        argv += ["--port", str(port), "--requirepass", password, "--masterauth", password]
+    argv += ["--bind", address, "--dir", str(data),
+             "--save", "", "--appendonly", "no",
+             "--replica-announce-ip", address, "--repl-diskless-sync", "yes",
+             "--repl-diskless-sync-delay", "0", "--logfile", "", "--daemonize", "no",
+             "--protected-mode", "no", "--min-replicas-to-write", "0"]
     if replica_of:
         argv += ["--replicaof", replica_of[0], str(replica_of[1])]
     return spawn(argv, run_dir / (name + ".log"))
 
 
 def sentinel_start(index: int, port: int, primary: tuple, password: str, group: str,
-                   down_after_ms: int, run_dir: Path) -> subprocess.Popen:
+                   down_after_ms: int, run_dir: Path, tls: Optional[LabTls] = None) -> subprocess.Popen:
+    """One Sentinel; with `tls` it listens on TLS only and talks TLS to the nodes and to the other
+    Sentinels (`tls-replication yes`), authenticating as the ACL user."""
     conf = run_dir / f"sentinel-{index}.conf"
-    conf.write_text("\n".join([
-        f"port {port}", "bind 127.0.0.1", f"dir {run_dir}", "daemonize no",
+    listen = _redis_tls_lines(port, tls) if tls else [f"port {port}"]
+    auth = [f"sentinel auth-user {group} {REDIS_USERNAME}"] if tls else []
+    _write_private(conf, listen + [
+        "bind 127.0.0.1", f"dir {run_dir}", "daemonize no",
         "sentinel announce-ip 127.0.0.1",
-        f"sentinel monitor {group} {primary[0]} {primary[1]} 2",
+        f"sentinel monitor {group} {primary[0]} {primary[1]} 2", *auth,
         f"sentinel auth-pass {group} {password}",
         f"sentinel down-after-milliseconds {group} {down_after_ms}",
         f"sentinel failover-timeout {group} 2000",
-        f"sentinel parallel-syncs {group} 1", ""]))
-    os.chmod(conf, 0o600)
+        f"sentinel parallel-syncs {group} 1"])
     return spawn([binary("redis-sentinel"), str(conf)], run_dir / f"sentinel-{index}.log")

@@ -11,6 +11,7 @@ from . import servers
 from .config import write_json_atomic
 from .errors import LabInvalidState
 from .parts import LabParts
+from .tls import REDIS_USERNAME, lab_tls
 
 SECRET_SHOP_KEYS = {"db_password", "redis_password", "consumer_key", "consumer_secret", "nonce_secret"}
 
@@ -25,7 +26,9 @@ class ShopLauncher:
         from .shop import schema, server  # imported late: `--no-shop` labs never load it
         cfg, s = self.parts.config, self.parts.secrets
         primary = next(iter(self.parts.state.db.values()))
-        schema.install(primary.nodes[primary.primary].ip, cfg.db_endpoint_port, "shop", s["db_app_password"], "shop")
+        tls = lab_tls(cfg)
+        schema.install(primary.nodes[primary.primary].ip, cfg.db_endpoint_port, "shop", s["db_app_password"], "shop",
+                       ssl_ca=str(tls.ca) if tls else None)
         shop_config = {
             "db_host": cfg.db_endpoint_name, "db_port": cfg.db_endpoint_port, "db_user": "shop",
             "db_password": s["db_app_password"], "db_name": "shop",
@@ -36,6 +39,9 @@ class ShopLauncher:
             "nonce_secret": s["shop_nonce_secret"], "access_log": str(cfg.path("run", "shop-access.jsonl")),
             # carts are acknowledged only once a replica has them, so a primary loss keeps them
             "cart_wait_replicas": 1, "cart_wait_timeout_ms": 200}
+        if tls:  # TLS to both, verified against the lab's CA; Redis as the ACL user
+            shop_config.update(db_ssl_ca=str(tls.ca), redis_ssl=True, redis_ssl_ca=str(tls.ca),
+                               redis_username=REDIS_USERNAME)
         shop_config.update(cfg.shop_env)
         self._base_config = dict(shop_config)
         write_json_atomic(self.path, shop_config, mode=0o600)

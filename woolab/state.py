@@ -53,6 +53,7 @@ class DbInstance:
     last_failover_at: Optional[float] = None
     tags: Dict[str, str] = field(default_factory=lambda: {"chaos:allowed": "true"})
     endpoint_node: Optional[str] = None  # the node the endpoint's DNS record names
+    ca_certificate: Optional[Dict[str, object]] = None  # encrypted lab: {"id", "valid_till"} of its CA
 
     def node_in(self, az: str) -> List[str]:
         return [name for name, node in self.nodes.items() if node.az == az]
@@ -98,6 +99,8 @@ class ReplicationGroup:
     automatic_failover: bool = True
     multi_az: bool = True
     tags: Dict[str, str] = field(default_factory=lambda: {"chaos:allowed": "true"})
+    transit_encryption: bool = False  # encrypted lab: TLS only ("required")
+    user_group_ids: List[str] = field(default_factory=list)  # encrypted lab: the ACL user's group (RBAC)
 
 
 class LabState:

@@ -6,6 +6,7 @@ creates a draft order in WooCommerce), MySQL gets `SELECT 1` and Redis `PING` + 
 failures are told apart (no TLS at the endpoint, untrusted certificate) so the fix is named.
 """
 import socket
+import ssl
 from typing import List, Optional
 
 import pymysql
@@ -27,6 +28,10 @@ CA_HELP = {"mysql": "set GAMEDAY_MYSQL_CA to the CA bundle that signed the serve
 TLS_OFF_HELP = {"mysql": "the server does not offer TLS: unset GAMEDAY_MYSQL_TLS (or set it to false)",
                 "redis": "the endpoint does not speak TLS: unset GAMEDAY_REDIS_TLS (or enable "
                          "in-transit encryption on the replication group)"}
+TLS_ONLY_HELP = {"mysql": "the server requires TLS: set GAMEDAY_MYSQL_TLS=true and GAMEDAY_MYSQL_CA to the "
+                          "CA bundle that signed its certificate",
+                 "redis": "the endpoint speaks TLS only (in-transit encryption): set GAMEDAY_REDIS_TLS=true "
+                          "and GAMEDAY_REDIS_CA to the CA bundle that signed its certificate"}
 ENV_HELP = {"mysql": "check GAMEDAY_MYSQL_HOST/_PORT and the security group / network path from the runner",
             "redis": "check GAMEDAY_REDIS_HOST/_PORT and the security group / network path from the runner"}
 
@@ -62,8 +67,11 @@ def mysql_row(context: Context, timeout: float = 3.0) -> Row:
         finally:
             connection.close()
     except (pymysql.err.MySQLError, OSError) as error:
+        fix = explain_connect_error("mysql", error)
+        if not tls and getattr(error, "args", (None,))[:1] == (1045,) and _mysql_wants_tls(context, timeout):
+            fix = TLS_ONLY_HELP["mysql"]
         return Row("reach", "DB endpoint", FAIL, f"{point.host}:{point.port}: {dataplane._describe_failure(error)}",
-                   explain_connect_error("mysql", error))
+                   fix)
     return Row("reach", "DB endpoint", OK, f"{point.host}:{point.port} answers (TLS {'verified' if tls and _verified(context, 'mysql') else 'on, not verified' if tls else 'off'})")
 
 
@@ -71,6 +79,30 @@ def _verified(context: Context, kind: str) -> bool:
     from chaosext import settings
     key = "mysql_tls_verify" if kind == "mysql" else "redis_tls_verify"
     return settings.tristate(settings.lookup(key, context.configuration, context.secrets)) is not False
+
+
+def _mysql_wants_tls(context: Context, timeout: float) -> bool:
+    """Whether the credentials that failed in the clear pass over TLS: the server then requires
+    secure transport (MariaDB answers a plain login with Access denied, not with why)."""
+    configuration = {**(context.configuration or {}), "mysql_tls": True, "mysql_tls_verify": False}
+    try:
+        dataplane.mysql_connection(configuration, context.secrets, timeout=timeout).close()
+        return True
+    except (pymysql.err.MySQLError, OSError):
+        return False
+
+
+def _speaks_tls(host: str, port: int, timeout: float) -> bool:
+    """Whether the endpoint completes a TLS handshake (certificate not checked: only the question
+    "is this TLS?" is asked, nothing is sent over it)."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    try:
+        with socket.create_connection((connect_host(host), port), timeout=timeout) as sock:
+            with context.wrap_socket(sock):
+                return True
+    except (OSError, ValueError):
+        return False
 
 
 def _speaks_plain_redis(host: str, port: int, timeout: float) -> bool:
@@ -103,6 +135,8 @@ def redis_row(context: Context, timeout: float = 3.0) -> Row:
         fix = explain_connect_error("redis", error)
         if tls and fix == ENV_HELP["redis"] and _speaks_plain_redis(point.host, point.port, timeout):
             fix = TLS_OFF_HELP["redis"]  # a plain server waits for more of the TLS hello: a timeout
+        elif not tls and fix == ENV_HELP["redis"] and _speaks_tls(point.host, point.port, timeout):
+            fix = TLS_ONLY_HELP["redis"]  # a TLS-only server closes a plain connection
         return Row("reach", "cache endpoint", FAIL, f"{point.host}:{point.port}: {type(error).__name__}: {error}", fix)
     finally:
         client.close()

@@ -72,12 +72,15 @@ def forget(admin: Admin, group_id: str) -> None:
 
 
 def repoint(admin: Admin, group_id: str, primary: tuple, password: str, down_after_ms: int) -> None:
-    """Make every Sentinel monitor `primary` = (address, port) after a failover the lab ran itself."""
+    """Make every Sentinel monitor `primary` = (address, port) after a failover the lab ran itself
+    (authenticating as the nodes' ACL user when the lab has one)."""
     forget(admin, group_id)
+    username = admin.redis_options.get("username")
+    user = ("auth-user", username) if username else ()
     for i in range(SENTINELS):
         with admin.sentinel(i) as s:
             s.execute_command("SENTINEL", "MONITOR", group_id, primary[0], primary[1], 2)
-            s.execute_command("SENTINEL", "SET", group_id, "auth-pass", password,
+            s.execute_command("SENTINEL", "SET", group_id, *user, "auth-pass", password,
                               "down-after-milliseconds", down_after_ms, "failover-timeout", 2000,
                               "parallel-syncs", 1)
 

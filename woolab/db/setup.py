@@ -11,6 +11,7 @@ from .. import servers
 from ..config import AZS, DB_INSTANCE_ID
 from ..errors import LabStartError
 from ..parts import LabParts
+from ..tls import ca_details, lab_tls
 from ..state import DbInstance, DbNode, Endpoint
 
 NODE_NAMES = ("shop-db-a", "shop-db-b")
@@ -30,7 +31,8 @@ def start_db(parts: LabParts) -> None:
     for i, name in enumerate(names):
         ip = cfg.db_node_address(i)
         proc = parts.procs.add(name, servers.mariadb_start(datadirs[i], cfg.db_node_port(i), i + 1,
-                                                           parts.config.path("run"), read_only=i > 0, address=ip))
+                                                           parts.config.path("run"), read_only=i > 0, address=ip,
+                                                           tls=lab_tls(cfg)))
         nodes[name] = DbNode(az=AZS[i], port=cfg.db_node_port(i), role="primary" if i == 0 else "standby",
                              pid=proc.pid, server_id=i + 1, ip=ip)
     for name, node in nodes.items():
@@ -44,7 +46,8 @@ def start_db(parts: LabParts) -> None:
         parts.state.db[DB_INSTANCE_ID] = DbInstance(
             id=DB_INSTANCE_ID, engine="mariadb", engine_version=version, multi_az=cfg.db_multi_az,
             endpoint=Endpoint(cfg.db_endpoint_name, cfg.db_endpoint_port), primary=names[0],
-            standby=names[1] if len(names) > 1 else None, nodes=nodes, endpoint_node=names[0])
+            standby=names[1] if len(names) > 1 else None, nodes=nodes, endpoint_node=names[0],
+            ca_certificate=ca_details(lab_tls(cfg)))
 
 
 def _create_users(parts: LabParts, primary: str) -> None:
@@ -67,9 +70,10 @@ def replicate(parts: LabParts, name: str, primary: DbNode, gtid_mode: str, timeo
     """Make `name` a read-only replica of `primary` and wait until both replication threads run."""
     with parts.admin.mysql(name) as conn:
         servers.sql(conn, "STOP SLAVE")
+        ssl_clause, ssl_args = _master_ssl(parts)
         servers.sql(conn, "CHANGE MASTER TO MASTER_HOST=%s, MASTER_PORT=%s, MASTER_USER='repl', "
-                          "MASTER_PASSWORD=%s, MASTER_CONNECT_RETRY=1, MASTER_USE_GTID=" + gtid_mode,
-                    (primary.ip, primary.port, parts.secrets["db_repl_password"]))
+                          "MASTER_PASSWORD=%s, MASTER_CONNECT_RETRY=1, MASTER_USE_GTID=" + gtid_mode + ssl_clause,
+                    (primary.ip, primary.port, parts.secrets["db_repl_password"], *ssl_args))
         servers.sql(conn, "SET GLOBAL read_only=1")
         servers.sql(conn, "START SLAVE")
 
@@ -85,11 +89,20 @@ def replicate(parts: LabParts, name: str, primary: DbNode, gtid_mode: str, timeo
             raise LabStartError(f"replication on {name} did not start within {timeout:.0f} s")
 
 
+def _master_ssl(parts: LabParts) -> tuple:
+    """The CHANGE MASTER clause (and its argument) for replication over TLS on an encrypted lab,
+    the primary's certificate verified against the lab's CA and its address."""
+    tls = lab_tls(parts.config)
+    if tls is None:
+        return "", ()
+    return ", MASTER_SSL=1, MASTER_SSL_CA=%s, MASTER_SSL_VERIFY_SERVER_CERT=1", (str(tls.ca),)
+
+
 def restart_node(parts: LabParts, name: str, read_only: bool) -> None:
     """Start a stopped node of the instance again (after a failover or a reboot)."""
     node = parts.state.db[DB_INSTANCE_ID].nodes[name]
     proc = parts.procs.add(name, servers.mariadb_start(parts.config.path("db", name), node.port, node.server_id,
                                                        parts.config.path("run"), read_only=read_only,
-                                                       address=node.ip))
+                                                       address=node.ip, tls=lab_tls(parts.config)))
     node.pid = proc.pid
     servers.wait_for_port(node.port, 20, proc, f"mariadbd {name}", host=node.ip)

@@ -67,6 +67,10 @@ def db_instance(snapshot: Mapping[str, Any], instance: Mapping[str, Any]) -> Dic
     }
     if instance["multi_az"] and standby:
         out["SecondaryAvailabilityZone"] = nodes[standby]["az"]
+    ca = instance.get("ca_certificate")
+    if ca:  # an encrypted lab: the CA that signed the server certificate (docs/encrypted-lab.md)
+        out["CACertificateIdentifier"] = ca["id"]
+        out["CertificateDetails"] = {"CAIdentifier": ca["id"], "ValidTill": ca["valid_till"]}
     return out
 
 

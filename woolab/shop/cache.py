@@ -45,7 +45,9 @@ def make_client(config: ShopConfig, *, port: Optional[int] = None,
     """A pooled client for the primary endpoint; one attempt per call, failed connections closed."""
     return resolving_redis(
         config.redis_host, port or config.redis_port, resolver or resolver_for(config),
+        username=config.redis_username or None,
         password=config.redis_password or None,
+        **tls_options(config),
         socket_connect_timeout=connect_timeout or config.connection_timeout,
         socket_timeout=read_timeout or config.read_write_timeout,
         retry=Retry(NoBackoff(), 0, supported_errors=RETRIED_ERRORS),
@@ -53,6 +55,14 @@ def make_client(config: ShopConfig, *, port: Optional[int] = None,
         health_check_interval=0,
         max_connections=256,
     )
+
+
+def tls_options(config: ShopConfig) -> dict:
+    """In-transit encryption as a PHP client would be told (`tls://` with a CA file): verified."""
+    if not config.redis_ssl:
+        return {}
+    return {"ssl": True, "ssl_ca_certs": config.redis_ssl_ca, "ssl_cert_reqs": "required",
+            "ssl_check_hostname": True}
 
 
 class Cache:

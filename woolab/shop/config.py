@@ -35,6 +35,9 @@ class ShopConfig:
     redis_host: str = "127.0.0.1"
     redis_port: int = 6379
     redis_password: Optional[str] = None
+    redis_username: Optional[str] = None  # an ACL user (ElastiCache RBAC); None = the default user
+    redis_ssl: bool = False  # in-transit encryption; the certificate is then verified
+    redis_ssl_ca: Optional[str] = None  # CA bundle for it; None = the system's trust store
     redis_reader_port: Optional[int] = None
     # -- name resolution: endpoints are DNS names, as on AWS --
     dns_server: Optional[str] = None  # HOST:PORT of the lab's DNS server; None = the system resolver

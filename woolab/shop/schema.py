@@ -8,7 +8,8 @@ returns the order it already placed instead of placing a second one.
 from __future__ import annotations
 
 import random
-from typing import List, Tuple
+import ssl
+from typing import List, Optional, Tuple
 
 import pymysql
 
@@ -107,11 +108,12 @@ def catalogue(products: int = 200, seed: int = 42) -> List[Tuple]:
 
 
 def install(host: str, port: int, user: str, password: str, database: str = "shop",
-            products: int = 200) -> None:
-    """Create the tables in ``database`` and seed the catalogue once (existing rows are kept)."""
+            products: int = 200, ssl_ca: Optional[str] = None) -> None:
+    """Create the tables in ``database`` and seed the catalogue once (existing rows are kept);
+    over TLS verified against ``ssl_ca`` when given (an encrypted lab), else in the clear."""
+    tls = {"ssl": ssl.create_default_context(cafile=ssl_ca)} if ssl_ca else {"ssl_disabled": True}
     conn = pymysql.connect(host=host, port=int(port), user=user, password=password,
-                           database=database, charset="utf8mb4", ssl_disabled=True,
-                           connect_timeout=5, autocommit=False)
+                           database=database, charset="utf8mb4", connect_timeout=5, autocommit=False, **tls)
     try:
         with conn.cursor() as cur:
             for ddl in TABLES:
