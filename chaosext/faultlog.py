@@ -18,8 +18,9 @@ import logging
 import os
 import signal
 import threading
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List
 
+from chaosext import jsonlines
 from chaosext.load.config import RUN_DIR_ENV
 from chaosext.timefmt import iso
 
@@ -88,21 +89,4 @@ def ended(result: Dict[str, Any]) -> None:
 
 def read(run_dir: str) -> List[Dict[str, Any]]:
     """The ledger's records in order; an absent or torn file yields what could be parsed."""
-    records = []
-    try:
-        with open(os.path.join(run_dir, LEDGER), encoding="utf-8") as fh:
-            for line in fh:
-                record = _parse(line)
-                if record is not None:
-                    records.append(record)
-    except OSError:
-        return []
-    return records
-
-
-def _parse(line: str) -> Optional[Dict[str, Any]]:
-    try:
-        record = json.loads(line)
-    except ValueError:  # the last line of a run killed mid-write
-        return None
-    return record if isinstance(record, dict) and record.get("fault") else None
+    return [r for r in jsonlines.records(os.path.join(run_dir, LEDGER)) if r.get("fault")]

@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Optional
 
 from chaoslib.types import Configuration, Experiment, Secrets
 
+from chaosext import jsonlines
 from chaosext.load.config import RUN_DIR_ENV
 from chaosext.timefmt import iso
 
@@ -109,19 +110,7 @@ def wait_for_continue(run_dir: str, before: str, timeout: float,
 
 def read_pauses(run_dir: str) -> List[Dict[str, Any]]:
     """The pauses of a run, in order (torn or foreign lines skipped)."""
-    pauses = []
-    try:
-        with open(os.path.join(run_dir, PAUSES), encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(record, dict) and record.get("started_at"):
-                    pauses.append(record)
-    except OSError:
-        return []
-    return pauses
+    return [r for r in jsonlines.records(os.path.join(run_dir, PAUSES)) if r.get("started_at")]
 
 
 def _read_how(path: str) -> str:

@@ -26,6 +26,7 @@ from typing import Any, Dict, List
 
 from chaoslib.types import Configuration, Experiment, Journal, Secrets
 
+from chaosext import jsonlines
 from chaosext.load.config import RUN_DIR_ENV
 
 __all__ = ["PROGRESS", "PHASE_OF_EVENT", "event_line", "phases", "configure_control", "before_experiment_control",
@@ -139,17 +140,8 @@ def phases(run_dir: str) -> List[Dict[str, Any]]:
     """The phases begun so far, in order: ``{"phase": "hypothesis-before", "at": epoch}`` (and
     ``status`` for ``ended``); a torn last line is skipped."""
     found: List[Dict[str, Any]] = []
-    try:
-        with open(os.path.join(run_dir, PROGRESS), encoding="utf-8") as fh:
-            lines = fh.readlines()
-    except OSError:
-        return found
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        event = record.get("event") if isinstance(record, dict) else None
+    for record in jsonlines.records(os.path.join(run_dir, PROGRESS)):
+        event = record.get("event")
         if event == "hypothesis-started":
             name = f"hypothesis-{record.get('stage')}"
         else:

@@ -24,7 +24,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from chaosext import faultlog
+from chaosext import faultlog, jsonlines
 from chaosext.events import classify
 from chaosext.pause import CURRENT, is_fault, read_pauses
 from chaosext.progress import PROGRESS
@@ -50,19 +50,7 @@ class RunState:
 
 def read_lines(path: str) -> List[Dict[str, Any]]:
     """JSON lines of a file being appended to: a torn last line is skipped."""
-    rows = []
-    try:
-        with open(path, encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(row, dict):
-                    rows.append(row)
-    except OSError:
-        return []
-    return rows
+    return jsonlines.records(path)
 
 
 def _json(path: str) -> Optional[Dict[str, Any]]:
