@@ -1,11 +1,29 @@
 """The shopper's cart bookkeeping (chaosext/loadtests/shopper.py), step by step with a scripted
 store: what counts as a lost cart, and what a checkout that got no answer changes about it."""
+import os
 import types
 
 import pytest
 
-from chaosext.load.recorder import CartLost
-from chaosext.loadtests.shopper import Shopper
+
+def _import_without_gevent_patching():
+    """Locust patches the whole process with gevent when first imported; after the test session
+    has imported ssl and friends that recurses, and these tests need none of it. The variable is
+    put back at once: the Locust processes other tests start must be patched as usual."""
+    before = os.environ.get("LOCUST_SKIP_MONKEY_PATCH")
+    os.environ["LOCUST_SKIP_MONKEY_PATCH"] = "1"
+    try:
+        from chaosext.load.recorder import CartLost
+        from chaosext.loadtests.shopper import Shopper
+    finally:
+        if before is None:
+            del os.environ["LOCUST_SKIP_MONKEY_PATCH"]
+        else:
+            os.environ["LOCUST_SKIP_MONKEY_PATCH"] = before
+    return CartLost, Shopper
+
+
+CartLost, Shopper = _import_without_gevent_patching()
 
 
 class Answer:
