@@ -217,3 +217,25 @@ def test_cache_failover_keeps_carts_that_were_acknowledged(lab, shop_url):
         status, _, cart = s.call("GET", STORE + "/cart")
         assert status == 200 and [(it["id"], it["quantity"]) for it in cart["items"]] == [(20 + i, 2)]
     assert shoppers[0].checkout()[0] == 200
+
+
+def test_a_stale_cart_save_never_overwrites_a_newer_cart(lab):
+    """A request that read the cart and then outlived its client (its write held by a failover,
+    retried on the new primary) must not overwrite what the shopper saved since: the hardened
+    store saves only over the revision it read. WooCommerce's session table (the stock profile)
+    lets the last writer win. Against the lab's real Redis, with the shop's own settings."""
+    import uuid
+    from woolab.shop.cache import Cache, CartChanged, CartStore
+    from woolab.shop.config import load_config
+    store = CartStore(Cache(load_config(str(lab.state_dir / "run" / "shop.json"))))
+    session = "t_stale_" + uuid.uuid4().hex
+    store.save(session, {"items": [{"id": 1}], "rev": "r1"}, read_rev="")
+    store.save(session, {"items": [{"id": 1}, {"id": 2}], "rev": "r2"}, read_rev="r1")  # the next add
+    with pytest.raises(CartChanged):  # the stale request, computed from r1
+        store.save(session, {"items": [{"id": 1}, {"id": 3}], "rev": "r3"}, read_rev="r1")
+    # a retry of a save that did go through (its answer was lost) is accepted, not refused
+    store.save(session, {"items": [{"id": 1}, {"id": 2}], "rev": "r2"}, read_rev="r1")
+    assert store.load(session) == {"items": [{"id": 1}, {"id": 2}], "rev": "r2"}
+    store.save(session, {"items": [], "rev": "r4"})  # without a revision: written as before
+    assert store.load(session)["rev"] == "r4"
+    store.clear(session)

@@ -21,7 +21,7 @@ from redis.retry import Retry
 from chaosext.resolve import Resolver, resolving_redis
 
 from .config import ShopConfig, resolver_for
-from .errors import ServiceUnavailable
+from .errors import ServiceUnavailable, ShopError
 
 T = TypeVar("T")
 RETRIED_ERRORS = (ConnectionError, TimeoutError, ReadOnlyError)
@@ -93,6 +93,24 @@ class Cache:
             return default
 
 
+# Compare-and-set of a cart on its revision, atomically in Redis: 1 written (or our own revision
+# already there), 0 another request saved a newer cart since this one read it.
+SAVE_OVER_REVISION = """
+local current = redis.call('GET', KEYS[1])
+local rev = ''
+if current then rev = cjson.decode(current)['rev'] or '' end
+if rev ~= ARGV[3] and rev ~= ARGV[4] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+
+
+class CartChanged(ShopError):
+    def __init__(self) -> None:
+        super().__init__("gameday_cart_changed", "The cart was changed by another request in the "
+                         "meantime. Load the cart and try again.", 409)
+
+
 class CartStore:
     """Carts as JSON under ``wc:cart:<session>``; writes optionally acknowledged by a replica."""
 
@@ -109,27 +127,35 @@ class CartStore:
             return {"items": [], "rev": ""}
         return json.loads(raw)
 
-    def save(self, session: str, cart: dict) -> None:
+    def save(self, session: str, cart: dict, read_rev: Optional[str] = None) -> None:
+        """Write the cart; with `read_rev`, only over that revision (or our own, when a retry
+        follows a write that did go through): a stale save raises CartChanged (409)."""
         payload = json.dumps(cart, separators=(",", ":"))
         ttl = self.cache.config.cart_ttl
-        self.cache.run(lambda r: self._write(r, lambda p: p.set(self.key(session), payload, ex=ttl)))
+        if read_rev is None:
+            self.cache.run(lambda r: self._write(r, lambda p: p.set(self.key(session), payload, ex=ttl)))
+            return
+        args = (1, self.key(session), payload, ttl, read_rev, cart.get("rev", ""))
+        if not self.cache.run(lambda r: self._write(r, lambda p: p.eval(SAVE_OVER_REVISION, *args))):
+            raise CartChanged()
 
     def clear(self, session: str) -> None:
         self.cache.run(lambda r: self._write(r, lambda p: p.delete(self.key(session))))
 
-    def _write(self, r: redis.Redis, command: Callable) -> None:
-        """One write, then WAIT for replicas when configured; unacknowledged counts as failed."""
+    def _write(self, r: redis.Redis, command: Callable):
+        """One write, then WAIT for replicas when configured; unacknowledged counts as failed.
+        Returns what the write command returned."""
         config = self.cache.config
         if not config.cart_wait_replicas:
-            command(r)
-            return
+            return command(r)
         pipe = r.pipeline(transaction=False)
         command(pipe)
         pipe.execute_command("WAIT", config.cart_wait_replicas, config.cart_wait_timeout_ms)
-        acked = pipe.execute()[-1]
+        written, acked = pipe.execute()[-2:]
         if int(acked) < config.cart_wait_replicas:
             raise ServiceUnavailable(
                 "woocommerce_rest_cart_not_replicated",
                 "The cart change was not confirmed by a replica in time. Please retry.",
                 config.checkout_retry_after,
                 cause=f"WAIT {config.cart_wait_replicas} acknowledged by {acked}")
+        return written

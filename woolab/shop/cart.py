@@ -82,8 +82,12 @@ class Carts:
 
     # -- helpers --
     def _save(self, session: str, cart: Dict[str, Any]) -> Dict[str, Any]:
+        """Save over the revision this request read: a store that checks it (the hardened
+        profile) refuses to overwrite a newer cart with a stale one (a request that outlived its
+        client, retried after a failover)."""
+        read_rev = cart.get("rev", "")
         cart["rev"] = os.urandom(8).hex()
-        self.store.save(session, cart)
+        self.store.save(session, cart, read_rev=read_rev)
         return cart
 
     @staticmethod

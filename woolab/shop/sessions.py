@@ -46,7 +46,8 @@ class SessionTableStore:
             self.cache.run(lambda r: r.set(self.key(session), raw, ex=ttl, nx=True))
         return json.loads(raw)
 
-    def save(self, session: str, cart: dict) -> None:
+    def save(self, session: str, cart: dict, read_rev: str = None) -> None:
+        """Last writer wins, as ``save_data()`` does: `read_rev` is not checked (docs/hardening.md)."""
         payload = json.dumps(cart, separators=(",", ":"))
         ttl = self.cache.config.cart_ttl
         with self.db.connection() as conn, conn.cursor() as cur:
