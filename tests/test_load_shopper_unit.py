@@ -113,3 +113,12 @@ def test_an_empty_cart_at_checkout_is_lost_unless_the_last_checkout_got_no_answe
     shopper.checkout()
     shopper.checkout()
     assert lost(shopper) == []
+
+
+def test_an_unanswered_checkout_may_empty_the_cart_long_after_the_shopper_saw_it_full(shopper):
+    shopper.cart = {7: 1, 8: 1}
+    shopper.answers = [Answer(0), Answer(200, cart(7, 8)), Answer(200, cart())]
+    shopper.checkout()  # no answer; the shop still holds the request
+    shopper.view_cart()  # still full: the order is not placed yet
+    shopper.view_cart()  # now it is, and the cart is empty
+    assert lost(shopper) == []
