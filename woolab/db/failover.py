@@ -14,11 +14,14 @@ from chaosext.supervisor import poll_until
 
 from .. import servers
 from ..config import DB_INSTANCE_ID
-from ..errors import LabInvalidState
+from ..errors import LabInvalidState, LabStartError
 from ..parts import LabParts
 from .setup import replicate, restart_node
 
 log = logging.getLogger("woolab")
+
+REBUILD_ATTEMPTS = 3  # a standby that failed to start replicating is started afresh this often
+REBUILD_REPLICATION_TIMEOUT = 30.0  # seconds for both replication threads to run (busy machines)
 
 
 def gtid_seqs(position: str) -> dict:
@@ -115,10 +118,23 @@ class DbMechanics:
         parts.state.save()
 
     def rebuild_standby(self, instance_id: str, name: str) -> None:
-        """Start `name` again as a read-only replica of the current primary (GTID catch-up)."""
+        """Start `name` again as a read-only replica of the current primary (GTID catch-up).
+
+        A rebuild whose replication does not start in time (seen on a 2-core machine running a
+        whole test suite) is tried again from a fresh start instead of leaving the instance with
+        a standby "rebuilding" for ever: RDS keeps replacing a standby until it has one."""
         db = self.parts.state.db_instance(instance_id)
-        restart_node(self.parts, name, read_only=True)
-        replicate(self.parts, name, db.nodes[db.primary], gtid_mode="current_pos")
+        for attempt in range(1, REBUILD_ATTEMPTS + 1):
+            try:
+                restart_node(self.parts, name, read_only=True)
+                replicate(self.parts, name, db.nodes[db.primary], gtid_mode="current_pos",
+                          timeout=REBUILD_REPLICATION_TIMEOUT)
+                break
+            except LabStartError as exc:
+                if attempt == REBUILD_ATTEMPTS:
+                    raise
+                log.warning("rebuilding standby %s failed (%s); starting it again", name, exc)
+                self.parts.procs.stop(name, hard=True)
         with self.parts.state.lock:
             db.nodes[name].status = "available"
 
