@@ -6,7 +6,6 @@ import json
 import os
 import socket
 import ssl
-import time
 
 import boto3
 import pymysql
@@ -16,7 +15,7 @@ import redis
 from gameday import cli, run, safety
 from gameday.preflight import reach
 from gameday.preflight.context import Context
-from test_lab_failures import healthy_again, messages, wait_for
+from test_lab_failures import crash_cache_primary_under_writes, healthy_again, messages, wait_for
 from woolab import manage, tls
 from woolab.measure import EndpointWriter
 
@@ -122,20 +121,8 @@ def test_tls_run_or_up_on_a_running_plain_lab_is_one_line(lab, capsys, monkeypat
 def test_crashed_cache_primary_is_replaced_by_sentinels_talking_tls_as_the_acl_user(tls_lab):
     """Sentinel's own election (not the lab's TestFailover) over TLS: Sentinels reach quorum over
     TLS, promote with the ACL user, and the writer (TLS, ACL user) loses nothing acknowledged."""
-    wait_for(lambda: healthy_again(tls_lab), what="a healthy lab")
-    old = next(n for n, v in tls_lab.snapshot()["cache_clusters"].items() if v["role"] == "primary")
-    writer = EndpointWriter(tls_lab.env, "cache", wait_replicas=1)
-    writer.start()
-    wait_for(lambda: len(writer.acked) > 20)
-    t0 = time.time()
-    tls_lab.call(f"/_lab/crash?id={old}")
-    wait_for(lambda: any(m.startswith("Finished recovery") for m in messages(tls_lab, t0)), what="node replacement")
-    wait_for(lambda: healthy_again(tls_lab), what="full redundancy")
-    acked = len(writer.acked)
-    wait_for(lambda: len(writer.acked) > acked + 20)
-    writer.finish()
+    old, new, t0, writer = crash_cache_primary_under_writes(tls_lab)
     assert writer.lost() == []
-    new = next(n for n, v in tls_lab.snapshot()["cache_clusters"].items() if v["role"] == "primary")
     assert new != old
     assert messages(tls_lab, t0)[0] == f"Failover from primary node {old} to replica node {new} completed"
 
