@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -19,6 +20,13 @@ from woolab.events import read_events
 from woolab.webhook import read_received
 
 TEST_BASE_PORT = 25300
+
+# A test session started with SIGINT ignored (an asynchronous command of a shell without job
+# control, `nohup`, some CI runners) passes that on to every chaos, gameday and Locust process it
+# starts: the Ctrl-C tests would then time out or test nothing. Python's own handler here is
+# turned back into the default by exec, so the children get a working Ctrl-C again.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 CHECKOUT = Path(__file__).resolve().parents[1]
 # what installing and importing leave in a checkout; not written by the tests themselves
 NOT_TEST_OUTPUT = ("__pycache__", ".pytest_cache", ".egg-info", ".venv/", ".ci/venvs/", "build/")
@@ -129,6 +137,18 @@ def run_dir(tmp_path) -> Path:
     target = tmp_path / "run-1"
     shutil.copytree(Path(__file__).parent / "fixtures" / "report" / "gameday-run", target)
     return target
+
+
+@pytest.fixture(autouse=True)
+def _signal_handlers_restored():
+    """Tests that run the program in-process install its signal handlers; whatever one leaves
+    behind is undone, since an ignored SIGINT would be inherited by every process started later."""
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1)
+    saved = {number: signal.getsignal(number) for number in signals}
+    yield
+    for number, handler in saved.items():
+        if handler is not None and signal.getsignal(number) is not handler:
+            signal.signal(number, handler)
 
 
 @pytest.fixture(autouse=True)
