@@ -1,8 +1,6 @@
 """The report's first screen answers at a glance, and reports carry no machine paths."""
 import json
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,6 +8,7 @@ import pytest
 from gameday.report import summarize, write_report
 from gameday.report.charts import PALETTE
 from gameday.report.document import build
+from test_report_render import chromium, screenshot
 
 FIXTURE = Path(__file__).parent / "fixtures" / "report" / "gameday-run"
 
@@ -60,8 +59,6 @@ def test_no_absolute_machine_paths_in_any_report_file(run_dir):
         assert "orders.jsonl" in text or name == "junit.xml"
 
 
-def chromium():
-    return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def near(rgb, target, tolerance=40):
@@ -79,16 +76,7 @@ def test_first_screen_in_chromium_shows_verdict_baseline_and_one_chart_per_fault
     shutil.copytree(FIXTURE, run)
     write_report(str(base))
     paths = write_report(str(run), baseline=str(base))
-    shot = tmp_path / "first-screen.png"
-    proc = subprocess.run(
-        [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}",
-         "--window-size=1280,900", "file://" + os.path.abspath(paths["report.html"])],
-        capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    from PIL import Image
-    image = Image.open(shot).convert("RGB")
+    image = screenshot(paths["report.html"], tmp_path, 1280, 900, "--hide-scrollbars")
     assert image.size == (1280, 900)
     top = {rgb for _, rgb in image.crop((0, 0, 1280, 200)).getcolors(1_000_000)}
     assert any(near(rgb, hex_rgb("#1a7f37")) for rgb in top)  # the green verdict badge

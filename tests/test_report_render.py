@@ -106,19 +106,24 @@ def chromium():
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(not chromium(), reason="Debian package chromium is not installed")
-def test_html_renders_in_headless_chromium_with_its_charts(run_dir, tmp_path):
-    paths = write_report(str(run_dir))
+def screenshot(html_path, tmp_path, width, height, *flags):
+    """The page as headless Chromium draws it at width x height, as an RGB image."""
     shot = tmp_path / "shot.png"
     proc = subprocess.run(
-        [chromium(), "--headless", "--no-sandbox", "--disable-gpu",
+        [chromium(), "--headless", "--no-sandbox", "--disable-gpu", *flags,
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}",
-         "--window-size=1280,4000", "file://" + os.path.abspath(paths["report.html"])],
+         f"--window-size={width},{height}", "file://" + os.path.abspath(html_path)],
         capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     from PIL import Image
-    image = Image.open(shot).convert("RGB")
+    return Image.open(shot).convert("RGB")
+
+
+@pytest.mark.skipif(not chromium(), reason="Debian package chromium is not installed")
+def test_html_renders_in_headless_chromium_with_its_charts(run_dir, tmp_path):
+    paths = write_report(str(run_dir))
+    image = screenshot(paths["report.html"], tmp_path, 1280, 4000)
     assert image.size == (1280, 4000)
     colours = image.getcolors(maxcolors=1_000_000)
     assert len(colours) > 50  # text, tables and charts, not a blank page
