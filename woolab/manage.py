@@ -199,6 +199,18 @@ def shop_settings(state_dir: Path, settings: dict) -> dict:
     return call(config, "/_lab/shop-settings?" + urlencode(settings), method="POST")
 
 
+def converged(state_dir: Path, timeout: float = 0.0) -> dict:
+    """Wait up to `timeout` s for full redundancy: {"converged", "problems", "events"}."""
+    config = require_up(state_dir)
+    return call(config, f"/_lab/converged?timeout={timeout}", timeout=timeout + 30)
+
+
+def repair(state_dir: Path, timeout: float = 120.0) -> dict:
+    """The last resort when the lab has not healed by itself (it should never be needed)."""
+    config = require_up(state_dir)
+    return call(config, f"/_lab/repair?timeout={timeout}", method="POST", timeout=timeout + 30)
+
+
 def recover_command(state_dir: Path) -> str:
     """The command that cleans up after a dead controller and starts a fresh lab."""
     where = "" if Path(state_dir).resolve() == default_state_dir() else f" --state-dir {state_dir}"
@@ -268,7 +280,8 @@ def status(state_dir: Path) -> dict:
         endpoints["shop"] = f"http://127.0.0.1:{config.shop_port}"
     return {"state_dir": str(state_dir), "controller": "running", "timing": config.timing, "tls": config.tls,
             "db_status": db["status"], "cache_status": group["status"], "nodes": nodes,
-            "endpoints": endpoints, "in_use_by": runlock.lock_holder(state_dir)}
+            "endpoints": endpoints, "in_use_by": runlock.lock_holder(state_dir),
+            "redundancy": call(config, "/_lab/converged?timeout=0")["problems"]}
 
 
 def env(state_dir: Path) -> dict:
