@@ -15,6 +15,8 @@ import urllib.request
 from pathlib import Path
 from typing import Optional
 
+from chaosext.supervisor import poll_until
+
 from . import runlock, servers
 from .config import DB_INSTANCE_ID, REPLICATION_GROUP_ID, LabConfig, load_or_create_secrets, write_json_atomic
 from .errors import LabNotRunning, LabStartError
@@ -107,20 +109,18 @@ def _fresh_state_dir(state_dir: Path) -> None:
 
 
 def _wait_ready(state_dir: Path, timeout: float, proc: Optional[subprocess.Popen] = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def ready() -> bool:
         state = _read_json(state_dir / "lab.json") or {}
-        if state.get("status") == "ready":
-            return
         if state.get("status") == "failed":
             _kill_leftovers(state_dir)
             raise LabStartError(f"lab failed to start: {state.get('error')}")
-        if proc is not None and proc.poll() is not None:
+        if state.get("status") != "ready" and proc is not None and proc.poll() is not None:
             _kill_leftovers(state_dir)
             raise LabStartError(f"lab controller exited (code {proc.returncode}); see {state_dir / 'controller.log'}")
-        time.sleep(0.05)
-    down(state_dir)
-    raise LabStartError(f"lab did not become ready within {timeout:.0f} s; see {state_dir / 'controller.log'}")
+        return state.get("status") == "ready"
+    if not poll_until(ready, timeout):
+        down(state_dir)
+        raise LabStartError(f"lab did not become ready within {timeout:.0f} s; see {state_dir / 'controller.log'}")
 
 
 def recorded_pids(state_dir: Path) -> dict:
