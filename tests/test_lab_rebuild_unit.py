@@ -8,7 +8,7 @@ import types
 import pymysql
 import pytest
 
-from woolab.db import failover
+from woolab.db import failover, setup
 from woolab.db.setup import Diverged
 from woolab.errors import LabStartError
 
@@ -69,3 +69,44 @@ def test_an_unexpected_error_is_not_swallowed_as_transient(parts, monkeypatch):
     replicating_after(parts, monkeypatch, [KeyError("a bug in the mechanic")])
     with pytest.raises(KeyError):
         failover.DbMechanics(parts).rebuild_standby("shop-db", "shop-db-a")
+
+
+def slave_status(**fields):
+    base = {"Slave_IO_Running": "No", "Slave_SQL_Running": "Yes", "Last_IO_Errno": 0, "Last_IO_Error": "",
+            "Last_SQL_Errno": 0, "Last_SQL_Error": ""}
+    return [{**base, **fields}]
+
+
+@pytest.mark.parametrize("errno", [2003, 2005, 2006, 2013])
+def test_a_replica_that_cannot_reach_its_primary_yet_is_waited_for(monkeypatch, errno):
+    monkeypatch.setattr(setup.servers, "sql_dict", lambda _c, _s: slave_status(
+        Last_IO_Errno=errno, Last_IO_Error="error connecting to master"))
+    assert setup.replication_running(None, "shop-db-a") is False
+
+
+def test_a_replica_that_diverged_is_told_apart_by_errno_though_its_message_says_connecting(monkeypatch):
+    # MariaDB's wording of error 1236 contains "connecting slave": the text must not decide
+    monkeypatch.setattr(setup.servers, "sql_dict", lambda _c, _s: slave_status(
+        Last_IO_Errno=1236, Last_IO_Error="Got fatal error 1236 from master: 'Error: connecting slave requested "
+                                           "to start from GTID 0-1-17, which is not in the master's binlog'"))
+    with pytest.raises(Diverged):
+        setup.replication_running(None, "shop-db-a")
+
+
+def test_a_replica_whose_sql_thread_stopped_is_built_afresh(monkeypatch):
+    monkeypatch.setattr(setup.servers, "sql_dict", lambda _c, _s: slave_status(
+        Slave_IO_Running="Yes", Slave_SQL_Running="No", Last_SQL_Errno=1062, Last_SQL_Error="Duplicate entry"))
+    with pytest.raises(Diverged):
+        setup.replication_running(None, "shop-db-a")
+
+
+def test_a_replica_refused_for_another_reason_fails_at_once(monkeypatch):
+    monkeypatch.setattr(setup.servers, "sql_dict", lambda _c, _s: slave_status(
+        Last_IO_Errno=1045, Last_IO_Error="Access denied for user 'repl'"))
+    with pytest.raises(LabStartError, match="Access denied"):
+        setup.replication_running(None, "shop-db-a")
+
+
+def test_a_running_replica_is_running(monkeypatch):
+    monkeypatch.setattr(setup.servers, "sql_dict", lambda _c, _s: slave_status(Slave_IO_Running="Yes"))
+    assert setup.replication_running(None, "shop-db-a") is True
