@@ -140,9 +140,9 @@ def _lab_whole_after_each_test(request):
     within the bound). One that does not fails itself, with what is missing and the lab's last
     events; the lab is then repaired, or restarted, so the next test starts on a whole lab."""
     yield
-    if "lab" not in request.fixturenames:
+    handle = request.node.funcargs.get("lab")
+    if not isinstance(handle, LabHandle):  # no shared lab here (or a module's own fake named `lab`)
         return
-    handle = request.getfixturevalue("lab")
     if not manage.is_up(handle.state_dir):
         return  # the test stopped the lab on purpose (lifecycle tests); the next `lab` use fails loudly
     result = manage.converged(handle.state_dir, CONVERGENCE_BOUND)
