@@ -20,6 +20,19 @@ from woolab.events import read_events
 from woolab.webhook import read_received
 
 TEST_BASE_PORT = 25300
+WORKER_PORT_STRIDE = 4000  # each pytest-xdist worker's labs use their own block of ports
+
+
+def _ports_of_this_worker() -> None:
+    """Under pytest-xdist (`make test` runs one worker per core) every worker starts its own
+    labs: worker N's base port is N blocks above the first, set before any test module reads it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw"):
+        base = int(os.environ.get("GAMEDAY_LAB_BASE_PORT", TEST_BASE_PORT))
+        os.environ["GAMEDAY_LAB_BASE_PORT"] = str(base + WORKER_PORT_STRIDE * int(worker[2:]))
+
+
+_ports_of_this_worker()
 
 # A test session started with SIGINT ignored (an asynchronous command of a shell without job
 # control, `nohup`, some CI runners) passes that on to every chaos, gameday and Locust process it
