@@ -477,7 +477,7 @@ def _dispatch(argv) -> int:
             return args.func(args)
         except (GamedayError, LabError) as exc:
             print(f"gameday: error: {exc}", file=sys.stderr)
-            return 1
+            return getattr(exc, "exit_code", 1)
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP outside a run's experiment
             signum = getattr(exc, "signum", 2)
             print(f"gameday: interrupted ({exc or 'SIGINT'})", file=sys.stderr)

@@ -132,11 +132,18 @@ def target_env(target: str, state_dir: Path, region: Optional[str] = None,
             started = True
         env.update(manage.env(state_dir))
         return env, started
-    region = region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
-    if not region:
-        raise GamedayError("--target aws needs a region: pass --region or set AWS_REGION")
     import boto3
-    if boto3.Session(region_name=region).get_credentials() is None:
+    import botocore.exceptions
+    try:
+        session = boto3.Session()  # the profile's region and credentials count, as for botocore
+        region = region or env.get("AWS_REGION") or session.region_name
+        credentials = session.get_credentials()
+    except botocore.exceptions.BotoCoreError as exc:
+        raise GamedayError(f"--target aws: the AWS configuration cannot be read ({exc})") from None
+    if not region:
+        raise GamedayError("--target aws needs a region: pass --region, set AWS_REGION or the "
+                           "profile's region (~/.aws/config)")
+    if credentials is None:
         raise GamedayError("--target aws found no AWS credentials (environment, profile, SSO or instance role)")
     env.update({"GAMEDAY_TARGET": "aws", "AWS_REGION": region, "AWS_DEFAULT_REGION": region})
     return env, False
@@ -216,7 +223,6 @@ def game_day(experiment: str, target: str = "lab", users: Optional[int] = None,
     """
     if target not in ("lab", "aws"):
         raise GamedayError(f"unknown target {target!r}: use lab or aws (check $GAMEDAY_TARGET)")
-    safety.refuse_mixing(target)
     path = resolve(experiment)
     if allow_remote_load and target != "aws":
         raise GamedayError("--allow-remote-load is for --target aws (the lab's shop is on loopback)")
@@ -225,6 +231,7 @@ def game_day(experiment: str, target: str = "lab", users: Optional[int] = None,
     spec = apply_overrides(load_and_validate(path), users, spawn_rate, False, allow_remote_load,
                            distributed)
     spec = live_apply(spec, live) if live else spec  # --web, --pause-between-faults
+    safety.refuse_mixing(target, spec=spec)
     if target == "aws" and "lab-only" in spec.get("tags", []):
         raise GamedayError(f"{path.stem} runs only on the lab (AWS offers no way to inject this fault); "
                            "see `gameday list` for the experiments that run on AWS")

@@ -62,6 +62,8 @@ def _overview(s: Dict) -> List[Block]:
         ["timing profile", target.get("timing_profile") or "—"],
         ["shop settings", settings or "—"],
     ] + [[f"endpoint: {name}", where] for name, where in target.get("endpoints", {}).items()]))
+    if target.get("waivers"):
+        out += [("h3", "Waived guardrails"), ("list", target["waivers"])]
     if target.get("not_measured"):
         out += [("h3", "Not measured"), ("list", target["not_measured"])]
     return out

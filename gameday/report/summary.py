@@ -267,7 +267,8 @@ def _target(files: RunFiles, faults: List[Dict]) -> Dict[str, Any]:
             "ids": ids, "endpoints": dict(given.get("endpoints") or {}),
             "not_measured": [f"{e['check']}: {e['why']}" for e in unmeasured.read(files.run_dir)],
             "timing_profile": given.get("timing_profile"),
-            "shop_settings": given.get("shop_settings") or {}}
+            "shop_settings": given.get("shop_settings") or {},
+            "waivers": list(given.get("waivers") or [])}
 
 
 def _load_meta(files: RunFiles) -> Dict[str, Any]:
