@@ -27,7 +27,7 @@ from .live.options import LiveOptions, apply as live_apply
 from .live.session import live_session
 from .console import Console
 from .pulse import Pulse
-from .interrupt import Interrupts, verdict_exit_code
+from .interrupt import EXIT_INTERRUPTED as EXIT_REFUSED, Interrupts, verdict_exit_code
 
 # package data, so an installed wheel lists the same catalogue as a checkout (experiments/ there)
 EXPERIMENTS_DIR = Path(str(importlib.resources.files("gameday").joinpath("experiments")))
@@ -300,7 +300,26 @@ def finish(run_dir: Path, baseline: Optional[str] = None, tolerance: Optional[st
     label = {"passed": "PASSED", "interrupted": "INTERRUPTED"}.get(verdict, "FAILED")
     print(f"gameday: {label}: {why}\nreport: {paths['report.html']}", flush=True)
     regressed = baseline_exit(summary)  # raises when the gate cannot decide
+    refusal = guardrail_refusal(run_dir)
+    if refusal:
+        print(f"gameday: REFUSED by a guardrail during the run: {refusal}", flush=True)
+        return EXIT_REFUSED
     return verdict_exit_code("failed" if verdict == "passed" and regressed else verdict)
+
+
+def guardrail_refusal(run_dir: Path) -> Optional[str]:
+    """The message of the first activity a guardrail refused during the run (None: none was)."""
+    try:
+        journal = json.loads((run_dir / "journal.json").read_text())
+    except (OSError, ValueError):
+        return None
+    entries = list(journal.get("run") or []) + list(journal.get("rollbacks") or [])
+    for entry in entries:
+        text = "".join(entry.get("exception") or []) if isinstance(entry, dict) else ""
+        marker = "chaosext.errors.GuardrailRefused: "
+        if marker in text:
+            return text.split(marker, 1)[1].strip().splitlines()[0]
+    return None
 
 
 def verdict_table(summary: dict) -> str:
@@ -317,6 +336,8 @@ def verdict_table(summary: dict) -> str:
                      num(rpo["orders_lost"], digits=0), num(rpo["carts_lost"], digits=0)))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    lines += [f"  {f['fault']} on {f['target']}: {f['error']}" + (f" ({f['changed']})" if f.get("changed") else "")
+              for f in summary["faults"] if f.get("status") == "failed" and f.get("error")]
     return f"verdict: {summary['verdict'].upper()}\n" + "\n".join(lines)
 
 

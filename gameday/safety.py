@@ -91,4 +91,5 @@ def target_info(target: str, env: Dict[str, str], facts: Optional[Dict[str, Any]
                           "redis": _endpoint("GAMEDAY_REDIS_HOST", "GAMEDAY_REDIS_PORT", env) or "not configured"},
             "ids": {"db_instance": env.get("GAMEDAY_DB_INSTANCE_ID"),
                     "replication_group": env.get("GAMEDAY_REPLICATION_GROUP_ID")},
-            "original": facts.get("original") or {}, "waivers": list(facts.get("waivers") or [])}
+            "original": facts.get("original") or {}, "waivers": list(facts.get("waivers") or []),
+            "configuration": facts.get("configuration") or {}}

@@ -118,6 +118,8 @@ def _faults(s: Dict) -> List[Block]:
         details = []
         if f.get("error"):
             details.append(f"error: {f['error']}")
+        if f.get("changed"):
+            details.append(f"changed: {f['changed']}")
         if f.get("method_reason"):
             details.append(f"method: {f['method_reason']}")
         if f.get("before") or f.get("after"):

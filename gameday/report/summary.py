@@ -42,7 +42,7 @@ def summarize_files(files: RunFiles, rto_threshold: Any = None) -> Dict[str, Any
                      redact(files.load_summary, secrets) if files.load_summary else None,
                      files.target, ledger=redact(files.ledger, secrets), cause=files.cause,
                      experiment=redact(files.experiment, secrets) if files.experiment else None)
-    faults = jr.faults(journal, files.ledger)
+    faults = jr.faults(journal, files.ledger, (files.target or {}).get("configuration"))
     threshold = rto_threshold if rto_threshold is not None else jr.config_value(
         journal, "rto_threshold_seconds")
     intervals = []
