@@ -59,6 +59,9 @@ ERROR_SENTENCES = {
 TIMEOUTS = (10.0, 30.0)
 
 
+# what botocore's parsers raise on a body that is not the service's (an HTML page, a proxy's
+# answer): only botocore's own code runs inside the call these are caught around
+NOT_AWS_REPLY = (ResponseParserError, KeyError, AttributeError, TypeError, ValueError, IndexError)
 # codes that mean "the IAM policy does not allow it" (and nothing else)
 DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
 
@@ -178,11 +181,11 @@ def aws_call(client, operation: str, target: str, **params: Any) -> Dict[str, An
     try:
         return getattr(client, operation)(**params)
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
-        code = error.response.get("Error", {}).get("Code") if hasattr(error, "response") else None
+        code = (getattr(error, "response", None) or {}).get("Error", {}).get("Code")
         raise ActivityError(explain_aws_error(error, what, client.meta.endpoint_url), code=code) from None
-    except ResponseParserError as error:
-        raise ActivityError(_transport_sentence(error, what, client.meta.endpoint_url),
-                            code="NotAnAwsReply") from None
+    except NOT_AWS_REPLY as error:  # raised inside botocore's parser by a body it cannot read
+        raise ActivityError(_transport_sentence(ResponseParserError(f"{type(error).__name__}: {error}"),
+                                                what, client.meta.endpoint_url), code=None) from None
 
 
 def paginate(client, operation: str, target: str, key: str, **params: Any) -> Iterator[dict]:

@@ -112,7 +112,7 @@ def interactive() -> bool:
         return False
 
 
-def confirm(summary: str, yes: bool, ask: Callable[[str], str] = input,
+def confirm(summary: str, yes: bool, ask: Optional[Callable[[str], str]] = None,
             is_terminal: Optional[Callable[[], bool]] = None, prompt: str = RUN_PROMPT,
             what: str = "run") -> None:
     """Go on only after the operator typed "yes" (or passed --yes); otherwise refuse (exit 3)."""
@@ -124,7 +124,7 @@ def confirm(summary: str, yes: bool, ask: Callable[[str], str] = input,
                       f"foreground); pass --yes to confirm without one; nothing was done")
     print(summary, flush=True)
     try:
-        answer = ask(prompt)
+        answer = (ask or input)(prompt)
     except EOFError:
         answer = ""
     if answer.strip().lower() != "yes":
