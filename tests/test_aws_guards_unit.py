@@ -5,10 +5,10 @@ the terminal's foreground, cleanup's own prompt."""
 import json
 import os
 import pty
+import re
 import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -18,18 +18,9 @@ from chaosext.errors import GuardrailRefused, Refused
 from gameday import cli, cleanup, run
 from gameday.preflight import guards, mixing
 
+from aws_helpers import FakeAws
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def clean_env(monkeypatch, tmp_path):
-    """No lab variables, an empty AWS config, reports in a temporary directory."""
-    for key in list(os.environ):
-        if key.startswith(("GAMEDAY_", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION")):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
-    monkeypatch.setenv("GAMEDAY_REPORTS_DIR", str(tmp_path / "reports"))
-    return monkeypatch
 
 
 def run_aws(capsys, *extra):
@@ -41,14 +32,14 @@ def run_aws(capsys, *extra):
 @pytest.mark.parametrize("url", ["http://127.1:15300", "http://0x7f000001:15300",
                                  "http://[::ffff:127.0.0.1]:15300", "http://localhost:15300",
                                  "http://0.0.0.0:15300", "http://169.254.169.254"])
-def test_every_spelling_of_this_machine_is_refused(clean_env, capsys, url):
-    clean_env.setenv("AWS_ENDPOINT_URL_RDS", url)
+def test_every_spelling_of_this_machine_is_refused(aws_clean_env, capsys, url):
+    aws_clean_env.setenv("AWS_ENDPOINT_URL_RDS", url)
     code, out, err = run_aws(capsys, "--dry-run")
     assert code == 3 and len(err.splitlines()) == 1 and "Traceback" not in out + err
     assert f"AWS_ENDPOINT_URL_RDS={url}" in err and "unset AWS_ENDPOINT_URL_RDS" in err
 
 
-def test_a_name_that_resolves_to_loopback_is_refused(clean_env, capsys, monkeypatch):
+def test_a_name_that_resolves_to_loopback_is_refused(aws_clean_env, capsys, monkeypatch):
     real = socket.getaddrinfo
 
     def fake(host, *args, **kwargs):
@@ -56,7 +47,7 @@ def test_a_name_that_resolves_to_loopback_is_refused(clean_env, capsys, monkeypa
             return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 0))]
         return real(host, *args, **kwargs)
     monkeypatch.setattr(socket, "getaddrinfo", fake)
-    clean_env.setenv("GAMEDAY_SHOP_URL", "https://staging-shop.example")
+    aws_clean_env.setenv("GAMEDAY_SHOP_URL", "https://staging-shop.example")
     code, _, err = run_aws(capsys, "--dry-run")
     assert code == 3 and "GAMEDAY_SHOP_URL=https://staging-shop.example (loopback address)" in err
 
@@ -81,11 +72,11 @@ def test_what_lab_env_exports_is_known_to_the_guard(monkeypatch, tmp_path):
         assert sorted(set(lab_env(monkeypatch, tmp_path, tls)) - set(mixing.LAB_ENV_VARS)) == []
 
 
-def test_lab_leftovers_are_named_at_once_with_the_one_command_that_clears_them(clean_env, capsys,
+def test_lab_leftovers_are_named_at_once_with_the_one_command_that_clears_them(aws_clean_env, capsys,
                                                                                tmp_path):
-    exported = lab_env(clean_env, tmp_path)
+    exported = lab_env(aws_clean_env, tmp_path)
     for key, value in exported.items():
-        clean_env.setenv(key, value)
+        aws_clean_env.setenv(key, value)
     code, out, err = run_aws(capsys, "--dry-run")
     assert code == 3 and len(err.splitlines()) == 1 and "Traceback" not in out + err
     for key in ("GAMEDAY_TARGET", "AWS_ENDPOINT_URL", "GAMEDAY_SHOP_URL", "GAMEDAY_DNS_SERVER",
@@ -99,17 +90,17 @@ def test_lab_leftovers_are_named_at_once_with_the_one_command_that_clears_them(c
 @pytest.mark.parametrize("config", [
     "[default]\nendpoint_url = http://127.0.0.1:4566\n",
     "[default]\nservices = local\n[services local]\nrds =\n  endpoint_url = http://localhost:4566\n"])
-def test_the_profiles_endpoint_url_is_judged_too(clean_env, capsys, tmp_path, config):
+def test_the_profiles_endpoint_url_is_judged_too(aws_clean_env, capsys, tmp_path, config):
     (tmp_path / "aws-config").write_text(config)
     code, _, err = run_aws(capsys, "--dry-run")
     assert code == 3 and "profile default endpoint_url (rds)" in err
     assert "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS" in err
-    clean_env.setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")  # botocore then ignores it
+    aws_clean_env.setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")  # botocore then ignores it
     assert mixing.leftovers(dict(os.environ)) == []
 
 
-def test_an_unresolvable_name_is_one_clear_line(clean_env, capsys):
-    clean_env.setenv("GAMEDAY_REDIS_HOST", "master.stage-cache.nowhere.invalid")
+def test_an_unresolvable_name_is_one_clear_line(aws_clean_env, capsys):
+    aws_clean_env.setenv("GAMEDAY_REDIS_HOST", "master.stage-cache.nowhere.invalid")
     code, out, err = run_aws(capsys, "--dry-run")
     assert code == 3 and len(err.splitlines()) == 1 and "Traceback" not in out + err
     assert "GAMEDAY_REDIS_HOST=master.stage-cache.nowhere.invalid (does not resolve" in err
@@ -139,45 +130,14 @@ def test_a_resource_off_the_allow_list_is_refused_in_the_action_too():
         guardrails.check_target(target("stage-db"), "RebootDBInstance", {"aws_allowed_resources": "other-db"})
 
 
-class FakeAws:
-    """A loopback HTTP endpoint that answers garbage, or accepts and never answers."""
-
-    def __init__(self, mode: str):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.url, self.mode, self.held = f"http://127.0.0.1:{self.sock.getsockname()[1]}", mode, []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            if self.mode == "hang":
-                self.held.append(conn)
-                continue
-            conn.recv(65536)
-            body = b"<html><body>Welcome to nginx!</body></html>"
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: "
-                         + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
-            conn.close()
-
-    def close(self):
-        self.sock.close()
-        for conn in self.held:
-            conn.close()
-
-
 @pytest.mark.parametrize("mode,says", [("garbage", "answered with something that is not an AWS reply"),
                                        ("hang", "did not answer in time")])
-def test_a_fake_endpoint_is_one_row_naming_it_with_no_lab_hint(clean_env, capsys, monkeypatch, mode, says):
+def test_a_fake_endpoint_is_one_row_naming_it_with_no_lab_hint(aws_clean_env, capsys, monkeypatch, mode, says):
     fake = FakeAws(mode)
     monkeypatch.setattr(mixing, "TEST_LOOPBACK_HOSTS", frozenset({"127.0.0.1"}))  # the test switch
     monkeypatch.setattr(aws, "TIMEOUTS", (1.0, 1.0))
-    clean_env.setenv("AWS_MAX_ATTEMPTS", "1")
-    clean_env.setenv("AWS_ENDPOINT_URL", fake.url)
+    aws_clean_env.setenv("AWS_MAX_ATTEMPTS", "1")
+    aws_clean_env.setenv("AWS_ENDPOINT_URL", fake.url)
     try:
         code, out, err = run_aws(capsys, "--dry-run")
     finally:
@@ -193,7 +153,7 @@ def test_the_cli_has_no_switch_for_loopback_endpoints():
     assert text.count("TEST_LOOPBACK_HOSTS") == 2  # its definition and its one use, in mixing.py
 
 
-def test_the_profiles_region_counts_as_botocore_reads_it(clean_env, tmp_path):
+def test_the_profiles_region_counts_as_botocore_reads_it(aws_clean_env, tmp_path):
     (tmp_path / "aws-config").write_text("[default]\nregion = eu-central-1\n")
     assert aws.client_region({}) == "eu-central-1"
     env, started = run.target_env("aws", tmp_path / "no-lab")
@@ -256,3 +216,61 @@ def test_cleanup_asks_with_its_own_prompt_and_refuses_without_yes(tmp_path, monk
     monkeypatch.setattr(guards, "interactive", lambda: False)
     with pytest.raises(Refused, match="cleanup not confirmed: no terminal"):
         cleanup.cleanup(str(run_dir))
+
+
+def test_every_waiver_is_listed_in_the_docs_with_what_it_lets_through():
+    from gameday.preflight import waivers
+    page = (ROOT / "docs" / "before-aws.md").read_text().split("## Waivers", 1)[1].split("\n## ", 1)[0]
+    listed = re.findall(r"^\| `([^`]+)` \|", page, re.M)
+    assert listed == [w.name for w in waivers.WAIVERS]
+
+
+def test_each_experiment_page_lists_the_iam_actions_of_the_one_iam_source():
+    from gameday import iam
+    for entry in run.catalog():
+        spec = json.loads(Path(entry["path"]).read_text())
+        page = (ROOT / "docs" / "experiments" / f"{entry['name']}.md").read_text()
+        assert iam.experiment_line(spec, entry["name"]) in page, entry["name"]
+    gameday = json.loads(Path(run.resolve("gameday")).read_text())
+    assert "elasticache:CreateCacheCluster" in iam.experiment_actions(gameday)  # its rollback's
+
+
+@pytest.mark.parametrize("code,status", [("DBInstanceNotFound", "info"), ("AccessDenied", "FAIL")])
+def test_the_iam_read_row_fails_only_when_aws_denied(monkeypatch, code, status):
+    from chaosext.errors import ActivityError
+    from gameday.preflight import cloud
+    from gameday.preflight.context import Context
+
+    def read(context, client, name):
+        raise ActivityError(f"DescribeDBInstances on {name} refused ({code})", code=code)
+    monkeypatch.setattr(cloud, "_instance_rows", read)
+    monkeypatch.setattr(cloud, "_client", lambda context, service: None)
+    ctx = Context("aws", {}, {}, {}, {}, "run-1", False, [("db-instance", "stage-db")])
+    ctx.actions = [{"phase": "method", "name": "f", "func": "chaosext.rds.actions.force_failover",
+                    "arguments": {}, "background": False}]
+    [target] = cloud.target_rows(ctx)
+    ctx.facts["target_failed"] = True
+    monkeypatch.setattr(cloud, "_simulate", lambda context, actions: None)
+    reads = {r.item: r for r in cloud.iam_rows(ctx) if r}["read actions"]
+    assert target.status == "FAIL" and reads.status == status
+    assert ("gameday-policy.json" in target.fix) is (code == "AccessDenied")
+
+
+def test_the_preflight_checks_the_read_keys_the_run_will_use(monkeypatch):
+    from gameday.preflight import reach
+    from gameday.preflight.context import Context, environment
+    seen = []
+
+    class Rest:
+        def __init__(self, base, key, secret, timeout):
+            seen.append((key, secret))
+
+        def call(self, method, path):
+            return 200, ({"value": "yes"} if "guest" in path else [])
+    monkeypatch.setattr(reach, "RestClient", Rest)
+    env = {"GAMEDAY_SHOP_CONSUMER_KEY": "ck_env", "GAMEDAY_SHOP_CONSUMER_SECRET": "cs_env"}
+    ctx = Context("aws", env, {}, {}, {}, "run-1")
+    with environment(env):
+        rows = {r.item: r for r in reach._rest_rows(ctx, "https://s.example", 1.0)}
+    assert seen == [("ck_env", "cs_env")]
+    assert rows["REST read keys"].status == "ok" and rows["guest checkout"].status == "ok"
