@@ -15,7 +15,7 @@ import pytest
 
 from chaosext import aws, guardrails
 from chaosext.errors import GuardrailRefused, Refused
-from gameday import cli, cleanup, run
+from gameday import cli, cleanup, request, run
 from gameday.preflight import guards, mixing
 
 from aws_helpers import FakeAws
@@ -156,7 +156,8 @@ def test_the_cli_has_no_switch_for_loopback_endpoints():
 def test_the_profiles_region_counts_as_botocore_reads_it(aws_clean_env, tmp_path):
     (tmp_path / "aws-config").write_text("[default]\nregion = eu-central-1\n")
     assert aws.client_region({}) == "eu-central-1"
-    env, started = run.target_env("aws", tmp_path / "no-lab")
+    req = request.build("rds-force-failover", "aws", lab=request.LabRequest(state_dir=tmp_path / "no-lab"))
+    env, started = run.target_env(req)
     assert not started and env["AWS_REGION"] == "eu-central-1"
 
 

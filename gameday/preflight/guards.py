@@ -12,7 +12,7 @@
 """
 import os
 import sys
-from typing import Callable, Dict, List, Optional
+from typing import Callable, List, Optional
 from urllib.parse import urlsplit
 
 from chaosext.addresses import is_loopback_url
