@@ -16,7 +16,11 @@ __all__ = ["is_loopback", "is_loopback_url", "addresses_of", "is_local_address",
 
 
 class Unresolvable(OSError):
-    """A host name the system resolver has no address for."""
+    """A host name the system resolver has no address for; `reason` says what it answered."""
+
+    def __init__(self, host: str, reason: str):
+        super().__init__(f"{host} does not resolve ({reason})")
+        self.host, self.reason = host, reason
 
 
 def _literal(host: str) -> Optional[ipaddress._BaseAddress]:
@@ -41,14 +45,14 @@ def addresses_of(host: str) -> List[ipaddress._BaseAddress]:
     try:
         infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise Unresolvable(f"{host} does not resolve ({getattr(exc, 'strerror', None) or exc})") from None
+        raise Unresolvable(host, getattr(exc, "strerror", None) or str(exc)) from None
     found = []
     for info in infos:
         address = _literal(info[4][0])
         if address is not None and address not in found:
             found.append(address)
     if not found:
-        raise Unresolvable(f"{host} does not resolve (no address)")
+        raise Unresolvable(host, "no address")
     return found
 
 

@@ -275,3 +275,12 @@ def test_the_preflight_checks_the_read_keys_the_run_will_use(monkeypatch):
         rows = {r.item: r for r in reach._rest_rows(ctx, "https://s.example", 1.0)}
     assert seen == [("ck_env", "cs_env")]
     assert rows["REST read keys"].status == "ok" and rows["guest checkout"].status == "ok"
+
+
+def test_one_loopback_test_by_address_and_one_flag():
+    from chaosext import addresses, settings
+    from chaosext.load import config as load_config, web
+    assert all(addresses.is_loopback(h) for h in ("127.1", "0x7f000001", "::ffff:127.0.0.1", "[::1]", "localhost"))
+    assert not any(addresses.is_loopback(h) for h in ("10.0.0.1", "0.0.0.0", "nowhere.invalid", ""))
+    assert web.is_loopback is addresses.is_loopback
+    assert guardrails.flag is settings.flag and load_config.flag is settings.flag
