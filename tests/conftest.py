@@ -65,7 +65,7 @@ class LabHandle:
 
     def resolve(self, name: str) -> str:
         """The address an endpoint name has right now (the lab's DNS server, no caching)."""
-        from chaosext.resolve import Resolver
+        from groundfloor.resolve import Resolver
         return Resolver(self.env["GAMEDAY_DNS_SERVER"], cache_seconds=0).address(name)
 
     def call(self, path: str, method: str = "POST") -> dict:
