@@ -11,11 +11,13 @@ from typing import Any, Dict, Iterator, Optional
 import boto3
 import botocore.exceptions
 from botocore.config import Config
+from botocore.parsers import ResponseParserError
 from chaoslib.types import Configuration, Secrets
 
 from chaosext.errors import ActivityError
 
-__all__ = ["aws_client", "aws_call", "paginate", "explain_aws_error", "client_region"]
+__all__ = ["aws_client", "aws_call", "paginate", "explain_aws_error", "client_region", "TIMEOUTS",
+           "DENIED_CODES"]
 
 logger = logging.getLogger("chaostoolkit")
 
@@ -52,22 +54,36 @@ ERROR_SENTENCES = {
 }
 
 
+# (connect s, read s): an AWS API call answers in well under a second; an endpoint that hangs
+# costs at most about AWS_MAX_ATTEMPTS (standard retry mode: 3) x the timeout, then one line
+TIMEOUTS = (10.0, 30.0)
+
+
+# what botocore's parsers raise on a body that is not the service's (an HTML page, a proxy's
+# answer): only botocore's own code runs inside the call these are caught around
+NOT_AWS_REPLY = (ResponseParserError, KeyError, AttributeError, TypeError, ValueError, IndexError)
+# codes that mean "the IAM policy does not allow it" (and nothing else)
+DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
+
+
 def _setting(configuration: Configuration, key: str) -> Optional[str]:
     value = (configuration or {}).get(key)
     return str(value) if value not in (None, "") else None
 
 
 def client_region(configuration: Configuration = None) -> str:
-    """The region to use: configuration `aws_region`, else AWS_REGION / AWS_DEFAULT_REGION."""
-    region = (
-        _setting(configuration, "aws_region")
-        or os.environ.get("AWS_REGION")
-        or os.environ.get("AWS_DEFAULT_REGION")
-    )
+    """The region to use: configuration `aws_region`, else AWS_REGION, else what botocore finds
+    itself (AWS_DEFAULT_REGION, the profile's `region` in ~/.aws/config)."""
+    region = _setting(configuration, "aws_region") or os.environ.get("AWS_REGION")
+    if not region:
+        try:
+            region = boto3.Session(profile_name=_setting(configuration, "aws_profile_name")).region_name
+        except botocore.exceptions.BotoCoreError as error:
+            raise ActivityError(explain_aws_error(error, "reading the AWS profile")) from None
     if not region:
         raise ActivityError(
-            "no AWS region: set the configuration key `aws_region` or the environment "
-            "variable AWS_REGION / AWS_DEFAULT_REGION"
+            "no AWS region: set the configuration key `aws_region`, the environment "
+            "variable AWS_REGION / AWS_DEFAULT_REGION or `region` in the AWS profile"
         )
     return region
 
@@ -95,7 +111,9 @@ def aws_client(service: str, configuration: Configuration = None, secrets: Secre
         )
     except botocore.exceptions.BotoCoreError as error:
         raise ActivityError(explain_aws_error(error, "creating the AWS session")) from None
-    config = Config(retries={"mode": "standard"}, user_agent_extra="failover-gameday")
+    connect, read = TIMEOUTS
+    config = Config(retries={"mode": "standard"}, connect_timeout=connect, read_timeout=read,
+                    user_agent_extra="failover-gameday")
     role_arn = _setting(configuration, "aws_assume_role_arn")
     if role_arn:
         session = _assumed_role_session(session, role_arn, configuration, region, config)
@@ -116,12 +134,16 @@ def _assumed_role_session(session, role_arn, configuration, region, config):
     )
 
 
-def explain_aws_error(error: Exception, what: str) -> str:
+def explain_aws_error(error: Exception, what: str, endpoint: Optional[str] = None) -> str:
     """One sentence saying which call on which resource failed and why."""
     if isinstance(error, botocore.exceptions.ClientError):
         info = error.response.get("Error", {})
-        code = info.get("Code", "Unknown")
+        code = str(info.get("Code", "Unknown"))
         detail = info.get("Message") or ""
+        if code.isdigit():  # no AWS error body: botocore names the error by the HTTP status
+            return (f"{what} failed: the endpoint {endpoint or '?'} answered HTTP {code} without an "
+                    "AWS error body, not an AWS reply; check AWS_ENDPOINT_URL* or the profile's "
+                    "endpoint_url")
         reason = ERROR_SENTENCES.get(code, "AWS refused it")
         suffix = f" ({code}: {detail})" if detail else f" ({code})"
         return f"{what} refused: {reason}{suffix}"
@@ -133,25 +155,37 @@ def explain_aws_error(error: Exception, what: str) -> str:
         )
     if isinstance(error, botocore.exceptions.ProfileNotFound):
         return f"{what} failed: {error} (check `aws_profile_name`)"
+    return _transport_sentence(error, what, endpoint)
+
+
+def _transport_sentence(error: Exception, what: str, endpoint: Optional[str] = None) -> str:
+    """Unreachable, silent or not-AWS endpoints: one sentence naming the endpoint."""
+    endpoint = getattr(error, "kwargs", {}).get("endpoint_url") or endpoint or "?"
     if isinstance(error, botocore.exceptions.EndpointConnectionError):
-        return (
-            f"{what} failed: cannot reach the AWS endpoint {error.kwargs.get('endpoint_url')} "
-            "(check AWS_ENDPOINT_URL / the network; is the lab up?)"
-        )
+        return (f"{what} failed: cannot reach the endpoint {endpoint} (check the network path "
+                "from this machine, and AWS_ENDPOINT_URL* or the profile's endpoint_url if set)")
     if isinstance(error, (botocore.exceptions.ConnectTimeoutError,
                           botocore.exceptions.ReadTimeoutError)):
-        return f"{what} failed: the AWS endpoint did not answer in time ({error})"
+        return f"{what} failed: the endpoint {endpoint} did not answer in time"
+    if isinstance(error, ResponseParserError):
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
+        return (f"{what} failed: the endpoint {endpoint} answered with something that is not an "
+                f"AWS reply ({first}); check AWS_ENDPOINT_URL* or the profile's endpoint_url")
     return f"{what} failed: {error}"
 
 
 def aws_call(client, operation: str, target: str, **params: Any) -> Dict[str, Any]:
     """Call `client.<operation>(**params)`; failures become one-line `ActivityError`s."""
     api_name = client.meta.method_to_api_mapping.get(operation, operation)
+    what = f"{api_name} on {target}"
     try:
         return getattr(client, operation)(**params)
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
-        code = error.response.get("Error", {}).get("Code") if hasattr(error, "response") else None
-        raise ActivityError(explain_aws_error(error, f"{api_name} on {target}"), code=code) from None
+        code = (getattr(error, "response", None) or {}).get("Error", {}).get("Code")
+        raise ActivityError(explain_aws_error(error, what, client.meta.endpoint_url), code=code) from None
+    except NOT_AWS_REPLY as error:  # raised inside botocore's parser by a body it cannot read
+        raise ActivityError(_transport_sentence(ResponseParserError(f"{type(error).__name__}: {error}"),
+                                                what, client.meta.endpoint_url), code=None) from None
 
 
 def paginate(client, operation: str, target: str, key: str, **params: Any) -> Iterator[dict]:

@@ -5,24 +5,34 @@ Configuration keys:
   carry it, unless `chaos_waive_tag_guardrail` is true.
 - `aws_allowed_regions`, `aws_allowed_accounts` (list or comma-separated string): when set, the
   target's region / account (read from its ARN) must be listed.
+- `aws_allowed_resources` (or `$GAMEDAY_ALLOWED_RESOURCES`): when set, the target's id must be
+  listed. A target with production marks (`production_marks`) is refused unless it is listed.
 - `gameday_dry_run` (or an activity's `dry_run` argument): describe, do not mutate.
 """
 import logging
+import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from chaoslib.types import Configuration
 
 from chaosext.errors import GuardrailRefused
+from chaosext.settings import flag
 
 __all__ = [
     "Target", "check_target", "is_dry_run", "require_multi_az",
     "require_cluster_reader", "require_cache_failover_ready", "flag", "allow_tag",
+    "carries_allow_tag", "production_marks", "tag_waived", "allowed_resources",
 ]
 
 logger = logging.getLogger("chaostoolkit")
 
 DEFAULT_ALLOW_TAG = "chaos:allowed=true"
+# production marks: a tag with one of these keys and values (both compared case-insensitively),
+# or one of the words in the resource id (words are split at anything not a letter or digit)
+PRODUCTION_TAG_KEYS = ("environment", "env")
+PRODUCTION_WORDS = ("prod", "production")
 
 
 @dataclass
@@ -49,12 +59,6 @@ def _arn_part(arn: Optional[str], index: int) -> Optional[str]:
     return parts[index] or None if arn and len(parts) > index else None
 
 
-def flag(value: Any) -> bool:
-    """A configuration boolean that may arrive as a string from the environment."""
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
-
 
 def _listed(value: Any) -> List[str]:
     if value in (None, ""):
@@ -71,8 +75,37 @@ def is_dry_run(configuration: Configuration, dry_run: Optional[bool] = None) -> 
     return flag((configuration or {}).get("gameday_dry_run", False))
 
 
+def allowed_resources(configuration: Configuration = None) -> List[str]:
+    """`aws_allowed_resources`, else `$GAMEDAY_ALLOWED_RESOURCES` (the same list as the preflight)."""
+    return _listed((configuration or {}).get("aws_allowed_resources")
+                   or os.environ.get("GAMEDAY_ALLOWED_RESOURCES"))
+
+
+def production_marks(target: Target) -> List[str]:
+    """What makes `target` look like production: an `Environment`/`env` tag of `prod` or
+    `production`, or `prod`/`production` as a word of its id (`shop-db-prod`, `prod.cache`)."""
+    marks = [f"tag {key}={value}" for key, value in sorted(target.tags.items())
+             if key.strip().lower() in PRODUCTION_TAG_KEYS
+             and str(value).strip().lower() in PRODUCTION_WORDS]
+    words = re.split(r"[^a-z0-9]+", target.id.lower())
+    marks += [f"'{word}' in its id" for word in PRODUCTION_WORDS if word in words]
+    return marks
+
+
+def carries_allow_tag(target: Target, configuration: Configuration = None) -> bool:
+    spec = str((configuration or {}).get("chaos_allow_tag") or DEFAULT_ALLOW_TAG)
+    key, has_value, value = spec.partition("=")
+    actual = target.tags.get(key)
+    return actual is not None and (not has_value or actual.strip().lower() == value.strip().lower())
+
+
+def tag_waived(configuration: Configuration = None) -> bool:
+    return flag((configuration or {}).get("chaos_waive_tag_guardrail", False))
+
+
 def check_target(target: Target, action: str, configuration: Configuration = None) -> None:
-    """Refuse `action` on `target` unless the region, account and allow tag permit it."""
+    """Refuse `action` on `target` unless the region, account, resource allow-list, production
+    marks and allow tag permit it."""
     configuration = configuration or {}
     region = target.arn_region or target.region
     regions = _listed(configuration.get("aws_allowed_regions"))
@@ -86,15 +119,24 @@ def check_target(target: Target, action: str, configuration: Configuration = Non
         if target.account not in accounts:
             _refuse(target, action, f"its account {target.account} is not in "
                     f"aws_allowed_accounts {accounts}")
-    if flag(configuration.get("chaos_waive_tag_guardrail", False)):
-        logger.warning("Tag guardrail waived by configuration for %s %s", target.kind, target.id)
+    _check_listed(target, action, allowed_resources(configuration))
+    if tag_waived(configuration):
+        logger.warning("Tag guardrail WAIVED by configuration for %s %s", target.kind, target.id)
         return
-    spec = str(configuration.get("chaos_allow_tag") or DEFAULT_ALLOW_TAG)
-    key, has_value, value = spec.partition("=")
-    actual = target.tags.get(key)
-    if actual is None or (has_value and actual.strip().lower() != value.strip().lower()):
-        _refuse(target, action, f"it does not carry the allow tag {spec} (tag it, or set "
-                "chaos_waive_tag_guardrail: true in the configuration)")
+    if not carries_allow_tag(target, configuration):
+        spec = str(configuration.get("chaos_allow_tag") or DEFAULT_ALLOW_TAG)
+        _refuse(target, action, f"it does not carry the allow tag {spec} (tag it; "
+                "docs/before-aws.md lists the waivers)")
+
+
+def _check_listed(target: Target, action: str, resources: List[str]) -> None:
+    if resources and target.id not in resources:
+        _refuse(target, action, f"it is not in the resource allow-list {resources} "
+                "(GAMEDAY_ALLOWED_RESOURCES / aws_allowed_resources)")
+    marks = production_marks(target)
+    if marks and target.id not in resources:
+        _refuse(target, action, f"it carries production marks ({', '.join(marks)}); if it is not "
+                "production, add it to GAMEDAY_ALLOWED_RESOURCES (aws_allowed_resources)")
 
 
 def allow_tag(configuration: Configuration = None) -> Dict[str, str]:

@@ -1,4 +1,6 @@
-"""Every connection setting of the data plane, with the environment variable that sets it.
+"""Every connection setting of the data plane and the shop's REST read keys, with the
+environment variable that sets each: the preflight and the run read them through `lookup`, so
+what the preflight reports is what the run uses.
 
 An experiment's configuration (or secrets, for passwords) wins; when it leaves a key empty, the
 environment variable named here is read. So TLS, the Redis ACL user and the MySQL CA can be set
@@ -41,6 +43,9 @@ SETTINGS = (
             "system's trust store)"),
     Setting("redis_tls_verify", "GAMEDAY_REDIS_TLS_VERIFY", "verify certificate and host name "
             "(default true whenever TLS is used)"),
+    Setting("consumer_key", "GAMEDAY_SHOP_CONSUMER_KEY", "WooCommerce REST read key (empty: the "
+            "order RPO check is skipped)"),
+    Setting("consumer_secret", "GAMEDAY_SHOP_CONSUMER_SECRET", "its secret"),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Dict, List, Optional, Set
 
-from chaosext.errors import GamedayError
+from chaosext.errors import GamedayError, Refused
 from chaosext.load.timeline import read_orders
 from chaosext.shop.marker import is_marked
 from chaosext.shop.rest import RestClient
@@ -38,7 +38,8 @@ def _client(target: dict) -> RestClient:
     if not shop:
         raise GamedayError("target.json names no shop URL: this run placed no orders through the pack")
     if target.get("kind") == "aws" and guards.is_loopback_url(shop):
-        raise GamedayError(f"target.json of an AWS run names a loopback shop {shop}; refusing to mix targets")
+        raise Refused(f"cleanup refused: target.json of an AWS run names a loopback shop {shop} "
+                      "(the lab's); nothing was changed")
     key, secret = (os.environ.get(name) for name in WRITE_KEY_ENV)
     if not key or not secret:
         raise GamedayError(f"cleanup writes orders: set {WRITE_KEY_ENV[0]} and {WRITE_KEY_ENV[1]} "
@@ -98,7 +99,8 @@ def cleanup(run_dir: str, trash: bool = False, failback: bool = False, yes: bool
     todo = [o for o in orders if o.get("status") not in DONE[mode]]
     if todo and target.get("kind") == "aws":
         guards.confirm(f"gameday: {'trash' if trash else 'cancel'} {len(todo)} orders of run {path.name} "
-                       f"at {client.base_url}", yes)
+                       f"at {client.base_url}", yes, what="cleanup",
+                       prompt=f"Type yes to {'trash' if trash else 'cancel'} these orders: ")
     changed = _apply(client, todo, mode)
     print(f"cleanup: {len(changed)} of {len(orders)} orders of run {path.name} "
           f"{'moved to the trash' if trash else 'cancelled'}"

@@ -6,129 +6,17 @@ Ctrl-C does (gameday/interrupt.py); the exit codes are listed in docs/exit-codes
 """
 import argparse
 import contextlib
-import json
 import os
-import shlex
 import sys
 from pathlib import Path
 
-from woolab import manage
-from woolab.config import TLS_ENV, LabConfig
 from woolab.errors import LabError
-from woolab.runlock import describe, lab_lock
+from woolab.runlock import lab_lock
 
 from chaosext.errors import GamedayError
 
 from .interrupt import Interrupts, signal_exit_code
-
-
-def _state_dir(args) -> Path:
-    return Path(args.state_dir).resolve() if args.state_dir else manage.default_state_dir()
-
-
-def cmd_lab_up(args) -> int:
-    config = LabConfig.from_env(state_dir=_state_dir(args), base_port=args.base_port,
-                                cache_replicas=args.cache_replicas,
-                                allow_primary_delete=args.emulate_primary_delete or None,
-                                min_failover_interval=args.min_failover_interval,
-                                db_failover_outage_seconds=args.db_failover_seconds,
-                                cache_failover_outage_seconds=args.cache_failover_seconds,
-                                timing=args.timing, with_shop=False if args.no_shop else None,
-                                tls=args.tls or None)
-    if config.timing not in ("fast", "aws"):
-        config.timing = str(Path(config.timing).resolve())
-    print(manage.up(config))
-    return 0
-
-
-def cmd_lab_down(args) -> int:
-    with lab_lock(_state_dir(args)):
-        print(manage.down(_state_dir(args)))
-    return 0
-
-
-def cmd_lab_status(args) -> int:
-    info = manage.status(_state_dir(args))
-    if args.json:
-        print(json.dumps(info, indent=2))
-        return 1 if info["controller"] == "dead" else 0
-    if info["controller"] == "dead":
-        return print_dead_controller(info)
-    print(f"lab state dir: {info['state_dir']}  timing: {info.get('timing', 'fast')}  "
-          f"{'TLS (gameday lab env prints the CA and user)  ' if info.get('tls') else ''}"
-          f"(shop-db: {info['db_status']}, shop-cache: {info['cache_status']})")
-    if info["in_use_by"] is not None:
-        print(f"in use by: {describe(info['in_use_by'])}")
-    print(f"{'NODE':<16}{'KIND':<10}{'ROLE':<10}{'AZ':<12}{'ADDRESS':<12}{'PORT':<7}{'PID':<9}HEALTH")
-    for n in info["nodes"]:
-        print(f"{n['name']:<16}{n['kind']:<10}{n['role']:<10}{n['az']:<12}{n.get('address', ''):<12}"
-              f"{n['port']:<7}{str(n['pid']):<9}{'ok' if n['healthy'] else n.get('status', 'DOWN').upper()}")
-    print("endpoints:")
-    for name, where in info["endpoints"].items():
-        print(f"  {name:<32} {where}")
-    print("redundancy: " + ("full" if not info["redundancy"] else "converging: " + "; ".join(info["redundancy"])))
-    return 0
-
-
-def cmd_lab_repair(args) -> int:
-    """The last resort: the lab heals by itself, so this should never be needed."""
-    result = manage.repair(_state_dir(args), args.timeout)
-    if result["converged"]:
-        print("lab repaired: full redundancy")
-        return 0
-    print("lab not yet whole after repair: " + "; ".join(result["problems"]))
-    print("last events: " + " | ".join(e["message"] for e in result["events"][-5:]))
-    return 1
-
-
-def print_dead_controller(info: dict) -> int:
-    """A lab whose controller died: the servers it left running and the command that recovers."""
-    print(f"lab state dir: {info['state_dir']}: the lab controller (pid {info['controller_pid']}) is dead; "
-          "nothing serves the AWS API or fails anything over")
-    print(f"{len(info['orphans'])} orphaned server(s) still running:")
-    for orphan in info["orphans"]:
-        print(f"  {orphan['name']:<16} pid {orphan['pid']}")
-    print(f"recover with: {info['recover']}  (stops them by pid and starts a fresh lab; "
-          "`gameday lab down` only stops them)")
-    return 1
-
-
-def cmd_lab_env(args) -> int:
-    for key, value in manage.env(_state_dir(args)).items():
-        print(f"export {key}={shlex.quote(value)}")
-    return 0
-
-
-def cmd_lab_failover(args) -> int:
-    config = manage.require_up(_state_dir(args))
-    route = {"db": "/_lab/db-failover?id=shop-db", "cache": "/_lab/cache-failover?id=shop-cache"}[args.kind]
-    with lab_lock(_state_dir(args)):
-        manage.call(config, route, method="POST")
-        if args.wait:
-            result = manage.call(config, "/_lab/wait-idle?timeout=120", method="POST", timeout=130)
-            if result["errors"]:
-                raise GamedayError("failover failed: " + "; ".join(result["errors"]))
-    print(f"{args.kind} failover {'done' if args.wait else 'started'}")
-    return 0
-
-
-def parse_settings(pairs) -> dict:
-    settings = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise GamedayError(f"shop setting {pair!r} is not KEY=VALUE (e.g. retry=false)")
-        settings[key] = value
-    return settings
-
-
-def cmd_lab_shop_settings(args) -> int:
-    settings = parse_settings(args.settings)
-    if not settings and not args.reset:
-        raise GamedayError("give KEY=VALUE settings (e.g. retry=false max_retries=0) or --reset")
-    with lab_lock(_state_dir(args)):
-        print(json.dumps(manage.shop_settings(_state_dir(args), settings), indent=2))
-    return 0
+from .lab_cli import add_lab_parsers, parse_settings, state_dir_of
 
 
 def cmd_list(args) -> int:
@@ -142,88 +30,46 @@ def cmd_list(args) -> int:
     return 0
 
 
-def _use_timing(args) -> None:
-    """`gameday run --timing`: the profile of a lab this run starts; a running lab keeps its own."""
-    if not args.timing:
-        return
-    state_dir = _state_dir(args)
-    if args.target == "lab" and manage.is_up(state_dir):
-        running = LabConfig.load(state_dir).timing
-        if Path(running).name != Path(args.timing).name and running != args.timing:
-            raise GamedayError(f"the lab is already up with timing {running!r}; stop it (`gameday lab down`) "
-                               f"or drop --timing {args.timing}")
-    os.environ["GAMEDAY_LAB_TIMING"] = args.timing
-
-
-def _use_tls(args) -> None:
-    """`gameday run --tls`: a lab this run starts is encrypted; a running plain lab is refused
-    (its servers speak plain text), a running encrypted lab is used either way (its env says TLS)."""
-    if not args.tls:
-        return
-    state_dir = _state_dir(args)
-    if args.target != "lab":
-        raise GamedayError("--tls starts an encrypted lab; on AWS set GAMEDAY_REDIS_TLS / GAMEDAY_MYSQL_TLS "
-                           "(docs/before-aws.md)")
-    if manage.is_up(state_dir) and not LabConfig.load(state_dir).tls:
-        raise GamedayError("the lab is already up without TLS; stop it (`gameday lab down`) or drop --tls")
-    os.environ[TLS_ENV] = "1"
-
-
-def cmd_lab_fault(args) -> int:
-    """crash / freeze / thaw one node, or cut an AZ's power, by hand (not while a run holds the lab)."""
-    config = manage.require_up(_state_dir(args))
-    from urllib.parse import urlencode
-    with lab_lock(_state_dir(args)):
-        if args.lab_command == "interrupt-az":
-            query = urlencode({"id": args.az, "seconds": args.seconds})
-            result = manage.call(config, f"/_lab/interrupt-az?{query}", method="POST")
-            print(f"power interrupted in {args.az} for {args.seconds:g} s: "
-                  f"{', '.join(result['powered_off']) or 'no nodes'}")
-            return 0
-        manage.call(config, f"/_lab/{args.lab_command}?{urlencode({'id': args.node})}", method="POST")
-    print(f"{args.node}: {args.lab_command} done")
-    return 0
-
-
 def _gate_options(args) -> dict:
     """--baseline/--tolerance checked before anything runs: bad input costs no game day."""
-    if args.baseline is None:
-        if args.tolerance is not None:
-            raise GamedayError("--tolerance needs --baseline last:N or --baseline RUN_DIR")
-        return {}
-    from .report.baseline import parse_baseline, parse_tolerance
-    parse_baseline(args.baseline)
-    parse_tolerance(args.tolerance)
-    return {"baseline": args.baseline, "tolerance": args.tolerance}
+    from .run import check_gate
+    check_gate(args.baseline, args.tolerance)
+    return {} if args.baseline is None else {"baseline": args.baseline, "tolerance": args.tolerance}
+
+
+def run_request(args):
+    """The one typed request of `gameday run`, validated once (gameday/request.py)."""
+    from . import request, run
+    lab = request.LabRequest(state_dir=state_dir_of(args), timing=args.timing, tls=args.tls,
+                             keep=args.keep_lab, shop_settings=parse_settings(args.shop_setting))
+    load = request.LoadRequest(args.users, args.spawn_rate,
+                               run.load_layout(args.workers, args.master_bind, args.remote_workers))
+    return request.build(args.experiment, args.target, lab=lab, run_id=args.run_id, region=args.region,
+                         dry_run=args.dry_run, load=load,
+                         consent=request.Consent(args.yes, args.accept_any_account, args.allow_remote_load),
+                         gate=request.Gate(args.baseline, args.tolerance), live=_live_options(args),
+                         console=_console(args))
 
 
 def cmd_run(args) -> int:
     from . import run
-    _use_timing(args)
-    _use_tls(args)
-    return run.game_day(args.experiment, target=args.target, users=args.users, spawn_rate=args.spawn_rate,
-                        dry_run=args.dry_run, state_dir=_state_dir(args), region=args.region,
-                        keep_lab=args.keep_lab, run_id=args.run_id,
-                        shop_settings=parse_settings(args.shop_setting),
-                        allow_remote_load=args.allow_remote_load, yes=args.yes,
-                        accept_any_account=args.accept_any_account, interrupts=args.interrupts,
-                        distributed=run.load_layout(args.workers, args.master_bind,
-                                                    args.remote_workers),
-                        live=_live_options(args), console=_console(args), **_gate_options(args))
+    return run.game_day(run_request(args), args.interrupts)
 
 
 def cmd_cleanup(args) -> int:
     from .cleanup import cleanup, read_target
     lab_run = read_target(Path(args.run_dir)).get("kind") == "lab"  # cancels orders, may fail back
-    with lab_lock(_state_dir(args)) if lab_run else contextlib.nullcontext():
+    with lab_lock(state_dir_of(args)) if lab_run else contextlib.nullcontext():
         return cleanup(args.run_dir, trash=args.trash, failback=args.failback, yes=args.yes,
-                       state_dir=_state_dir(args))
+                       state_dir=state_dir_of(args))
 
 
 def cmd_matrix(args) -> int:
+    from . import request
     from .matrix import run_matrix
-    return run_matrix(args.experiment, args.setting, _state_dir(args), max_runs=args.max_runs,
-                      users=args.users, spawn_rate=args.spawn_rate, matrix_id=args.matrix_id,
+    base = request.build(args.experiment, "lab", lab=request.LabRequest(state_dir=state_dir_of(args)),
+                         load=request.LoadRequest(args.users, args.spawn_rate))
+    return run_matrix(base, args.setting, max_runs=args.max_runs, matrix_id=args.matrix_id,
                       interrupts=args.interrupts)
 
 
@@ -367,73 +213,6 @@ def _live_options(args):
                        pause=args.pause_between_faults, pause_timeout=args.pause_timeout)
 
 
-def _add_lab_parsers(sub) -> None:
-    """`gameday lab …`: bring the lab up and down, look at it, fail it over by hand."""
-    lab = sub.add_parser("lab", help="the local lab: real MariaDB, Redis, Sentinel, DNS endpoints, shop, AWS API")
-    lab_sub = lab.add_subparsers(dest="lab_command", required=True)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--state-dir", help="lab state directory (default: $GAMEDAY_LAB_STATE_DIR, .lab in a "
-                                            "checkout, else ~/.local/state/failover-gameday/lab)")
-    p = lab_sub.add_parser("up", parents=[common], help="start the lab (idempotent)")
-    p.add_argument("--base-port", type=int, help="first of the lab's loopback ports (default 15300)")
-    p.add_argument("--cache-replicas", type=int, help="Redis replicas in shop-cache (default 1)")
-    p.add_argument("--no-shop", action="store_true", help="do not start the stand-in shop")
-    p.add_argument("--emulate-primary-delete", action="store_true",
-                   help="accept DeleteCacheCluster on a primary as a hard loss + removal (AWS refuses it)")
-    p.add_argument("--min-failover-interval", type=float,
-                   help="seconds after a DB failover during which another is not attempted (RDS-EVENT-0034)")
-    p.add_argument("--db-failover-seconds", type=float,
-                   help="how long the DB endpoint stays unavailable during a failover (default 1.5; "
-                        "RDS takes 60-120 s)")
-    p.add_argument("--cache-failover-seconds", type=float,
-                   help="how long a TestFailover leaves the cache without a primary before the promotion "
-                        "(default 1.0; ElastiCache takes tens of seconds)")
-    p.add_argument("--timing", help="timing profile: fast (default, CI), aws (AWS's documented durations) "
-                                    "or a JSON file; see docs/timing.md")
-    p.add_argument("--tls", action="store_true",
-                   help="encrypted lab: Redis and MariaDB speak TLS only, with certificates from the lab's own "
-                        "CA; Redis needs the ACL user (`gameday lab env` prints the settings; "
-                        "docs/encrypted-lab.md)")
-    p.set_defaults(func=cmd_lab_up)
-    lab_sub.add_parser("down", parents=[common], help="stop everything the lab started").set_defaults(
-        func=cmd_lab_down)
-    p = lab_sub.add_parser("status", parents=[common], help="nodes, roles, AZs, ports, pids, health")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_lab_status)
-    lab_sub.add_parser("env", parents=[common], help="print export lines to reach the lab").set_defaults(
-        func=cmd_lab_env)
-    p = lab_sub.add_parser("repair", parents=[common],
-                           help="last resort: power back, frozen nodes resumed, healing retried at once, "
-                                "then wait for full redundancy (the lab heals by itself)")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for full redundancy")
-    p.set_defaults(func=cmd_lab_repair)
-    p = lab_sub.add_parser("failover", parents=[common], help="fail over shop-db or shop-cache by hand")
-    p.add_argument("kind", choices=["db", "cache"])
-    p.add_argument("--no-wait", dest="wait", action="store_false")
-    p.set_defaults(func=cmd_lab_failover)
-    p = lab_sub.add_parser("shop-settings", parents=[common],
-                           help="change the stand-in shop's resilience settings (reloads its workers)")
-    p.add_argument("settings", nargs="*", metavar="KEY=VALUE")
-    p.add_argument("--reset", action="store_true", help="back to the lab defaults")
-    p.set_defaults(func=cmd_lab_shop_settings)
-    _add_lab_fault_parsers(lab_sub, common)
-
-
-def _add_lab_fault_parsers(lab_sub, common) -> None:
-    """`gameday lab crash|freeze|thaw|interrupt-az`: the failures nobody schedules, by hand."""
-    for name, what in (("crash", "kill -9 a node (shop-db-a, shop-cache-001, ...): the lab heals as AWS would"),
-                       ("freeze", "hang a node (SIGSTOP): it stops answering without closing connections"),
-                       ("thaw", "resume a frozen node (SIGCONT)")):
-        p = lab_sub.add_parser(name, parents=[common], help=what)
-        p.add_argument("node")
-        p.set_defaults(func=cmd_lab_fault)
-    p = lab_sub.add_parser("interrupt-az", parents=[common],
-                           help="cut the power of every lab node in one Availability Zone for a while")
-    p.add_argument("az", help="e.g. us-east-1a")
-    p.add_argument("--seconds", type=float, required=True, help="how long the power stays off")
-    p.set_defaults(func=cmd_lab_fault)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gameday", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -447,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_matrix_parser(sub)
     _add_report_parsers(sub)
 
-    _add_lab_parsers(sub)
+    add_lab_parsers(sub)
     _add_note_parser(sub)
     return parser
 
@@ -494,7 +273,7 @@ def _dispatch(argv) -> int:
             return args.func(args)
         except (GamedayError, LabError) as exc:
             print(f"gameday: error: {exc}", file=sys.stderr)
-            return 1
+            return getattr(exc, "exit_code", 1)
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP outside a run's experiment
             signum = getattr(exc, "signum", 2)
             print(f"gameday: interrupted ({exc or 'SIGINT'})", file=sys.stderr)

@@ -17,7 +17,7 @@ from chaosext.errors import GamedayError
 from chaosext.rds import actions as rds_actions
 from chaosext.rds.probes import describe_instance
 
-from .preflight import environment, guards
+from .preflight import environment, guards, mixing
 
 __all__ = ["failback"]
 
@@ -28,7 +28,7 @@ def _env(target: dict, state_dir: Optional[Path]) -> Dict[str, str]:
         from woolab import manage
         env.update(manage.env(state_dir or manage.default_state_dir()))
     else:
-        guards.refuse_lab_env(env)
+        mixing.refuse(env, what="failback of an AWS run")
     if target.get("region"):
         env.update(AWS_REGION=target["region"], AWS_DEFAULT_REGION=target["region"])
     return env
@@ -68,7 +68,8 @@ def failback(target: dict, yes: bool, state_dir: Optional[Path] = None) -> None:
         raise GamedayError("target.json records no placement before the run (an older run?); "
                            "fail back by hand (gameday lab failover / aws rds reboot-db-instance --force-failover)")
     if target.get("kind") == "aws":
-        guards.confirm(f"gameday: fail back {', '.join(original)} (one more failover each)", yes)
+        guards.confirm(f"gameday: fail back {', '.join(original)} (one more failover each)", yes,
+                       prompt="Type yes to fail these resources back: ", what="failback")
     env = _env(target, state_dir)
     configuration = {"aws_region": env.get("AWS_REGION")}
     with environment(env):

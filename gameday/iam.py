@@ -12,7 +12,7 @@ from typing import Dict, List, Set
 
 
 __all__ = ["POLICY_PATH", "load_policy", "policy_actions", "ACTIVITY_ACTIONS", "needed_actions",
-           "MUTATING", "markdown"]
+           "MUTATING", "markdown", "experiment_actions", "experiment_line"]
 
 # package data (the preflight reads it on every run, from a wheel too); infra/iam/gameday-policy.json
 # in a checkout is a link to it
@@ -73,6 +73,24 @@ def needed_actions(funcs: List[str]) -> Dict[str, List[str]]:
     return {f: ACTIVITY_ACTIONS.get(f, [] if " " in f or "." not in f else None) for f in funcs}
 
 
+def experiment_actions(spec: dict) -> List[str]:
+    """The IAM actions an experiment's method and rollbacks need: what the preflight checks and
+    what each page of docs/experiments/ lists (a test keeps them equal)."""
+    funcs = []
+    for activity in list(spec.get("method") or []) + list(spec.get("rollbacks") or []):
+        provider = activity.get("provider") or {} if isinstance(activity, dict) else {}
+        if activity.get("type") == "action" and provider.get("type") == "python":
+            funcs.append(f"{provider.get('module')}.{provider.get('func')}")
+    return sorted({a for acts in needed_actions(funcs).values() if acts for a in acts})
+
+
+def experiment_line(spec: dict, name: str) -> str:
+    """The IAM paragraph of an experiment's page in docs/experiments/."""
+    actions = experiment_actions(spec)
+    listed = ", ".join(f"`{a}`" for a in actions) or "none (it calls no AWS API)"
+    return (f"**IAM** (method and rollbacks; `python -m gameday.iam --experiment {name}`): {listed}.")
+
+
 def markdown(policy: dict = None) -> str:
     """The policy as a Markdown table: statement, actions, resources, condition."""
     policy = policy or load_policy()
@@ -91,8 +109,12 @@ def markdown(policy: dict = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-if __name__ == "__main__":  # python -m gameday.iam > docs/iam.md; behaves on pipes (gameday/stdout.py)
+if __name__ == "__main__":  # python -m gameday.iam > docs/iam.md (or --experiment NAME); behaves on pipes
     from gameday.stdout import exit_code, guarded
     with guarded() as out:
-        sys.stdout.write(markdown())
+        if sys.argv[1:2] == ["--experiment"] and len(sys.argv) == 3:
+            from gameday.run import load_and_validate, resolve
+            sys.stdout.write(experiment_line(load_and_validate(resolve(sys.argv[2])), Path(sys.argv[2]).stem) + "\n")
+        else:
+            sys.stdout.write(markdown())
     sys.exit(exit_code(out, 0))

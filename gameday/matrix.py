@@ -22,6 +22,7 @@ from woolab.runlock import lab_lock
 from woolab.shop.config import ConfigError, ShopConfig
 
 from .interrupt import Interrupted, Interrupts
+from .request import RunRequest
 
 DEFAULT_MAX_RUNS = 16
 # where the shop is and who it is: the lab sets these, a matrix varies behaviour only
@@ -85,44 +86,39 @@ def slug(combo: Dict[str, str]) -> str:
     return "_".join(f"{k}-{v}" for k, v in combo.items()).replace("/", "-")
 
 
-def run_matrix(experiment: str, pairs: List[str], state_dir: Path, max_runs: int = DEFAULT_MAX_RUNS,
-               users: Optional[int] = None, spawn_rate: Optional[float] = None,
+def run_matrix(base: RunRequest, pairs: List[str], max_runs: int = DEFAULT_MAX_RUNS,
                matrix_id: Optional[str] = None, interrupts: Optional[Interrupts] = None) -> int:
-    """Run the experiment once per combination on the lab; write the comparison; 0 when written.
+    """Run the request's experiment once per combination on the lab; write the comparison; 0
+    when written. `base` is validated already; each run is a variant of it.
 
     The lab's lock is held across all runs. A signal stops the run in progress as in `gameday
     run` (rollbacks, report) and then the matrix: no further run starts, the comparison of the
     runs so far is written, and the command exits with 128 + the signal (docs/exit-codes.md)."""
-    from . import run
-    path = run.resolve(experiment)
-    run.apply_overrides(run.load_and_validate(path), users, spawn_rate)
     combos = combinations(parse_axes(pairs), max_runs)
-    matrix_id = matrix_id or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{path.stem}-matrix"
-    matrix_dir = run.reports_dir() / matrix_id
+    matrix_id = matrix_id or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{base.path.stem}-matrix"
+    matrix_dir = base.reports_dir / matrix_id
     if matrix_dir.exists() and any(matrix_dir.iterdir()):
         raise GamedayError(f"matrix directory {matrix_dir} already exists; choose another --matrix-id")
-    with (interrupts or Interrupts()).installed() as signals, lab_lock(state_dir, run_id=matrix_id):
-        return _run_all(path, combos, matrix_dir, state_dir, users, spawn_rate, signals)
+    with (interrupts or Interrupts()).installed() as signals, lab_lock(base.lab.state_dir, run_id=matrix_id):
+        return _run_all(base, combos, matrix_dir, signals)
 
 
-def _run_all(path: Path, combos: List[Dict[str, str]], matrix_dir: Path, state_dir: Path,
-             users: Optional[int], spawn_rate: Optional[float], signals: Interrupts) -> int:
+def _run_all(base: RunRequest, combos: List[Dict[str, str]], matrix_dir: Path, signals: Interrupts) -> int:
     from . import run
     from .report.matrix import shop_saw, write_matrix_report
-    matrix_id = matrix_dir.name
+    matrix_id, state_dir = matrix_dir.name, base.lab.state_dir
     started = not manage.is_up(state_dir)
     if started:
-        print(manage.up(LabConfig.from_env(state_dir=state_dir)), flush=True)
+        print(manage.up(LabConfig.from_env(state_dir=state_dir, timing=base.lab.timing,
+                                           tls=base.lab.tls or None)), flush=True)
     access_log = LabConfig.load(state_dir).path("run") / "shop-access.jsonl"
     runs: List[dict] = []
-    title = f"{path.stem} ({matrix_id})"
+    title = f"{base.path.stem} ({matrix_id})"
     try:
         for i, combo in enumerate(combos, 1):
             print(f"gameday: matrix run {i}/{len(combos)}: {label(combo)}", flush=True)
             _wait_idle(state_dir)
-            code = run.game_day(str(path), target="lab", users=users, spawn_rate=spawn_rate,
-                                state_dir=state_dir, run_id=f"{matrix_id}/{slug(combo)}",
-                                shop_settings=combo, interrupts=signals)
+            code = run.game_day(base.variant(f"{matrix_id}/{slug(combo)}", combo), signals)
             run_dir = matrix_dir / slug(combo)
             runs.append({"label": label(combo), "settings": combo, "exit_code": code,
                          "run_dir": str(run_dir), "shop_saw": shop_saw(str(access_log), str(run_dir))})

@@ -23,11 +23,15 @@ from chaosext import rundir
 from chaosext.errors import GamedayError
 
 from . import safety
-from .live.options import LiveOptions, apply as live_apply
 from .live.session import live_session
 from .console import Console
 from .pulse import Pulse
-from .interrupt import Interrupts, verdict_exit_code
+from .interrupt import Interrupts
+from .request import RunRequest
+from .verdict import finish, journal_verdict, verdict_table
+
+__all__ = ["catalog", "resolve", "load_and_validate", "apply_overrides", "load_layout", "check_gate",
+           "target_env", "game_day", "finish", "journal_verdict", "verdict_table", "write_target"]
 
 # package data, so an installed wheel lists the same catalogue as a checkout (experiments/ there)
 EXPERIMENTS_DIR = Path(str(importlib.resources.files("gameday").joinpath("experiments")))
@@ -121,25 +125,45 @@ def load_layout(workers: Optional[int] = None, master_bind: Optional[str] = None
     return layout
 
 
-def target_env(target: str, state_dir: Path, region: Optional[str] = None,
-               console: Optional[Console] = None) -> Tuple[Dict[str, str], bool]:
-    """Environment for the chosen target, and whether we started the lab ourselves."""
+def target_env(request: RunRequest) -> Tuple[Dict[str, str], bool]:
+    """Environment for the request's target, and whether we started the lab ourselves (with the
+    request's timing profile and TLS)."""
     env = dict(os.environ)
-    if target == "lab":
-        started = False
+    if request.target == "lab":
+        state_dir, started = request.lab.state_dir, False
         if not manage.is_up(state_dir):
-            (console or Console()).say(manage.up(LabConfig.from_env(state_dir=state_dir)))
+            config = LabConfig.from_env(state_dir=state_dir, timing=request.lab.timing,
+                                        tls=request.lab.tls or None)
+            request.console.say(manage.up(config))
             started = True
         env.update(manage.env(state_dir))
         return env, started
-    region = region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
-    if not region:
-        raise GamedayError("--target aws needs a region: pass --region or set AWS_REGION")
     import boto3
-    if boto3.Session(region_name=region).get_credentials() is None:
+    import botocore.exceptions
+    try:
+        session = boto3.Session()  # the profile's region and credentials count, as for botocore
+        region = request.region or env.get("AWS_REGION") or session.region_name
+        credentials = session.get_credentials()
+    except botocore.exceptions.BotoCoreError as exc:
+        raise GamedayError(f"--target aws: the AWS configuration cannot be read ({exc})") from None
+    if not region:
+        raise GamedayError("--target aws needs a region: pass --region, set AWS_REGION or the "
+                           "profile's region (~/.aws/config)")
+    if credentials is None:
         raise GamedayError("--target aws found no AWS credentials (environment, profile, SSO or instance role)")
     env.update({"GAMEDAY_TARGET": "aws", "AWS_REGION": region, "AWS_DEFAULT_REGION": region})
     return env, False
+
+
+def check_gate(baseline: Optional[str], tolerance: Optional[str]) -> None:
+    """--baseline / --tolerance checked before anything runs: bad input costs no game day."""
+    if baseline is None:
+        if tolerance is not None:
+            raise GamedayError("--tolerance needs --baseline last:N or --baseline RUN_DIR")
+        return
+    from .report.baseline import parse_baseline, parse_tolerance
+    parse_baseline(baseline)
+    parse_tolerance(tolerance)
 
 
 def reports_dir() -> Path:
@@ -188,129 +212,59 @@ def run_chaos(experiment_file: Path, run_dir: Path, env: Dict[str, str], signals
             pulse.stop()
 
 
-def journal_verdict(run_dir: Path) -> Tuple[bool, str]:
-    """(passed, why) from the journal alone: completed, not deviated."""
-    try:
-        journal = json.loads((run_dir / "journal.json").read_text())
-    except (OSError, ValueError):
-        return False, "no journal was written"
-    status, deviated = journal.get("status"), journal.get("deviated")
-    if status == "completed" and not deviated:
-        return True, "steady state held before and after the faults"
-    return False, f"experiment {status}" + (" and deviated from its steady state" if deviated else "")
-
-
-def game_day(experiment: str, target: str = "lab", users: Optional[int] = None,
-             spawn_rate: Optional[float] = None, dry_run: bool = False, state_dir: Optional[Path] = None,
-             region: Optional[str] = None, keep_lab: bool = False, run_id: Optional[str] = None,
-             shop_settings: Optional[Dict[str, str]] = None, allow_remote_load: bool = False,
-             yes: bool = False, accept_any_account: bool = False,
-             interrupts: Optional[Interrupts] = None, baseline: Optional[str] = None,
-             tolerance: Optional[str] = None, distributed: Optional[dict] = None,
-              live: Optional[LiveOptions] = None, console: Optional[Console] = None) -> int:
+def game_day(request: RunRequest, interrupts: Optional[Interrupts] = None) -> int:
     """Run one experiment end to end; the exit code is the CI gate (0 only for a clean pass, and
-    with `baseline` only when no figure regressed against it; docs/exit-codes.md).
+    with a baseline only when no figure regressed against it; docs/exit-codes.md).
 
     A dry run is the read-only preflight alone (exit 0 ready, 2 not ready); an AWS run passes
     the same preflight and the operator's confirmation before anything touches shop or resources.
     """
-    if target not in ("lab", "aws"):
-        raise GamedayError(f"unknown target {target!r}: use lab or aws (check $GAMEDAY_TARGET)")
-    safety.refuse_mixing(target)
-    path = resolve(experiment)
-    if allow_remote_load and target != "aws":
-        raise GamedayError("--allow-remote-load is for --target aws (the lab's shop is on loopback)")
-    if shop_settings and target != "lab":
-        raise GamedayError("--shop-setting configures the lab's stand-in shop; on AWS change your store")
-    spec = apply_overrides(load_and_validate(path), users, spawn_rate, False, allow_remote_load,
-                           distributed)
-    spec = live_apply(spec, live) if live else spec  # --web, --pause-between-faults
-    if target == "aws" and "lab-only" in spec.get("tags", []):
-        raise GamedayError(f"{path.stem} runs only on the lab (AWS offers no way to inject this fault); "
-                           "see `gameday list` for the experiments that run on AWS")
-    state_dir = state_dir or manage.default_state_dir()
-    run_id = run_id or new_run_id(path)
-    if dry_run:
-        if target == "lab" and not manage.is_up(state_dir):
+    spec = request.fresh_spec()
+    safety.refuse_mixing(request.target, spec=spec)
+    if request.dry_run:
+        if request.target == "lab" and not manage.is_up(request.lab.state_dir):
             raise GamedayError("the lab is not up (a dry run starts nothing): gameday lab up")
-        env, _ = target_env(target, state_dir, region)
-        return safety.dry_run(spec, target, env, run_id, accept_any_account)
-    run_dir = reports_dir() / run_id
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise GamedayError(f"run directory {run_dir} already exists; choose another --run-id")
-    lock = runlock.lab_lock(state_dir, run_id=run_id) if target == "lab" else contextlib.nullcontext()
+        env, _ = target_env(request)
+        return safety.dry_run(spec, request.target, env, request.run_id, request.consent.accept_any_account)
+    if request.run_dir.exists() and any(request.run_dir.iterdir()):
+        raise GamedayError(f"run directory {request.run_dir} already exists; choose another --run-id")
+    lock = (runlock.lab_lock(request.lab.state_dir, run_id=request.run_id) if request.target == "lab"
+            else contextlib.nullcontext())
     with (interrupts or Interrupts()).installed() as signals, lock:
-        return _run(path, spec, target, state_dir, run_dir, region, keep_lab, shop_settings, signals,
-                    (yes, accept_any_account), (baseline, tolerance), live, console or Console())
+        return _run(request, spec, signals)
 
 
-def _run(path: Path, spec: dict, target: str, state_dir: Path, run_dir: Path, region: Optional[str],
-         keep_lab: bool, shop_settings: Optional[Dict[str, str]], signals: Interrupts, consent: tuple,
-         gate: tuple = (None, None), live: Optional[LiveOptions] = None,
-         console: Optional[Console] = None) -> int:
-    """Start the target, run chaos, stop what we started, report; signals never skip the clean-up.
-    `consent` is (yes, accept_any_account) for the AWS gate, `gate` (baseline, tolerance)."""
-    started_lab, run_id, console = False, run_dir.name, console or Console()
+def _run(request: RunRequest, spec: dict, signals: Interrupts) -> int:
+    """Start the target, run chaos, stop what we started, report; signals never skip the clean-up."""
+    started_lab, console, lab, run_dir = False, request.console, request.lab, request.run_dir
     try:
-        env, started_lab = target_env(target, state_dir, region, console)
-        facts = (safety.gate_aws_run(spec, env, run_id, *consent).facts if target == "aws"
-                 else safety.placement(spec, env, run_id))
-        if shop_settings:
+        env, started_lab = target_env(request)
+        facts = (safety.gate_aws_run(spec, env, request.run_id, request.consent.yes,
+                                     request.consent.accept_any_account).facts
+                 if request.target == "aws" else safety.placement(spec, env, request.run_id))
+        if lab.shop_settings:
             console.say("gameday: shop settings: "
-                        + json.dumps(manage.shop_settings(state_dir, shop_settings)))
+                        + json.dumps(manage.shop_settings(lab.state_dir, lab.shop_settings)))
         run_dir.mkdir(parents=True, exist_ok=True)
-        env.update(GAMEDAY_RUN_DIR=str(run_dir), GAMEDAY_RUN_ID=run_id)
+        env.update(GAMEDAY_RUN_DIR=str(run_dir), GAMEDAY_RUN_ID=request.run_id)
         effective = run_dir / "experiment.json"
         effective.write_text(json.dumps(with_phases(spec), indent=2))
-        write_target(run_dir, target, env, facts, shop_settings,
-                     timing_name(LabConfig.load(state_dir).timing) if target == "lab" else None)
-        print(f"gameday: running {path.stem} against the {target} (run dir {run_dir})", flush=True)
-        with live_session(live, run_dir, state_dir / "events.jsonl" if target == "lab" else None):
+        write_target(run_dir, request.target, env, facts, lab.shop_settings,
+                     timing_name(LabConfig.load(lab.state_dir).timing) if request.target == "lab" else None)
+        print(f"gameday: running {request.path.stem} against the {request.target} (run dir {run_dir})",
+              flush=True)
+        events = lab.state_dir / "events.jsonl" if request.target == "lab" else None
+        with live_session(request.live, run_dir, events):
             run_chaos(effective, run_dir, env, signals, spec, console)
     finally:
         with signals.deferring():
-            if shop_settings and (keep_lab or not started_lab):
-                manage.shop_settings(state_dir, {})
-            if started_lab and not keep_lab:
-                console.say(manage.down(state_dir))
+            if lab.shop_settings and (lab.keep or not started_lab):
+                manage.shop_settings(lab.state_dir, {})
+            if started_lab and not lab.keep:
+                console.say(manage.down(lab.state_dir))
     with signals.deferring():
         signals.record(run_dir)
-        return signals.exit_code(finish(run_dir, *gate))
-
-
-def finish(run_dir: Path, baseline: Optional[str] = None, tolerance: Optional[str] = None) -> int:
-    """Write the report and print the verdict table; 0 only when the run passed, nothing was lost
-    and (with `baseline`) no figure regressed."""
-    from .report import write_report
-    from .report.command import baseline_exit, baseline_lines
-    passed, why = journal_verdict(run_dir)
-    paths = write_report(str(run_dir), baseline=baseline, tolerance=tolerance)
-    summary = json.loads(Path(paths["summary.json"]).read_text())
-    print("\n".join([verdict_table(summary)] + baseline_lines(summary)), flush=True)
-    verdict = summary["verdict"] if passed or summary["verdict"] != "passed" else "failed"
-    if summary["verdict_reasons"]:
-        why = "; ".join(summary["verdict_reasons"])
-    label = {"passed": "PASSED", "interrupted": "INTERRUPTED"}.get(verdict, "FAILED")
-    print(f"gameday: {label}: {why}\nreport: {paths['report.html']}", flush=True)
-    regressed = baseline_exit(summary)  # raises when the gate cannot decide
-    return verdict_exit_code("failed" if verdict == "passed" and regressed else verdict)
-
-
-def verdict_table(summary: dict) -> str:
-    """Per fault: data-plane RTO, control plane, error ratio in the fault window, orders and carts lost."""
-    def num(value, unit="", scale=1.0, digits=2):
-        return "-" if value is None else f"{value * scale:.{digits}f}{unit}"
-
-    rpo = summary["rpo"]
-    rows = [("FAULT", "TARGET", "METHOD", "RTO", "CONTROL PLANE", "ERRORS IN WINDOW", "ORDERS LOST", "CARTS LOST")]
-    for fault in summary["faults"]:
-        rows.append((fault["fault"], fault["target"], fault["method"] or "-", num(fault["rto_seconds"], " s"),
-                     num(fault["control_plane_seconds"], " s"),
-                     num((fault.get("load") or {}).get("error_ratio"), " %", 100, 1),
-                     num(rpo["orders_lost"], digits=0), num(rpo["carts_lost"], digits=0)))
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
-    return f"verdict: {summary['verdict'].upper()}\n" + "\n".join(lines)
+        return signals.exit_code(finish(run_dir, request.gate.baseline, request.gate.tolerance))
 
 
 def timing_name(timing: str) -> str:

@@ -8,17 +8,18 @@ import os
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from chaosext.errors import GamedayError
+from chaosext.errors import GamedayError, NotReady
 
-from .preflight import Preflight, build_context, cloud, environment, guards, run_preflight
+from .preflight import Preflight, build_context, cloud, environment, guards, mixing, run_preflight, waivers
 
 __all__ = ["refuse_mixing", "preflight_for", "dry_run", "gate_aws_run", "placement", "target_info"]
 
 
-def refuse_mixing(target: str, env: Optional[Dict[str, str]] = None) -> None:
-    """`--target aws` with the lab's environment: one line, before any request."""
+def refuse_mixing(target: str, env: Optional[Dict[str, str]] = None, spec: Optional[dict] = None) -> None:
+    """`--target aws` with any endpoint on the lab or this machine: one line naming them all,
+    before any request (gameday/preflight/mixing.py)."""
     if target == "aws":
-        guards.refuse_lab_env(dict(os.environ if env is None else env))
+        mixing.refuse(dict(os.environ if env is None else env), spec)
 
 
 def preflight_for(spec: dict, target: str, env: Dict[str, str], run_id: str,
@@ -45,10 +46,14 @@ def gate_aws_run(spec: dict, env: Dict[str, str], run_id: str, yes: bool,
     print(result.table(), flush=True)
     if failed:
         first = failed[0]
-        raise GamedayError(f"not ready ({len(failed)} check(s) failed; first: {first.item}: {first.detail}"
+        raise NotReady(f"not ready ({len(failed)} check(s) failed; first: {first.item}: {first.detail}"
                            f"{'; fix: ' + first.fix if first.fix else ''}); nothing was done")
-    guards.confirm(f"gameday: about to run {spec.get('title', 'the experiment')} against account "
-                   f"{result.facts.get('account')} in {env.get('AWS_REGION')} (plan above)", yes)
+    waived = result.facts.get("waivers") or []
+    for line in waived:  # said whether or not a prompt follows (--yes)
+        print(f"gameday: {line}", flush=True)
+    guards.confirm("\n".join([f"gameday: about to run {spec.get('title', 'the experiment')} against "
+                              f"account {result.facts.get('account')} in {env.get('AWS_REGION')} "
+                              "(plan above)"] + [f"gameday: {line}" for line in waived]), yes)
     spec.setdefault("configuration", {})["load_allow_remote_host"] = True  # the shop URL is allow-listed
     return result
 
@@ -58,6 +63,7 @@ def placement(spec: dict, env: Dict[str, str], run_id: str) -> Dict[str, Any]:
     describe calls only, and a failure here only leaves the record without them."""
     context = build_context(spec, "lab", env, run_id)
     with environment(env):
+        context.facts["waivers"] = waivers.lines(context)
         try:
             cloud.credential_rows(context)
             cloud.target_rows(context)
@@ -85,4 +91,5 @@ def target_info(target: str, env: Dict[str, str], facts: Optional[Dict[str, Any]
                           "redis": _endpoint("GAMEDAY_REDIS_HOST", "GAMEDAY_REDIS_PORT", env) or "not configured"},
             "ids": {"db_instance": env.get("GAMEDAY_DB_INSTANCE_ID"),
                     "replication_group": env.get("GAMEDAY_REPLICATION_GROUP_ID")},
-            "original": facts.get("original") or {}}
+            "original": facts.get("original") or {}, "waivers": list(facts.get("waivers") or []),
+            "configuration": facts.get("configuration") or {}}

@@ -241,3 +241,14 @@ def tls_lab(tmp_path_factory):
     """An encrypted lab (`gameday lab up --tls`) of the test module's own, stopped after the module."""
     with module_lab(tmp_path_factory, "tls-lab", tls=True) as handle:
         yield handle
+
+
+@pytest.fixture
+def aws_clean_env(monkeypatch, tmp_path):
+    """No lab variables, an empty AWS config, reports in a temporary directory."""
+    for key in list(os.environ):
+        if key.startswith(("GAMEDAY_", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION")):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("GAMEDAY_REPORTS_DIR", str(tmp_path / "reports"))
+    return monkeypatch

@@ -63,7 +63,7 @@ def test_aws_target_with_lab_environment_is_refused_before_any_request(listener,
     monkeypatch.setenv(variable, f"http://127.0.0.1:{listener.port}")
     code = cli.main(["run", "rds-force-failover", "--target", "aws", "--region", "us-east-1", "--dry-run"])
     err = capsys.readouterr().err.strip()
-    assert code == 1 and len(err.splitlines()) == 1
+    assert code == 3 and len(err.splitlines()) == 1
     assert f"{variable}=http://127.0.0.1:{listener.port}" in err and "--target aws refused" in err
     assert listener.connections == 0 and list(tmp_path.iterdir()) == []
 
@@ -72,7 +72,7 @@ def test_aws_target_refused_when_lab_env_was_evaluated(monkeypatch, capsys):
     monkeypatch.setenv("GAMEDAY_TARGET", "lab")
     code = cli.main(["run", "rds-force-failover", "--target", "aws", "--region", "us-east-1"])
     err = capsys.readouterr().err.strip()
-    assert code == 1 and "GAMEDAY_TARGET=lab" in err and len(err.splitlines()) == 1
+    assert code == 3 and "GAMEDAY_TARGET=lab" in err and len(err.splitlines()) == 1
 
 
 def context(env=None, target="aws", accept_any_account=False, resources=(("db-instance", "stage-db"),)):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from chaoslib.experiment import ensure_experiment_is_valid
 
-from gameday import run
+from gameday import request, run
 from woolab import manage, servers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,7 +114,8 @@ def primaries_in_one_az(lab) -> None:
 
 def run_on_lab(lab, monkeypatch, tmp_path, name, **kwargs) -> tuple:
     monkeypatch.setenv("GAMEDAY_REPORTS_DIR", str(tmp_path))
-    code = run.game_day(name, target="lab", users=8, state_dir=lab.state_dir, run_id=name, **kwargs)
+    code = run.game_day(request.build(name, "lab", lab=request.LabRequest(state_dir=lab.state_dir),
+                                      run_id=name, load=request.LoadRequest(users=8), **kwargs))
     run_dir = tmp_path / name
     return code, json.loads((run_dir / "journal.json").read_text()), json.loads(
         (run_dir / "summary.json").read_text())

@@ -61,7 +61,7 @@ def test_unreachable_endpoint_explained(aws_env):
     aws_env.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
     aws_env.setenv("AWS_MAX_ATTEMPTS", "1")
     client = aws_client("rds", {"aws_region": "us-east-1"})
-    with pytest.raises(ActivityError, match=r"cannot reach the AWS endpoint http://127.0.0.1:9"):
+    with pytest.raises(ActivityError, match=r"cannot reach the endpoint http://127.0.0.1:9"):
         aws_call(client, "describe_db_instances", "DB instance shop-db")
 
 

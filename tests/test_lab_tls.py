@@ -12,7 +12,7 @@ import pymysql
 import pytest
 import redis
 
-from gameday import cli, run, safety
+from gameday import cli, request, run, safety
 from gameday.preflight import reach
 from gameday.preflight.context import Context
 from test_lab_failures import crash_cache_primary_under_writes, healthy_again, messages, wait_for
@@ -148,7 +148,8 @@ def test_db_failover_rebuilds_the_standby_with_replication_over_tls_and_loses_no
 
 def run_on_tls_lab(lab, monkeypatch, tmp_path, name) -> tuple:
     monkeypatch.setenv("GAMEDAY_REPORTS_DIR", str(tmp_path))
-    code = run.game_day(name, target="lab", users=8, state_dir=lab.state_dir, run_id=name)
+    code = run.game_day(request.build(name, "lab", lab=request.LabRequest(state_dir=lab.state_dir),
+                                      run_id=name, load=request.LoadRequest(users=8)))
     run_dir = tmp_path / name
     return code, json.loads((run_dir / "journal.json").read_text()), json.loads(
         (run_dir / "summary.json").read_text())

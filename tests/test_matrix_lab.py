@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from gameday import request
 from gameday.matrix import run_matrix
 
 pytestmark = pytest.mark.lab
@@ -19,7 +20,9 @@ def matrix_rows(lab, monkeypatch, tmp_path, settings, users=8):
     for key, value in lab.env.items():
         monkeypatch.setenv(key, value)
     started = time.monotonic()
-    assert run_matrix("rds-force-failover", settings, lab.state_dir, users=users, matrix_id="m") == 0
+    base = request.build("rds-force-failover", "lab", lab=request.LabRequest(state_dir=lab.state_dir),
+                         load=request.LoadRequest(users=users))
+    assert run_matrix(base, settings, matrix_id="m") == 0
     elapsed = time.monotonic() - started
     data = json.loads((tmp_path / "m" / "matrix.json").read_text())
     return {r["label"]: r for r in data["rows"]}, elapsed

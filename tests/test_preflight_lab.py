@@ -172,7 +172,9 @@ def test_aws_target_in_a_lab_shell_is_refused_before_any_request(lab, reports, c
     requests, events = access_log_lines(lab), len(lab.events())
     code = cli.main(["run", "rds-force-failover", "--target", "aws", "--region", "us-east-1"])
     err = capsys.readouterr().err.strip()
-    assert code == 1 and len(err.splitlines()) == 1 and "--target aws refused" in err
+    assert code == 3 and len(err.splitlines()) == 1 and "--target aws refused" in err
+    assert f"GAMEDAY_MYSQL_HOST={lab.config.db_endpoint_name} (the lab's own endpoint name)" in err
+    assert "GAMEDAY_SHOP_URL=http://127.0.0.1:" in err and "clear them with: unset GAMEDAY_TARGET" in err
     assert access_log_lines(lab) == requests and len(lab.events()) == events
 
 

@@ -1,5 +1,8 @@
 """The preflight's AWS calls, against botocore's Stubber (parameters checked against the real
 service models): identity, targets with tags and placement, IAM via the policy simulator."""
+import json
+from pathlib import Path
+
 import pytest
 from botocore.stub import Stubber
 
@@ -209,3 +212,35 @@ def test_missing_required_setting_on_aws_is_named_with_its_variable():
     assert rows["GAMEDAY_SHOP_URL"].status == FAIL and rows["GAMEDAY_SHOP_URL"].fix == "set GAMEDAY_SHOP_URL"
     assert rows["GAMEDAY_DB_INSTANCE_ID"].status == FAIL  # the experiment uses ${db_instance_id}
     assert "GAMEDAY_REPLICATION_GROUP_ID" not in rows  # it names no replication group
+
+
+def test_a_waived_tag_guardrail_is_said_in_the_preflight_the_confirmation_and_the_report(
+        stubs, monkeypatch, capsys, run_dir):
+    """An untagged instance passes only through chaos_waive_tag_guardrail, and says so three times."""
+    from gameday.preflight import guards, reach
+    from gameday.report import write_report
+    stubs["sts"].add_response("get_caller_identity", {"UserId": "AROA:ci", "Account": ACCOUNT, "Arn": CALLER}, {})
+    expect_instance(stubs, tags=[])
+    stubs["iam"].add_response("simulate_principal_policy", {"EvaluationResults": [
+        {"EvalActionName": "rds:RebootDBInstance", "EvalDecision": "allowed"}]}, simulate_params(["rds:RebootDBInstance"]))
+    monkeypatch.setattr(reach, "shop_rows", lambda *a: [])
+    monkeypatch.setattr(guards, "interactive", lambda: True)
+    prompts = []
+    monkeypatch.setattr("builtins.input", lambda prompt: prompts.append(prompt) or "yes")
+    env = {"AWS_REGION": "eu-west-1", "GAMEDAY_SHOP_URL": "https://staging.shop.example",
+           "GAMEDAY_DB_INSTANCE_ID": "stage-db", "GAMEDAY_ALLOWED_ACCOUNTS": ACCOUNT,
+           "GAMEDAY_ALLOWED_SHOP_URLS": "https://staging.shop.example"}
+    spec = dict(SPEC, configuration=dict(SPEC["configuration"], chaos_waive_tag_guardrail=True))
+    result = safety.gate_aws_run(spec, env, "run-1", yes=False)
+    out = capsys.readouterr().out
+    rows = {(r.section, r.item): r for r in result.rows}
+    assert rows[("waivers", "chaos_waive_tag_guardrail")].status == WARN
+    assert rows[("target", "DB instance stage-db")].status == WARN
+    assert "allow tag missing, WAIVED" in rows[("target", "DB instance stage-db")].detail
+    confirmation = out.split("preflight: READY", 1)[1]
+    assert "WAIVED chaos_waive_tag_guardrail: resources without the allow tag" in confirmation
+    assert prompts == [guards.RUN_PROMPT]
+    (run_dir / "target.json").write_text(json.dumps(safety.target_info("aws", env, result.facts)))
+    paths = write_report(str(run_dir))
+    assert "WAIVED chaos_waive_tag_guardrail" in Path(paths["report.md"]).read_text()
+    assert json.loads(Path(paths["summary.json"]).read_text())["target"]["waivers"] == result.facts["waivers"]

@@ -10,15 +10,16 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from gameday import run
+from gameday import request, run
 from woolab import manage
 from woolab.config import LabConfig
 from woolab.timing import profile_for
 
 
 def game_day(lab, run_id, **gate):
-    return run.game_day("rds-force-failover", target="lab", users=8, state_dir=lab.state_dir,
-                        run_id=run_id, **gate)
+    return run.game_day(request.build("rds-force-failover", "lab", run_id=run_id,
+                                      lab=request.LabRequest(state_dir=lab.state_dir),
+                                      load=request.LoadRequest(users=8), gate=request.Gate(**gate)))
 
 
 def failed_cases(run_dir):

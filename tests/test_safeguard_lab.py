@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from gameday import run
+from gameday import request, run
 from gameday.interrupt import EXIT_INTERRUPTED
 
 DB_OUTAGE = 20.0
@@ -16,7 +16,8 @@ LAB_TIMING = {"db_failover_outage_seconds": DB_OUTAGE}  # the `timed_lab` fixtur
 
 def run_on(lab, monkeypatch, tmp_path, name, run_id):
     monkeypatch.setenv("GAMEDAY_REPORTS_DIR", str(tmp_path))
-    code = run.game_day(name, target="lab", users=5, state_dir=lab.state_dir, run_id=run_id)
+    code = run.game_day(request.build(name, "lab", lab=request.LabRequest(state_dir=lab.state_dir),
+                                      run_id=run_id, load=request.LoadRequest(users=5)))
     run_dir = tmp_path / run_id
     lab.wait_idle(120)  # an aborted run leaves the failover to finish in the lab
     return code, run_dir, json.loads((run_dir / "summary.json").read_text())

@@ -10,6 +10,7 @@ import time
 from typing import Any, Mapping, Optional
 
 from chaosext.errors import ActivityError
+from chaosext.settings import flag
 
 __all__ = ["run_dir_of", "new_run_dir", "shop_url_of", "flag"]
 
@@ -44,9 +45,3 @@ def shop_url_of(configuration: Optional[Mapping[str, Any]] = None,
             return str(candidate).rstrip("/")
     return None
 
-
-def flag(value: Any) -> bool:
-    """A configuration boolean that may arrive as a string from an environment variable."""
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)

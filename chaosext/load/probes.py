@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode
 
 from chaoslib.types import Configuration, Secrets
 
-from chaosext import faultlog, unmeasured
+from chaosext import faultlog, settings, unmeasured
 from chaosext.errors import ActivityError
 from chaosext.load.config import run_dir_of, shop_url_of
 from chaosext.load.safeguard import spans_from_ledger
@@ -150,8 +150,8 @@ def acknowledged_orders_exist(run_dir: Optional[str] = None, shop_url: Optional[
     ``{"checked", "found", "missing_count", "missing": [ids], "by_worker": {name: {"checked",
     "missing_count"}}}`` (split by the load worker that acknowledged each order); judge it with a
     jsonpath tolerance on ``$.missing_count`` == 0. Credentials come from the
-    arguments, else secrets ``consumer_key``/``consumer_secret``, else
-    ``$GAMEDAY_SHOP_CONSUMER_KEY``/``$GAMEDAY_SHOP_CONSUMER_SECRET``. Without keys the check is
+    arguments, else secrets or configuration ``consumer_key``/``consumer_secret``, else
+    ``$GAMEDAY_SHOP_CONSUMER_KEY``/``$GAMEDAY_SHOP_CONSUMER_SECRET`` (``chaosext.settings``). Without keys the check is
     skipped (``"not_measured": true``, a warning, and the report says "not measured").
     """
     secrets = secrets or {}
@@ -159,9 +159,8 @@ def acknowledged_orders_exist(run_dir: Optional[str] = None, shop_url: Optional[
     if not base:
         raise ActivityError("RPO check: no shop URL (pass shop_url, or set configuration "
                             "shop_url or $GAMEDAY_SHOP_URL)")
-    key = consumer_key or secrets.get("consumer_key") or os.environ.get("GAMEDAY_SHOP_CONSUMER_KEY")
-    secret = (consumer_secret or secrets.get("consumer_secret")
-              or os.environ.get("GAMEDAY_SHOP_CONSUMER_SECRET"))
+    key = consumer_key or settings.lookup("consumer_key", configuration, secrets)
+    secret = consumer_secret or settings.lookup("consumer_secret", configuration, secrets)
     if not key or not secret:
         unmeasured.skip("order RPO", "no WooCommerce REST consumer key/secret; set "
                         "GAMEDAY_SHOP_CONSUMER_KEY/_SECRET (read keys) to measure it", configuration)

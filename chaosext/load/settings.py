@@ -11,7 +11,6 @@ fight over Locust's fixed default (5557).
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import math
 import os
 import socket
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
+from chaosext.addresses import Unresolvable, addresses_of
 from chaosext.errors import GamedayError
 
 __all__ = ["LoadError", "LoadSettings", "DEFAULT_LOCUSTFILE", "check_host", "parse_bind",
@@ -190,13 +190,10 @@ def check_host(url: str, allow_remote: bool, check_reachable: bool = True) -> No
         raise LoadError(f"load: host must be a URL like http://127.0.0.1:8080 (got {url!r})")
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        addresses = {ai[4][0] for ai in socket.getaddrinfo(parts.hostname, port,
-                                                             type=socket.SOCK_STREAM)}
-    except socket.gaierror as exc:
-        raise LoadError(f"load: shop host {parts.hostname!r} does not resolve ({exc.strerror})") \
-            from None
-    if not allow_remote and not all(ipaddress.ip_address(a.split("%")[0]).is_loopback
-                                    for a in addresses):
+        addresses = addresses_of(parts.hostname)
+    except Unresolvable as exc:
+        raise LoadError(f"load: shop host {parts.hostname!r} does not resolve ({exc.reason})") from None
+    if not allow_remote and not all(a.is_loopback for a in addresses):
         raise LoadError(f"load: refusing to send shopper load to {parts.hostname} (not loopback); "
                         "set configuration load_allow_remote_host: true to load a remote store")
     if check_reachable:

@@ -10,27 +10,13 @@ Locust's options: https://docs.locust.io/en/stable/configuration.html (``--autos
 """
 from __future__ import annotations
 
-import ipaddress
 import socket
 from typing import List, Tuple
 
+from chaosext.addresses import is_loopback
 from chaosext.load.settings import LoadError, parse_bind
 
 __all__ = ["web_bind", "web_args", "is_loopback", "check_free"]
-
-
-def is_loopback(host: str) -> bool:
-    """Whether every address ``host`` names is a loopback one (127.0.0.0/8, ::1)."""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except socket.gaierror:
-        return False
-    return bool(infos) and all(ipaddress.ip_address(i[4][0].split("%")[0]).is_loopback
-                               for i in infos)
 
 
 def web_bind(text: str) -> Tuple[str, int]:

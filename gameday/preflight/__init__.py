@@ -12,7 +12,7 @@ from typing import Any, Dict, List
 
 from chaosext.errors import GamedayError
 
-from . import cloud, guards, plan, reach
+from . import cloud, guards, plan, reach, waivers
 from .context import Context, build_context, environment
 from .table import FAIL, INFO, OK, Row, ready, render
 
@@ -23,7 +23,7 @@ REQUIRED_ON_AWS = {"shop_url": "GAMEDAY_SHOP_URL", "db_instance_id": "GAMEDAY_DB
                    "replication_group_id": "GAMEDAY_REPLICATION_GROUP_ID"}
 
 
-SECTIONS = ["settings", "credentials", "target", "allow-lists", "iam", "reach", "store", "plan"]
+SECTIONS = ["settings", "waivers", "credentials", "target", "allow-lists", "iam", "reach", "store", "plan"]
 
 
 @dataclass
@@ -77,6 +77,8 @@ def run_preflight(context: Context) -> Preflight:
     shop_url = (context.setting("shop_url") or context.env.get("GAMEDAY_SHOP_URL") or "").rstrip("/")
     rows = _required_rows(context)
     with environment(context.env):  # boto3 and the clients read the target's environment
+        rows += waivers.rows(context)
+        context.facts["waivers"] = waivers.lines(context)
         rows += _guarded("credentials", lambda: cloud.credential_rows(context))
         if any(r.status == FAIL for r in rows):  # no credentials: nothing else can be read
             return Preflight(rows, context.facts, time.monotonic() - started)

@@ -8,7 +8,7 @@ policy simulator; without that permission they are reported as not checked.
 from typing import Any, Dict, List, Optional
 
 from chaosext import guardrails
-from chaosext.aws import aws_call, aws_client
+from chaosext.aws import DENIED_CODES, aws_call, aws_client
 from chaosext.elasticache.probes import describe_group, group_target, roles
 from chaosext.errors import GamedayError
 from chaosext.rds.probes import cluster_target, describe_cluster, describe_instance, instance_target
@@ -35,8 +35,10 @@ def credential_rows(context: Context) -> List[Row]:
     try:
         who = aws_call(_client(context, "sts"), "get_caller_identity", "the credentials")
     except GamedayError as exc:
-        return [Row("credentials", "identity", FAIL, str(exc),
-                    "configure credentials (environment, AWS_PROFILE, SSO or an instance role)")]
+        fix = ("configure credentials (environment, AWS_PROFILE, SSO or an instance role)"
+               if getattr(exc, "code", None) and not str(exc.code).isdigit()
+               else "check the endpoint named here and the network path from this machine")
+        return [Row("credentials", "identity", FAIL, str(exc), fix)]
     context.facts.update(account=who["Account"], principal=who["Arn"])
     return [Row("credentials", "identity", OK, f"{who['Arn']} (account {who['Account']})"),
             Row("credentials", "region", OK, f"{context.region}; {endpoints}")]
@@ -50,9 +52,20 @@ def _guard(row_item: str, check) -> Optional[Row]:
     try:
         check()
     except GamedayError as exc:
-        return Row("target", row_item, FAIL, str(exc), "tag the resource, fix the allow-lists, or "
-                   "choose a resource that can fail over")
+        fix = ("if it is not production, add it to GAMEDAY_ALLOWED_RESOURCES" if "production marks" in str(exc)
+               else "tag the resource, fix the allow-lists, or choose a resource that can fail over")
+        return Row("target", row_item, FAIL, str(exc), fix)
     return None
+
+
+def _target_row(context: Context, item: str, target, detail: str) -> Row:
+    """OK, or WARN when the resource lacks the allow tag and only a waiver lets it through."""
+    if guardrails.tag_waived(context.configuration) and not guardrails.carries_allow_tag(
+            target, context.configuration):
+        return Row("target", item, WARN, f"{detail}; allow tag missing, WAIVED by "
+                   "chaos_waive_tag_guardrail: the fault will act on it anyway",
+                   "tag the resource and drop the waiver (docs/before-aws.md)")
+    return Row("target", item, OK, detail)
 
 
 def _prove_events(client, source_type: str, name: str) -> None:
@@ -72,7 +85,7 @@ def _instance_rows(context: Context, rds, name: str) -> List[Row]:
               f"writer {instance.get('AvailabilityZone')} standby {instance.get('SecondaryAvailabilityZone') or '-'}, "
               f"endpoint {endpoint.get('Address')}:{endpoint.get('Port')}, replicas "
               f"{len(instance.get('ReadReplicaDBInstanceIdentifiers') or [])}, {_tags_text(target.tags)}")
-    rows = [Row("target", f"DB instance {name}", OK, detail)]
+    rows = [_target_row(context, f"DB instance {name}", target, detail)]
     failure = _guard(f"DB instance {name}", lambda: (
         guardrails.check_target(target, "the fault", context.configuration),
         guardrails.require_multi_az(instance, "the fault")))
@@ -91,7 +104,7 @@ def _cluster_rows(context: Context, rds, name: str) -> List[Row]:
         guardrails.check_target(target, "the fault", context.configuration),
         guardrails.require_cluster_reader(cluster, None, "the fault")))
     context.facts.setdefault("accounts", set()).add(target.account)
-    return [failure or Row("target", f"DB cluster {name}", OK, detail)]
+    return [failure or _target_row(context, f"DB cluster {name}", target, detail)]
 
 
 def _group_rows(context: Context, cache, name: str) -> List[Row]:
@@ -107,7 +120,7 @@ def _group_rows(context: Context, cache, name: str) -> List[Row]:
     detail = (f"{group.get('Status')}, automatic failover {group.get('AutomaticFailover')}, Multi-AZ "
               f"{group.get('MultiAZ', '-')}, in-transit encryption "
               f"{'on' if group.get('TransitEncryptionEnabled') else 'off'}, {layout}, {_tags_text(target.tags)}")
-    rows = [Row("target", f"replication group {name}", OK, detail)]
+    rows = [_target_row(context, f"replication group {name}", target, detail)]
     failure = _guard(f"replication group {name}", lambda: (
         guardrails.check_target(target, "the fault", context.configuration),
         [guardrails.require_cache_failover_ready(group, s, "the fault") for s in group.get("NodeGroups", [])]))
@@ -126,7 +139,11 @@ def target_rows(context: Context) -> List[Row]:
         try:
             rows += read(context, _client(context, service), name)
         except GamedayError as exc:
+            denied = getattr(exc, "code", None) in DENIED_CODES
+            if denied:
+                context.facts.setdefault("denied", []).append(str(exc))
             rows.append(Row("target", f"{kind} {name}", FAIL, str(exc),
+                            "attach infra/iam/gameday-policy.json to the runner's role" if denied else
                             "check the id (GAMEDAY_DB_INSTANCE_ID / GAMEDAY_REPLICATION_GROUP_ID) and the region"))
     if not context.resources:
         rows.append(Row("target", "resources", INFO, "the experiment names no AWS resource"))
@@ -171,6 +188,19 @@ def _simulate(context: Context, actions: List[str]) -> Row:
     return Row("iam", "fault actions", OK, f"allowed by the policy simulator: {', '.join(actions)}")
 
 
+def _reads_row(context: Context, reads: List[str]) -> Row:
+    """FAIL only when AWS denied a read; a target that failed for another reason (not found, not
+    tagged, unreachable) proves nothing about IAM either way."""
+    shown = ", ".join(reads) or "none"
+    if context.facts.get("denied"):
+        return Row("iam", "read actions", FAIL, f"denied ({context.facts['denied'][0]}): {shown}",
+                   "attach infra/iam/gameday-policy.json to the runner's role")
+    if context.facts.get("target_failed"):
+        return Row("iam", "read actions", INFO, f"not proven (the target rows failed for other "
+                   f"reasons): {shown}")
+    return Row("iam", "read actions", OK, f"allowed (the describe calls above succeeded): {shown}")
+
+
 def iam_rows(context: Context) -> List[Row]:
     """The actions the experiment needs: reads proven by the calls above, faults simulated."""
     needed = iam.needed_actions([a["func"] for a in context.actions])
@@ -189,10 +219,7 @@ def iam_rows(context: Context) -> List[Row]:
     if context.target == "lab":
         return rows + [Row("iam", "actions", INFO, f"not applicable on the lab (any credentials accepted); "
                            f"on AWS: {', '.join(actions) or 'none'}")]
-    target_failed = context.facts.get("target_failed")
-    rows.append(Row("iam", "read actions", FAIL if target_failed else OK,
-                    ("see the target rows" if target_failed else "allowed (the describe calls above succeeded)")
-                    + f": {', '.join(reads) or 'none'}", "attach infra/iam/gameday-policy.json"))
+    rows.append(_reads_row(context, reads))
     if mutating:
         rows.append(_simulate(context, mutating))
     return rows

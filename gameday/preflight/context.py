@@ -68,6 +68,14 @@ def _activities(spec: dict) -> List[Tuple[str, dict]]:
     return [(phase, a) for phase, a in found if isinstance(a, dict) and a.get("type") == "action"]
 
 
+def public_configuration(configuration: Dict[str, Any]) -> Dict[str, Any]:
+    """The resolved configuration without anything secret-looking: what target.json records so
+    reports fill an activity's `${key}` arguments with the values the run used."""
+    from gameday.report.redact import SECRET_KEY
+    return {k: v for k, v in configuration.items()
+            if isinstance(v, (str, int, float, bool)) and not SECRET_KEY.search(k)}
+
+
 def build_context(spec: dict, target: str, env: Dict[str, str], run_id: str,
                   accept_any_account: bool = False) -> Context:
     """Resolve configuration, secrets and every action's arguments as `chaos run` would."""
@@ -86,6 +94,7 @@ def build_context(spec: dict, target: str, env: Dict[str, str], run_id: str,
         if isinstance(scope, dict):
             secrets.update({k: v for k, v in scope.items() if v not in (None, "")})
     context = Context(target, env, spec, configuration, secrets, run_id, accept_any_account)
+    context.facts["configuration"] = public_configuration(configuration)
     for phase, activity in _activities(spec):
         provider = activity.get("provider", {})
         arguments = substitute(dict(provider.get("arguments") or {}), configuration, scoped)

@@ -1,48 +1,34 @@
 """Guardrails the `gameday` program applies before anything leaves the runner.
 
-- `refuse_lab_env`: `--target aws` with an environment that points at the lab (a loopback AWS
-  endpoint, a loopback shop URL, `GAMEDAY_TARGET=lab` from `gameday lab env`) is refused before
-  boto3 is even asked for credentials.
+- (`mixing.py`: `--target aws` with any endpoint on the lab or this machine is refused before
+  boto3 is even asked for credentials.)
 - `allow_list_rows`: account, region, resource ids and shop URL against their allow-lists
   (`GAMEDAY_ALLOWED_ACCOUNTS`, `GAMEDAY_ALLOWED_REGIONS`, `GAMEDAY_ALLOWED_RESOURCES`,
   `GAMEDAY_ALLOWED_SHOP_URLS`, comma-separated). No account allow-list is a FAIL unless the
   operator passed `--accept-any-account`; a shop URL off its list is a FAIL for any remote load.
-- `confirm`: the operator confirms on a terminal, or CI passes `--yes`.
+- `confirm`: the operator confirms on a terminal, or CI passes `--yes`. A process outside the
+  terminal's foreground process group (started under `timeout`, or with `&`) has no terminal to
+  ask on: reading would stop it (SIGTTIN).
 """
+import os
 import sys
-from typing import Callable, Dict, List, Optional
+from typing import Callable, List, Optional
 from urllib.parse import urlsplit
 
 from chaosext.addresses import is_loopback_url
-from chaosext.errors import GamedayError
+from chaosext.errors import Refused
 
 from .context import Context
 from .table import FAIL, OK, WARN, Row
 
-__all__ = ["is_loopback_url", "refuse_lab_env", "allow_list_rows", "listed", "shop_url_allowed",
-           "confirm", "ENDPOINT_VARS"]
+__all__ = ["is_loopback_url", "allow_list_rows", "listed", "shop_url_allowed", "confirm",
+           "interactive", "RUN_PROMPT"]
 
-ENDPOINT_VARS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_RDS", "AWS_ENDPOINT_URL_ELASTICACHE",
-                 "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_IAM", "AWS_ENDPOINT_URL_CLOUDWATCH")
+RUN_PROMPT = "Type yes to run these faults and this load: "
 ALLOW_ENV = {"accounts": "GAMEDAY_ALLOWED_ACCOUNTS", "regions": "GAMEDAY_ALLOWED_REGIONS",
              "resources": "GAMEDAY_ALLOWED_RESOURCES", "shop_urls": "GAMEDAY_ALLOWED_SHOP_URLS"}
 ALLOW_CONFIG = {"accounts": "aws_allowed_accounts", "regions": "aws_allowed_regions",
                 "resources": "aws_allowed_resources", "shop_urls": "allowed_shop_urls"}
-
-
-def refuse_lab_env(env: Dict[str, str]) -> None:
-    """One line and no request when an AWS run would reach the lab instead."""
-    for key in ENDPOINT_VARS:
-        if env.get(key) and is_loopback_url(env[key]):
-            raise GamedayError(f"--target aws refused: {key}={env[key]} is a loopback endpoint (the "
-                               f"lab's AWS API); unset {key} (or open a shell without `gameday lab env`)")
-    if env.get("GAMEDAY_TARGET") == "lab":
-        raise GamedayError("--target aws refused: GAMEDAY_TARGET=lab is set (from `gameday lab env`); "
-                           "open a fresh shell or unset the lab's variables")
-    shop = env.get("GAMEDAY_SHOP_URL", "")
-    if shop and is_loopback_url(shop):
-        raise GamedayError(f"--target aws refused: GAMEDAY_SHOP_URL={shop} is a loopback address (the "
-                           "lab's shop); set GAMEDAY_SHOP_URL to your staging store")
 
 
 def listed(context: Context, which: str) -> List[str]:
@@ -115,19 +101,31 @@ def allow_list_rows(context: Context, account: Optional[str], shop_url: Optional
             _shop_row(context, shop_url)]
 
 
-def confirm(summary: str, yes: bool, ask: Callable[[str], str] = input,
-            is_terminal: Optional[Callable[[], bool]] = None) -> None:
-    """Go on only after the operator typed "yes" (or passed --yes); otherwise refuse."""
+def interactive() -> bool:
+    """Whether a prompt can be answered: stdin is a terminal and this process is in the
+    terminal's foreground process group (from a background group, reading it stops the process
+    with SIGTTIN: `timeout` puts its command in a group of its own)."""
+    try:
+        fd = sys.stdin.fileno()
+        return os.isatty(fd) and os.tcgetpgrp(fd) == os.getpgrp()
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def confirm(summary: str, yes: bool, ask: Optional[Callable[[str], str]] = None,
+            is_terminal: Optional[Callable[[], bool]] = None, prompt: str = RUN_PROMPT,
+            what: str = "run") -> None:
+    """Go on only after the operator typed "yes" (or passed --yes); otherwise refuse (exit 3)."""
     if yes:
         return
-    terminal = is_terminal() if is_terminal else sys.stdin.isatty()
+    terminal = is_terminal() if is_terminal else interactive()
     if not terminal:
-        raise GamedayError("not confirmed: no terminal to ask on; read the plan (gameday run --dry-run) "
-                           "and pass --yes (CI)")
+        raise Refused(f"{what} not confirmed: no terminal to ask on (stdin is not a terminal in the "
+                      f"foreground); pass --yes to confirm without one; nothing was done")
     print(summary, flush=True)
     try:
-        answer = ask("Type yes to run these faults and this load: ")
+        answer = (ask or input)(prompt)
     except EOFError:
         answer = ""
     if answer.strip().lower() != "yes":
-        raise GamedayError("not confirmed; nothing was done")
+        raise Refused(f"{what} not confirmed; nothing was done")

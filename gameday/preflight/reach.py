@@ -172,7 +172,9 @@ def _payment_row(session: StoreSession, method: str = "cod") -> Row:
 
 
 def _rest_rows(context: Context, base: str, timeout: float) -> List[Row]:
-    key, secret = context.secrets.get("consumer_key"), context.secrets.get("consumer_secret")
+    from chaosext import settings
+    key, secret = (settings.lookup(k, context.configuration, context.secrets)
+                   for k in ("consumer_key", "consumer_secret"))
     if not key or not secret:
         return [Row("store", "REST read keys", WARN, "not configured: the order RPO check is skipped and the "
                     "report says \"not measured\"; guest checkout not checked",

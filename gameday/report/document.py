@@ -62,6 +62,8 @@ def _overview(s: Dict) -> List[Block]:
         ["timing profile", target.get("timing_profile") or "—"],
         ["shop settings", settings or "—"],
     ] + [[f"endpoint: {name}", where] for name, where in target.get("endpoints", {}).items()]))
+    if target.get("waivers"):
+        out += [("h3", "Waived guardrails"), ("list", target["waivers"])]
     if target.get("not_measured"):
         out += [("h3", "Not measured"), ("list", target["not_measured"])]
     return out
@@ -116,6 +118,8 @@ def _faults(s: Dict) -> List[Block]:
         details = []
         if f.get("error"):
             details.append(f"error: {f['error']}")
+        if f.get("changed"):
+            details.append(f"changed: {f['changed']}")
         if f.get("method_reason"):
             details.append(f"method: {f['method_reason']}")
         if f.get("before") or f.get("after"):

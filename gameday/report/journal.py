@@ -5,6 +5,7 @@ failed action of a `chaosext.*.actions` module; everything else is context.
 """
 import json
 import os
+import re
 from typing import Any, Dict, List, Optional
 
 from groundfloor.timefmt import iso, parse_time
@@ -15,6 +16,7 @@ __all__ = ["config_value", "experiment_info", "hypothesis", "faults", "rollbacks
 FAULT_KEYS = ("fault", "target", "method", "injected_at", "control_plane_completed_at",
               "data_plane_writable_at", "rto_seconds", "control_plane_seconds")
 RPO_FUNCS = ("acknowledged_orders_exist",)
+TEMPLATE = re.compile(r"\$\{([^}]*)\}")
 
 
 def when(value: Any) -> Optional[str]:
@@ -47,6 +49,22 @@ def config_value(journal: Optional[dict], key: str) -> Any:
         env = os.environ.get(str(value.get("key")))
         return env if env not in (None, "") else value.get("default")
     return value
+
+
+def render(value: Any, journal: Optional[dict], known: Optional[Dict[str, Any]] = None) -> Any:
+    """A journal activity argument with its `${key}` templates filled as the run filled them:
+    from the run's own configuration (`known`, target.json), else the journal's configuration;
+    a key neither knows is shown as `<key unknown>`, never as a template."""
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def fill(match: "re.Match") -> str:
+        key = match.group(1)
+        found = (known or {}).get(key)
+        if found in (None, ""):
+            found = config_value(journal, key)
+        return f"<{key} unknown>" if found in (None, "") or isinstance(found, dict) else str(found)
+    return TEMPLATE.sub(fill, value)
 
 
 def experiment_info(journal: Optional[dict], fallback: Optional[dict] = None) -> Dict[str, Any]:
@@ -108,10 +126,11 @@ def _is_fault_action(entry: Dict[str, Any]) -> bool:
             and module.endswith(".actions"))
 
 
-def _fault_row(entry: Dict[str, Any]) -> Dict[str, Any]:
+def _fault_row(entry: Dict[str, Any], journal: Optional[dict] = None,
+               known: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     output = entry.get("output") if isinstance(entry.get("output"), dict) else {}
     provider = (entry.get("activity") or {}).get("provider") or {}
-    arguments = provider.get("arguments") or {}
+    arguments = {k: render(v, journal, known) for k, v in (provider.get("arguments") or {}).items()}
     row = {key: output.get(key) for key in FAULT_KEYS}
     row["fault"] = row["fault"] or provider.get("func")
     row["target"] = row["target"] or next(
@@ -130,6 +149,7 @@ def _fault_row(entry: Dict[str, Any]) -> Dict[str, Any]:
         "fis": fis_experiment(output.get("fis")),
         "events": [_event(e) for e in output.get("events") or [] if isinstance(e, dict)],
         "rto_source": "fault" if row["rto_seconds"] is not None else None,
+        "changed": None,
         "start": when(entry.get("start")), "end": when(entry.get("end")),
     })
     return row
@@ -157,20 +177,42 @@ def _event(event: Dict[str, Any]) -> Dict[str, Any]:
             "message": event.get("message")}
 
 
-def faults(journal: Optional[dict], ledger: List[Dict[str, Any]] = ()) -> List[Dict[str, Any]]:
+def faults(journal: Optional[dict], ledger: List[Dict[str, Any]] = (),
+           known: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
     """The method's faults in order (a later wait_until_writable supplies a missing RTO), then
-    those only the fault ledger knows (chaosext.faultlog): a run stopped mid-fault."""
+    those only the fault ledger knows (chaosext.faultlog): a run stopped mid-fault. A failed
+    action takes what the ledger knows of it (one row per fault); `known` is the run's
+    configuration, to fill the templates of its arguments."""
     run = list((journal or {}).get("run") or [])
     rows = []
     for index, entry in enumerate(run):
         if not _is_fault_action(entry):
             continue
-        row = _fault_row(entry)
+        row = _fault_row(entry, journal, known)
+        if row["status"] == "failed":
+            _adopt_ledger(row, ledger)
         if row["data_plane_writable_at"] is None and row["injected_at"]:
             _fill_from_wait(row, run[index + 1:])
         _derive(row)
         rows.append(row)
     return rows + _ledger_rows(ledger, {_key(r) for r in rows})
+
+
+def _adopt_ledger(row: Dict[str, Any], ledger: List[Dict[str, Any]]) -> None:
+    """A failed action whose fault was injected before it failed: the ledger's record of that
+    injection (same target, within the action's time) names the fault and when it was injected;
+    without one nothing was injected, so nothing was changed."""
+    start, end = epoch(row["start"]), epoch(row["end"])
+    for record in ledger:
+        at = epoch(record.get("injected_at"))
+        if (record.get("target") == row["target"] and at is not None and start is not None
+                and start - 1 <= at <= (end if end is not None else at) + 1):
+            row.update(fault=record.get("fault") or row["fault"], injected_at=when(at),
+                       method=row["method"] or record.get("method"))
+            row["changed"] = "injected before the action failed: the resource may have failed over"
+            return
+    if not row["injected_at"]:
+        row["changed"] = "not injected: nothing was changed"
 
 
 def _key(row: Dict[str, Any]) -> tuple:

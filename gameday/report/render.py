@@ -161,7 +161,8 @@ def _gate(summary: Dict[str, Any], run_dir: str, baseline: str, tolerance: Any,
 def write_report(run_dir: str, rto_threshold: Any = None, redact_journal: bool = True,
                  baseline: Optional[str] = None, tolerance: Any = None,
                  reports_dir: Optional[str] = None) -> Dict[str, Any]:
-    """Write the report files into `run_dir`; returns their paths by file name (+ "charts").
+    """Write the report files into `run_dir`; returns their paths by file name (+ "charts"), and
+    under "summary" the summary they were written from.
 
     With `redact_journal` the run's journal.json is rewritten with secrets masked (only when
     it holds any), so the whole run directory can be archived. With `baseline` (`last:N` or a
@@ -182,4 +183,4 @@ def write_report(run_dir: str, rto_threshold: Any = None, redact_journal: bool =
     journal_path = os.path.join(run_dir, "journal.json")
     if files.journal is not None and redact_journal:
         redact_journal_file(journal_path, known_secret_values(files.journal))
-    return {**paths, "charts": [c["path"] for c in charts]}
+    return {**paths, "charts": [c["path"] for c in charts], "summary": summary}

@@ -42,7 +42,7 @@ def summarize_files(files: RunFiles, rto_threshold: Any = None) -> Dict[str, Any
                      redact(files.load_summary, secrets) if files.load_summary else None,
                      files.target, ledger=redact(files.ledger, secrets), cause=files.cause,
                      experiment=redact(files.experiment, secrets) if files.experiment else None)
-    faults = jr.faults(journal, files.ledger)
+    faults = jr.faults(journal, files.ledger, (files.target or {}).get("configuration"))
     threshold = rto_threshold if rto_threshold is not None else jr.config_value(
         journal, "rto_threshold_seconds")
     intervals = []
@@ -267,7 +267,8 @@ def _target(files: RunFiles, faults: List[Dict]) -> Dict[str, Any]:
             "ids": ids, "endpoints": dict(given.get("endpoints") or {}),
             "not_measured": [f"{e['check']}: {e['why']}" for e in unmeasured.read(files.run_dir)],
             "timing_profile": given.get("timing_profile"),
-            "shop_settings": given.get("shop_settings") or {}}
+            "shop_settings": given.get("shop_settings") or {},
+            "waivers": list(given.get("waivers") or [])}
 
 
 def _load_meta(files: RunFiles) -> Dict[str, Any]:
