@@ -22,7 +22,7 @@ import weakref
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
-from woolab.facade import fis_runner, restjson
+from woolab.facade import fis_reads, fis_runner, restjson
 from woolab.facade.fis_catalog import validate_template
 from woolab.facade.fis_runner import TERMINAL, Experiment
 from woolab.facade.protocol import AwsError, model_error, new_request_id
@@ -128,7 +128,7 @@ def list_experiment_templates(lab, params):
     with store.lock:
         items = [{k: t[k] for k in ("id", "arn", "description", "creationTime", "lastUpdateTime", "tags")}
                  for t in sorted(store.templates.values(), key=lambda t: t["creationTime"])]
-    page, token = _page(items, params)
+    page, token = restjson.page(items, params)
     return {"experimentTemplates": page, "nextToken": token}
 
 
@@ -199,20 +199,8 @@ def list_experiments(lab, params):
         experiments = sorted(store.experiments.values(), key=lambda e: e.created)
     wanted = params.get("experimentTemplateId")
     items = [e.summary() for e in experiments if not wanted or e.template_id == wanted]
-    page, token = _page(items, params)
+    page, token = restjson.page(items, params)
     return {"experiments": page, "nextToken": token}
-
-
-def _page(items: List[Any], params: Mapping[str, Any]) -> Tuple[List[Any], Optional[str]]:
-    size = params.get("maxResults", 100)
-    if not 1 <= size <= 100:
-        raise restjson.validation_error(f"maxResults {size} must be between 1 and 100.")
-    try:
-        start = int(params.get("nextToken") or 0)
-    except ValueError:
-        raise restjson.validation_error("Invalid nextToken.") from None
-    end = start + size
-    return items[start:end], (str(end) if end < len(items) else None)
 
 
 # --------------------------------------------------------------------------- tags
@@ -262,6 +250,7 @@ OPERATIONS: Dict[str, Callable] = {
     "TagResource": tag_resource,
     "UntagResource": untag_resource,
     "ListTagsForResource": list_tags_for_resource,
+    **fis_reads.OPERATIONS,
 }
 
 

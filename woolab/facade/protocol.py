@@ -22,7 +22,7 @@ from xml.sax.saxutils import escape, quoteattr
 import botocore.session
 
 #: API version -> botocore service name. Both services speak the Query protocol.
-SERVICES_BY_VERSION = {"2014-10-31": "rds", "2015-02-02": "elasticache"}
+SERVICES_BY_VERSION = {"2014-10-31": "rds", "2015-02-02": "elasticache", "2011-06-15": "sts"}
 
 #: AWS "Common Errors" (valid for every action of every Query service), code -> HTTP status.
 COMMON_ERRORS = {

@@ -53,6 +53,19 @@ def route(service: str, method: str, path: str):
     return None
 
 
+def page(items: List[Any], params: Mapping[str, Any]) -> Tuple[List[Any], Optional[str]]:
+    """One page of a list call (``maxResults`` 1-100, an opaque ``nextToken``), as FIS pages."""
+    size = params.get("maxResults", 100)
+    if not 1 <= size <= 100:
+        raise validation_error(f"maxResults {size} must be between 1 and 100.")
+    try:
+        start = int(params.get("nextToken") or 0)
+    except ValueError:
+        raise validation_error("Invalid nextToken.") from None
+    end = start + size
+    return items[start:end], (str(end) if end < len(items) else None)
+
+
 def validation_error(message: str) -> AwsError:
     """A client-side input error: 400, code ``ValidationException`` (rest-json services' name)."""
     return AwsError("ValidationException", message, 400)

@@ -12,7 +12,7 @@ import logging
 from typing import Any, Callable, Dict, Mapping, Tuple
 from urllib.parse import urlsplit
 
-from woolab.facade import elasticache, fis, rds
+from woolab.facade import elasticache, fis, rds, sts
 from woolab.facade.protocol import (AwsError, decode_form, new_request_id, operation_for,
                                     parse_request, serialize_error, serialize_response,
                                     service_for, service_model)
@@ -22,6 +22,7 @@ log = logging.getLogger("woolab.facade")
 HANDLERS: Dict[str, Dict[str, Callable]] = {
     "rds": rds.OPERATIONS,
     "elasticache": elasticache.OPERATIONS,
+    "sts": sts.OPERATIONS,
 }
 
 Reply = Tuple[int, Dict[str, str], bytes]
