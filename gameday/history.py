@@ -59,5 +59,8 @@ def history_command(reports: Optional[str] = None, out: Optional[TextIO] = None)
     for run in runs:
         if run.problem:
             print(f"gameday: warning: {run.path}: {run.problem}", file=sys.stderr)
+    from gameday.suite.trend import trend_lines
+    for line in trend_lines(_reports_dir(reports)):
+        out.write(line + "\n")
     out.write(f"history: {len(runs)} runs, page {os.path.abspath(result['path'])}\n")
     return 0

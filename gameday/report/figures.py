@@ -155,7 +155,7 @@ def find_runs(reports_dir: str, max_depth: int = 4) -> List[RunFigures]:
     base = os.path.abspath(reports_dir)
     for root, dirs, files in os.walk(base):
         depth = root[len(base):].count(os.sep)
-        if "summary.json" in files:
+        if "summary.json" in files and "suite.json" not in files:  # a suite's runs lie below it
             rel = os.path.relpath(root, base)
             found.append(read_run_figures(os.path.join(root, "summary.json"), rel))
             dirs[:] = []  # a run directory holds no further runs (charts/ and so on)
