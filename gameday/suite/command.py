@@ -11,6 +11,8 @@ __all__ = ["add_suite_parser", "cmd_suite"]
 def cmd_suite(args) -> int:
     from woolab import manage
     from .runner import SuiteRequest, run_suite
+    if args.users is not None and args.users < 1:
+        raise GamedayError("--users must be at least 1")
     if args.timing and args.target != "lab":
         raise GamedayError("--timing is the lab's timing profile; AWS keeps its own timescales")
     state_dir = Path(args.state_dir).resolve() if args.state_dir else manage.default_state_dir()
@@ -19,7 +21,7 @@ def cmd_suite(args) -> int:
         continue_on_failure=args.continue_on_failure, dry_run=args.dry_run,
         baseline=args.baseline, state_dir=state_dir, region=args.region, yes=args.yes,
         accept_any_account=args.accept_any_account, keep_lab=args.keep_lab,
-        suite_id=args.suite_id, interrupts=args.interrupts))
+        suite_id=args.suite_id, users=args.users, interrupts=args.interrupts))
 
 
 def add_suite_parser(sub) -> None:
@@ -30,6 +32,8 @@ def add_suite_parser(sub) -> None:
     p.add_argument("--target", choices=["lab", "aws"], default=os.environ.get("GAMEDAY_TARGET", "lab"))
     p.add_argument("--timing", help="lab only: timing profile for entries that name none "
                                     "(fast, aws or a JSON file); overrides the suite's")
+    p.add_argument("--users", type=int, help="simulated shoppers for every experiment (overrides "
+                                             "the suite's and the experiments' own)")
     p.add_argument("--continue-on-failure", action="store_true",
                    help="run the remaining experiments after one did not pass")
     p.add_argument("--dry-run", action="store_true",

@@ -68,7 +68,7 @@ def _figures(row: Dict[str, Any]) -> str:
     parts = []
     for c in sorted(comps, key=lambda c: c["score"])[:3]:
         unit = f" {c['unit']}" if c["unit"] else ""
-        limit = "" if c["limit"] is None else f"/{c['limit']:g}{unit}"
+        limit = "" if not c["limit"] else f"/{c['limit']:g}{unit}"
         parts.append(f"{c['label'].split(': ')[-1]} {c['value']:g}{unit if not limit else ''}{limit}")
     return "; ".join(parts) or "-"
 

@@ -46,6 +46,7 @@ class SuiteRequest:
     accept_any_account: bool = False
     keep_lab: bool = False
     suite_id: Optional[str] = None
+    users: Optional[int] = None  # overrides every entry's
     interrupts: Optional[Interrupts] = None
 
 
@@ -53,7 +54,7 @@ def run_experiment(entry: Entry, request: SuiteRequest, experiment_file: Path,
                    run_id: Optional[str], signals: Optional[Interrupts], dry_run: bool = False) -> int:
     """The one call from a suite into `gameday run` (gameday/run.py `game_day`)."""
     from ..run import game_day
-    return game_day(str(experiment_file), target=request.target, users=entry.users,
+    return game_day(str(experiment_file), target=request.target, users=request.users or entry.users,
                     spawn_rate=entry.spawn_rate, dry_run=dry_run, state_dir=request.state_dir,
                     region=request.region, keep_lab=True, run_id=run_id,
                     shop_settings=entry.shop_settings or None, yes=request.yes,
@@ -155,6 +156,8 @@ def _run_entries(suite: Suite, request: SuiteRequest, suite_dir: Path,
             continue
         if previous is not None:
             row["restore_before"] = restore(previous, request.target, request.state_dir, yes=True)
+            print("gameday: suite: restored before " + entry.name + ": "
+                  + _restored_text(row["restore_before"]), flush=True)
             if not row["restore_before"]["ok"]:
                 _mark_rest(rows, f"the steady state did not return after {previous.name}: "
                            + "; ".join(row["restore_before"]["problems"] or ["see restore_before"]))
@@ -170,6 +173,14 @@ def _run_entries(suite: Suite, request: SuiteRequest, suite_dir: Path,
             return
 
 
+def _restored_text(done: Dict[str, Any]) -> str:
+    lab = "" if done.get("converged") is None else (
+        "; full redundancy" + (" after lab repair" if done.get("repaired") else "")
+        if done["converged"] else "; NOT converged: " + "; ".join(done.get("problems") or []))
+    shop = "" if done.get("shop_status") is None else f"; shop answers {done['shop_status']}"
+    return f"{done['failback']}{lab}{shop} ({done['seconds']} s)"
+
+
 def _run_one(entry: Entry, row: Dict[str, Any], request: SuiteRequest, suite_dir: Path,
              signals: Interrupts) -> Optional[Path]:
     """Run one entry; fills its row and returns its run directory."""
@@ -182,6 +193,9 @@ def _run_one(entry: Entry, row: Dict[str, Any], request: SuiteRequest, suite_dir
             entry, suite_dir / "experiments"), f"{suite_dir.name}/{entry.name}", signals)
     except GamedayError as exc:
         row.update(exit_code=1, reason=str(exc))
+    except KeyboardInterrupt as exc:  # a signal before its chaos run started: it did not run
+        row.update(status="not_run", reason=f"stopped by {exc or 'a signal'} before it started")
+        raise
     finally:
         row["seconds"] = round(time.monotonic() - started, 1)
     try:
