@@ -293,3 +293,35 @@ def test_baseline_and_history_read_earlier_suites(tmp_path, reports, monkeypatch
     assert line.startswith("suite mine (aws, ") and "→" in line
     code, out, _ = run_cli(["history", "--reports", str(reports)], capsys)
     assert code == 0 and "suite mine (aws" in out
+
+
+# ------------------------------------------------------------------ dry run and the lab's timing
+def test_dry_run_runs_every_preflight_and_prints_one_plan(tmp_path, reports, monkeypatch, capsys):
+    seen = []
+
+    def preflight(entry, request, experiment_file, run_id, signals, dry_run=False):
+        seen.append((entry.name, dry_run))
+        return 2 if entry.name == "elasticache-test-failover" else 0
+
+    monkeypatch.setattr(runner, "run_experiment", preflight)
+    code, out, _ = run_cli(["suite", "nightly", "--target", "aws", "--dry-run"], capsys)
+    assert code == 2 and all(dry for _, dry in seen) and len(seen) == 6
+    plan = out[out.index("suite nightly on the aws"):]
+    assert "elasticache-test-failover" in plan and "NOT READY" in plan
+    assert "db-primary-crash" in plan and "SKIP" in plan and "runs only on the lab" in plan
+    assert list(reports.iterdir()) == []
+
+
+def test_a_running_lab_with_another_timing_is_refused_not_restarted(tmp_path, reports, monkeypatch,
+                                                                   capsys):
+    class Running:
+        timing = "aws"
+
+    monkeypatch.setattr(runner.manage, "is_up", lambda state_dir: True)
+    monkeypatch.setattr(runner.LabConfig, "load", lambda state_dir: Running())
+    monkeypatch.setattr(runner.manage, "down", lambda state_dir: pytest.fail("stopped the lab"))
+    recorder = Recorder({})
+    monkeypatch.setattr(runner, "run_experiment", recorder)
+    code, _, err = run_cli(["suite", "release", "--timing", "fast"], capsys)
+    assert code == 1 and "already up with timing 'aws'" in err and recorder.calls == []
+    assert list(reports.iterdir()) == []

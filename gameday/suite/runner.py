@@ -88,6 +88,9 @@ def run_suite(request: SuiteRequest) -> int:
     if request.baseline is not None:
         trend.parse_baseline(request.baseline)
     request.state_dir = request.state_dir or manage.default_state_dir()
+    suite.timing = request.timing or suite.timing
+    if request.target == "lab" and not request.dry_run:
+        _refuse_other_timing(suite, request.state_dir)
     if request.dry_run:
         return dry_run_suite(suite, request)
     suite_id = _suite_id(suite, request.suite_id)
@@ -135,12 +138,29 @@ def _mark_rest(rows: List[Dict[str, Any]], reason: str) -> None:
             row.update(status="not_run", reason=reason)
 
 
+def _same_timing(running: str, wanted: Optional[str]) -> bool:
+    return wanted is None or Path(running).stem == Path(wanted).stem
+
+
+def _refuse_other_timing(suite: Suite, state_dir: Path) -> None:
+    """A lab someone else started is never restarted: its timing must suit every entry."""
+    if not manage.is_up(state_dir):
+        return
+    running = LabConfig.load(state_dir).timing
+    for entry in suite.entries:
+        wanted = entry.timing or suite.timing
+        if not entry.skip_reason and not _same_timing(running, wanted):
+            raise GamedayError(f"the lab is already up with timing {Path(running).stem!r} but "
+                               f"{entry.name} asks for {wanted!r}; stop the lab (`gameday lab "
+                               "down`) so the suite starts its own, or drop the timing")
+
+
 def _lab_for(entry: Entry, suite: Suite, state_dir: Path) -> bool:
     """The lab with the timing this entry wants, started (True) or restarted when needed."""
     timing = entry.timing or suite.timing
     if manage.is_up(state_dir):
         running = LabConfig.load(state_dir).timing
-        if timing is None or Path(running).stem == Path(timing).stem:
+        if _same_timing(running, timing):
             return False
         print(f"gameday: suite: restarting the lab with timing {timing} (was {running})", flush=True)
         print(manage.down(state_dir), flush=True)
