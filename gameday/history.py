@@ -36,7 +36,9 @@ def write_history(reports: str) -> dict:
     runs = find_runs(reports)
     if not runs:
         raise GamedayError(f"no runs in {reports} (no run directory with a summary.json)")
-    page = render_history_html(runs, reports).encode("utf-8")
+    from gameday.suite.trend import trends_html
+    page = render_history_html(runs, reports).replace(
+        "\n</body></html>", trends_html(reports) + "\n</body></html>").encode("utf-8")
     path = os.path.join(reports, INDEX)
     fd, tmp = tempfile.mkstemp(dir=reports, prefix=".index-")
     with os.fdopen(fd, "wb") as fh:

@@ -293,6 +293,7 @@ def test_baseline_and_history_read_earlier_suites(tmp_path, reports, monkeypatch
     assert line.startswith("suite mine (aws, ") and "→" in line
     code, out, _ = run_cli(["history", "--reports", str(reports)], capsys)
     assert code == 0 and "suite mine (aws" in out
+    assert "<h2>Suite scores</h2>" in (reports / "index.html").read_text()
 
 
 # ------------------------------------------------------------------ dry run and the lab's timing

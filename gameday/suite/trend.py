@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional
 from chaosext.errors import GamedayError
 
 __all__ = ["SUITE_MARK", "SUITE_SCHEMA", "SCORE_TOLERANCE", "parse_baseline", "find_suites",
-           "suite_baseline", "trend_lines"]
+           "suite_baseline", "trend_lines", "trends_html"]
 
 SUITE_MARK = "suite.json"
 SUITE_SCHEMA = "failover-gameday/suite-summary/1"
@@ -122,3 +122,12 @@ def trend_lines(reports: str) -> List[str]:
         lines.append(f"suite {name} ({target}, {profile or 'unrecorded'}): score "
                      + " → ".join(marks) + f"  [{len(suites)} suite(s); ! = did not pass]")
     return lines
+
+
+def trends_html(reports: str) -> str:
+    """The suites' score trends as a section of the history page ("" when there is no suite)."""
+    import html
+    lines = trend_lines(reports)
+    if not lines:
+        return ""
+    return "<h2>Suite scores</h2><pre>" + html.escape("\n".join(lines)) + "</pre>"
