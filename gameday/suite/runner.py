@@ -229,6 +229,8 @@ def _run_one(entry: Entry, row: Dict[str, Any], request: SuiteRequest, suite_dir
 
 def dry_run_suite(suite: Suite, request: SuiteRequest) -> int:
     """Every entry's preflight (read-only), then one plan; 0 when all are ready, 2 if not."""
+    if request.target == "lab" and not manage.is_up(request.state_dir):
+        raise GamedayError("the lab is not up (a dry run starts nothing): gameday lab up")
     lines, ready = [], True
     for entry in suite.entries:
         if entry.skip_reason:
