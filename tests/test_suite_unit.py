@@ -224,6 +224,7 @@ def test_suite_runs_in_order_and_recomputes_from_the_summaries(tmp_path, reports
              if e["run_dir"] else None} for e in summary["experiments"]]
     assert score.suite_scores(rows)["resilience"] == summary["score"]["resilience"]
     assert "resilience score" in out and "worst figure: " in out
+    assert "steady state before each experiment: held 2/2; restored between experiments: 1/1" in out
     cases = ET.parse(suite_dir / "junit.xml").getroot().findall("testcase")
     assert [c.get("name") for c in cases] == [e["name"] for e in summary["experiments"]]
     assert cases[2].find("skipped") is not None

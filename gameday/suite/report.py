@@ -69,7 +69,9 @@ def _figures(row: Dict[str, Any]) -> str:
     for c in sorted(comps, key=lambda c: c["score"])[:3]:
         unit = f" {c['unit']}" if c["unit"] else ""
         limit = "" if not c["limit"] else f"/{c['limit']:g}{unit}"
-        parts.append(f"{c['label'].split(': ')[-1]} {c['value']:g}{unit if not limit else ''}{limit}")
+        head, _, tail = c["label"].rpartition(": ")
+        name = f"{head.split(' on ')[-1]} {tail}" if head else tail  # "shop-db RTO", "carts lost"
+        parts.append(f"{name} {c['value']:g}{unit if not limit else ''}{limit}")
     return "; ".join(parts) or "-"
 
 
@@ -82,6 +84,18 @@ def _worst_line(worst: Optional[Dict[str, Any]]) -> str:
     limit = "" if worst["limit"] is None else f" against a limit of {worst['limit']:g}{unit}"
     return (f"worst figure: {worst['experiment']}: {worst['label']} = {value}{limit} "
             f"(scored {worst['score']:g}/100; closest to breaking)")
+
+
+def _steady_line(rows: List[Dict[str, Any]]) -> str:
+    """Whether each experiment started from a steady state: the restore before it and its own
+    hypothesis before its method."""
+    ran = [r for r in rows if r["status"] == "ran"]
+    held = sum(1 for r in ran for c in r.get("components") or []
+               if c["input"] == "steady_state" and (c["value"] or {}).get("before") is True)
+    restores = [r["restore_before"] for r in ran if r.get("restore_before")]
+    ok = sum(1 for r in restores if r.get("ok"))
+    return (f"steady state before each experiment: held {held}/{len(ran)}; "
+            f"restored between experiments: {ok}/{len(restores)}")
 
 
 def first_screen(summary: Dict[str, Any]) -> List[str]:
@@ -101,6 +115,7 @@ def first_screen(summary: Dict[str, Any]) -> List[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r[:5], widths)) + "  " + r[5] for r in rows]
     lines.append(_worst_line(score["worst"]))
+    lines.append(_steady_line(summary["experiments"]))
     base = summary.get("baseline")
     if base:
         state = {True: "REGRESSED", False: "no regression", None: "cannot decide"}[base["regressed"]]

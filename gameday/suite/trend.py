@@ -10,7 +10,7 @@ any experiment's key figure regressed against that experiment's own earlier pass
 import json
 import os
 import statistics
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 from chaosext.errors import GamedayError
 
