@@ -327,3 +327,23 @@ def test_a_running_lab_with_another_timing_is_refused_not_restarted(tmp_path, re
     code, _, err = run_cli(["suite", "release", "--timing", "fast"], capsys)
     assert code == 1 and "already up with timing 'aws'" in err and recorder.calls == []
     assert list(reports.iterdir()) == []
+
+
+def test_a_lab_that_cannot_be_restored_stops_the_suite_with_its_report(tmp_path, reports,
+                                                                     monkeypatch, capsys,
+                                                                     run_summary):
+    from woolab.errors import LabError
+
+    def broken(run_dir, target, state_dir, yes=True):
+        raise LabError("the lab controller is dead")
+
+    monkeypatch.setattr(runner, "restore", broken)
+    recorder = Recorder(run_summary)
+    monkeypatch.setattr(runner, "run_experiment", recorder)
+    path = write_suite(tmp_path, ["rds-force-failover", "elasticache-test-failover"])
+    code, _, _ = run_cli(["suite", str(path), "--target", "aws", "--suite-id", "dead"], capsys)
+    summary = json.loads((reports / "dead" / "summary.json").read_text())
+    assert code == 1 and recorder.calls == ["rds-force-failover"]
+    assert summary["experiments"][1]["status"] == "not_run"
+    assert "could not be restored after rds-force-failover: the lab controller is dead" in \
+        summary["experiments"][1]["reason"]

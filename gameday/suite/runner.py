@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional
 from chaosext.errors import GamedayError
 from woolab import manage
 from woolab.config import LabConfig
+from woolab.errors import LabError
 from woolab.runlock import lab_lock
 
 from ..interrupt import Interrupts
@@ -175,7 +176,11 @@ def _run_entries(suite: Suite, request: SuiteRequest, suite_dir: Path,
         if row["status"] != "pending":
             continue
         if previous is not None:
-            row["restore_before"] = restore(previous, request.target, request.state_dir, yes=True)
+            try:
+                row["restore_before"] = restore(previous, request.target, request.state_dir, yes=True)
+            except (GamedayError, LabError) as exc:  # e.g. the lab's controller died
+                _mark_rest(rows, f"the lab could not be restored after {previous.name}: {exc}")
+                return
             print("gameday: suite: restored before " + entry.name + ": "
                   + _restored_text(row["restore_before"]), flush=True)
             if not row["restore_before"]["ok"]:
