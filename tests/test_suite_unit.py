@@ -324,7 +324,8 @@ def test_a_running_lab_with_another_timing_is_refused_not_restarted(tmp_path, re
     monkeypatch.setattr(runner.manage, "down", lambda state_dir: pytest.fail("stopped the lab"))
     recorder = Recorder({})
     monkeypatch.setattr(runner, "run_experiment", recorder)
-    code, _, err = run_cli(["suite", "release", "--timing", "fast"], capsys)
+    code, _, err = run_cli(["suite", "release", "--timing", "fast", "--state-dir",
+                            str(tmp_path / "lab")], capsys)
     assert code == 1 and "already up with timing 'aws'" in err and recorder.calls == []
     assert list(reports.iterdir()) == []
 
@@ -347,3 +348,23 @@ def test_a_lab_that_cannot_be_restored_stops_the_suite_with_its_report(tmp_path,
     assert summary["experiments"][1]["status"] == "not_run"
     assert "could not be restored after rds-force-failover: the lab controller is dead" in \
         summary["experiments"][1]["reason"]
+
+
+def test_a_lab_that_does_not_start_gives_a_report_of_nothing_run(tmp_path, reports, monkeypatch,
+                                                                capsys):
+    from woolab.errors import LabStartError
+
+    def refuse(config, timeout=60.0):
+        raise LabStartError("port(s) in use: 127.0.0.1:33302")
+
+    monkeypatch.setattr(runner.manage, "is_up", lambda state_dir: False)
+    monkeypatch.setattr(runner.manage, "up", refuse)
+    recorder = Recorder({})
+    monkeypatch.setattr(runner, "run_experiment", recorder)
+    path = write_suite(tmp_path, ["rds-force-failover"])
+    code, out, _ = run_cli(["suite", str(path), "--suite-id", "nolab", "--state-dir",
+                            str(tmp_path / "lab")], capsys)
+    summary = json.loads((reports / "nolab" / "summary.json").read_text())
+    assert code == 1 and recorder.calls == [] and summary["verdict"] == "failed"
+    assert summary["experiments"][0]["reason"] == \
+        "the lab did not start: port(s) in use: 127.0.0.1:33302"

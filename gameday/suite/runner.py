@@ -116,6 +116,8 @@ def _run_and_report(suite: Suite, request: SuiteRequest, suite_dir: Path,
         _run_entries(suite, request, suite_dir, rows, signals)
     except KeyboardInterrupt as exc:  # a signal while starting the lab or restoring
         _mark_rest(rows, f"stopped by {exc or 'a signal'} before it started")
+    except LabError as exc:  # the lab did not start: nothing ran, the report says why
+        _mark_rest(rows, f"the lab did not start: {exc}")
     finally:
         if started_lab and not request.keep_lab:
             with signals.deferring():
