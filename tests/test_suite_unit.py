@@ -51,7 +51,7 @@ class Recorder:
         run_dir.mkdir(parents=True)
         summary = copy.deepcopy(self.summary)
         summary["verdict"] = self.verdicts.get(entry.name, "passed")
-        summary["run_id"] = run_id.replace("/", "-")
+        summary["run_id"] = entry.name  # as a real run: its directory's name
         summary["start"] = f"2026-12-06T10:{len(self.calls) + Recorder.runs:02d}:00Z"
         Recorder.runs += 1
         (run_dir / "summary.json").write_text(json.dumps(summary))
@@ -281,6 +281,8 @@ def test_baseline_and_history_read_earlier_suites(tmp_path, reports, monkeypatch
                             "--baseline", "last:3"], capsys)
     summary = json.loads((reports / "b" / "summary.json").read_text())
     assert summary["baseline"]["suites"] == ["a"] and summary["baseline"]["regressed"] is False
+    assert summary["baseline"]["experiments"] == [
+        {"experiment": "rds-force-failover", "regressed": False, "messages": []}]
     assert code == 0 and "no regression" in out
     worse = copy.deepcopy(summary)
     worse.update(suite_id="c", start="9999")
@@ -368,3 +370,16 @@ def test_a_lab_that_does_not_start_gives_a_report_of_nothing_run(tmp_path, repor
     assert code == 1 and recorder.calls == [] and summary["verdict"] == "failed"
     assert summary["experiments"][0]["reason"] == \
         "the lab did not start: port(s) in use: 127.0.0.1:33302"
+
+
+def test_an_fis_fault_is_compared_by_name_not_by_its_per_run_template_id(run_summary):
+    from gameday.report.figures import from_summary
+    runs = []
+    for template in ("EXTaaaa", "EXTbbbb"):
+        summary = copy.deepcopy(run_summary)
+        summary["faults"][0].update(fault="fis-az-power-interruption", target=template,
+                                    fis={"template_id": template, "state": "completed"})
+        runs.append(from_summary(summary))
+    assert runs[0].faults[0].key == runs[1].faults[0].key == \
+        "fis-az-power-interruption on its FIS template"
+    assert runs[0].faults[1].key == "elasticache-primary-deletion on shop-cache"

@@ -66,6 +66,9 @@ def _experiment_gates(summary: Dict[str, Any], run_summaries: Dict[str, dict], c
     from gameday.report.sources import ReportError
     gates = []
     for name, run in run_summaries.items():
+        # a run's id is its directory's name, the entry's name in every suite: make it unique so
+        # the same entry of earlier suites counts as an earlier run, not as this one
+        run = {**run, "run_id": f"{summary.get('suite_id')}/{name}"}
         try:
             gate = compare_with_baseline(run, f"last:{count}", None, reports)
             failed = [c["message"] for c in gate["checks"] if c["outcome"] == "failed"]
