@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from chaosext.supervisor import poll_until
+from groundfloor.supervisor import poll_until
 from woolab import manage
 
 ROOT = Path(__file__).resolve().parent.parent

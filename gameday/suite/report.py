@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 from xml.etree import ElementTree as ET
 
-from chaosext.timefmt import iso
+from groundfloor.timefmt import iso
 
 from .score import suite_scores
 from .trend import SUITE_MARK, SUITE_SCHEMA, suite_baseline

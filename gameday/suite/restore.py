@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from chaosext.errors import GamedayError
-from chaosext.supervisor import poll_until
+from groundfloor.supervisor import poll_until
 
 __all__ = ["restore"]
 
