@@ -179,7 +179,8 @@ def _run_entries(suite: Suite, request: SuiteRequest, suite_dir: Path,
             continue
         if previous is not None:
             try:
-                row["restore_before"] = restore(previous, request.target, request.state_dir, yes=True)
+                row["restore_before"] = restore(previous, request.target, request.state_dir,
+                                                yes=request.yes or request.target == "lab")
             except (GamedayError, LabError) as exc:  # e.g. the lab's controller died
                 _mark_rest(rows, f"the lab could not be restored after {previous.name}: {exc}")
                 return
