@@ -225,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cleanup_parser(sub)
     _add_matrix_parser(sub)
     _add_report_parsers(sub)
+    from .suite.command import add_suite_parser
+    add_suite_parser(sub)
 
     add_lab_parsers(sub)
     _add_note_parser(sub)

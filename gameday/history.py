@@ -36,7 +36,9 @@ def write_history(reports: str) -> dict:
     runs = find_runs(reports)
     if not runs:
         raise GamedayError(f"no runs in {reports} (no run directory with a summary.json)")
-    page = render_history_html(runs, reports).encode("utf-8")
+    from gameday.suite.trend import trends_html
+    page = render_history_html(runs, reports).replace(
+        "\n</body></html>", trends_html(reports) + "\n</body></html>").encode("utf-8")
     path = os.path.join(reports, INDEX)
     fd, tmp = tempfile.mkstemp(dir=reports, prefix=".index-")
     with os.fdopen(fd, "wb") as fh:
@@ -59,5 +61,8 @@ def history_command(reports: Optional[str] = None, out: Optional[TextIO] = None)
     for run in runs:
         if run.problem:
             print(f"gameday: warning: {run.path}: {run.problem}", file=sys.stderr)
+    from gameday.suite.trend import trend_lines
+    for line in trend_lines(_reports_dir(reports)):
+        out.write(line + "\n")
     out.write(f"history: {len(runs)} runs, page {os.path.abspath(result['path'])}\n")
     return 0

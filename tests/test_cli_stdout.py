@@ -43,6 +43,7 @@ SAMPLE = {  # arguments that run the command for real without harming anything
     ("matrix",): ["rds-force-failover", "--setting", "retry=true,false", "--max-runs", "1", *NOLAB],
     ("report",): ["{tmp}/reports/run1"],
     ("history",): ["--reports", "{tmp}/history"],
+    ("suite",): ["release", "--dry-run", *NOLAB],
     ("note",): ["{tmp}/reports/run1", "pager fired"],
     ("lab", "up"): ["--base-port", "70000", *NOLAB],
     ("lab", "down"): NOLAB,
@@ -64,7 +65,7 @@ EXPECTED_ERROR = {
     ("lab", "freeze"): NOT_UP, ("lab", "thaw"): NOT_UP, ("lab", "interrupt-az"): NOT_UP,
     ("lab", "repair"): NOT_UP,
     ("lab", "up"): "outside 1-65535", ("cleanup",): "has no readable target.json",
-    ("matrix",): "more than --max-runs 1",
+    ("matrix",): "more than --max-runs 1", ("suite",): NOT_UP,
 }
 CASES = [((), ["--help"])] + [(c, ["--help"]) for c in commands()] + \
         [(c, SAMPLE.get(c, [])) for c in commands()]

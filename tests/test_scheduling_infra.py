@@ -96,13 +96,13 @@ def test_aws_game_day_is_scheduled_or_manual_with_oidc_and_a_dry_run_first(workf
     creds = _step_using(job, "aws-actions/configure-aws-credentials@")
     assert creds["with"]["role-to-assume"] == "${{ vars.AWS_GAMEDAY_ROLE_ARN }}"
     runs = [" ".join(r.split()) for r in _runs(job)]
-    gameday_runs = [i for i, r in enumerate(runs) if "gameday run" in r]
+    gameday_runs = [i for i, r in enumerate(runs) if "gameday suite" in r]
     assert len(gameday_runs) == 2
     dry, real = (runs[i] for i in gameday_runs)
     assert "--dry-run" in dry and "--dry-run" not in real
     for command in (dry, real):
-        assert "--target aws" in command and '--region "$AWS_REGION"' in command
-        assert "--allow-remote-load" in command
+        assert '"$GAMEDAY_SUITE" --target aws --region "$AWS_REGION"' in command
+    assert job["env"]["GAMEDAY_SUITE"] == "${{ inputs.suite || 'nightly' }}"
     assert job["steps"].index(creds) < gameday_runs[0]
 
 
@@ -110,13 +110,15 @@ def test_aws_job_keeps_a_run_history_and_gates_the_real_run_on_it(workflow):
     job = workflow["jobs"]["aws-gameday"]
     restore = _step_using(job, "actions/cache/restore@")
     save = _step_using(job, "actions/cache/save@")
-    assert restore["with"]["path"] == save["with"]["path"] == "reports/*/summary.json"
+    assert restore["with"]["path"] == save["with"]["path"]
+    assert restore["with"]["path"].split() == ["reports/*/summary.json", "reports/*/suite.json",
+                                               "reports/*/*/summary.json"]
     assert save["if"] == "always()" and save["with"]["key"].startswith(restore["with"]["restore-keys"])
     runs = _runs(job)
-    real = next(r for r in runs if "gameday run" in r and "--dry-run" not in r)
-    assert "--baseline last:5" in real and "-dry-run" not in real.split("compgen")[0]
+    real = next(r for r in runs if "gameday suite" in r and "--dry-run" not in r)
+    assert "--baseline last:5" in real and '"reports/*-suite-$name/summary.json"' in real
     steps = job["steps"]
-    assert steps.index(restore) < next(i for i, r in enumerate(runs) if "gameday run" in r)
+    assert steps.index(restore) < next(i for i, r in enumerate(runs) if "gameday suite" in r)
     assert any("gameday history --reports reports" in r for r in runs)
 
 
@@ -234,8 +236,36 @@ def _run_script(tmp_path, exit_codes="0 0 0", **env):
     return result, lines
 
 
-def test_runner_script_dry_runs_then_runs_the_game_day_against_aws(tmp_path):
+def test_runner_script_dry_runs_then_runs_the_release_suite_against_aws(tmp_path):
     result, calls = _run_script(tmp_path, GAMEDAY_USERS="25",
+                                GAMEDAY_REPORTS_DIR=str(tmp_path / "reports"))
+    assert result.returncode == 0, result.stderr
+    dry, real, history = calls
+    assert dry == "suite release --target aws --region eu-west-1 --dry-run"
+    assert real.startswith("suite release --target aws --region eu-west-1 --users 25 --yes")
+    assert real.split("--suite-id ")[1].endswith("-suite-release") and "--baseline" not in real
+    assert history == f"history --reports {tmp_path / 'reports'}"
+
+
+def test_runner_script_gates_a_suite_on_earlier_suites_of_its_name(tmp_path):
+    reports = tmp_path / "reports"
+    for suite_id in ("20261124T090000Z-suite-nightly", "20261124T080000Z-suite-release"):
+        (reports / suite_id).mkdir(parents=True)
+        (reports / suite_id / "summary.json").write_text("{}")
+    result, calls = _run_script(tmp_path, exit_codes="0 1 0", GAMEDAY_REPORTS_DIR=str(reports),
+                                GAMEDAY_SUITE="nightly")
+    assert result.returncode == 1
+    dry, real, _ = calls
+    assert dry.startswith("suite nightly ") and real.endswith("--baseline last:5")
+    first = tmp_path / "first"  # no earlier suite: nothing to gate against
+    first.mkdir()
+    result, calls = _run_script(first, GAMEDAY_REPORTS_DIR=str(first / "reports"),
+                                GAMEDAY_SUITE="nightly")
+    assert result.returncode == 0 and "--baseline" not in calls[1]
+
+
+def test_runner_script_dry_runs_then_runs_the_game_day_against_aws(tmp_path):
+    result, calls = _run_script(tmp_path, GAMEDAY_USERS="25", GAMEDAY_EXPERIMENT="gameday",
                                 GAMEDAY_REPORTS_DIR=str(tmp_path / "reports"))
     assert result.returncode == 0, result.stderr
     assert len(calls) == 3
@@ -255,7 +285,7 @@ def test_runner_script_gates_on_history_and_still_writes_it_when_the_gate_fails(
         (reports / run_id).mkdir(parents=True)
         (reports / run_id / "summary.json").write_text("{}")
     result, calls = _run_script(tmp_path, exit_codes="0 1 0", GAMEDAY_REPORTS_DIR=str(reports),
-                                GAMEDAY_TOLERANCE="rto=50%")
+                                GAMEDAY_TOLERANCE="rto=50%", GAMEDAY_EXPERIMENT="gameday")
     assert result.returncode == 1
     dry, real, history = calls
     assert "--baseline" not in dry
@@ -267,7 +297,8 @@ def test_runner_script_does_not_gate_on_dry_runs_alone(tmp_path):
     reports = tmp_path / "reports"
     (reports / "20261124T085500Z-gameday-dry-run").mkdir(parents=True)
     (reports / "20261124T085500Z-gameday-dry-run" / "summary.json").write_text("{}")
-    result, calls = _run_script(tmp_path, exit_codes="0 0 0", GAMEDAY_REPORTS_DIR=str(reports))
+    result, calls = _run_script(tmp_path, exit_codes="0 0 0", GAMEDAY_REPORTS_DIR=str(reports),
+                                GAMEDAY_EXPERIMENT="gameday")
     assert result.returncode == 0 and "--baseline" not in calls[1]
 
 

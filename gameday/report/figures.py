@@ -91,10 +91,17 @@ class RunFigures:
         return None if fault is None else getattr(fault, name)
 
 
+def _target(raw: Dict[str, Any]) -> str:
+    """The fault's target as runs are compared by it: an FIS fault that targets the experiment
+    template its run created has a new id every run, so it is named by what it is."""
+    target = str(raw.get("target") or "?")
+    return "its FIS template" if target == _dict(raw.get("fis")).get("template_id") else target
+
+
 def _fault(raw: Dict[str, Any]) -> FaultFigures:
     impact = _dict(raw.get("impact"))
     return FaultFigures(
-        fault=str(raw.get("fault") or "?"), target=str(raw.get("target") or "?"),
+        fault=str(raw.get("fault") or "?"), target=_target(raw),
         rto=_num(raw.get("rto_seconds")), rto_threshold=_num(raw.get("rto_threshold_seconds")),
         error_seconds=_num(impact.get("error_seconds")),
         affected_for=_num(impact.get("affected_for_seconds")),
@@ -155,7 +162,7 @@ def find_runs(reports_dir: str, max_depth: int = 4) -> List[RunFigures]:
     base = os.path.abspath(reports_dir)
     for root, dirs, files in os.walk(base):
         depth = root[len(base):].count(os.sep)
-        if "summary.json" in files:
+        if "summary.json" in files and "suite.json" not in files:  # a suite's runs lie below it
             rel = os.path.relpath(root, base)
             found.append(read_run_figures(os.path.join(root, "summary.json"), rel))
             dirs[:] = []  # a run directory holds no further runs (charts/ and so on)
