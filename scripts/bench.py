@@ -126,9 +126,15 @@ def main(argv=None) -> int:
     figures = Figures()
     began = time.monotonic()
     print(f"load average at start: {load_average()}", flush=True)
-    with tempfile.TemporaryDirectory(prefix="gameday-bench-") as tmp:
-        args.work = Path(tmp)
-        run_all(sections, args, figures)
+    try:
+        with tempfile.TemporaryDirectory(prefix="gameday-bench-") as tmp:
+            args.work = Path(tmp)
+            run_all(sections, args, figures)
+    except (KeyboardInterrupt, SystemExit) as stop:
+        code = 130 if isinstance(stop, KeyboardInterrupt) else stop.code
+        print(f"bench: stopped ({'Ctrl-C' if code == 130 else f'exit {code}'}); its labs are down",
+              file=sys.stderr)
+        return code
     print(f"total {time.monotonic() - began:.0f} s; load average at the end: {load_average()}")
     write_figures(figures, args.out, merge=bool(args.only))
     failed = [n for n in names if "error" in figures.by_section.get(n, {"error": "no figure"})]

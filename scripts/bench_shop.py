@@ -261,3 +261,10 @@ def run_section(ctx: Context) -> None:
 
 SECTION = Section("shop", run_section, lambda args: 2 * (args.seconds + 60), needs_lab=True,
                   about="browse and checkout throughput of the stand-in shop")
+
+if __name__ == "__main__":  # python scripts/bench_shop.py URL [seconds]
+    import sys
+    target = sys.argv[1]
+    secs = float(sys.argv[2]) if len(sys.argv) > 2 else 10.0
+    print(json.dumps({"browse": bench_browse(target, secs), "checkout": bench_checkout(target, secs)},
+                     indent=1))

@@ -35,14 +35,14 @@ class BackgroundSampler:
 
 
 class AttemptLog:
-    """When every data-plane write attempt of this process starts, per endpoint (the extension's
-    writers are wrapped for the length of the `with` block)."""
+    """Every data-plane write attempt of this process, per endpoint: (started, finished, ok) in
+    epoch seconds (the extension's writers are wrapped for the length of the `with` block)."""
 
     def __enter__(self):
         from chaosext import dataplane
         self.dataplane = dataplane
         self.original = dict(dataplane.WRITERS)
-        self.times: Dict[str, List[float]] = {}
+        self.attempts: Dict[str, List[Tuple[float, float, bool]]] = {}
         for kind, write in self.original.items():
             dataplane.WRITERS[kind] = self._counted(kind, write)
         return self
@@ -50,8 +50,12 @@ class AttemptLog:
     def _counted(self, kind, write):
         def counted(configuration, secrets):
             point = str(self.dataplane.endpoint(kind, configuration, secrets))
-            self.times.setdefault(point, []).append(time.monotonic())
-            return write(configuration, secrets)
+            started, ok = time.time(), False
+            try:
+                write(configuration, secrets)
+                ok = True
+            finally:
+                self.attempts.setdefault(point, []).append((started, time.time(), ok))
         return counted
 
     def __exit__(self, *exc):
@@ -59,13 +63,13 @@ class AttemptLog:
         return False
 
     def mark(self) -> Dict[str, int]:
-        return {point: len(times) for point, times in self.times.items()}
+        return {point: len(attempts) for point, attempts in self.attempts.items()}
 
     def pacing(self, since: Optional[Dict[str, int]] = None) -> Tuple[int, float]:
-        """(most attempts to one endpoint in any 1 s, smallest gap in ms) after `since`."""
+        """(most attempts to one endpoint in any 1 s, smallest gap between starts in ms) after `since`."""
         peak, gap = 0, float("inf")
-        for point, times in self.times.items():
-            times = times[(since or {}).get(point, 0):]
+        for point, attempts in self.attempts.items():
+            times = [a[0] for a in attempts[(since or {}).get(point, 0):]]
             j = 0
             for i, t in enumerate(times):
                 while times[j] <= t - 1.0:
@@ -74,6 +78,20 @@ class AttemptLog:
                 if i:
                     gap = min(gap, (t - times[i - 1]) * 1000.0)
         return peak, gap
+
+    def around(self, kind: str, moment: float) -> Dict[str, float]:
+        """Where the `kind` endpoint's attempts fell around `moment` (the lab's "writable" event):
+        how long after it the first successful attempt started and how long that attempt took,
+        in ms. This splits the measured error into probe spacing and attempt duration."""
+        attempts = [a for point, found in self.attempts.items() if point.startswith(kind) for a in found]
+        before = [a for a in attempts if a[0] <= moment]
+        after_failures = [a for a in attempts if a[2] and a[1] >= moment
+                          and any(not b[2] for b in before)]
+        if not after_failures:
+            return {}
+        first = min(after_failures, key=lambda a: a[1])
+        return {"first_ok_started_after_ms": (first[0] - moment) * 1000.0,
+                "first_ok_took_ms": (first[1] - first[0]) * 1000.0}
 
 
 def _resolver(dns_server: str) -> Callable[[str], str]:
@@ -113,11 +131,15 @@ def _mysql_writer(env: dict) -> Callable[[str], None]:
                "password": env["GAMEDAY_MYSQL_PASSWORD"], "database": env["GAMEDAY_MYSQL_DATABASE"],
                "connect_timeout": 0.1, "read_timeout": 0.1, "write_timeout": 0.1, "autocommit": True}
 
+    created = []
+
     def write(address: str) -> None:
         connection = pymysql.connect(host=address, **options)
         try:
             with connection.cursor() as cursor:
-                cursor.execute("CREATE TABLE IF NOT EXISTS bench_reference (id INT PRIMARY KEY, at DOUBLE)")
+                if not created:  # once: replication carries the table to every node
+                    cursor.execute("CREATE TABLE IF NOT EXISTS bench_reference (id INT PRIMARY KEY, at DOUBLE)")
+                    created.append(True)
                 cursor.execute("REPLACE INTO bench_reference VALUES (1, %s)", (time.time(),))
         finally:
             connection.close()
