@@ -25,9 +25,9 @@ from benchkit.core import BoundExceeded, Context, Figures, bounded, load_average
 from benchkit.labs import BASE_PORT, install_signal_handlers, lab_running  # noqa: E402
 
 # The sections, in running order: each name is the module scripts/bench_<name>.py.
-SECTIONS = ("lab", "crashes", "facade", "shop", "load", "capacity", "extension", "liveview",
+SECTIONS = ("lab", "convergence", "crashes", "facade", "shop", "load", "capacity", "extension", "liveview",
             "report", "history", "pulse", "tls")
-SMOKE = {"rounds": 1, "rto_rounds": 1, "seconds": 2.0, "capacity_users": 8, "capacity_rounds": 1,
+SMOKE = {"rounds": 1, "stress_failovers": 1, "rto_rounds": 1, "seconds": 2.0, "capacity_users": 8, "capacity_rounds": 1,
          "capacity_ladder": [8], "liveview_rounds": 1}
 
 
@@ -94,6 +94,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "bench.json",
                         help="where the figures go (default reports/bench.json)")
     parser.add_argument("--rounds", type=int, default=20, help="lab failovers per kind (default 20)")
+    parser.add_argument("--stress-failovers", type=int, default=30,
+                        help="failovers per kind of the convergence section, on a busy machine (default 30)")
     parser.add_argument("--rto-rounds", type=int, default=5,
                         help="extension failovers per action compared with ground truth (default 5)")
     parser.add_argument("--seconds", type=float, default=10.0,

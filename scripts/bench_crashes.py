@@ -9,7 +9,7 @@ import statistics
 import time
 
 from benchkit.core import Context, Section
-from chaosext.supervisor import poll_until
+from groundfloor.supervisor import poll_until
 from woolab import manage
 from woolab.events import read_events
 from woolab.measure import EndpointWriter

@@ -99,7 +99,7 @@ def round_seconds(config, kind: str) -> float:
 def _one_round(ctx: Context, kind: str, reference: ReferenceProbe, attempts: AttemptLog) -> dict:
     from chaosext.elasticache import actions as ec_actions
     from chaosext.rds import actions as rds_actions
-    from chaosext.timefmt import parse_time
+    from groundfloor.timefmt import parse_time
     _label, experiment, target = FAULTS[kind]
     action = rds_actions.force_failover if kind == "mysql" else ec_actions.test_failover
     conf = experiment_configuration(experiment)

@@ -17,7 +17,7 @@ from typing import Any, Dict, Optional
 
 from benchkit.core import Context, Section
 from benchkit.synthetic import START, synthetic_run_dir
-from chaosext.timefmt import iso
+from groundfloor.timefmt import iso
 from gameday.report.summary import summarize
 
 __all__ = ["synthetic_history", "bench_history"]

@@ -20,6 +20,19 @@ from woolab.events import read_events
 from woolab.webhook import read_received
 
 TEST_BASE_PORT = 25300
+WORKER_PORT_STRIDE = 4000  # each pytest-xdist worker's labs use their own block of ports
+
+
+def _ports_of_this_worker() -> None:
+    """Under pytest-xdist (`make test` runs one worker per core) every worker starts its own
+    labs: worker N's base port is N blocks above the first, set before any test module reads it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw"):
+        base = int(os.environ.get("GAMEDAY_LAB_BASE_PORT", TEST_BASE_PORT))
+        os.environ["GAMEDAY_LAB_BASE_PORT"] = str(base + WORKER_PORT_STRIDE * int(worker[2:]))
+
+
+_ports_of_this_worker()
 
 # A test session started with SIGINT ignored (an asynchronous command of a shell without job
 # control, `nohup`, some CI runners) passes that on to every chaos, gameday and Locust process it
@@ -65,7 +78,7 @@ class LabHandle:
 
     def resolve(self, name: str) -> str:
         """The address an endpoint name has right now (the lab's DNS server, no caching)."""
-        from chaosext.resolve import Resolver
+        from groundfloor.resolve import Resolver
         return Resolver(self.env["GAMEDAY_DNS_SERVER"], cache_seconds=0).address(name)
 
     def call(self, path: str, method: str = "POST") -> dict:
@@ -129,6 +142,31 @@ def stop_lab(state_dir: Path, pids: dict) -> None:
         time.sleep(0.05)
     left = {name: pid for name, pid in pids.items() if servers.pid_alive(pid)}
     assert not left, f"lab processes left behind: {left}"
+
+
+CONVERGENCE_BOUND = 90.0  # seconds the fast lab may take to be whole again after a test
+
+
+@pytest.fixture(autouse=True)
+def _lab_whole_after_each_test(request):
+    """A test that uses the shared lab leaves it with full redundancy (the lab heals on its own
+    within the bound). One that does not fails itself, with what is missing and the lab's last
+    events; the lab is then repaired, or restarted, so the next test starts on a whole lab."""
+    yield
+    handle = request.node.funcargs.get("lab")
+    if not isinstance(handle, LabHandle):  # no shared lab here (or a module's own fake named `lab`)
+        return
+    if not manage.is_up(handle.state_dir):
+        return  # the test stopped the lab on purpose (lifecycle tests); the next `lab` use fails loudly
+    result = manage.converged(handle.state_dir, CONVERGENCE_BOUND)
+    if result["converged"]:
+        return
+    if not manage.repair(handle.state_dir, CONVERGENCE_BOUND)["converged"]:
+        manage.down(handle.state_dir)
+        manage.up(handle.config)
+    events = "\n".join(f"  {e['time']:.3f} {e['source_id']}: {e['message']}" for e in result["events"])
+    pytest.fail(f"the lab was not whole {CONVERGENCE_BOUND:.0f} s after this test: "
+                f"{'; '.join(result['problems'])}\nits last events:\n{events}", pytrace=False)
 
 
 @pytest.fixture

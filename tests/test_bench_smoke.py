@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from bench import SECTIONS
-from chaosext.supervisor import poll_until
+from groundfloor.supervisor import poll_until
 from conftest import CHECKOUT, second_lab_port
 from woolab import manage
 

@@ -8,7 +8,7 @@ import logging
 import time
 from typing import Optional
 
-from chaosext.supervisor import poll_until
+from groundfloor.supervisor import poll_until
 
 from .. import servers
 from ..config import AZS, MAX_CACHE_NODES, NODE_GROUP_ID
@@ -158,6 +158,11 @@ class CacheMechanics:
         with parts.state.lock:
             parts.state.groups[group_id].status = "available"
         parts.state.save()
+
+    def replace_failed_node(self, group_id: str, node_id: str) -> None:
+        """Heal a node nobody else is handling (a replacement that failed, a replica that stopped
+        replicating): a lost primary first waits for Sentinel's promotion, then the node is replaced."""
+        self.handle_failed_node(group_id, node_id, replace=True)
 
     def replace_node(self, group_id: str, node_id: str) -> None:
         """Replace a failed node with a fresh replica of the current primary, same id and AZ."""
