@@ -42,6 +42,7 @@ def run_section(section, config, args, figures: Figures) -> None:
     work = args.work / section.name
     work.mkdir(parents=True, exist_ok=True)
     ctx = Context(section.name, config, args, work, figures)
+    began = time.monotonic()
     try:
         if section.needs_lab and config is None:
             raise RuntimeError("the bench's lab is not running")
@@ -54,6 +55,7 @@ def run_section(section, config, args, figures: Figures) -> None:
         figures.error(section.name, f"{type(error).__name__}: {message}")
     if not figures.by_section.get(section.name):
         figures.error(section.name, "printed no figure")
+    print(f"  ({section.name}: {time.monotonic() - began:.0f} s)", flush=True)
 
 
 def run_all(sections, args, figures: Figures) -> None:
