@@ -14,12 +14,14 @@ import sys
 import time
 from pathlib import Path
 
+from benchkit.core import Context, Section
 from groundfloor.supervisor import spawn, stop_pid
 from woolab import manage
 from woolab.measure import EndpointWriter
 
 ROOT = Path(__file__).resolve().parent.parent
 CONVERGENCE_BOUND = 120.0  # seconds a failover may take to leave the lab whole again
+ROUND_SECONDS = 2 * CONVERGENCE_BOUND + 90  # one failover command, then the wait for a whole lab
 BURN = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass\n"
 
 
@@ -51,46 +53,63 @@ def _failover(state_dir: Path, kind: str) -> tuple:
     return done.returncode, time.monotonic() - began, last[0]
 
 
-def _rounds(config, kind: str, rounds: int, figure) -> bool:
-    """`rounds` failovers of one kind; returns whether the lab was whole after every one."""
-    env = manage.env(config.state_dir)
+def _round(ctx: Context, kind: str, tally: dict) -> float:
+    """One `gameday lab failover KIND`, then the wait until the lab is whole; seconds that took."""
+    code, _seconds, last = _failover(ctx.config.state_dir, kind)
+    tally["completed"] += code == 0
+    if code != 0:
+        tally["problems"].append(last)
+    began = time.monotonic()
+    result = manage.converged(ctx.config.state_dir, CONVERGENCE_BOUND)
+    if not result["converged"]:
+        tally["problems"].append("; ".join(result["problems"]))
+        manage.repair(ctx.config.state_dir)
+    return time.monotonic() - began
+
+
+def _rounds(ctx: Context, kind: str, rounds: int) -> bool:
+    """`rounds` failovers of one kind, each under its own bound; whether the lab was whole after
+    every one."""
+    env = manage.env(ctx.config.state_dir)
     writer = EndpointWriter(env, kind, wait_replicas=1 if kind == "cache" else 0, table="bench_converge")
     writer.start()
-    completed, whole_after, problems = 0, [], []
-    for _ in range(rounds):
-        code, _seconds, last = _failover(config.state_dir, kind)
-        completed += code == 0
-        if code != 0:
-            problems.append(last)
-        began = time.monotonic()
-        result = manage.converged(config.state_dir, CONVERGENCE_BOUND)
-        whole_after.append(time.monotonic() - began)
-        if not result["converged"]:
-            problems.append("; ".join(result["problems"]))
-            manage.repair(config.state_dir)
-    time.sleep(0.3)
-    writer.finish()
+    tally = {"completed": 0, "problems": []}
     label = "DB" if kind == "db" else "cache"
-    figure("convergence", f"{label} failovers completed (busy machine)", f"{completed}/{rounds}",
-           f"target {rounds}/{rounds}")
-    figure("convergence", f"{label} acknowledged writes", len(writer.acked))
-    figure("convergence", f"{label} acknowledged writes lost", len(writer.lost()), "target 0")
-    figure("convergence", f"{label} whole again after failover, max seconds", max(whole_after),
-           f"bound {CONVERGENCE_BOUND:.0f} s")
-    figure("convergence", f"{label} whole again after failover, median seconds", statistics.median(whole_after))
-    for problem in problems[:3]:
+    try:
+        outcome = ctx.rounds(rounds, ROUND_SECONDS, lambda _i: _round(ctx, kind, tally))
+        time.sleep(0.3)
+    finally:
+        writer.finish()
+    outcome.report(ctx, f"{label} failovers (busy machine):")
+    whole_after = outcome.results or [float("nan")]
+    ctx.figure(f"{label} failovers completed (busy machine)", f"{tally['completed']}/{rounds}",
+               f"target {rounds}/{rounds}")
+    ctx.figure(f"{label} acknowledged writes", len(writer.acked))
+    ctx.figure(f"{label} acknowledged writes lost", len(writer.lost()), "target 0")
+    ctx.figure(f"{label} whole again after failover, max seconds", max(whole_after),
+               f"bound {CONVERGENCE_BOUND:.0f} s")
+    ctx.figure(f"{label} whole again after failover, median seconds", statistics.median(whole_after))
+    for problem in tally["problems"][:3]:
         print(f"    {label}: {problem[:160]}")
-    return not problems
+    return not tally["problems"] and not outcome.failures
 
 
-def bench_convergence(config, args, figure) -> None:
-    rounds = args.stress_failovers
-    host = manage.env(config.state_dir)["GAMEDAY_SHOP_URL"]
+def run(ctx: Context) -> None:
+    rounds = ctx.args.stress_failovers
+    host = manage.env(ctx.config.state_dir)["GAMEDAY_SHOP_URL"]
     load_before = os.getloadavg()[0]
-    with busy_machine(rounds * 2 * 20 + 60, args.work / "convergence", host):
-        ok = all([_rounds(config, kind, rounds, figure) for kind in ("db", "cache")])
+    with busy_machine(rounds * 2 * 20 + 60, ctx.work, host):
+        ok = all([_rounds(ctx, kind, rounds) for kind in ("db", "cache")])
         load_during = os.getloadavg()[0]
-    final = manage.converged(config.state_dir, CONVERGENCE_BOUND)
-    figure("convergence", "load average before / during", f"{load_before:.1f} / {load_during:.1f}")
-    figure("convergence", "lab fully redundant at the end", "yes" if final["converged"] and ok else
-           "no: " + "; ".join(final["problems"]), "target yes")
+    final = manage.converged(ctx.config.state_dir, CONVERGENCE_BOUND)
+    ctx.figure("load average before / during", f"{load_before:.1f} / {load_during:.1f}")
+    ctx.figure("lab fully redundant at the end", "yes" if final["converged"] and ok else
+               "no: " + "; ".join(final["problems"]), "target yes")
+
+
+def bound(args) -> float:
+    return ROUND_SECONDS * 2 * args.stress_failovers + CONVERGENCE_BOUND + 120
+
+
+SECTION = Section("convergence", run, bound, needs_lab=True,
+                  about="the lab whole again after failovers on a busy machine")

@@ -8,10 +8,10 @@
    Locust's web UI against the same load headless: same users, same length, alternating, at
    least two rounds each; the web runs have a client reading
    ``/stats/requests`` every 2 s as an open browser tab does (target: web >= 0.9 x headless).
-Called by scripts/bench.py.
 """
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -20,12 +20,17 @@ import time
 import urllib.request
 from pathlib import Path
 
+from benchkit.core import Context, Section
+from groundfloor.supervisor import poll_until
 from woolab import manage
 from woolab.events import read_events
 
 from chaosext.load.process import LoadProcess
 from chaosext.load.settings import LoadSettings
 from gameday.live.options import parse_web
+
+
+RUN_SECONDS = 600.0  # the most a 10-user `gameday run gameday --web` on the fast lab may take
 
 
 def _get(url: str, timeout: float = 1.0):
@@ -36,20 +41,24 @@ def _get(url: str, timeout: float = 1.0):
         return None
 
 
-def _watch_run(port: int, began: float, proc) -> dict:
-    """Poll the live view every 50 ms: first answer, and when each fault milestone appeared."""
-    first, seen = None, {}
-    while proc.poll() is None:
+def _watch_run(port: int, began: float, proc, seconds: float) -> dict:
+    """Poll the live view every 50 ms until the run ends: first answer, and when each fault
+    milestone appeared."""
+    watched = {"first_answer": None, "seen": {}}
+
+    def look() -> bool:
         data = _get(f"http://127.0.0.1:{port + 1}/phases.json")
         now = time.time()
         if data is not None:
-            first = first or now - began
+            watched["first_answer"] = watched["first_answer"] or now - began
             for p in data["phases"]:
                 for key in ("injected_at", "control_plane_done_at", "writable_at"):
                     if p.get("kind") == "fault" and p.get(key):
-                        seen.setdefault((p.get("target"), key), now)
-        time.sleep(0.05)
-    return {"first_answer": first, "seen": seen}
+                        watched["seen"].setdefault((p.get("target"), key), now)
+        return proc.poll() is not None
+    if not poll_until(look, seconds, interval=0.05):
+        raise RuntimeError(f"`gameday run --web` did not end within {seconds:.0f} s")
+    return watched
 
 
 def _lab_times(state_dir: Path, run_dir: Path) -> dict:
@@ -76,9 +85,10 @@ def _lab_times(state_dir: Path, run_dir: Path) -> dict:
     return times
 
 
-def bench_live_run(config, args, figure) -> None:
+def bench_live_run(ctx: Context) -> None:
+    config, args = ctx.config, ctx.args
     host, port = parse_web("")
-    env = {**os.environ, "GAMEDAY_REPORTS_DIR": str(args.work / "liveview"),
+    env = {**os.environ, "GAMEDAY_REPORTS_DIR": str(ctx.work),
            "GAMEDAY_LAB_STATE_DIR": str(config.state_dir)}
     began = time.time()
     proc = subprocess.Popen([sys.executable, "-m", "gameday.cli", "run", "gameday", "--users", "10",
@@ -86,27 +96,34 @@ def bench_live_run(config, args, figure) -> None:
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     out = {}
     threading.Thread(target=lambda: out.update(text=proc.stdout.read()), daemon=True).start()
-    watched = _watch_run(port, began, proc)
-    figure("liveview", "live view first answer after `gameday run` starts, s",
+    try:
+        watched = _watch_run(port, began, proc, RUN_SECONDS)
+    finally:
+        if proc.poll() is None:  # stopped like Ctrl-C, so the run cleans up after itself
+            proc.send_signal(signal.SIGINT)
+            proc.wait(60)
+    ctx.figure("live view first answer after `gameday run` starts, s",
            float(watched["first_answer"] or -1), "target <= 2 s")
-    lab = _lab_times(Path(config.state_dir), args.work / "liveview" / "live")
+    lab = _lab_times(Path(config.state_dir), ctx.work / "live")
     for (target, key), at in sorted(lab.items()):
         shown = watched["seen"].get((target, key))
         lag = None if shown is None else shown - at
         source = "the ledger's injection stamp" if key == "injected_at" else "the lab's event"
-        figure("liveview", f"{target} {key.removesuffix('_at')} shown after {source}, s",
+        ctx.figure(f"{target} {key.removesuffix('_at')} shown after {source}, s",
                float(lag) if lag is not None else "never", "target <= 1 s (page poll adds <= 0.5 s)")
-    figure("liveview", "the web run's exit code", proc.returncode)
+    ctx.figure("the web run's exit code", proc.returncode)
 
 
 def _rps(settings: LoadSettings, seconds: float, poll_ui: bool) -> float:
     load = LoadProcess(settings).start()
     began, requests_seen = time.monotonic(), []
-    while time.monotonic() - began < seconds:
-        if poll_ui:  # an open Locust tab refreshes its charts from this every 2 s
-            requests_seen.append(_get(f"http://127.0.0.1:{settings.web_port}/stats/requests") is not None)
-        time.sleep(2.0)
-    summary = load.stop("bench")
+    try:
+        while time.monotonic() - began < seconds:  # the run's length, not a wait for a condition
+            if poll_ui:  # an open Locust tab refreshes its charts from this every 2 s
+                requests_seen.append(_get(f"http://127.0.0.1:{settings.web_port}/stats/requests") is not None)
+            time.sleep(2.0)
+    finally:
+        summary = load.stop("bench")
     if poll_ui and not all(requests_seen):
         raise RuntimeError("Locust's web UI did not answer /stats/requests during the run")
     return summary["requests"] / summary["duration_seconds"]
@@ -115,26 +132,38 @@ def _rps(settings: LoadSettings, seconds: float, poll_ui: bool) -> float:
 NO_THINK = {"think_min": 0, "think_max": 0}  # saturating: where the UI's own cost would show
 
 
-def bench_throughput(config, args, figure) -> None:
-    shop = manage.env(config.state_dir)["GAMEDAY_SHOP_URL"]
+def bench_throughput(ctx: Context) -> None:
+    args = ctx.args
+    shop = manage.env(ctx.config.state_dir)["GAMEDAY_SHOP_URL"]
     seconds, users, rounds = max(20.0, args.seconds), 20, max(2, args.liveview_rounds)
+    if ctx.smoke:
+        seconds, users, rounds = max(4.0, args.seconds), 5, 1
     ratios, runs = [], {"headless": [], "web": []}
     for n in range(rounds):
         for mode in ("headless", "web") if n % 2 == 0 else ("web", "headless"):
-            run_dir = args.work / "liveview" / f"{mode}-{n}"
+            run_dir = ctx.work / f"{mode}-{n}"
             web = parse_web("")[1] if mode == "web" else None
             settings = LoadSettings(host=shop, run_dir=str(run_dir), users=users, max_duration=seconds + 60,
                                     web_port=web, shopper=NO_THINK)
             runs[mode].append(_rps(settings, seconds, mode == "web"))
         ratios.append(runs["web"][-1] / runs["headless"][-1])
     for mode in ("headless", "web"):
-        figure("liveview", f"journeys req/s {mode} ({users} users, no think time, {seconds:g} s)",
+        ctx.figure(f"journeys req/s {mode} ({users} users, no think time, {seconds:g} s)",
                " / ".join(f"{r:.1f}" for r in runs[mode]))
-    figure("liveview", "web / headless req/s, mean of rounds", statistics.mean(ratios), "target >= 0.9")
-    figure("liveview", "web / headless req/s, spread (min-max)",
+    ctx.figure("web / headless req/s, mean of rounds", statistics.mean(ratios), "target >= 0.9")
+    ctx.figure("web / headless req/s, spread (min-max)",
            f"{min(ratios):.3f}-{max(ratios):.3f}", f"load average {os.getloadavg()[0]:.1f}")
 
 
-def bench_liveview(config, args, figure) -> None:
-    bench_live_run(config, args, figure)
-    bench_throughput(config, args, figure)
+def run(ctx: Context) -> None:
+    bench_live_run(ctx)
+    bench_throughput(ctx)
+
+
+def bound(args) -> float:
+    seconds = max(20.0, args.seconds) + 90
+    return RUN_SECONDS + 2 * max(2, args.liveview_rounds) * seconds + 60
+
+
+SECTION = Section("liveview", run, bound, needs_lab=True,
+                  about="`gameday run --web`: first answer, milestones shown, UI cost on throughput")

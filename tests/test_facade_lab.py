@@ -230,7 +230,7 @@ def test_elasticache_tags_by_arn(ec):
 
 
 def test_describe_answers_fast(lab_env):
-    from woolab.facade.bench import describe_latency
+    from bench_facade import describe_latency
 
     figures = describe_latency(os.environ["AWS_ENDPOINT_URL"], n=50)
     assert figures["median_ms"] < 50, figures

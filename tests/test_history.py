@@ -10,7 +10,7 @@ import pytest
 
 from gameday.cli import main
 from gameday.report.figures import find_runs, from_summary
-from gameday.report.history_bench import bench_history
+from bench_history import bench_history
 
 FIXTURE = Path(__file__).parent / "fixtures" / "history"
 

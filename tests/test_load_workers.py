@@ -234,7 +234,7 @@ def test_the_report_takes_a_seconds_p95_from_every_workers_histogram(tmp_path):
 
 
 def test_predicted_capacity_is_bounded_by_one_core_per_locust_process_and_by_the_machine():
-    from gameday.loadbench import predicted_rps
+    from benchkit.locustruns import predicted_rps
     # 0.5 ms per request in Locust, 1.5 ms in the lab, 2 cores: one worker is capped by its core
     assert predicted_rps(0.5, 1.5, workers=1, cores=2) == 1000.0
     assert predicted_rps(0.5, 1.5, workers=2, cores=2) == 1000.0  # the lab then fills the cores

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gameday.report import report_command, write_report
-from gameday.report.bench import bench
+from bench_report import bench
 
 
 

@@ -1,5 +1,5 @@
 """A bare FastHttpUser hitting one endpoint, no recorder: the baseline the journey file's
-overhead is measured against (see ``gameday.loadbench``).
+overhead is measured against (``scripts/bench.py --only load`` in a checkout).
 
 ``BARE_PATH`` picks the endpoint (default: the first page of the Store API product list).
 """

@@ -1,9 +1,9 @@
-"""Benchmark of the facilitator's pulse on a long synthetic run (scripts/bench.py, section pulse).
+"""Benchmark section `pulse`: the facilitator's pulse on a long synthetic run.
 
 The pulse runs beside `chaos run` for the whole game day: every second it reads the phases and
 the fault ledger (two small files), every `--pulse-every` seconds it reads the timeline's last
 minute (backwards, chaosext.load.timeline.read_recent) and the orders appended since the last
-line. This measures both on an hour of 200 shoppers (bench.synthetic_run_dir) and the CPU share
+line. This measures both on an hour of 200 shoppers (benchkit.synthetic) and the CPU share
 of one core at the defaults (a check every second, a line every 10 s).
 """
 import json
@@ -12,9 +12,10 @@ import tempfile
 import time
 from typing import Any, Dict, Optional
 
+from benchkit.core import Context, Section
+from benchkit.synthetic import START, synthetic_run_dir
 from chaosext import progress
 from gameday.pulse import DEFAULT_EVERY, Pulse, state_of
-from gameday.report.bench import START, synthetic_run_dir
 
 __all__ = ["bench_pulse"]
 
@@ -46,6 +47,17 @@ def bench_pulse(seconds: int = 3600, users: int = 200, run_dir: Optional[str] = 
     return {"run_dir": work, "first_line_ms": round(first, 2), "line_ms": round(line_ms, 3),
             "poll_ms": round(poll_ms, 3), "cpu_percent": round(cpu, 3)}
 
+
+def run(ctx: Context) -> None:
+    seconds = 300 if ctx.smoke else 3600
+    result = bench_pulse(seconds=seconds, users=200, run_dir=str(ctx.work / "run"))
+    ctx.figure(f"pulse line ms ({seconds // 60} min run, 200 users)", float(result["line_ms"]))
+    ctx.figure("first line ms (reads the whole order ledger)", float(result["first_line_ms"]))
+    ctx.figure("phase/fault check ms (every second)", float(result["poll_ms"]))
+    ctx.figure("CPU share of one core at the defaults (%)", float(result["cpu_percent"]), "target < 1 %")
+
+
+SECTION = Section("pulse", run, lambda _args: 300.0, about="what the facilitator's pulse costs a game day")
 
 if __name__ == "__main__":
     print(json.dumps(bench_pulse(), indent=1))

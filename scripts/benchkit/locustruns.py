@@ -30,9 +30,12 @@ from chaosext.load.settings import DEFAULT_LOCUSTFILE, check_host, free_port
 from chaosext.load.timeline import read_orders
 from groundfloor.supervisor import spawn, stop_pid
 
+from .labs import run_command
+
 __all__ = ["run_side_by_side", "run_locust_file", "capacity", "gameday_capacity",
            "predicted_rps", "BARE_LOCUSTFILE"]
 
+GAMEDAY_SECONDS = 1800.0  # the most one `gameday run gameday` of the ladder may take
 BARE_LOCUSTFILE = str(Path(DEFAULT_LOCUSTFILE).with_name("bare.py"))
 BROWSE_PATH = "/wp-json/wc/store/v1/products?per_page=20&page=1"
 NO_THINK = {"SHOPPER_THINK_MIN": "0", "SHOPPER_THINK_MAX": "0"}
@@ -186,11 +189,11 @@ def gameday_capacity(state_dir: str, ladder: Sequence[int] = (60, 120, 240, 480)
         run_id = f"capacity-{workers}w-{users}u"
         with observe(f"game day {users} users") as seen, \
                 open(os.path.join(reports_dir, run_id + ".log"), "wb") as log:
-            code = subprocess.run([gameday, "run", "gameday", "--workers", str(workers),
-                                   "--users", str(users), "--state-dir", str(state_dir),
-                                   "--spawn-rate", f"{users / spawn_seconds:g}",
-                                   "--keep-lab", "--run-id", run_id], env=env, stdout=log,
-                                  stderr=subprocess.STDOUT, timeout=1800).returncode
+            code = run_command([gameday, "run", "gameday", "--workers", str(workers),
+                                "--users", str(users), "--state-dir", str(state_dir),
+                                "--spawn-rate", f"{users / spawn_seconds:g}",
+                                "--keep-lab", "--run-id", run_id], GAMEDAY_SECONDS, env=env,
+                               stdout=log, stderr=subprocess.STDOUT)
         summary_path = os.path.join(reports_dir, run_id, "summary.json")
         summary = json.loads(Path(summary_path).read_text()) if os.path.exists(summary_path) \
             else {"verdict": "no report", "verdict_reasons": [], "load": {}}
@@ -209,5 +212,3 @@ def gameday_capacity(state_dir: str, ladder: Sequence[int] = (60, 120, 240, 480)
             "runs": runs, "reports_dir": reports_dir}
 
 
-if __name__ == "__main__":  # python -m gameday.loadbench http://127.0.0.1:15301
-    print(json.dumps(run_side_by_side(sys.argv[1]), indent=2))

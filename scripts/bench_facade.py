@@ -1,7 +1,5 @@
-"""Latency of the facade as a client sees it: DescribeDBInstances through boto3.
-
-Why: the acceptance asks that facade overhead be negligible (< 50 ms per Describe call);
-`make bench` (scripts/bench.py) reports these figures.
+"""Benchmark section `facade`: the AWS facade's latency as a client sees it, DescribeDBInstances
+through boto3 (target: < 50 ms per Describe call at p95).
 """
 
 from __future__ import annotations
@@ -11,6 +9,9 @@ import time
 
 import boto3
 from botocore.config import Config
+
+from benchkit.core import Context, Section
+from woolab import manage
 
 
 def describe_latency(endpoint_url: str, n: int = 200, region: str = "us-east-1") -> dict:
@@ -28,3 +29,13 @@ def describe_latency(endpoint_url: str, n: int = 200, region: str = "us-east-1")
             "median_ms": round(statistics.median(samples), 2),
             "p95_ms": round(samples[min(n - 1, int(0.95 * n))], 2),
             "max_ms": round(samples[-1], 2)}
+
+
+def run(ctx: Context) -> None:
+    result = describe_latency(manage.controller_url(ctx.config), n=20 if ctx.smoke else 200)
+    ctx.figure("DescribeDBInstances median ms", result["median_ms"])
+    ctx.figure("DescribeDBInstances p95 ms", result["p95_ms"], "target < 50 ms")
+
+
+SECTION = Section("facade", run, lambda _args: 120.0, needs_lab=True,
+                  about="DescribeDBInstances latency through the facade")

@@ -1,8 +1,8 @@
-"""Benchmark of `write_report` on a synthetic 10-minute, 200-user game day.
+"""A synthetic game day for the report, history and pulse benchmarks and the report tests.
 
 `synthetic_run_dir` writes a run directory in the exact shapes the pack records (timeline lines
 built with the recorder's own `StepSecond`, fault results as `chaosext.recovery` returns them),
-with a database failover and a cache failover under load. Run `python -m gameday.report.bench`.
+with a database failover and a cache failover under load.
 """
 import json
 import os
@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional
 from chaosext.load.timeline import StepSecond, totals
 from groundfloor.timefmt import iso
 
-__all__ = ["synthetic_run_dir", "bench"]
+__all__ = ["synthetic_run_dir", "START"]
 
 START = 1795672800  # 2026-11-26T06:00:00Z
 STEP_WEIGHTS = {"browse": 10, "product": 8, "add_to_cart": 4, "view_cart": 3, "checkout": 2}
@@ -239,26 +239,3 @@ def synthetic_run_dir(run_dir: str, seconds: int = 600, users: int = 200, seed: 
     with open(os.path.join(run_dir, "journal.json"), "w") as fh:
         json.dump(_journal(start, seconds, faults, orders, users), fh, indent=2)
     return run_dir
-
-
-def bench(seconds: int = 600, users: int = 200, run_dir: Optional[str] = None) -> Dict[str, Any]:
-    """Time write_report on a synthetic run: seconds, HTML bytes, and the run's size."""
-    from gameday.report.render import write_report
-    work = run_dir or tempfile.mkdtemp(prefix="gameday-report-bench-")
-    synthetic_run_dir(work, seconds=seconds, users=users)
-    began = time.perf_counter()
-    paths = write_report(work)
-    elapsed = time.perf_counter() - began
-    with open(os.path.join(work, "timeline.jsonl")) as fh:
-        lines = sum(1 for _ in fh)
-    with open(os.path.join(work, "orders.jsonl")) as fh:
-        orders = sum(1 for _ in fh)
-    return {"run_dir": work, "seconds": seconds, "users": users, "timeline_lines": lines,
-            "orders": orders, "write_report_seconds": round(elapsed, 3),
-            "html_bytes": os.path.getsize(paths["report.html"]),
-            "md_bytes": os.path.getsize(paths["report.md"]),
-            "chart_bytes": sum(os.path.getsize(p) for p in paths["charts"])}
-
-
-if __name__ == "__main__":
-    print(json.dumps(bench(run_dir=sys.argv[1] if len(sys.argv) > 1 else None), indent=2))

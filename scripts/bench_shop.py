@@ -1,4 +1,5 @@
-"""Throughput benchmarks of a running shop: browse req/s and checkout orders/s with percentiles.
+"""Benchmark section `shop`: browse req/s and checkout orders/s of the stand-in shop, with
+percentiles and what limited them.
 
 The client is deliberately lean because it shares the machine's cores with the shop: a
 non-blocking HTTP/1.1 keep-alive loop (``selectors``) in a few processes, each driving many
@@ -6,7 +7,6 @@ connections, where every connection runs a small shopper script (a generator tha
 requests and receives responses). Closed loop: throughput is what the shop sustains at the
 given concurrency; latency is measured per request from send to last byte.
 
-    from woolab.shop.bench import bench_browse, bench_checkout
     bench_browse("http://127.0.0.1:15301", seconds=10)   # -> dict with rps, p50/p95/p99 ms
 """
 from __future__ import annotations
@@ -18,6 +18,10 @@ import socket
 import time
 from typing import Any, Callable, Dict, Generator, List, Optional, Tuple
 from urllib.parse import urlsplit
+
+from benchkit.core import Context, Section
+from benchkit.machine import CpuShares
+from woolab import manage
 
 STORE = "/wp-json/wc/store/v1"
 Response = Tuple[int, Dict[str, str], bytes]
@@ -225,7 +229,40 @@ def bench_checkout(url: str, seconds: float = 10.0, concurrency: int = 12, proce
     return result
 
 
-if __name__ == "__main__":  # python -m woolab.shop.bench URL [seconds]
+def _not_ok(result: Dict[str, Any], step: str) -> int:
+    codes = result["steps"].get(step, {}).get("status", {})
+    return sum(n for code, n in codes.items() if code != "200") + result["socket_errors"]
+
+
+def _limit(ctx: Context, step: str, cpu: CpuShares) -> None:
+    ctx.figure(f"{step}: what limits it", cpu.verdict(), cpu.text)
+    ctx.note(f"{step}: CPU shares", cpu.text)
+
+
+def run_section(ctx: Context) -> None:
+    url = manage.env(ctx.config.state_dir)["GAMEDAY_SHOP_URL"]
+    with CpuShares(ctx.config.state_dir) as cpu:
+        browse = bench_browse(url, seconds=ctx.args.seconds)
+    step = browse["steps"].get("browse", {})
+    ctx.figure(f"browse req/s ({browse['concurrency']} conns, cached list)", float(step.get("rps", 0.0)),
+               "target >= 2,000")
+    ctx.figure("browse p95 ms", float(step.get("p95_ms", 0.0)), "target <= 50 ms")
+    ctx.figure("browse non-200 responses + socket errors", _not_ok(browse, "browse"))
+    _limit(ctx, "browse", cpu)
+    with CpuShares(ctx.config.state_dir) as cpu:
+        checkout = bench_checkout(url, seconds=ctx.args.seconds)
+    step = checkout["steps"].get("checkout", {})
+    ctx.figure(f"checkout orders/s ({checkout['concurrency']} conns, 1 item, cod)",
+               float(checkout["orders_per_second"]), "target >= 300")
+    ctx.figure("checkout p95 ms", float(step.get("p95_ms", 0.0)), "target <= 100 ms")
+    ctx.figure("checkout non-200 responses + socket errors", _not_ok(checkout, "checkout"))
+    _limit(ctx, "checkout", cpu)
+
+
+SECTION = Section("shop", run_section, lambda args: 2 * (args.seconds + 60), needs_lab=True,
+                  about="browse and checkout throughput of the stand-in shop")
+
+if __name__ == "__main__":  # python scripts/bench_shop.py URL [seconds]
     import sys
     target = sys.argv[1]
     secs = float(sys.argv[2]) if len(sys.argv) > 2 else 10.0

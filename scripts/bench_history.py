@@ -1,10 +1,10 @@
-"""Benchmark of `gameday history` over a reports directory of synthetic runs.
+"""Benchmark section `history`: `gameday history` over a reports directory of synthetic runs.
 
 `synthetic_history(dir, runs)` writes run directories holding only a summary.json, made from
-one real summary of the synthetic game day (bench.synthetic_run_dir) with the figures varied
+one real summary of the synthetic game day (benchkit.synthetic) with the figures varied
 run by run: two experiments, lab and AWS, a slow drift, a few failed runs, a run regressed by
 the baseline gate, some old-schema summaries and one damaged file. Run
-`python -m gameday.report.history_bench [DIR]`.
+`python scripts/bench_history.py [DIR]`.
 """
 import copy
 import json
@@ -15,8 +15,9 @@ import tempfile
 import time
 from typing import Any, Dict, Optional
 
+from benchkit.core import Context, Section
+from benchkit.synthetic import START, synthetic_run_dir
 from groundfloor.timefmt import iso
-from gameday.report.bench import START, synthetic_run_dir
 from gameday.report.summary import summarize
 
 __all__ = ["synthetic_history", "bench_history"]
@@ -81,6 +82,18 @@ def bench_history(runs: int = 200, reports: Optional[str] = None) -> Dict[str, A
             "history_seconds": round(elapsed, 3), "history_cpu_seconds": round(cpu, 3),
             "page_bytes": os.path.getsize(result["path"])}
 
+
+def run(ctx: Context) -> None:
+    runs = 20 if ctx.smoke else 200
+    result = bench_history(runs=runs, reports=str(ctx.work / "reports"))
+    ctx.figure(f"gameday history seconds ({runs} runs)", float(result["history_seconds"]),
+               "target <= 3 s (200 runs)")
+    ctx.figure(f"gameday history CPU seconds ({runs} runs)", float(result["history_cpu_seconds"]))
+    ctx.figure("index.html bytes", result["page_bytes"], "target <= 3 MB")
+    ctx.figure("runs listed / unreadable", f"{result['runs']}/{result['unreadable']}")
+
+
+SECTION = Section("history", run, lambda _args: 300.0, about="`gameday history` over 200 runs")
 
 if __name__ == "__main__":
     print(json.dumps(bench_history(reports=sys.argv[1] if len(sys.argv) > 1 else None), indent=2))
