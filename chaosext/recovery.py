@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from chaoslib.types import Configuration, Secrets
 
-from chaosext import dataplane, faultlog, timing
+from chaosext import dataplane, faultlog, thresholds
 from chaosext.alerts import faults as fault_log
 from chaosext.errors import ActivityError
 from chaosext.timefmt import iso, parse_time
@@ -69,11 +69,11 @@ def run_fault(fault: Fault, wait: bool = True, timeout: Optional[float] = None,
     """Inject `fault`; with `wait`, return only once the control plane (and data plane) recovered.
 
     Without a `timeout`, the wait scales with the fault's configured RTO threshold
-    (chaosext.timing), or for a repair with `redundancy_timeout_seconds`: the same experiment
+    (chaosext.thresholds), or for a repair with `redundancy_timeout_seconds`: the same experiment
     then waits long enough in the fast lab and on AWS.
     """
-    timeout = (timing.redundancy_timeout(configuration, timeout) if fault.repair
-               else timing.fault_timeout(configuration, fault.fault, fault.target, timeout))
+    timeout = (thresholds.redundancy_timeout(configuration, timeout) if fault.repair
+               else thresholds.fault_timeout(configuration, fault.fault, fault.target, timeout))
     result = _base(fault)
     watch = _watch(fault, measure_data_plane and wait, configuration, secrets)
     if watch:

@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from chaoslib.types import Configuration, Secrets
 
-from chaosext import guardrails, timing
+from chaosext import guardrails, thresholds
 from chaosext.alerts import faults as fault_log
 from chaosext.aws import aws_call, aws_client
 from chaosext.elasticache.probes import describe_group, group_events
@@ -140,7 +140,7 @@ def failover_events_within(kind: str, resource_id: str, since: Optional[str] = N
     ("started", "completed", "recovery-completed", "restarted", ...) or RDS event ids
     ("RDS-EVENT-0049"); default started + completed. The window starts at `since` (ISO-8601),
     at `fault["injected_at"]`, or at the last fault this run injected; `within_seconds` defaults
-    to the configured RTO threshold of `kind` (chaosext.timing, 300 s when none). With `wait`, polls
+    to the configured RTO threshold of `kind` (chaosext.thresholds, 300 s when none). With `wait`, polls
     DescribeEvents until every expected event is there or the bound has passed. Events dated
     before the window start are ignored; raise `clock_skew_seconds` only if this machine's clock
     may run ahead of AWS's (back-to-back failovers would otherwise match the previous one).
@@ -162,8 +162,8 @@ def failover_events_within(kind: str, resource_id: str, since: Optional[str] = N
                 "missing": [], "late": [], "refusals": [], "found": {}, "latency_seconds": {}, "events": []}
     anchor = window_start(since, fault, resource_id).timestamp()
     if within_seconds is None:
-        within_seconds = timing.rto_threshold(configuration, kind, resource_id) \
-            or timing.DEFAULT_FAULT_TIMEOUT
+        within_seconds = thresholds.rto_threshold(configuration, kind, resource_id) \
+            or thresholds.DEFAULT_FAULT_TIMEOUT
     deadline = anchor + float(within_seconds)
     fetch = _fetch_events(kind, resource_id, anchor - float(clock_skew_seconds), source_type,
                           fault, configuration, secrets)

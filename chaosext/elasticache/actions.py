@@ -4,7 +4,7 @@ Each checks the guardrails before any mutating call, honours dry runs and (with 
 the fault result once the node group is `available` with a new primary and, when `redis_host`
 is configured, once the Redis endpoint takes writes again (the data-plane RTO). Without a
 `timeout`, a failover waits twice its configured RTO threshold and `restore_replicas` waits
-`redundancy_timeout_seconds` (chaosext.timing).
+`redundancy_timeout_seconds` (chaosext.thresholds).
 """
 import logging
 import re

@@ -12,7 +12,7 @@ every fault action the moment it injects and again when it recovers):
    served from the object cache, so browse errors then abort the run.
 2. **No outage beyond its RTO threshold.** A fault still in flight longer than its threshold
    aborts the run when its affected steps still fail (above ``max_error_ratio``, after the
-   threshold), or when the write watch measuring its RTO (chaosext.outages) still cannot write
+   threshold), or when the write watch measuring its RTO (chaosext.watch_registry) still cannot write
    through the endpoint: the second holds however little shopper load there is.
 3. **The error budget is bounded by the threshold.** Seconds in which an affected step failed
    (above ``max_error_ratio`` in that second), counted from the first fault affecting it, may
@@ -22,7 +22,7 @@ Which steps a fault affects comes from configuration ``fault_affected_steps`` (s
 ``rto_threshold_seconds``: by fault name, target or service prefix; a list of steps or "*"),
 default: database faults affect ``checkout``, cache faults (and faults naming no service, such
 as an AZ power interruption) every step. Thresholds come from ``rto_threshold_seconds``
-(chaosext.timing); a fault without one is allowed the default fault timeout (300 s). A fault
+(chaosext.thresholds); a fault without one is allowed the default fault timeout (300 s). A fault
 started without waiting (``wait: false``) has no recovery time in the ledger: it stays in flight,
 so rule 2 judges it once its threshold has passed.
 """
@@ -38,7 +38,7 @@ from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Tupl
 
 from chaoslib.types import Configuration, Secrets
 
-from chaosext import faultlog, outages, timing
+from chaosext import faultlog, thresholds, watch_registry
 from chaosext.errors import ActivityError
 from chaosext.load.config import run_dir_of
 from chaosext.load.timeline import read_recent
@@ -78,7 +78,7 @@ class FaultSpan:
     @property
     def data_plane(self) -> Optional[str]:
         """The endpoint kind whose outage is this fault's (None: any, e.g. an AZ power cut)."""
-        return DATA_PLANE_OF.get(timing.service_of(self.fault))
+        return DATA_PLANE_OF.get(thresholds.service_of(self.fault))
 
     def affects_step(self, step: str) -> bool:
         return self.affects is None or step in self.affects
@@ -106,7 +106,7 @@ class Verdict:
 def judge(cells: Cells, spans: List[FaultSpan], now: float, policy: Policy = Policy(),
           down: Iterable[Dict[str, Any]] = ()) -> Verdict:
     """Apply the three rules of the module docstring to `cells` as of epoch second `now`;
-    `down` lists the endpoints a write watch sees down (chaosext.outages.live_outages)."""
+    `down` lists the endpoints a write watch sees down (chaosext.watch_registry.live_outages)."""
     verdict = Verdict()
     steps = sorted({step for _, step in cells})
     _unaffected(cells, spans, now, policy, steps, verdict)
@@ -218,10 +218,10 @@ def _epoch(value: Any) -> Optional[float]:
 
 def _affects(configuration: Mapping[str, Any], fault: str, target: str,
              override: Any = None) -> Optional[FrozenSet[str]]:
-    value = timing.per_fault(override if override is not None else
+    value = thresholds.per_fault(override if override is not None else
                              (configuration or {}).get("fault_affected_steps"), fault, target)
     if value is None:
-        value = timing.per_fault(DEFAULT_AFFECTED, fault, target)
+        value = thresholds.per_fault(DEFAULT_AFFECTED, fault, target)
     if value in (None, ALL_STEPS) or (isinstance(value, list) and ALL_STEPS in value):
         return None
     return frozenset([value] if isinstance(value, str) else value)
@@ -238,10 +238,10 @@ def spans_from_ledger(records: List[Dict[str, Any]], configuration: Configuratio
         fault, target = str(record.get("fault")), str(record.get("target"))
         key = (fault, target, record.get("injected_at"))
         if key not in spans:
-            threshold = timing.rto_threshold(configuration, fault, target)
+            threshold = thresholds.rto_threshold(configuration, fault, target)
             spans[key] = FaultSpan(fault, target, injected, None,
                                    threshold if threshold is not None
-                                   else timing.DEFAULT_FAULT_TIMEOUT,
+                                   else thresholds.DEFAULT_FAULT_TIMEOUT,
                                    _affects(configuration, fault, target, affected_steps))
         if record.get("record") == "ended":  # a fault started without waiting ends unrecovered:
             ends = [_epoch(record.get(k)) for k in ("data_plane_writable_at",  # still in flight
@@ -277,7 +277,7 @@ def outage_within_budget(window: float = 20, max_error_ratio: float = 0.2, min_r
     spans = spans_from_ledger(faultlog.read(rd), configuration, affected_steps)
     since = min([s.injected for s in spans] + [now - policy.window]) - 1
     cells = read_cells(os.path.join(rd, "timeline.jsonl"), since, ignore_errors or ())
-    verdict = judge(cells, spans, now, policy, outages.live_outages())
+    verdict = judge(cells, spans, now, policy, watch_registry.live_outages())
     result = {"ok": verdict.ok, "reasons": verdict.reasons, "budget": verdict.budget,
               "faults": [{"fault": s.fault, "target": s.target, "in_flight": s.ended is None,
                           "age_seconds": round(now - s.injected, 1),

@@ -3,7 +3,7 @@
 Each checks the guardrails before any mutating call, honours dry runs, and (with `wait`)
 returns the fault result once the writer moved and, when `mysql_host` is configured, once the
 MySQL endpoint takes writes again (the data-plane RTO). Without a `timeout`, the wait is
-derived from the configured RTO threshold (chaosext.timing: twice the threshold).
+derived from the configured RTO threshold (chaosext.thresholds: twice the threshold).
 """
 import logging
 import time

@@ -7,7 +7,7 @@ from typing import Any, Dict, Optional
 
 from chaoslib.types import Configuration, Secrets
 
-from chaosext import guardrails, timing
+from chaosext import guardrails, thresholds
 from chaosext.aws import aws_client
 from chaosext.errors import ActivityError
 from chaosext.load.config import run_dir_of
@@ -77,11 +77,11 @@ def checkout_through_db_failover(db_instance_identifier: str, wait_for_fault: fl
     Fails when the shop answered anything but the graceful 503 (with Retry-After) during the
     outage, when a request hung past its timeout, or when the cart never checked out within
     `timeout` seconds of the fault (default: as long as the failover action waits, twice the
-    configured RTO threshold; chaosext.timing).
+    configured RTO threshold; chaosext.thresholds).
     """
     if guardrails.is_dry_run(configuration):
         return {"dry_run": True, "skipped": "no failover happens in a dry run"}
-    timeout = timing.fault_timeout(configuration, "rds-force-failover", db_instance_identifier,
+    timeout = thresholds.fault_timeout(configuration, "rds-force-failover", db_instance_identifier,
                                    timeout)
     session = StoreSession.for_configuration(configuration, shop_url, timeout=10.0)
     ok, why, added = session.fill_cart(1)

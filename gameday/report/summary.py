@@ -13,7 +13,7 @@ from gameday.report.redact import known_secret_values, redact
 from gameday.report.sources import RunFiles, read_run
 from gameday.report.windows import interval_figures, load_figures
 from chaosext.load.safeguard import safeguard_reasons
-from chaosext.timing import threshold_from
+from chaosext.thresholds import threshold_from
 from chaosext import unmeasured
 from chaosext.pause import read_pauses
 from chaosext.timefmt import iso

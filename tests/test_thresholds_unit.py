@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from chaoslib.configuration import load_configuration
 
-from chaosext import timing
+from chaosext import thresholds
 from chaosext.load import control
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,28 +29,28 @@ EXPERIMENTS = sorted((ROOT / "experiments").glob("*.json"))
     ({"rds": 180, "elasticache": 120, "default": 240}, "fis-az-power-interruption", None, 240.0),
 ])
 def test_thresholds_are_looked_up_by_fault_target_and_service(value, fault, target, expected):
-    assert timing.threshold_from(value, fault, target) == expected
+    assert thresholds.threshold_from(value, fault, target) == expected
 
 
 def test_fault_timeouts_scale_with_the_threshold_unless_given():
     config = {"rto_threshold_seconds": {"rds": 180, "elasticache": 10}}
-    assert timing.fault_timeout(config, "rds-force-failover") == 360.0
-    assert timing.fault_timeout(config, "elasticache-test-failover") == 40.0  # threshold + 30 s
-    assert timing.fault_timeout(config, "rds-force-failover", given=42) == 42.0
-    assert timing.fault_timeout({**config, "fault_timeout_factor": 3}, "rds-reboot") == 540.0
-    assert timing.fault_timeout({}, "rds-force-failover") == timing.DEFAULT_FAULT_TIMEOUT
-    assert timing.redundancy_timeout({}) == timing.DEFAULT_REDUNDANCY_TIMEOUT
-    assert timing.redundancy_timeout({"redundancy_timeout_seconds": "900"}) == 900.0
+    assert thresholds.fault_timeout(config, "rds-force-failover") == 360.0
+    assert thresholds.fault_timeout(config, "elasticache-test-failover") == 40.0  # threshold + 30 s
+    assert thresholds.fault_timeout(config, "rds-force-failover", given=42) == 42.0
+    assert thresholds.fault_timeout({**config, "fault_timeout_factor": 3}, "rds-reboot") == 540.0
+    assert thresholds.fault_timeout({}, "rds-force-failover") == thresholds.DEFAULT_FAULT_TIMEOUT
+    assert thresholds.redundancy_timeout({}) == thresholds.DEFAULT_REDUNDANCY_TIMEOUT
+    assert thresholds.redundancy_timeout({"redundancy_timeout_seconds": "900"}) == 900.0
 
 
 def test_the_threshold_can_be_set_per_target_from_the_environment(monkeypatch):
     experiment = json.loads((ROOT / "experiments" / "gameday.json").read_text())
     default = load_configuration(experiment["configuration"])
-    assert timing.rto_threshold(default, "rds-force-failover", "shop-db") == 180.0
+    assert thresholds.rto_threshold(default, "rds-force-failover", "shop-db") == 180.0
     monkeypatch.setenv("GAMEDAY_RTO_THRESHOLD_SECONDS", '{"rds": 20, "elasticache": 15}')
     lab = load_configuration(experiment["configuration"])
-    assert timing.rto_threshold(lab, "rds-force-failover", "shop-db") == 20.0
-    assert timing.rto_threshold(lab, "elasticache-test-failover", "shop-cache") == 15.0
+    assert thresholds.rto_threshold(lab, "rds-force-failover", "shop-db") == 20.0
+    assert thresholds.rto_threshold(lab, "elasticache-test-failover", "shop-cache") == 15.0
 
 
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
@@ -78,10 +78,10 @@ def test_the_load_bound_covers_the_longest_run_of_every_experiment(path, monkeyp
     waits = 0.0
     for activity in experiment["method"]:
         func, args = activity["provider"].get("func"), activity["provider"].get("arguments") or {}
-        if func in timing.FAULT_FUNCS:
-            waits += timing.fault_timeout(config, timing.FAULT_FUNCS[func])
+        if func in thresholds.FAULT_FUNCS:
+            waits += thresholds.fault_timeout(config, thresholds.FAULT_FUNCS[func])
         elif func == "wait_until_writable":
-            waits += timing.fault_timeout(config, timing.DATA_PLANE_SERVICE[args["kind"]])
+            waits += thresholds.fault_timeout(config, thresholds.DATA_PLANE_SERVICE[args["kind"]])
     pauses = sum((a.get("pauses") or {}).get("after", 0) for a in experiment["method"])
     assert waits >= 400  # each fault waits twice a 200-300 s threshold
     assert bound >= waits + pauses + load_args.get("warmup", 0)
