@@ -28,6 +28,7 @@ from redis.retry import Retry
 from chaoslib.types import Configuration, Secrets
 
 from chaosext import settings, thresholds, unmeasured, watch_registry
+from chaosext.fault_model import service_of_data_plane
 from chaosext.alerts import faults as fault_log
 from chaosext.addresses import is_loopback
 from chaosext.errors import ActivityError
@@ -351,8 +352,9 @@ def wait_until_writable(kind: str, timeout: Optional[float] = None,
     endpoint is not writable within `timeout` seconds (default: twice the RTO threshold of the
     service behind it, chaosext.thresholds).
     """
-    timeout = thresholds.fault_timeout(configuration, thresholds.DATA_PLANE_SERVICE.get(kind, kind), None,
-                                 timeout)
+    service = service_of_data_plane(kind)
+    timeout = thresholds.fault_timeout(configuration, None, None, timeout,
+                                       [service] if service else [])
     watch = WriteWatch(kind, configuration, secrets, interval)
     deadline = time.monotonic() + float(timeout)
     watch_registry.watching(watch, True)

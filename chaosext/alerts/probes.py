@@ -162,7 +162,7 @@ def failover_events_within(kind: str, resource_id: str, since: Optional[str] = N
                 "missing": [], "late": [], "refusals": [], "found": {}, "latency_seconds": {}, "events": []}
     anchor = window_start(since, fault, resource_id).timestamp()
     if within_seconds is None:
-        within_seconds = thresholds.rto_threshold(configuration, kind, resource_id) \
+        within_seconds = thresholds.rto_threshold(configuration, None, resource_id, kind) \
             or thresholds.DEFAULT_FAULT_TIMEOUT
     deadline = anchor + float(within_seconds)
     fetch = _fetch_events(kind, resource_id, anchor - float(clock_skew_seconds), source_type,

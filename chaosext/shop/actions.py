@@ -82,7 +82,7 @@ def checkout_through_db_failover(db_instance_identifier: str, wait_for_fault: fl
     if guardrails.is_dry_run(configuration):
         return {"dry_run": True, "skipped": "no failover happens in a dry run"}
     timeout = thresholds.fault_timeout(configuration, "rds-force-failover", db_instance_identifier,
-                                   timeout)
+                                       timeout, services=("rds",))
     session = StoreSession.for_configuration(configuration, shop_url, timeout=10.0)
     ok, why, added = session.fill_cart(1)
     if not ok:
