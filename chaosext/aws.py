@@ -144,23 +144,31 @@ def explain_aws_error(error: Exception, what: str) -> str:
     return f"{what} failed: {error}"
 
 
+AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
+
+
+def _failed(client, operation: str, target: str, error: Exception) -> ActivityError:
+    """The one-line `ActivityError` for a failed call, keeping AWS's error code."""
+    api_name = client.meta.method_to_api_mapping.get(operation, operation)
+    code = error.response.get("Error", {}).get("Code") if hasattr(error, "response") else None
+    return ActivityError(explain_aws_error(error, f"{api_name} on {target}"), code=code)
+
+
 def aws_call(client, operation: str, target: str, **params: Any) -> Dict[str, Any]:
     """Call `client.<operation>(**params)`; failures become one-line `ActivityError`s."""
-    api_name = client.meta.method_to_api_mapping.get(operation, operation)
     try:
         return getattr(client, operation)(**params)
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
-        code = error.response.get("Error", {}).get("Code") if hasattr(error, "response") else None
-        raise ActivityError(explain_aws_error(error, f"{api_name} on {target}"), code=code) from None
+    except AWS_ERRORS as error:
+        raise _failed(client, operation, target, error) from None
 
 
 def paginate(client, operation: str, target: str, key: str, **params: Any) -> Iterator[dict]:
-    """Yield the `key` items of every page of a Marker-paginated describe call."""
-    marker: Optional[str] = None
-    while True:
-        page = aws_call(client, operation, target, **params, **({"Marker": marker} if marker else {}))
-        yield from page.get(key, [])
-        marker = page.get("Marker")
-        if not marker:
-            return
+    """Yield the `key` items of every page of a paginated call, through boto3's paginator (it
+    follows Marker, NextToken or nextToken as the service model says); failures as in
+    `aws_call`."""
+    try:
+        for page in client.get_paginator(operation).paginate(**params):
+            yield from page.get(key, [])
+    except AWS_ERRORS as error:
+        raise _failed(client, operation, target, error) from None
 

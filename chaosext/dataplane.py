@@ -33,6 +33,7 @@ from chaosext.alerts import faults as fault_log
 from chaosext.addresses import is_loopback
 from chaosext.errors import ActivityError
 from chaosext.resolve import NameNotResolved, connect_host, default_resolver
+from chaosext.supervisor import poll_until
 from chaosext.timefmt import iso
 
 __all__ = ["redis_writable", "mysql_writable", "wait_until_writable"]
@@ -356,18 +357,17 @@ def wait_until_writable(kind: str, timeout: Optional[float] = None,
     timeout = thresholds.fault_timeout(configuration, None, None, timeout,
                                        [service] if service else [])
     watch = WriteWatch(kind, configuration, secrets, interval)
-    deadline = time.monotonic() + float(timeout)
+
+    def writable() -> bool:
+        return watch.step() and (watch.recovered or not expect_outage)
+
     watch_registry.watching(watch, True)
     try:
-        while time.monotonic() < deadline:
-            began = time.monotonic()
-            ok = watch.step()
-            if ok and (watch.recovered or not expect_outage):
-                if not watch.recovered:
-                    watch.writable_again_at = watch.first_success_at
-                fault_log.remember_writable(watch.result())
-                return watch.result()
-            time.sleep(max(0.0, watch.interval - (time.monotonic() - began)))
+        if poll_until(writable, float(timeout), watch.interval):
+            if not watch.recovered:
+                watch.writable_again_at = watch.first_success_at
+            fault_log.remember_writable(watch.result())
+            return watch.result()
     finally:
         watch_registry.watching(watch, False)
     if watch.first_failure_at is None:

@@ -16,11 +16,12 @@ from chaoslib.types import Configuration, Secrets
 
 from chaosext import guardrails, thresholds
 from chaosext.alerts import faults as fault_log
-from chaosext.aws import aws_call, aws_client
+from chaosext.aws import aws_call, aws_client, paginate
 from chaosext.elasticache.probes import describe_group, group_events
 from chaosext.errors import ActivityError
 from chaosext.events import EVENT_TABLE
 from chaosext.rds.probes import events_since
+from chaosext.supervisor import poll_until
 from chaosext.timefmt import iso, parse_time
 
 __all__ = ["failover_events_within", "cloudwatch_alarm_fired", "sns_topic_published"]
@@ -67,11 +68,14 @@ def window_start(since: Optional[str], fault: Optional[Dict[str, Any]], target: 
 def _repeat(check: Callable[[], Dict[str, Any]], done: Callable[[Dict[str, Any]], bool],
             until: float, poll_interval: float) -> Dict[str, Any]:
     """Run `check` until `done` or the epoch time `until`; return the last answer."""
-    while True:
-        answer = check()
-        if done(answer) or time.time() >= until:
-            return answer
-        time.sleep(max(0.05, min(float(poll_interval), until - time.time())))
+    last: Dict[str, Any] = {}
+
+    def finished() -> bool:
+        last["answer"] = check()
+        return done(last["answer"])
+
+    poll_until(finished, max(0.0, until - time.time()), max(0.05, float(poll_interval)))
+    return last["answer"]
 
 
 # -- failover events -------------------------------------------------------------------------
@@ -196,17 +200,10 @@ def _transition(item: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _alarm_history(client, alarm_name: str, start: datetime, end: datetime):
-    token = None
-    while True:
-        page = aws_call(client, "describe_alarm_history", f"alarm {alarm_name}",
-                        AlarmName=alarm_name, HistoryItemType="StateUpdate",
-                        AlarmTypes=["MetricAlarm", "CompositeAlarm"], StartDate=start,
-                        EndDate=end, ScanBy="TimestampAscending", MaxRecords=100,
-                        **({"NextToken": token} if token else {}))
-        yield from page.get("AlarmHistoryItems", [])
-        token = page.get("NextToken")
-        if not token:
-            return
+    return paginate(client, "describe_alarm_history", f"alarm {alarm_name}",
+                    "AlarmHistoryItems", AlarmName=alarm_name, HistoryItemType="StateUpdate",
+                    AlarmTypes=["MetricAlarm", "CompositeAlarm"], StartDate=start, EndDate=end,
+                    ScanBy="TimestampAscending", MaxRecords=100)
 
 
 def _until(until: Optional[str]) -> Callable[[], datetime]:

@@ -5,7 +5,7 @@ from typing import Any, Dict, List, Optional
 from chaoslib.types import Configuration, Secrets
 
 from chaosext.alerts import faults as fault_log
-from chaosext.aws import aws_call, aws_client
+from chaosext.aws import aws_call, aws_client, paginate
 from chaosext.errors import ActivityError
 from chaosext.fault_model import service_of_data_plane
 from chaosext.fis import live
@@ -93,18 +93,13 @@ def template_experiments(experiment_template_id: Optional[str] = None,
     params: Dict[str, Any] = {}
     if experiment_template_id:
         params["experimentTemplateId"] = experiment_template_id
-    found: List[Dict[str, Any]] = []
-    while True:
-        page = aws_call(client, "list_experiments", "FIS experiments", **params)
-        for item in page.get("experiments", []):
-            state = item.get("state") or {}
-            found.append({"experiment_id": item.get("id"),
-                          "experiment_template_id": item.get("experimentTemplateId"),
-                          "state": state.get("status"), "reason": state.get("reason"),
-                          "created_at": iso(item.get("creationTime"))})
-        if not page.get("nextToken"):
-            return found
-        params["nextToken"] = page["nextToken"]
+    return [{"experiment_id": item.get("id"),
+             "experiment_template_id": item.get("experimentTemplateId"),
+             "state": (item.get("state") or {}).get("status"),
+             "reason": (item.get("state") or {}).get("reason"),
+             "created_at": iso(item.get("creationTime"))}
+            for item in paginate(client, "list_experiments", "FIS experiments", "experiments",
+                                 **params)]
 
 
 def wait_for_experiments(experiment_id: Optional[str] = None, timeout: float = 900.0,
