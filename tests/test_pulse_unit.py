@@ -6,6 +6,7 @@ import time
 import pytest
 
 from chaosext import progress
+from chaosext.supervisor import poll_until
 from chaosext.timefmt import iso
 from gameday.pulse import OrderCount, Pulse, render, state_of, steps_of
 
@@ -145,12 +146,10 @@ def test_a_phase_change_prints_at_once_and_the_interval_prints_again(run_dir):
         assert printed.wait(2)  # the first state is shown at once
         began = time.monotonic()
         phase(run_dir, "method", time.time())
-        deadline = time.monotonic() + 2
-        while time.monotonic() < deadline and not any("] method" in l for _, l in lines):
-            time.sleep(0.02)
-        changed = [t for t, l in lines if "] method" in l]
+        method_lines = lambda: [t for t, l in lines if "] method" in l]  # noqa: E731
+        changed = poll_until(method_lines, 2, 0.02)
         assert changed and changed[0] - began < 0.5  # well before the 0.6 s interval
-        time.sleep(1.0)
+        assert poll_until(lambda: len(method_lines()) >= 2, 3, 0.02)
     finally:
         pulse.stop()
     repeats = [t for t, l in lines if "] method" in l]
