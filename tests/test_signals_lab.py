@@ -231,8 +231,7 @@ def test_a_signal_during_lab_up_leaves_no_server_running(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "gameday.cli", "lab", "up"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        assert poll_until(lambda: (tmp_path / "lab.json").exists(), 30)  # the controller is starting servers
-        time.sleep(1)
+        assert poll_until(lambda: manage.recorded_pids(tmp_path), 30)  # servers are being started
         proc.send_signal(signal.SIGTERM)
         output = proc.communicate(timeout=90)[0]
         leftovers = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
