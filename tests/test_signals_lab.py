@@ -79,6 +79,11 @@ class Run:
     def injected(self) -> None:
         self.wait_for("fault injection", lambda: (self.run_dir / "faults.jsonl").exists())
 
+    def recovered(self) -> None:
+        ledger = self.run_dir / "faults.jsonl"
+        self.wait_for("fault recovery", lambda: any(
+            json.loads(line).get("record") == "ended" for line in ledger.read_text().splitlines()))
+
     def rolling_back(self) -> None:
         log = self.run_dir / "chaostoolkit.log"
         self.wait_for("rollbacks", lambda: log.exists() and "Let's rollback" in log.read_text())
@@ -126,7 +131,7 @@ def test_sigterm_to_gameday_alone_after_the_fault_stops_everything_and_the_lab_i
         "GAMEDAY_LAB_STATE_DIR": str(state_dir), "GAMEDAY_LAB_BASE_PORT": str(own_lab_port())})
     try:
         run.injected()
-        time.sleep(2)
+        run.recovered()
         code = run.finish(run.send(signal.SIGTERM, group=False))
     finally:
         if run.proc.poll() is None:
