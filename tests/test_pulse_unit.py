@@ -154,3 +154,16 @@ def test_a_phase_change_prints_at_once_and_the_interval_prints_again(run_dir):
         pulse.stop()
     repeats = [t for t, l in lines if "] method" in l]
     assert len(repeats) >= 2 and 0.5 <= repeats[1] - repeats[0] <= 1.0
+
+
+def test_a_fault_of_two_services_shows_when_each_writes_again():
+    from gameday.pulse import _fault_text, _last_fault
+    base = {"fault": "fis-az-power-interruption", "target": "TPL1",
+            "injected_at": "2026-12-06T10:00:00.000Z", "services": ["rds", "elasticache"]}
+    ledger = [{"record": "injected", **base},
+              {"record": "writable", "at": "2026-12-06T10:00:01.900Z", "service": "rds", **base},
+              {"record": "writable", "at": "2026-12-06T10:00:04.500Z", "service": "elasticache",
+               **base}]
+    fault = _last_fault(ledger)
+    assert _fault_text(fault, fault["injected"] + 5) == (
+        "fis-az-power-interruption +5s injected, database writable 1.9s, cache writable 4.5s")
