@@ -197,7 +197,9 @@ def chaos_run(tmp_path, shop_url, processes=1, **arguments):
             "arguments": {"seconds": 60}}}])
     path = tmp_path / "exp.json"
     path.write_text(json.dumps(exp))
-    env = {**os.environ, "PYTHONPATH": os.path.dirname(__file__)}
+    # this module is an activity of the run; the caller's path (a checkout under test) stays first
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (os.environ.get("PYTHONPATH"), os.path.dirname(__file__)) if p)}
     proc = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "chaos"), "--no-log-file",
                              "run", "--journal-path", str(tmp_path / "journal.json"), str(path)],
                             env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
