@@ -289,7 +289,8 @@ AZ_INJECTED = "2026-11-26T06:00:36.250Z"
 
 def _fis_experiment(state, action_state, ended=None):
     return {"experiment_id": "EXP1", "experiment_template_id": "TPL1", "state": state,
-            "reason": None, "error": None, "targets": {},
+            "reason": None, "error": None, "targets": {}, "started_at": AZ_INJECTED,
+            "ended_at": ended,
             "actions": {"rds": {"action_id": "aws:rds:reboot-db-instances", "state": action_state,
                                 "started_at": AZ_INJECTED, "ended_at": ended},
                         "cache": {"action_id": "aws:elasticache:replicationgroup-interrupt-az-power",
@@ -350,6 +351,13 @@ def test_an_fis_fault_reports_the_experiments_final_state_not_the_one_at_injecti
     assert fis["state"] == "completed" and fis["template_id"] == "TPL1"
     assert {a["state"] for a in fis["actions"].values()} == {"completed"}
     assert {a["ended_at"] for a in fis["actions"].values()} == {"2026-11-26T06:01:37.000Z"}
+
+
+def test_an_fis_fault_started_without_waiting_has_its_control_plane_done_when_it_ended(run_dir):
+    edit_journal(run_dir, _az_power_without_wait)
+    fault = summarize(str(run_dir), rto_threshold=5)["faults"][0]
+    assert fault["control_plane_completed_at"] == "2026-11-26T06:01:37.000Z"
+    assert fault["control_plane_seconds"] == pytest.approx(60.75)
 
 
 def test_the_az_power_reports_show_each_services_rto(run_dir):

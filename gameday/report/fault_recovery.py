@@ -101,7 +101,9 @@ def _activity_name(entry: Dict[str, Any]) -> str:
 
 def final_fis(row: Dict[str, Any], later: List[Dict[str, Any]], summarize) -> None:
     """Replace a fault's FIS experiment (as it stood when the action returned) by the last
-    state a later probe read (`wait_for_experiments`, `experiment_state`)."""
+    state a later probe read (`wait_for_experiments`, `experiment_state`); a fault started
+    without waiting has its control plane done when that experiment ended (as `run_fault`
+    says for one it waited for)."""
     fis = row.get("fis")
     if not fis or not fis.get("experiment_id"):
         return
@@ -113,6 +115,10 @@ def final_fis(row: Dict[str, Any], later: List[Dict[str, Any]], summarize) -> No
             seen = output
         if isinstance(seen, dict) and seen.get("state"):
             row["fis"] = summarize({**seen, "template_id": fis.get("template_id")})
+    ended, injected = _epoch(row["fis"].get("ended_at")), _epoch(row["injected_at"])
+    if row["control_plane_completed_at"] is None and ended is not None and injected is not None:
+        row["control_plane_completed_at"] = _when(row["fis"]["ended_at"])
+        row["control_plane_seconds"] = round(ended - injected, 3)
 
 
 def judge(fault: Dict[str, Any], threshold: Any) -> None:

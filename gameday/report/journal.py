@@ -146,6 +146,7 @@ def fis_experiment(fis: Any) -> Optional[Dict[str, Any]]:
         return None
     return {"experiment_id": fis.get("experiment_id"), "template_id": fis.get("template_id"),
             "state": fis.get("state"), "reason": fis.get("reason"),
+            "started_at": when(fis.get("started_at")), "ended_at": when(fis.get("ended_at")),
             "error_code": (fis.get("error") or {}).get("code"),
             "targets": {name: {k: v for k, v in (t or {}).items() if k in (
                 "resource_type", "resource_tags", "resource_arns", "parameters", "selection_mode")}
