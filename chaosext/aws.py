@@ -174,27 +174,35 @@ def _transport_sentence(error: Exception, what: str, endpoint: Optional[str] = N
     return f"{what} failed: {error}"
 
 
+AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError, *NOT_AWS_REPLY)
+
+
+def _failed(client, operation: str, target: str, error: Exception) -> ActivityError:
+    """The one-line `ActivityError` for a failed call, keeping AWS's error code and naming the
+    endpoint when the reply was not AWS's or never came."""
+    what = f"{client.meta.method_to_api_mapping.get(operation, operation)} on {target}"
+    if isinstance(error, NOT_AWS_REPLY):  # raised inside botocore's parser by a body it cannot read
+        return ActivityError(_transport_sentence(ResponseParserError(f"{type(error).__name__}: {error}"),
+                                                 what, client.meta.endpoint_url), code=None)
+    code = (getattr(error, "response", None) or {}).get("Error", {}).get("Code")
+    return ActivityError(explain_aws_error(error, what, client.meta.endpoint_url), code=code)
+
+
 def aws_call(client, operation: str, target: str, **params: Any) -> Dict[str, Any]:
     """Call `client.<operation>(**params)`; failures become one-line `ActivityError`s."""
-    api_name = client.meta.method_to_api_mapping.get(operation, operation)
-    what = f"{api_name} on {target}"
     try:
         return getattr(client, operation)(**params)
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
-        code = (getattr(error, "response", None) or {}).get("Error", {}).get("Code")
-        raise ActivityError(explain_aws_error(error, what, client.meta.endpoint_url), code=code) from None
-    except NOT_AWS_REPLY as error:  # raised inside botocore's parser by a body it cannot read
-        raise ActivityError(_transport_sentence(ResponseParserError(f"{type(error).__name__}: {error}"),
-                                                what, client.meta.endpoint_url), code=None) from None
+    except AWS_ERRORS as error:
+        raise _failed(client, operation, target, error) from None
 
 
 def paginate(client, operation: str, target: str, key: str, **params: Any) -> Iterator[dict]:
-    """Yield the `key` items of every page of a Marker-paginated describe call."""
-    marker: Optional[str] = None
-    while True:
-        page = aws_call(client, operation, target, **params, **({"Marker": marker} if marker else {}))
-        yield from page.get(key, [])
-        marker = page.get("Marker")
-        if not marker:
-            return
+    """Yield the `key` items of every page of a paginated call, through boto3's paginator (it
+    follows Marker, NextToken or nextToken as the service model says); failures as in
+    `aws_call`."""
+    try:
+        for page in client.get_paginator(operation).paginate(**params):
+            yield from page.get(key, [])
+    except AWS_ERRORS as error:
+        raise _failed(client, operation, target, error) from None
 

@@ -27,11 +27,13 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from chaoslib.types import Configuration, Secrets
 
-from chaosext import outages, settings, timing, unmeasured
+from chaosext import settings, thresholds, unmeasured, watch_registry
+from chaosext.fault_model import service_of_data_plane
 from chaosext.alerts import faults as fault_log
 from chaosext.addresses import is_loopback
 from chaosext.errors import ActivityError
 from groundfloor.resolve import NameNotResolved, connect_host, default_resolver
+from groundfloor.supervisor import poll_until
 from groundfloor.timefmt import iso
 
 __all__ = ["redis_writable", "mysql_writable", "wait_until_writable"]
@@ -314,7 +316,7 @@ class WriteWatch:
             self._stop.wait(max(0.0, self.interval - (time.monotonic() - began)))
 
     def start(self) -> "WriteWatch":
-        outages.watching(self, True)
+        watch_registry.watching(self, True)
         self._thread = threading.Thread(target=self._loop, name=f"watch-{self.kind}", daemon=True)
         self._thread.start()
         return self
@@ -323,7 +325,7 @@ class WriteWatch:
         self._stop.set()
         if self._thread:
             self._thread.join()
-        outages.watching(self, False)
+        watch_registry.watching(self, False)
 
     def result(self) -> Dict[str, Any]:
         return {
@@ -349,25 +351,25 @@ def wait_until_writable(kind: str, timeout: Optional[float] = None,
     waiting) and then for it to recover. Returns first_failure_at / first_success_at /
     writable_again_at (ISO-8601 UTC) and the outage length; fails the activity when the
     endpoint is not writable within `timeout` seconds (default: twice the RTO threshold of the
-    service behind it, chaosext.timing).
+    service behind it, chaosext.thresholds).
     """
-    timeout = timing.fault_timeout(configuration, timing.DATA_PLANE_SERVICE.get(kind, kind), None,
-                                 timeout)
+    service = service_of_data_plane(kind)
+    timeout = thresholds.fault_timeout(configuration, None, None, timeout,
+                                       [service] if service else [])
     watch = WriteWatch(kind, configuration, secrets, interval)
-    deadline = time.monotonic() + float(timeout)
-    outages.watching(watch, True)
+
+    def writable() -> bool:
+        return watch.step() and (watch.recovered or not expect_outage)
+
+    watch_registry.watching(watch, True)
     try:
-        while time.monotonic() < deadline:
-            began = time.monotonic()
-            ok = watch.step()
-            if ok and (watch.recovered or not expect_outage):
-                if not watch.recovered:
-                    watch.writable_again_at = watch.first_success_at
-                fault_log.remember_writable(watch.result())
-                return watch.result()
-            time.sleep(max(0.0, watch.interval - (time.monotonic() - began)))
+        if poll_until(writable, float(timeout), watch.interval):
+            if not watch.recovered:
+                watch.writable_again_at = watch.first_success_at
+            fault_log.remember_writable(watch.result())
+            return watch.result()
     finally:
-        outages.watching(watch, False)
+        watch_registry.watching(watch, False)
     if watch.first_failure_at is None:
         raise ActivityError(f"{watch.endpoint} stayed writable for {timeout:g} s: the expected "
                             "outage never happened")

@@ -18,7 +18,7 @@ import logging
 import os
 import signal
 import threading
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Optional
 
 from groundfloor import jsonlines
 from chaosext.load.config import RUN_DIR_ENV
@@ -69,17 +69,23 @@ def signals_deferred() -> Iterator[None]:
             signal.raise_signal(signum)
 
 
+IDENTITY = ("fault", "target", "method", "injected_at", "services", "kind")
+
+
 def injected(result: Dict[str, Any]) -> None:
-    """Record that a fault was just injected (its result so far: fault, target, method, time)."""
-    _append({"record": "injected", **{k: result.get(k) for k in ("fault", "target", "method",
-                                                                  "injected_at")}})
+    """Record that a fault was just injected (its result so far: fault, target, method, time,
+    the services it touches and its kind)."""
+    _append({"record": "injected", **{k: result.get(k) for k in IDENTITY}})
 
 
-def milestone(result: Dict[str, Any], kind: str, at: float) -> None:
+def milestone(result: Dict[str, Any], kind: str, at: float, service: Optional[str] = None) -> None:
     """Record that a fault in flight reached ``kind`` ("control-plane-done", "writable") at ``at``
-    (epoch seconds); readers that only know injected/ended skip these records."""
-    _append({"record": kind, "at": iso(at), **{k: result.get(k) for k in ("fault", "target",
-                                                                        "method", "injected_at")}})
+    (epoch seconds), for one of its services when given; readers that only know injected/ended
+    skip these records."""
+    record = {"record": kind, "at": iso(at), **{k: result.get(k) for k in IDENTITY}}
+    if service:
+        record["service"] = service
+    _append(record)
 
 
 def ended(result: Dict[str, Any]) -> None:

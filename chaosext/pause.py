@@ -28,6 +28,7 @@ from chaoslib.types import Configuration, Experiment, Secrets
 
 from groundfloor import jsonlines
 from chaosext.load.config import RUN_DIR_ENV
+from groundfloor.supervisor import poll_until
 from groundfloor.timefmt import iso
 
 __all__ = ["CONTINUE", "PAUSES", "CURRENT", "configure_control", "before_method_control",
@@ -90,11 +91,8 @@ def wait_for_continue(run_dir: str, before: str, timeout: float,
                 "going on by itself in %g s", before, go_on, timeout)
     how = "interrupted"
     try:
-        while time.time() - started < timeout:
-            if os.path.exists(go_on):
-                how = _read_how(go_on)
-                break
-            time.sleep(poll)
+        if poll_until(lambda: os.path.exists(go_on), timeout, poll):
+            how = _read_how(go_on)
         else:
             how = "timeout"
             logger.warning("pause before %s: nobody said go on within %g s; going on", before,

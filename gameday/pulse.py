@@ -30,6 +30,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from chaosext import faultlog, progress
+from chaosext.fault_model import SERVICES
 from chaosext.load.timeline import percentile, read_recent
 from chaosext.load.workers import pulse as worker_pulse
 from groundfloor.timefmt import parse_time
@@ -109,7 +110,7 @@ def _last_fault(ledger: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
             "fault": record.get("fault"), "injected": injected, "milestones": {}, "ended": False})
         kind = record.get("record")
         if kind in MILESTONES and _epoch(record.get("at")) is not None:
-            entry["milestones"].setdefault(MILESTONES[kind], _epoch(record["at"]))
+            entry["milestones"].setdefault(_milestone_name(record), _epoch(record["at"]))
         elif kind == "ended":
             entry["ended"] = True
             for name, key in (("writable", "data_plane_writable_at"),
@@ -117,6 +118,15 @@ def _last_fault(ledger: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
                 if _epoch(record.get(key)) is not None:
                     entry["milestones"][name] = _epoch(record[key])
     return max(faults.values(), key=lambda f: f["injected"], default=None)
+
+
+def _milestone_name(record: Dict[str, Any]) -> str:
+    """"writable", or "cache writable" for one service of a fault that touches several."""
+    name = MILESTONES[record["record"]]
+    service = SERVICES.get(record.get("service") or "")
+    if service and len(record.get("services") or ()) > 1:
+        return f"{service.label} {name}"
+    return name
 
 
 def steps_of(rows: List[dict], window: float) -> List[Dict[str, Any]]:

@@ -14,11 +14,14 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, List, Optional, TypeVar, Union
 
 import psutil
 
-__all__ = ["ProcessId", "pid_alive", "pid_cmdline", "stop_pid", "child_pids", "spawn", "poll_until"]
+__all__ = ["ProcessId", "pid_alive", "pid_cmdline", "stop_pid", "child_pids", "spawn", "poll_until",
+           "Poller", "Deadline"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -103,14 +106,50 @@ def spawn(argv: List[str], log_path: Path, env: Optional[dict] = None) -> subpro
         log.close()
 
 
-def poll_until(condition, timeout: float, interval: float = 0.05):
+class Deadline:
+    """A moment on the monotonic clock, `seconds` from now: the one notion of "how long may
+    this still take" that several waits of one activity can share."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = float(seconds)
+        self.at = time.monotonic() + self.seconds
+
+    def remaining(self) -> float:
+        """Seconds left (0 once passed)."""
+        return max(0.0, self.at - time.monotonic())
+
+    def expired(self) -> bool:
+        return time.monotonic() >= self.at
+
+
+class Poller:
+    """Calls a condition at a steady pace until it returns something truthy or a deadline
+    passes: the one wait loop of the pack, the lab and the tests.
+
+    Calls start at most every `interval` seconds (a slow condition is not followed by a full
+    extra sleep), the condition is always called at least once, and once more at the deadline,
+    so a wait never gives up without having looked.
+    """
+
+    def __init__(self, timeout: Union[float, Deadline], interval: float = 0.05) -> None:
+        self.deadline = timeout if isinstance(timeout, Deadline) else Deadline(timeout)
+        self.interval = max(0.0, float(interval))
+
+    def until(self, condition: Callable[[], T]) -> Optional[T]:
+        """The first truthy value of `condition()`, or None when the deadline passed first."""
+        while True:
+            began = time.monotonic()
+            value = condition()
+            if value:
+                return value
+            left = self.deadline.remaining()
+            if left <= 0:
+                return None
+            time.sleep(min(left, max(0.0, self.interval - (time.monotonic() - began))))
+
+
+def poll_until(condition: Callable[[], T], timeout: Union[float, Deadline],
+               interval: float = 0.05) -> Optional[T]:
     """Call `condition()` every `interval` seconds until it returns something truthy or `timeout`
-    passes; returns that value, or None on timeout. The one wait loop of the pack and the lab."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(interval)
+    (seconds, or a shared `Deadline`) passes; returns that value, or None on timeout."""
+    return Poller(timeout, interval).until(condition)

@@ -9,11 +9,11 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
+from groundfloor.supervisor import poll_until
 from woolab import manage, servers
 from woolab.config import LabConfig
 from woolab.events import read_events
@@ -137,9 +137,7 @@ def stop_lab(state_dir: Path, pids: dict) -> None:
     """Stop the lab and check that none of its processes (`pids` and recorded ones) is left."""
     manage.down(state_dir)
     pids = {**pids, **dict(manage.recorded_pids(state_dir))}
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(servers.pid_alive(p) for p in pids.values()):
-        time.sleep(0.05)
+    poll_until(lambda: not any(servers.pid_alive(p) for p in pids.values()), 5)
     left = {name: pid for name, pid in pids.items() if servers.pid_alive(pid)}
     assert not left, f"lab processes left behind: {left}"
 

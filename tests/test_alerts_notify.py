@@ -220,3 +220,17 @@ def test_chaostoolkit_notification_plugin_posts_start_and_verdict(receiver):
     sent = bodies(receiver, "/plugin")
     assert [b["event"] for b in sent] == ["run-started", "run-deviated"]
     assert sent[1]["faults"][0]["rto_seconds"] == 2.5 and sent[1]["experiment"] == "plugin run"
+
+
+def test_a_fault_of_two_services_is_announced_with_one_rto_per_service():
+    from chaosext.alerts.notify import _fault_facts, build_notification
+    result = {"fault": "fis-az-power-interruption", "target": "TPL1", "rto_seconds": 4.5,
+              "control_plane_seconds": 61.0, "services": ["rds", "elasticache"],
+              "recovery": {"rds": {"rto_seconds": 1.9, "writable_at": "x"},
+                           "elasticache": {"rto_seconds": 4.5, "writable_at": "y"}}}
+    note = build_notification("recovered", "AZ power", result)
+    assert note["fault"]["rto_by_service"] == {"rds": 1.9, "elasticache": 4.5}
+    assert note["summary"].startswith("TPL1 writable again rds after 1.9 s, elasticache after 4.5 s")
+    single = _fault_facts({"fault": "rds-force-failover", "services": ["rds"],
+                           "recovery": {"rds": {"rto_seconds": 1.2}}, "rto_seconds": 1.2})
+    assert "rto_by_service" not in single

@@ -12,6 +12,7 @@ import pytest
 from chaosext import dataplane, settings, unmeasured
 from chaosext.alerts import faults as fault_log
 from chaosext.errors import GamedayError
+from chaosext.fault_model import FaultSpec
 from chaosext.recovery import Fault, run_fault
 from chaosext.shop.marker import is_marked, order_note
 from gameday import cli, iam
@@ -209,7 +210,8 @@ def test_fault_notification_goes_out_at_injection_and_recovery_when_it_happens()
 
     fault_log.listen(listener)
     try:
-        fault = Fault("test-fault", "res-1", "Inject()", {}, lambda: None, poll, lambda since: [])
+        fault = Fault(FaultSpec("test-fault", ("rds",), "failover"), "res-1", "Inject()", {},
+                      lambda: None, poll, lambda since: [])
         result = run_fault(fault, wait=True, timeout=10, poll_interval=0.05)
     finally:
         fault_log.listen(None)

@@ -5,12 +5,12 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 from chaoslib.experiment import ensure_experiment_is_valid
 
+from groundfloor.supervisor import poll_until
 from gameday import request, run
 from woolab import manage, servers
 
@@ -227,10 +227,10 @@ def test_ctrl_c_stops_the_load_plays_rollbacks_and_keeps_journal_and_report(lab,
                             start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     run_dir = tmp_path / "ctrl-c"
-    deadline = time.time() + 60
-    while not (run_dir / "remembered-carts.json").exists():  # the method has started
-        assert time.time() < deadline and proc.poll() is None, proc.stdout.read()
-        time.sleep(0.2)
+    def method_started():
+        assert proc.poll() is None, proc.stdout.read()
+        return (run_dir / "remembered-carts.json").exists()
+    assert poll_until(method_started, 60, 0.2), "the method never started"
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends to the foreground group on Ctrl-C
     output = proc.communicate(timeout=120)[0]
     assert proc.returncode == 130, output  # 128 + SIGINT (docs/exit-codes.md)

@@ -140,3 +140,38 @@ def test_dry_run_argument_overrides_configuration():
     assert is_dry_run({"gameday_dry_run": "true"}) is True
     assert is_dry_run({"gameday_dry_run": True}, dry_run=False) is False
     assert is_dry_run({}) is False
+
+
+def test_paginate_follows_every_marker_and_nexttoken_page(aws_env):
+    """boto3's paginators follow RDS's Marker and FIS's nextToken as the service model says."""
+    from botocore.stub import Stubber
+    from chaosext.aws import paginate
+    rds = aws_client("rds", {"aws_region": "us-east-1"})
+    event = {"SourceIdentifier": "shop-db", "Message": "m", "Date": "2026-12-06T10:00:00Z"}
+    with Stubber(rds) as stub:
+        stub.add_response("describe_events", {"Events": [event], "Marker": "page-2"},
+                          {"SourceType": "db-instance"})
+        stub.add_response("describe_events", {"Events": [event, event]},
+                          {"SourceType": "db-instance", "Marker": "page-2"})
+        assert len(list(paginate(rds, "describe_events", "shop-db", "Events",
+                                 SourceType="db-instance"))) == 3
+        stub.assert_no_pending_responses()
+    fis = aws_client("fis", {"aws_region": "us-east-1"})
+    with Stubber(fis) as stub:
+        stub.add_response("list_experiments", {"experiments": [{"id": "E1"}], "nextToken": "t2"}, {})
+        stub.add_response("list_experiments", {"experiments": [{"id": "E2"}]}, {"nextToken": "t2"})
+        assert [e["id"] for e in paginate(fis, "list_experiments", "FIS", "experiments")] == \
+            ["E1", "E2"]
+        stub.assert_no_pending_responses()
+
+
+def test_a_failed_page_is_one_clear_error_with_the_aws_code(aws_env):
+    from botocore.stub import Stubber
+    from chaosext.aws import paginate
+    rds = aws_client("rds", {"aws_region": "us-east-1"})
+    with Stubber(rds) as stub:
+        stub.add_client_error("describe_events", "AccessDenied", "no", 403)
+        with pytest.raises(ActivityError) as caught:
+            list(paginate(rds, "describe_events", "DB instance shop-db", "Events"))
+    assert caught.value.code == "AccessDenied"
+    assert "DescribeEvents on DB instance shop-db" in str(caught.value)

@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from chaosext import dataplane
+from chaosext import dataplane, watch_registry
 from chaosext.errors import ActivityError
+from groundfloor.supervisor import poll_until
 from groundfloor.timefmt import parse_time
 
 REDIS = "/usr/bin/redis-server"
@@ -28,14 +29,16 @@ class RedisServer:
 
     def start(self):
         self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.1).close()
-                return self
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError("redis-server did not start")
+        if not poll_until(self.answers, 5, 0.02):
+            raise RuntimeError("redis-server did not start")
+        return self
+
+    def answers(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), 0.1).close()
+            return True
+        except OSError:
+            return False
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -116,7 +119,7 @@ def test_wait_until_writable_measures_an_outage(redis_server):
     thread = threading.Thread(target=lambda: result_holder.update(
         dataplane.wait_until_writable("redis", timeout=10, expect_outage=True, configuration=conf)))
     thread.start()
-    time.sleep(0.8)
+    assert poll_until(lambda: any(o["kind"] == "redis" for o in watch_registry.live_outages()), 5)
     redis_server.start()
     up_at = time.time()
     thread.join()

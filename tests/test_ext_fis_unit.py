@@ -168,6 +168,7 @@ def test_a_fault_started_without_waiting_is_announced_recovered_when_its_experim
     fault_log.listen(lambda event, result: heard.append((event, result)))
     try:
         fault = {"fault": "fis-az-power-interruption", "injected_at": "2026-12-01T10:00:00.000Z",
+                 "services": ["rds", "elasticache"],
                  "fis": {"experiment_id": "EXP1", "state": "running"}}
         other = dict(fault, fault="other", injected_at="2026-12-01T10:00:05.000Z",
                      fis={"experiment_id": "EXP2"})
@@ -187,5 +188,8 @@ def test_a_fault_started_without_waiting_is_announced_recovered_when_its_experim
         ("recovered", "fis-az-power-interruption")]
     recovered = heard[0][1]
     assert recovered["rto_seconds"] == 4.25  # the last endpoint writable again after injection
+    assert {s: r["rto_seconds"] for s, r in recovered["recovery"].items()} == \
+        {"rds": 2.5, "elasticache": 4.25}  # one figure per service, the earlier write ignored
+    assert recovered["fis"]["state"] == "completed"  # the experiment's final state
     assert recovered["control_plane_seconds"] == 61.0
     assert recovered["control_plane_completed_at"] == "2026-12-01T10:01:01.000Z"

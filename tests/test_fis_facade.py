@@ -3,7 +3,6 @@ by the in-memory test double of the Lab (``ShapeOnlyFakeLab``): states, ordering
 refusals and target resolution. Real failovers through FIS are in test_fis_lab.py."""
 import random
 import threading
-import time
 
 import boto3
 import pytest
@@ -11,6 +10,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from test_facade_handlers import ShapeOnlyFakeLab
 
+from groundfloor.supervisor import poll_until
 from woolab.facade import fis_targets, server
 
 ROLE = "arn:aws:iam::123456789012:role/fis"
@@ -64,13 +64,20 @@ def template(fis, targets=None, actions=None, **extra):
 def run_to_end(fis, template_id, timeout=10.0):
     experiment = fis.start_experiment(clientToken=str(random.random()),
                                       experimentTemplateId=template_id)["experiment"]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        experiment = fis.get_experiment(id=experiment["id"])["experiment"]
-        if experiment["state"]["status"] in ("completed", "stopped", "failed"):
-            return experiment
-        time.sleep(0.05)
-    raise AssertionError(f"experiment still {experiment['state']}")
+    ended = poll_until(lambda: _ended(fis, experiment["id"]), timeout)
+    assert ended, f"experiment {experiment['id']} did not end within {timeout:g} s"
+    return ended
+
+
+def _ended(fis, experiment_id):
+    """The experiment once it has ended, else None."""
+    experiment = fis.get_experiment(id=experiment_id)["experiment"]
+    return experiment if experiment["state"]["status"] in ("completed", "stopped", "failed") else None
+
+
+def _status(fis, experiment_id, action=None):
+    experiment = fis.get_experiment(id=experiment_id)["experiment"]
+    return (experiment["actions"][action] if action else experiment)["state"]["status"]
 
 
 def code_of(err):
@@ -112,13 +119,10 @@ def test_fis_stop_mid_run_stops_the_running_action_and_cancels_the_rest(fis):
         "long": {"actionId": "aws:fis:wait", "parameters": {"duration": "PT1M"}},
         "after": {"actionId": "aws:fis:wait", "parameters": {"duration": "PT1S"}, "startAfter": ["long"]}})
     started = fis.start_experiment(clientToken="t1", experimentTemplateId=created["id"])["experiment"]
-    time.sleep(0.3)
+    assert poll_until(lambda: _status(fis, started["id"], "long") == "running", 5)
     stopping = fis.stop_experiment(id=started["id"])["experiment"]
     assert stopping["state"]["status"] in ("stopping", "stopped")
-    deadline = time.monotonic() + 5
-    while fis.get_experiment(id=started["id"])["experiment"]["state"]["status"] != "stopped":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    assert poll_until(lambda: _status(fis, started["id"]) == "stopped", 5)
     ended = fis.get_experiment(id=started["id"])["experiment"]
     assert ended["actions"]["long"]["state"]["status"] == "stopped"
     assert ended["actions"]["after"]["state"]["status"] == "cancelled"
@@ -195,14 +199,9 @@ def test_fis_interrupt_az_power_powers_off_the_target_az_and_restores_it_when_st
     try:
         created = template(fis, targets=AZ_POWER, actions=AZ_ACTION)
         started = fis.start_experiment(clientToken="p", experimentTemplateId=created["id"])["experiment"]
-        deadline = time.monotonic() + 5
-        while ("power-off", "us-east-1a", 60.0) not in lab.calls:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        assert poll_until(lambda: ("power-off", "us-east-1a", 60.0) in lab.calls, 5)
         fis.stop_experiment(id=started["id"])
-        while fis.get_experiment(id=started["id"])["experiment"]["state"]["status"] != "stopped":
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        assert poll_until(lambda: _status(fis, started["id"]) == "stopped", 5)
         assert lab.calls == [("power-off", "us-east-1a", 60.0), ("power-on", "us-east-1a")]
     finally:
         httpd.shutdown()

@@ -13,6 +13,8 @@ import boto3
 import pytest
 
 import chaosext.fis.actions as fis_actions
+from groundfloor.supervisor import poll_until
+from groundfloor.timefmt import parse_time
 
 pytestmark = pytest.mark.lab
 
@@ -26,14 +28,24 @@ def _template(fis, targets, actions, **extra):
                                           actions=actions, **extra)["experimentTemplate"]["id"]
 
 
+def _experiment(fis, experiment_id):
+    return fis.get_experiment(id=experiment_id)["experiment"]
+
+
+def _ended(fis, experiment_id):
+    """The experiment once it has ended, else None."""
+    experiment = _experiment(fis, experiment_id)
+    return experiment if experiment["state"]["status"] in ("completed", "stopped", "failed") else None
+
+
 def _wait_end(fis, experiment_id, timeout=120.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        experiment = fis.get_experiment(id=experiment_id)["experiment"]
-        if experiment["state"]["status"] in ("completed", "stopped", "failed"):
-            return experiment
-        assert time.monotonic() < deadline, experiment["state"]
-        time.sleep(0.2)
+    ended = poll_until(lambda: _ended(fis, experiment_id), timeout, 0.2)
+    assert ended, _experiment(fis, experiment_id)["state"]
+    return ended
+
+
+def _action_running(fis, experiment_id, action):
+    return _experiment(fis, experiment_id)["actions"][action]["state"]["status"] == "running"
 
 
 @pytest.fixture
@@ -69,7 +81,7 @@ def test_fis_experiment_stopped_mid_run_ends_stopped(fis, lab):
     template_id = _template(fis, {}, {"pause": {"actionId": "aws:fis:wait", "parameters": {"duration": "PT1M"}}})
     experiment_id = fis.start_experiment(clientToken=str(uuid.uuid4()),
                                          experimentTemplateId=template_id)["experiment"]["id"]
-    time.sleep(0.5)
+    assert poll_until(lambda: _action_running(fis, experiment_id, "pause"), 10, 0.1)
     assert fis.stop_experiment(id=experiment_id)["experiment"]["state"]["status"] in ("stopping", "stopped")
     experiment = _wait_end(fis, experiment_id, timeout=10)
     assert experiment["state"]["status"] == "stopped"
@@ -149,14 +161,13 @@ def test_ctrl_c_during_a_chaos_run_stops_the_fis_experiment(lab, tmp_path):
                           "actionId": "aws:fis:wait", "parameters": {"duration": "PT5M"}}}},
                           "poll_interval": 0.5}}}]}
     proc = _chaos(lab, tmp_path, experiment)
-    deadline = time.monotonic() + 60
-    while True:
-        running = [e for e in lab.events(started_at) if e["source_type"] == "lab" and e["message"] == "action pause "
-                   "(aws:fis:wait) running"]
-        if running:
-            break
-        assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()[-2000:]
-        time.sleep(0.2)
+
+    def pause_running():
+        assert proc.poll() is None, proc.stdout.read()[-2000:]
+        return [e for e in lab.events(started_at) if e["source_type"] == "lab"
+                and e["message"] == "action pause (aws:fis:wait) running"]
+    running = poll_until(pause_running, 60, 0.2)
+    assert running, "the FIS wait action never ran"
     experiment_id = running[0]["source_id"]
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=60)
@@ -175,11 +186,9 @@ def test_fis_interrupt_az_power_stopped_mid_run_gives_the_power_back_early(fis, 
                    "parameters": {"duration": "PT1M"}, "targets": {"ReplicationGroups": "rg"}}})
     experiment_id = fis.start_experiment(clientToken=str(uuid.uuid4()),
                                          experimentTemplateId=template_id)["experiment"]["id"]
-    deadline = time.monotonic() + 10
-    while not any(e["message"].startswith("power interrupted in us-east-1a") for e in lab.events(started_at)):
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    time.sleep(1.0)
+    assert poll_until(lambda: any(e["message"].startswith("power interrupted in us-east-1a")
+                                  for e in lab.events(started_at)), 10, 0.1)
+    assert poll_until(lambda: _action_running(fis, experiment_id, "power"), 10, 0.1)
     fis.stop_experiment(id=experiment_id)
     experiment = _wait_end(fis, experiment_id, timeout=120)
     assert experiment["state"]["status"] == "stopped"
@@ -187,3 +196,31 @@ def test_fis_interrupt_az_power_stopped_mid_run_gives_the_power_back_early(fis, 
     restored = [e["time"] for e in lab.events(started_at) if e["message"] == "power restored in us-east-1a"]
     assert restored and restored[0] - started_at < 30  # long before the 60 s duration
     lab.wait_idle(timeout=120)
+
+
+def _first_writable(lab, source_id, since):
+    """Ground truth: when the lab first took a write through the endpoint of `source_id`."""
+    return next(e["time"] for e in lab.events(since) if e["source_id"] == source_id
+                and e["message"].startswith("endpoint writable on"))
+
+
+def test_the_az_power_interruption_measures_each_services_rto_like_ground_truth(lab_env, lab):
+    """One FIS experiment fails both services over: one RTO per service, each one the lab's."""
+    lab.wait_idle()
+    conf = {**CONFIG, "db_instance_id": "shop-db", "replication_group_id": "shop-cache",
+            **{key: lab_env[f"GAMEDAY_{key.upper()}"] for key in (
+                "mysql_host", "mysql_port", "mysql_user", "mysql_password", "mysql_database",
+                "redis_host", "redis_port", "redis_password")}}
+    result = fis_actions.az_power_interruption("primary", "PT1M", configuration=conf,
+                                               poll_interval=0.5, timeout=180)
+    assert result["services"] == ["rds", "elasticache"] and result["kind"] == "outage"
+    assert result["fis"]["state"] == "completed"
+    assert {a["state"] for a in result["fis"]["actions"].values()} >= {"completed"}
+    injected = parse_time(result["injected_at"]).timestamp()
+    for service, source_id in (("rds", "shop-db"), ("elasticache", "shop-cache")):
+        figure = result["recovery"][service]
+        assert figure["data_plane"]["first_failure_at"] is not None, service  # it did fail
+        truth = _first_writable(lab, source_id, injected - 0.5)
+        assert abs(parse_time(figure["writable_at"]).timestamp() - truth) <= 0.25, service
+    assert result["rto_seconds"] == max(r["rto_seconds"] for r in result["recovery"].values())
+    lab.wait_idle(timeout=180)

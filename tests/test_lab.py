@@ -7,6 +7,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from groundfloor.supervisor import poll_until
 from woolab.measure import EndpointWriter
 
 pytestmark = pytest.mark.lab
@@ -27,10 +28,16 @@ def cache(lab, host_key="GAMEDAY_REDIS_HOST"):
 
 
 def wait_for(condition, timeout: float = 15.0) -> None:
-    deadline = time.time() + timeout
-    while not condition():
-        assert time.time() < deadline, "condition not reached in time"
-        time.sleep(0.02)
+    assert poll_until(condition, timeout, 0.02), "condition not reached in time"
+
+
+def _role(client) -> str:
+    """The replication role a (reader endpoint) client sees now; a refused one reconnects."""
+    try:
+        return client.info("replication")["role"]
+    except redis.RedisError:
+        client.connection_pool.disconnect()
+        return ""
 
 
 def scalar(conn, statement, args=None):
@@ -75,13 +82,8 @@ def test_db_failover_loses_no_acknowledged_commit_and_replication_recovers(lab):
     standby = lab.snapshot()["db_instances"]["shop-db"]["standby"]
     replica = pymysql.connect(unix_socket=str(lab.state_dir / "run" / f"{standby}.sock"), user="root", password="",
                               autocommit=True)
-    deadline = time.time() + 5
-    while time.time() < deadline:
-        count = scalar(replica, "SELECT COUNT(*) FROM shop.lab_rpo")
-        if count >= stored:
-            break
-        time.sleep(0.1)
-    assert count >= stored
+    assert poll_until(lambda: scalar(replica, "SELECT COUNT(*) FROM shop.lab_rpo") >= stored, 5, 0.1), \
+        scalar(replica, "SELECT COUNT(*) FROM shop.lab_rpo")
     with replica.cursor(pymysql.cursors.DictCursor) as cur:
         cur.execute("SHOW SLAVE STATUS")
         status = cur.fetchone()
@@ -108,15 +110,7 @@ def test_cache_primary_loss_promotes_the_replica_and_the_old_primary_returns_as_
                         f"Failover from primary node {old} to replica node {new} completed",
                         "Recovering cache nodes 0001", "Finished recovery for cache nodes 0001"]
     reader = cache(lab, "GAMEDAY_REDIS_READER_HOST")
-    deadline = time.time() + 3
-    while time.time() < deadline:
-        try:
-            if reader.info("replication")["role"] == "slave":
-                break
-        except redis.RedisError:
-            reader.connection_pool.disconnect()
-        time.sleep(0.1)
-    assert reader.info("replication")["role"] == "slave"
+    assert poll_until(lambda: _role(reader) == "slave", 3, 0.1)
 
 
 def test_cache_failover_keeps_every_wait_acknowledged_write(lab):

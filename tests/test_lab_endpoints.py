@@ -14,6 +14,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from groundfloor.resolve import NameNotResolved, Resolver
+from groundfloor.supervisor import poll_until
 from woolab import manage
 from woolab.config import LabConfig
 
@@ -29,10 +30,8 @@ def record(lab, name):
 
 
 def wait_for(condition, timeout=30.0):
-    deadline = time.time() + timeout
-    while not (value := condition()):
-        assert time.time() < deadline, "condition not reached in time"
-        time.sleep(0.02)
+    value = poll_until(condition, timeout, 0.02)
+    assert value, "condition not reached in time"
     return value
 
 
@@ -60,8 +59,8 @@ def test_endpoints_are_aws_shaped_names_with_the_profile_ttl_and_move_on_failove
     after, _ = record(lab, env["GAMEDAY_MYSQL_HOST"])
     db = lab.snapshot()["db_instances"]["shop-db"]
     assert after == [db["nodes"][db["primary"]]["ip"]] and after != before
-    time.sleep(ttl + 0.1)
-    assert cached.address(env["GAMEDAY_MYSQL_HOST"]) == after[0]  # re-resolved once the TTL ran out
+    assert poll_until(lambda: cached.address(env["GAMEDAY_MYSQL_HOST"]) == after[0],
+                      ttl + 0.1, 0.02)  # re-resolved once the TTL ran out
     stale = Resolver(env["GAMEDAY_DNS_SERVER"], cache_seconds=3600)
     stale.address(env["GAMEDAY_MYSQL_HOST"])
     lab.failover_db()

@@ -7,19 +7,16 @@ import time
 
 import pytest
 
+from groundfloor.supervisor import poll_until
 from woolab.measure import EndpointWriter
 
 pytestmark = pytest.mark.lab
 
 
 def wait_for(condition, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.time() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.time() < deadline, f"{what} not reached within {timeout} s"
-        time.sleep(0.1)
+    value = poll_until(condition, timeout, 0.1)
+    assert value, f"{what} not reached within {timeout} s"
+    return value
 
 
 def healthy_again(lab) -> bool:

@@ -5,10 +5,10 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
+from groundfloor.supervisor import poll_until
 from woolab import manage, servers
 from woolab.config import LabConfig
 from woolab.errors import LabStartError
@@ -74,8 +74,9 @@ def test_lab_up_twice_status_env_crash_recovery_and_down(tmp_path):
 
         # the controller dies hard: the next `up` cleans up by pid and starts a working lab
         crashed_pids = manage.recorded_pids(tmp_path)
-        os.kill(json.loads((tmp_path / "lab.json").read_text())["controller_pid"], signal.SIGKILL)
-        time.sleep(0.2)
+        controller = json.loads((tmp_path / "lab.json").read_text())["controller_pid"]
+        os.kill(controller, signal.SIGKILL)
+        assert poll_until(lambda: not servers.pid_alive(controller), 5)
         restarted = gameday(tmp_path, "up", "--no-shop")
         assert restarted.returncode == 0, restarted.stderr
         assert not any(servers.pid_alive(pid) for name, pid in crashed_pids.items())

@@ -18,6 +18,7 @@ from chaosext import pause
 from chaosext.errors import GamedayError
 from chaosext.load.settings import LoadError, LoadSettings
 from chaosext.load.web import web_bind
+from groundfloor.supervisor import poll_until
 from gameday import run
 from gameday.live.options import LiveOptions, apply, parse_web
 from gameday.live.server import LabEvents, LiveView
@@ -137,9 +138,16 @@ def test_the_pause_control_waits_only_before_the_second_fault(tmp_path, monkeypa
     assert [(p["before"], p["how"]) for p in pause.read_pauses(str(tmp_path))] == [("g", "timeout")]
 
 
+def _pause_state(run_dir):
+    try:
+        return json.loads((run_dir / "pause.json").read_text())["state"]
+    except (OSError, ValueError):
+        return None
+
+
 def test_a_pause_ends_on_the_continue_file_and_says_how(tmp_path):
-    def go():
-        time.sleep(0.3)
+    def go():  # once the pause is on (the stale file is gone by then)
+        assert poll_until(lambda: _pause_state(tmp_path) == "waiting", 5)
         (tmp_path / "continue").write_text("enter")
     threading.Thread(target=go).start()
     (tmp_path / "continue").write_text("stale")  # left from before: must not end the pause
@@ -156,8 +164,8 @@ def test_sigusr1_to_gameday_ends_the_current_pause_and_only_then(tmp_path):
         assert not (tmp_path / "continue").exists()
         (tmp_path / "pause.json").write_text(json.dumps(
             {"state": "waiting", "before": "b", "started_at": "x", "timeout_seconds": 5}))
-        time.sleep(0.3)
-        assert any("paused before b" in s and f"kill -USR1 {os.getpid()}" in s for s in said)
+        assert poll_until(lambda: any("paused before b" in s and f"kill -USR1 {os.getpid()}" in s
+                                      for s in said), 5)
         os.kill(os.getpid(), signal.SIGUSR1)
         assert (tmp_path / "continue").read_text() == "SIGUSR1"
     finally:
@@ -221,16 +229,13 @@ def test_enter_on_a_terminal_ends_the_current_pause_and_is_offered_in_the_messag
     stepper = Stepper(tmp_path, say=said.append, stdin=terminal, every=0.05).start()
     try:
         terminal.type("\n")  # Enter with no pause on: ignored
-        time.sleep(0.2)
+        assert poll_until(lambda: not terminal.lines, 5)  # read
         assert not (tmp_path / "continue").exists()
         (tmp_path / "pause.json").write_text(json.dumps(
             {"state": "waiting", "before": "b", "started_at": "x", "timeout_seconds": 5}))
-        time.sleep(0.3)
-        assert any("press Enter" in s for s in said)
+        assert poll_until(lambda: any("press Enter" in s for s in said), 5)
         terminal.type("\n")
-        deadline = time.time() + 5
-        while not (tmp_path / "continue").exists() and time.time() < deadline:
-            time.sleep(0.05)
+        assert poll_until((tmp_path / "continue").exists, 5)
         assert (tmp_path / "continue").read_text() == "enter"
     finally:
         stepper.stop()

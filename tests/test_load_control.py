@@ -15,6 +15,7 @@ from chaoslib.extension import get_extension
 
 from chaosext.load import control
 from chaosext.load.timeline import read_orders
+from groundfloor.supervisor import poll_until
 from load_helpers import (DB_DOWN, STOCK_REFUSALS, ShopLog, db_order_keys, error_class,
                           locust_processes, shop_settings)
 
@@ -187,31 +188,40 @@ def test_store_refusing_checkout_is_named_in_the_summary(lab, shop, tmp_path):
 
 # ---------------------------------------------------------------- the chaos CLI as a process
 
-def chaos_run(tmp_path, shop_url, **arguments):
+def chaos_run(tmp_path, shop_url, processes=1, **arguments):
+    """`chaos run` of a long pause under load, returned once the load measures with all its
+    `processes` (master and workers) and, with `web`, once Locust's UI listens."""
     exp = experiment(tmp_path / "run", shop_url, arguments=arguments, method=[
         {"type": "action", "name": "long-pause", "provider": {
             "type": "python", "module": "test_load_control", "func": "pause",
             "arguments": {"seconds": 60}}}])
     path = tmp_path / "exp.json"
     path.write_text(json.dumps(exp))
-    env = {**os.environ, "PYTHONPATH": os.path.dirname(__file__)}
+    # this module is an activity of the run; the caller's path (a checkout under test) stays first
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (os.environ.get("PYTHONPATH"), os.path.dirname(__file__)) if p)}
     proc = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "chaos"), "--no-log-file",
                              "run", "--journal-path", str(tmp_path / "journal.json"), str(path)],
                             env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 60
     timeline = tmp_path / "run" / "timeline.jsonl"
-    while not (timeline.exists() and timeline.stat().st_size):  # measuring, workers included
-        assert time.monotonic() < deadline and proc.poll() is None, "load never started"
-        time.sleep(0.1)
-    time.sleep(1)
+
+    def ready():
+        assert proc.poll() is None, "chaos ended before the load started"
+        return (timeline.exists() and timeline.stat().st_size  # measuring, workers included
+                and len(locust_processes(tmp_path / "run")) >= processes
+                and ("web" not in arguments or _listens(WEB_PORT)))
+    assert poll_until(ready, 60, 0.1), "load never started"
     return proc
 
 
+def _listens(port):
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def wait_gone(run_dir, seconds):
-    deadline = time.monotonic() + seconds
-    while locust_processes(run_dir) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    poll_until(lambda: not locust_processes(run_dir), seconds, 0.1)
     return locust_processes(run_dir)
 
 
@@ -220,7 +230,7 @@ def wait_gone(run_dir, seconds):
 def test_ctrl_c_or_sigterm_of_chaos_stops_locust_and_keeps_the_summary(shop, tmp_path, sig):
     # the signal lands while the control warms up: chaoslib turns SIGTERM into an interruption
     # there (inside a method activity it would only fail that activity)
-    proc = chaos_run(tmp_path, shop, workers=2, warmup=30)
+    proc = chaos_run(tmp_path, shop, processes=3, workers=2, warmup=30)
     assert len(locust_processes(tmp_path / "run")) == 3  # master + 2 workers
     os.kill(proc.pid, sig)
     assert proc.wait(timeout=60) is not None
@@ -239,7 +249,7 @@ WEB_PORT = int(os.environ.get("GAMEDAY_LAB_BASE_PORT", 25300)) + 72  # clear of 
     ({}, 1), ({"workers": 2}, 3), ({"web": f"127.0.0.1:{WEB_PORT}"}, 1)],
     ids=["one-process", "two-workers", "web-ui"])
 def test_a_killed_chaos_process_takes_locust_with_it(shop, tmp_path, arguments, processes):
-    proc = chaos_run(tmp_path, shop, **arguments)
+    proc = chaos_run(tmp_path, shop, processes, **arguments)
     assert len(locust_processes(tmp_path / "run")) == processes  # the master and its workers
     if "web" in arguments:  # Locust's UI answers while the load runs ...
         with socket.create_connection(("127.0.0.1", WEB_PORT), timeout=5):

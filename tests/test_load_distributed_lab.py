@@ -4,13 +4,13 @@ mid-run shows in the load summary, the report and the verdict; no worker outlive
 import json
 import os
 import signal
-import time
 
 import pytest
 from chaoslib.experiment import run_experiment
 from chaoslib.extension import get_extension
 
 from chaosext.load import control
+from groundfloor.supervisor import poll_until
 from chaosext.load.timeline import read_lines, read_orders
 from gameday.report import write_report
 from load_helpers import db_order_keys, locust_processes
@@ -82,9 +82,11 @@ def test_a_worker_killed_mid_run_shows_in_the_summary_report_and_verdict(lab_sho
 
 
 def stop_both():
-    for worker in control.current_load().workers.values():
+    """SIGTERM both workers; return once the load control has seen both exit."""
+    load = control.current_load()
+    for worker in load.workers.values():
         os.kill(worker.pid, signal.SIGTERM)
-    time.sleep(4)
+    assert poll_until(lambda: set(load.workers) <= set(load.exited_at), 10)
 
 
 def test_a_sigterm_of_every_worker_leaves_no_process_and_names_each(lab_shop, tmp_path):

@@ -6,6 +6,7 @@ import time
 import pytest
 
 from chaosext import progress
+from groundfloor.supervisor import poll_until
 from groundfloor.timefmt import iso
 from gameday.pulse import OrderCount, Pulse, render, state_of, steps_of
 
@@ -145,13 +146,24 @@ def test_a_phase_change_prints_at_once_and_the_interval_prints_again(run_dir):
         assert printed.wait(2)  # the first state is shown at once
         began = time.monotonic()
         phase(run_dir, "method", time.time())
-        deadline = time.monotonic() + 2
-        while time.monotonic() < deadline and not any("] method" in l for _, l in lines):
-            time.sleep(0.02)
-        changed = [t for t, l in lines if "] method" in l]
+        method_lines = lambda: [t for t, l in lines if "] method" in l]  # noqa: E731
+        changed = poll_until(method_lines, 2, 0.02)
         assert changed and changed[0] - began < 0.5  # well before the 0.6 s interval
-        time.sleep(1.0)
+        assert poll_until(lambda: len(method_lines()) >= 2, 3, 0.02)
     finally:
         pulse.stop()
     repeats = [t for t, l in lines if "] method" in l]
     assert len(repeats) >= 2 and 0.5 <= repeats[1] - repeats[0] <= 1.0
+
+
+def test_a_fault_of_two_services_shows_when_each_writes_again():
+    from gameday.pulse import _fault_text, _last_fault
+    base = {"fault": "fis-az-power-interruption", "target": "TPL1",
+            "injected_at": "2026-12-06T10:00:00.000Z", "services": ["rds", "elasticache"]}
+    ledger = [{"record": "injected", **base},
+              {"record": "writable", "at": "2026-12-06T10:00:01.900Z", "service": "rds", **base},
+              {"record": "writable", "at": "2026-12-06T10:00:04.500Z", "service": "elasticache",
+               **base}]
+    fault = _last_fault(ledger)
+    assert _fault_text(fault, fault["injected"] + 5) == (
+        "fis-az-power-interruption +5s injected, database writable 1.9s, cache writable 4.5s")

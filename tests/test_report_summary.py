@@ -197,12 +197,25 @@ def test_fault_without_wait_takes_its_rto_from_the_next_wait_probe(run_dir):
         journal["run"].insert(1, {
             "activity": {"type": "probe", "name": "db-back", "provider": {
                 "type": "python", "module": "chaosext.dataplane", "func": "wait_until_writable"}},
-            "output": {"writable_again_at": writable, "outage_seconds": 2.1},
+            "output": {"kind": "mysql", "writable_again_at": writable, "outage_seconds": 2.1},
             "status": "succeeded", "start": output["injected_at"], "end": writable})
     edit_journal(run_dir, no_wait)
     fault = summarize(str(run_dir))["faults"][0]
     assert fault["rto_seconds"] == pytest.approx(2.35, abs=1e-3)
     assert fault["rto_source"] == "db-back"
+
+
+def test_a_wait_probe_of_another_service_does_not_measure_a_fault():
+    """A database fault started without waiting is not recovered when the cache writes again."""
+    from gameday.report import journal as jr
+    journal = {"run": [
+        {"activity": {"name": "db-fault"}, "status": "succeeded",
+         "output": {"fault": "rds-force-failover", "target": "shop-db", "services": ["rds"],
+                    "injected_at": "2026-12-06T10:00:00.000Z"}},
+        {"activity": {"name": "cache-back"}, "status": "succeeded",
+         "output": {"kind": "redis", "writable_again_at": "2026-12-06T10:00:01.000Z"}}]}
+    (fault,) = jr.faults(journal)
+    assert fault["rto_seconds"] is None and fault["recovery"] == {}
 
 
 def test_missing_timeline_and_ledger_are_tolerated(run_dir):
@@ -269,3 +282,94 @@ def test_failover_events_not_seen_deviate_the_run(run_dir):
     summary = summarize(run_dir)
     assert summary["verdict"] == "deviated"
     assert "method check rds-failover-events-within-180s not met" in summary["verdict_reasons"]
+
+
+AZ_INJECTED = "2026-11-26T06:00:36.250Z"
+
+
+def _fis_experiment(state, action_state, ended=None):
+    return {"experiment_id": "EXP1", "experiment_template_id": "TPL1", "state": state,
+            "reason": None, "error": None, "targets": {}, "started_at": AZ_INJECTED,
+            "ended_at": ended,
+            "actions": {"rds": {"action_id": "aws:rds:reboot-db-instances", "state": action_state,
+                                "started_at": AZ_INJECTED, "ended_at": ended},
+                        "cache": {"action_id": "aws:elasticache:replicationgroup-interrupt-az-power",
+                                  "state": action_state, "started_at": AZ_INJECTED,
+                                  "ended_at": ended}}}
+
+
+def _az_power_without_wait(journal):
+    """The az-power-interruption experiment's method: the FIS action returns at once, then a
+    wait probe per endpoint and the wait for the experiment's end."""
+    fault = {"fault": "fis-az-power-interruption", "target": "TPL1", "method": "FIS AZ power "
+             "interruption", "services": ["rds", "elasticache"], "kind": "outage",
+             "injected_at": AZ_INJECTED, "control_plane_completed_at": None,
+             "data_plane_writable_at": None, "rto_seconds": None, "control_plane_seconds": None,
+             "recovery": {}, "events": [], "fis": {**_fis_experiment("running", "running"),
+                                                   "template_id": "TPL1"}}
+
+    def probe(name, func, output, end):
+        return {"activity": {"type": "probe", "name": name, "provider": {
+            "type": "python", "module": "chaosext.x", "func": func}},
+            "output": output, "status": "succeeded", "start": AZ_INJECTED, "end": end}
+    ended = "2026-11-26T06:01:37.000Z"
+    journal["run"] = [
+        {"activity": {"type": "action", "name": "fis-az-power-interruption", "provider": {
+            "type": "python", "module": "chaosext.fis.actions", "func": "az_power_interruption"}},
+         "output": fault, "status": "succeeded", "start": AZ_INJECTED, "end": AZ_INJECTED},
+        probe("mysql-writable-again", "wait_until_writable",
+              {"kind": "mysql", "writable_again_at": "2026-11-26T06:00:38.150Z"},
+              "2026-11-26T06:00:38.150Z"),
+        probe("redis-writable-again", "wait_until_writable",
+              {"kind": "redis", "writable_again_at": "2026-11-26T06:00:40.750Z"},
+              "2026-11-26T06:00:40.750Z"),
+        probe("fis-experiment-completed", "wait_for_experiments",
+              {"experiments": {"EXP1": _fis_experiment("completed", "completed", ended)}}, ended)]
+
+
+def test_an_az_power_interruption_has_one_rto_per_service_each_against_its_threshold(run_dir):
+    edit_journal(run_dir, _az_power_without_wait)
+    summary = summarize(str(run_dir), rto_threshold={"rds": 5, "elasticache": 3})
+    (fault,) = summary["faults"]
+    assert fault["services"] == ["rds", "elasticache"] and fault["kind"] == "outage"
+    db, cache = fault["recovery"]["rds"], fault["recovery"]["elasticache"]
+    assert (db["rto_seconds"], db["rto_threshold_seconds"], db["rto_within_threshold"]) == \
+        (pytest.approx(1.9), 5, True)
+    assert (cache["rto_seconds"], cache["rto_threshold_seconds"],
+            cache["rto_within_threshold"]) == (pytest.approx(4.5), 3, False)
+    assert (db["source"], cache["source"]) == ("mysql-writable-again", "redis-writable-again")
+    assert fault["rto_seconds"] == pytest.approx(4.5) and fault["rto_within_threshold"] is False
+    assert fault["rto_threshold_seconds"] is None  # two services: one threshold each
+    assert summary["verdict"] == "deviated"
+    assert summary["verdict_reasons"] == ["fis-az-power-interruption on TPL1: cache RTO 4.5 s "
+                                          "exceeds the 3 s threshold"]
+
+
+def test_an_fis_fault_reports_the_experiments_final_state_not_the_one_at_injection(run_dir):
+    edit_journal(run_dir, _az_power_without_wait)
+    fis = summarize(str(run_dir), rto_threshold={"rds": 5, "elasticache": 5})["faults"][0]["fis"]
+    assert fis["state"] == "completed" and fis["template_id"] == "TPL1"
+    assert {a["state"] for a in fis["actions"].values()} == {"completed"}
+    assert {a["ended_at"] for a in fis["actions"].values()} == {"2026-11-26T06:01:37.000Z"}
+
+
+def test_an_fis_fault_started_without_waiting_has_its_control_plane_done_when_it_ended(run_dir):
+    edit_journal(run_dir, _az_power_without_wait)
+    fault = summarize(str(run_dir), rto_threshold=5)["faults"][0]
+    assert fault["control_plane_completed_at"] == "2026-11-26T06:01:37.000Z"
+    assert fault["control_plane_seconds"] == pytest.approx(60.75)
+
+
+def test_the_az_power_reports_show_each_services_rto(run_dir):
+    from gameday.report.render import write_report
+    edit_journal(run_dir, _az_power_without_wait)
+    write_report(str(run_dir), rto_threshold={"rds": 5, "elasticache": 3})
+    saved = json.loads((run_dir / "summary.json").read_text())
+    assert {s: r["rto_seconds"] for s, r in saved["faults"][0]["recovery"].items()} == \
+        {"rds": 1.9, "elasticache": 4.5}
+    markdown = (run_dir / "report.md").read_text()
+    assert "database 1.9 s ≤ 5 s target: met; cache 4.5 s > 3 s target: MISSED" in markdown
+    assert "database: writable again 06:00:38.150Z, RTO 1.9 s (threshold 5 s: met)" in markdown
+    assert "FIS experiment EXP1 (template TPL1): completed" in markdown
+    junit = (run_dir / "junit.xml").read_text()
+    assert 'classname="fault.fis-az-power-interruption.TPL1.elasticache"' in junit

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from chaosext import timing
+from chaosext import thresholds
 from chaosext.load import safeguard
 from chaosext.load.safeguard import FaultSpan, Policy, judge, spans_from_ledger
 from groundfloor.timefmt import iso
@@ -148,7 +148,7 @@ def test_spans_come_from_the_fault_ledger_with_thresholds_and_steps_from_configu
     assert (cache.threshold, cache.ended, cache.affects) == (40, None,
                                                              {"view_cart", "checkout"})
     defaults = spans_from_ledger(records, {})
-    assert defaults[0].threshold == timing.DEFAULT_FAULT_TIMEOUT and defaults[1].affects is None
+    assert defaults[0].threshold == thresholds.DEFAULT_FAULT_TIMEOUT and defaults[1].affects is None
 
 
 def test_the_probe_reads_the_run_directory_and_records_why_it_tripped(tmp_path, monkeypatch):
@@ -207,21 +207,21 @@ def test_an_endpoint_still_unwritable_past_the_threshold_trips_without_any_load(
 
 
 def test_write_watches_register_their_outage_while_they_run():
-    from chaosext import outages
+    from chaosext import watch_registry
 
     class Watch:
         kind, endpoint, first_failure_at, recovered = "redis", "redis endpoint x:1", None, False
     watch = Watch()
-    outages.watching(watch, True)
-    assert outages.live_outages() == []  # not failed yet
+    watch_registry.watching(watch, True)
+    assert watch_registry.live_outages() == []  # not failed yet
     watch.first_failure_at = T0
-    assert outages.live_outages() == [{"kind": "redis", "endpoint": "redis endpoint x:1",
+    assert watch_registry.live_outages() == [{"kind": "redis", "endpoint": "redis endpoint x:1",
                                        "down_since": T0}]
     watch.recovered = True
-    assert outages.live_outages() == []
+    assert watch_registry.live_outages() == []
     watch.recovered = False
-    outages.watching(watch, False)
-    assert outages.live_outages() == []
+    watch_registry.watching(watch, False)
+    assert watch_registry.live_outages() == []
 
 
 def test_the_report_of_a_run_the_safeguard_stopped_says_why(run_dir):

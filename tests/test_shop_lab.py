@@ -5,12 +5,14 @@ Needs the `lab` fixture (real MariaDB primary/standby, Redis + Sentinel, HAProxy
 import base64
 import json
 import threading
-import time
 import urllib.error
 import urllib.request
 
 import pymysql
 import pytest
+import redis
+
+from groundfloor.supervisor import poll_until
 
 pytestmark = pytest.mark.lab
 STORE = "/wp-json/wc/store/v1"
@@ -183,19 +185,20 @@ def test_db_failover_mid_load_gives_only_503s_then_the_same_cart_checks_out(lab,
     workers = [threading.Thread(target=load) for _ in range(4)]
     for w in workers:
         w.start()
-    time.sleep(1)
+    assert poll_until(lambda: len(statuses) >= 4, 20)  # shoppers are checking out
     lab.failover_db(wait=False)
     during = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # the held cart: 503 while the DB is away, then an order
+
+    def held_cart_ordered():  # the held cart: 503 while the DB is away, then an order
         status, headers, body = waiting.checkout()
         during.append(status)
-        if status == 200:
-            break
-        assert status == 503 and int(headers["Retry-After"]) > 0, body
-        time.sleep(0.2)
+        assert status in (200, 503), body
+        assert status == 200 or int(headers["Retry-After"]) > 0, body
+        return status == 200
+    poll_until(held_cart_ordered, 120, 0.2)
     lab.wait_idle()
-    time.sleep(1)
+    recovered = len(statuses)
+    assert poll_until(lambda: len(statuses) >= recovered + 4, 20)  # and after the recovery
     stop.set()
     for w in workers:
         w.join()
@@ -207,11 +210,24 @@ def test_db_failover_mid_load_gives_only_503s_then_the_same_cart_checks_out(lab,
     assert missing == []  # RPO 0: every acknowledged order survived the failover
 
 
+def replicas_caught_up(lab):
+    """A condition: every replica has applied what the cache primary had written by now."""
+    e = lab.env
+    primary = redis.Redis(host=lab.resolve(e["GAMEDAY_REDIS_HOST"]), port=int(e["GAMEDAY_REDIS_PORT"]),
+                          password=e.get("GAMEDAY_REDIS_PASSWORD") or None, socket_timeout=2)
+    written = primary.info("replication")["master_repl_offset"]
+
+    def caught_up():
+        replicas = [v for k, v in primary.info("replication").items() if k.startswith("slave")]
+        return bool(replicas) and all(int(r["offset"]) >= written for r in replicas)
+    return caught_up
+
+
 def test_cache_failover_keeps_carts_that_were_acknowledged(lab, shop_url):
     shoppers = [Shopper(shop_url).start() for _ in range(10)]
     for i, s in enumerate(shoppers):
         assert s.add(20 + i, 2)[0] == 201
-    time.sleep(0.5)  # asynchronous replication on loopback: well within this
+    assert poll_until(replicas_caught_up(lab), 5)  # asynchronous replication: the carts are there
     lab.failover_cache(wait=True)
     for i, s in enumerate(shoppers):
         status, _, cart = s.call("GET", STORE + "/cart")

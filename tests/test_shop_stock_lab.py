@@ -16,6 +16,7 @@ import requests
 from woocommerce import API
 
 from groundfloor import oauth1
+from groundfloor.supervisor import poll_until
 from load_helpers import shop_settings
 
 pytestmark = pytest.mark.lab
@@ -107,14 +108,23 @@ class Asker(threading.Thread):
         self.join(20)
         return self.seen
 
+    def answered(self) -> int:
+        return sum(self.seen.values())
+
+
+def _each_answered(askers, more_than):
+    return all(a.answered() > n for a, n in zip(askers, more_than))
+
 
 def during(fault, url, headers=None, body=None):
+    """What the shop answered to three clients asking before, during and after `fault`."""
     askers = [Asker(url, headers, body) for _ in range(3)]
     for a in askers:
         a.start()
-    time.sleep(0.5)
+    assert poll_until(lambda: _each_answered(askers, [0] * 3), 20)  # asking before the fault
     fault()
-    time.sleep(1.0)
+    after = [a.answered() + 2 for a in askers]
+    assert poll_until(lambda: _each_answered(askers, after), 20)  # and a few times after it
     seen = Counter()
     for a in askers:
         seen.update(a.stop())

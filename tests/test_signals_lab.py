@@ -79,6 +79,11 @@ class Run:
     def injected(self) -> None:
         self.wait_for("fault injection", lambda: (self.run_dir / "faults.jsonl").exists())
 
+    def recovered(self) -> None:
+        ledger = self.run_dir / "faults.jsonl"
+        self.wait_for("fault recovery", lambda: any(
+            json.loads(line).get("record") == "ended" for line in ledger.read_text().splitlines()))
+
     def rolling_back(self) -> None:
         log = self.run_dir / "chaostoolkit.log"
         self.wait_for("rollbacks", lambda: log.exists() and "Let's rollback" in log.read_text())
@@ -126,7 +131,7 @@ def test_sigterm_to_gameday_alone_after_the_fault_stops_everything_and_the_lab_i
         "GAMEDAY_LAB_STATE_DIR": str(state_dir), "GAMEDAY_LAB_BASE_PORT": str(own_lab_port())})
     try:
         run.injected()
-        time.sleep(2)
+        run.recovered()
         code = run.finish(run.send(signal.SIGTERM, group=False))
     finally:
         if run.proc.poll() is None:
@@ -231,8 +236,7 @@ def test_a_signal_during_lab_up_leaves_no_server_running(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "gameday.cli", "lab", "up"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        assert poll_until(lambda: (tmp_path / "lab.json").exists(), 30)  # the controller is starting servers
-        time.sleep(1)
+        assert poll_until(lambda: manage.recorded_pids(tmp_path), 30)  # servers are being started
         proc.send_signal(signal.SIGTERM)
         output = proc.communicate(timeout=90)[0]
         leftovers = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))

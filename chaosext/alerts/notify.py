@@ -93,6 +93,9 @@ def _fault_facts(result: Dict[str, Any]) -> Dict[str, Any]:
         where = state.get("az") if isinstance(state, dict) else None
         if where:
             facts[f"az_{side}"] = where
+    recovery = result.get("recovery") or {}
+    if len(result.get("services") or ()) > 1 and recovery:  # one RTO per service it touched
+        facts["rto_by_service"] = {s: r.get("rto_seconds") for s, r in recovery.items()}
     return facts
 
 
@@ -105,9 +108,11 @@ def _summary(event: str, title: str, fault: Dict[str, Any], status: Optional[str
     if event == "fault-injected":
         return (f"{where} via {fault.get('method', '?')} at {fault.get('injected_at', '?')}")
     if event == "recovered":
-        return (f"{fault.get('target', '?')} writable again after "
-                f"{_seconds(fault.get('rto_seconds'))} (data-plane RTO); control plane "
-                f"{_seconds(fault.get('control_plane_seconds'))}")
+        by_service = fault.get("rto_by_service") or {}
+        after = ", ".join(f"{s} after {_seconds(v)}" for s, v in by_service.items()) or \
+            f"after {_seconds(fault.get('rto_seconds'))}"
+        return (f"{fault.get('target', '?')} writable again {after} (data-plane RTO); control "
+                f"plane {_seconds(fault.get('control_plane_seconds'))}")
     if event == "run-started":
         return f"{title}: started"
     verdict = {"run-completed": "steady state held", "run-deviated": "steady state NOT met "

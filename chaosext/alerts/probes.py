@@ -14,13 +14,14 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from chaoslib.types import Configuration, Secrets
 
-from chaosext import guardrails, timing
+from chaosext import guardrails, thresholds
 from chaosext.alerts import faults as fault_log
-from chaosext.aws import aws_call, aws_client
+from chaosext.aws import aws_call, aws_client, paginate
 from chaosext.elasticache.probes import describe_group, group_events
 from chaosext.errors import ActivityError
 from groundfloor.aws_events import EVENT_TABLE
 from chaosext.rds.probes import events_since
+from groundfloor.supervisor import poll_until
 from groundfloor.timefmt import iso, parse_time
 
 __all__ = ["failover_events_within", "cloudwatch_alarm_fired", "sns_topic_published"]
@@ -67,11 +68,14 @@ def window_start(since: Optional[str], fault: Optional[Dict[str, Any]], target: 
 def _repeat(check: Callable[[], Dict[str, Any]], done: Callable[[Dict[str, Any]], bool],
             until: float, poll_interval: float) -> Dict[str, Any]:
     """Run `check` until `done` or the epoch time `until`; return the last answer."""
-    while True:
-        answer = check()
-        if done(answer) or time.time() >= until:
-            return answer
-        time.sleep(max(0.05, min(float(poll_interval), until - time.time())))
+    last: Dict[str, Any] = {}
+
+    def finished() -> bool:
+        last["answer"] = check()
+        return done(last["answer"])
+
+    poll_until(finished, max(0.0, until - time.time()), max(0.05, float(poll_interval)))
+    return last["answer"]
 
 
 # -- failover events -------------------------------------------------------------------------
@@ -140,7 +144,7 @@ def failover_events_within(kind: str, resource_id: str, since: Optional[str] = N
     ("started", "completed", "recovery-completed", "restarted", ...) or RDS event ids
     ("RDS-EVENT-0049"); default started + completed. The window starts at `since` (ISO-8601),
     at `fault["injected_at"]`, or at the last fault this run injected; `within_seconds` defaults
-    to the configured RTO threshold of `kind` (chaosext.timing, 300 s when none). With `wait`, polls
+    to the configured RTO threshold of `kind` (chaosext.thresholds, 300 s when none). With `wait`, polls
     DescribeEvents until every expected event is there or the bound has passed. Events dated
     before the window start are ignored; raise `clock_skew_seconds` only if this machine's clock
     may run ahead of AWS's (back-to-back failovers would otherwise match the previous one).
@@ -162,8 +166,8 @@ def failover_events_within(kind: str, resource_id: str, since: Optional[str] = N
                 "missing": [], "late": [], "refusals": [], "found": {}, "latency_seconds": {}, "events": []}
     anchor = window_start(since, fault, resource_id).timestamp()
     if within_seconds is None:
-        within_seconds = timing.rto_threshold(configuration, kind, resource_id) \
-            or timing.DEFAULT_FAULT_TIMEOUT
+        within_seconds = thresholds.rto_threshold(configuration, None, resource_id, kind) \
+            or thresholds.DEFAULT_FAULT_TIMEOUT
     deadline = anchor + float(within_seconds)
     fetch = _fetch_events(kind, resource_id, anchor - float(clock_skew_seconds), source_type,
                           fault, configuration, secrets)
@@ -196,17 +200,10 @@ def _transition(item: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _alarm_history(client, alarm_name: str, start: datetime, end: datetime):
-    token = None
-    while True:
-        page = aws_call(client, "describe_alarm_history", f"alarm {alarm_name}",
-                        AlarmName=alarm_name, HistoryItemType="StateUpdate",
-                        AlarmTypes=["MetricAlarm", "CompositeAlarm"], StartDate=start,
-                        EndDate=end, ScanBy="TimestampAscending", MaxRecords=100,
-                        **({"NextToken": token} if token else {}))
-        yield from page.get("AlarmHistoryItems", [])
-        token = page.get("NextToken")
-        if not token:
-            return
+    return paginate(client, "describe_alarm_history", f"alarm {alarm_name}",
+                    "AlarmHistoryItems", AlarmName=alarm_name, HistoryItemType="StateUpdate",
+                    AlarmTypes=["MetricAlarm", "CompositeAlarm"], StartDate=start, EndDate=end,
+                    ScanBy="TimestampAscending", MaxRecords=100)
 
 
 def _until(until: Optional[str]) -> Callable[[], datetime]:

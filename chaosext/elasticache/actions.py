@@ -4,7 +4,7 @@ Each checks the guardrails before any mutating call, honours dry runs and (with 
 the fault result once the node group is `available` with a new primary and, when `redis_host`
 is configured, once the Redis endpoint takes writes again (the data-plane RTO). Without a
 `timeout`, a failover waits twice its configured RTO threshold and `restore_replicas` waits
-`redundancy_timeout_seconds` (chaosext.timing).
+`redundancy_timeout_seconds` (chaosext.thresholds).
 """
 import logging
 import re
@@ -16,6 +16,7 @@ from chaosext import guardrails
 from chaosext.aws import aws_call, aws_client
 from chaosext.elasticache.probes import describe_group, group_events, group_target, node_group, roles
 from chaosext.errors import ActivityError
+from chaosext.fault_model import spec
 from chaosext.recovery import Fault, dry_run_result, run_fault
 
 __all__ = ["test_failover", "delete_primary_node", "restore_replicas"]
@@ -58,8 +59,8 @@ class PrimaryLoss:
         return group_events(self.client, self.group, since, extra_ids=self.before["replicas"])
 
     def fault(self, name: str, method: str, inject) -> Fault:
-        return Fault(name, self.group_id, method, self.before, inject, self.poll, self.events,
-                     data_plane="redis")
+        return Fault(spec(name), self.group_id, method, self.before, inject, self.poll,
+                     self.events)
 
 
 def test_failover(replication_group_id: str, node_group_id: Optional[str] = None,
@@ -173,9 +174,9 @@ def restore_replicas(replication_group_id: str, count: int = 1,
         now["group_status"] = now_group["Status"]
         return now_group["Status"] == "available" and len(now["replicas"]) >= count, now
 
-    fault = Fault("elasticache-restore-replicas", replication_group_id, "none", before, inject,
-                  poll, lambda since: group_events(client, group, since),
-                  completion_kind="node-created", extra={"replicas_wanted": count}, repair=True)
+    fault = Fault(spec("elasticache-restore-replicas"), replication_group_id, "none", before,
+                  inject, poll, lambda since: group_events(client, group, since),
+                  extra={"replicas_wanted": count}, repair=True)
     if missing <= 0:
         logger.info("%s already has %d replicas; nothing to restore", replication_group_id,
                     len(before["replicas"]))

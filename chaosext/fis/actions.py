@@ -16,6 +16,7 @@ from chaoslib.types import Configuration, Secrets
 
 from chaosext.aws import aws_client
 from chaosext.errors import ActivityError
+from chaosext.fault_model import FaultSpec, service_of_data_plane, spec
 from chaosext.fis import templates
 from chaosext.fis.placement import resolve_zone
 from chaosext.fis.experiment import FisRun, stop_live, stop_one
@@ -31,20 +32,26 @@ def run_experiment(template: Optional[Dict[str, Any]] = None,
                    experiment_template_id: Optional[str] = None, role_arn: Optional[str] = None,
                    data_plane: Optional[str] = None, wait: bool = True, timeout: float = 900.0,
                    poll_interval: float = 2.0, measure_data_plane: bool = True,
-                   dry_run: Optional[bool] = None, configuration: Configuration = None,
+                   dry_run: Optional[bool] = None, services: Optional[List[str]] = None,
+                   kind: str = "outage", configuration: Configuration = None,
                    secrets: Secrets = None) -> Dict[str, Any]:
     """Run an AWS FIS experiment (from a template given here, or an existing template id).
 
     `template` is a CreateExperimentTemplate request (description, targets, actions; roleArn
     and stopConditions default to `role_arn`/`fis_role_arn` and none). With `wait`, returns once
-    the experiment ended: the fault result (injected / completed times, the data-plane RTO when
-    `data_plane` is "mysql" or "redis" and configured) plus `fis`: experiment and template ids,
-    state, reason, targets and each action's state. Fails with the experiment's state, error
-    code and reason unless it `completed`, or when every action was skipped.
+    the experiment ended: the fault result (injected / completed times, one data-plane RTO per
+    service the template touches, when its endpoint is configured) plus `fis`: experiment and
+    template ids, state, reason, targets and each action's state. Fails with the experiment's
+    state, error code and reason unless it `completed`, or when every action was skipped.
+    `services` ("rds", "elasticache") declares what the template touches (default: the service
+    behind `data_plane`, "mysql" -> rds, "redis" -> elasticache); `kind` is "failover",
+    "outage" or "impairment" (chaosext.fault_model).
     """
-    run = FisRun("fis-experiment", template, experiment_template_id, role_arn, configuration, secrets)
-    return run.run("FIS StartExperiment", data_plane, wait, timeout, poll_interval,
-                   measure_data_plane, dry_run)
+    declared = tuple(services or ([service_of_data_plane(data_plane)] if data_plane else []))
+    fault = FaultSpec("fis-experiment", declared, kind, "fis-experiment-ended")
+    run = FisRun(fault, template, experiment_template_id, role_arn, configuration, secrets)
+    return run.run("FIS StartExperiment", wait, timeout, poll_interval, measure_data_plane,
+                   dry_run)
 
 
 def _tags(tags: Optional[Dict[str, str]], configuration: Configuration) -> Dict[str, str]:
@@ -58,10 +65,10 @@ def _tags(tags: Optional[Dict[str, str]], configuration: Configuration) -> Dict[
     return {key: value}
 
 
-def _run(fault: str, template: Dict[str, Any], method: str, data_plane: Optional[str], role_arn,
-         wait, timeout, poll_interval, measure_data_plane, dry_run, configuration, secrets):
-    run = FisRun(fault, template, None, role_arn, configuration, secrets)
-    return run.run(method, data_plane, wait, timeout, poll_interval, measure_data_plane, dry_run)
+def _run(fault: str, template: Dict[str, Any], method: str, role_arn, wait, timeout,
+         poll_interval, measure_data_plane, dry_run, configuration, secrets):
+    run = FisRun(spec(fault), template, None, role_arn, configuration, secrets)
+    return run.run(method, wait, timeout, poll_interval, measure_data_plane, dry_run)
 
 
 def reboot_db_instances(tags: Optional[Dict[str, str]] = None, force_failover: bool = True,
@@ -79,7 +86,7 @@ def reboot_db_instances(tags: Optional[Dict[str, str]] = None, force_failover: b
     """
     template = templates.reboot_db_instances_template(_tags(tags, configuration), force_failover,
                                                       availability_zone, db_instance_arns)
-    return _run("fis-rds-reboot-db-instances", template, "FIS aws:rds:reboot-db-instances", "mysql",
+    return _run("fis-rds-reboot-db-instances", template, "FIS aws:rds:reboot-db-instances",
                 role_arn, wait, timeout, poll_interval, measure_data_plane, dry_run, configuration, secrets)
 
 
@@ -97,7 +104,7 @@ def failover_db_cluster(tags: Optional[Dict[str, str]] = None,
     """
     template = templates.failover_db_cluster_template(_tags(tags, configuration),
                                                       writer_availability_zone, db_cluster_arns)
-    return _run("fis-rds-failover-db-cluster", template, "FIS aws:rds:failover-db-cluster", "mysql",
+    return _run("fis-rds-failover-db-cluster", template, "FIS aws:rds:failover-db-cluster",
                 role_arn, wait, timeout, poll_interval, measure_data_plane, dry_run, configuration, secrets)
 
 
@@ -118,31 +125,33 @@ def interrupt_cache_az_power(availability_zone: str, duration: str = "PT1M",
     template = templates.interrupt_cache_az_power_template(_tags(tags, configuration), availability_zone,
                                                            duration, replication_group_arns)
     return _run("fis-elasticache-interrupt-az-power", template,
-                "FIS aws:elasticache:replicationgroup-interrupt-az-power", "redis", role_arn, wait,
+                "FIS aws:elasticache:replicationgroup-interrupt-az-power", role_arn, wait,
                 timeout, poll_interval, measure_data_plane, dry_run, configuration, secrets)
 
 
 def az_power_interruption(availability_zone: str, duration: str = "PT1M",
                           tags: Optional[Dict[str, str]] = None, include_db_clusters: bool = True,
                           role_arn: Optional[str] = None, wait: bool = True, timeout: float = 900.0,
-                          poll_interval: float = 2.0, dry_run: Optional[bool] = None,
-                          configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+                          poll_interval: float = 2.0, measure_data_plane: bool = True,
+                          dry_run: Optional[bool] = None, configuration: Configuration = None,
+                          secrets: Secrets = None) -> Dict[str, Any]:
     """Interrupt the power of one AZ for the shop's databases and caches through FIS: the RDS
     and ElastiCache part of the "AZ Availability: Power Interruption" scenario.
 
     At once: the tagged Multi-AZ DB instances in the AZ reboot with failover, DB clusters whose
     writer is there fail over, and the tagged replication groups' nodes there lose power for
     `duration`. Actions whose targets match nothing are skipped, as in the scenario; the
-    activity fails if every action was skipped. Measure each service's RTO with the data-plane
-    wait probes after it. `availability_zone` "primary": the AZ that holds the configured
+    activity fails if every action was skipped. With `wait`, the result carries one recovery
+    figure per service (`recovery.rds`, `recovery.elasticache`); without, measure each with a
+    `wait_until_writable` probe after it (the report pairs them by endpoint kind). `availability_zone` "primary": the AZ that holds the configured
     `db_instance_id`'s primary and `replication_group_id`'s primary now; refused, before anything
     starts, when they are in different AZs (chaosext.fis.placement).
     """
     availability_zone = resolve_zone(availability_zone, configuration, secrets)
     template = templates.az_power_interruption_template(_tags(tags, configuration), availability_zone,
                                                         duration, include_db_clusters)
-    return _run("fis-az-power-interruption", template, "FIS AZ power interruption", None, role_arn,
-                wait, timeout, poll_interval, False, dry_run, configuration, secrets)
+    return _run("fis-az-power-interruption", template, "FIS AZ power interruption", role_arn,
+                wait, timeout, poll_interval, measure_data_plane, dry_run, configuration, secrets)
 
 
 def stop_experiment(experiment_id: Optional[str] = None, configuration: Configuration = None,

@@ -15,6 +15,7 @@ from chaoslib.types import Configuration, Secrets
 from chaosext import guardrails
 from chaosext.aws import aws_call, aws_client
 from chaosext.errors import ActivityError
+from chaosext.fault_model import FaultSpec
 from chaosext.fis import live
 from chaosext.fis.probes import END_STATES, check_completed, get_experiment, summarize
 from chaosext.fis.tags import arn_tags
@@ -58,14 +59,14 @@ def stop_live(why: str = "stopped") -> Dict[str, Optional[str]]:
 class FisRun:
     """One experiment from a template (built here or given by id), as a `recovery.Fault`."""
 
-    def __init__(self, fault_name: str, template: Optional[Dict[str, Any]],
+    def __init__(self, spec: FaultSpec, template: Optional[Dict[str, Any]],
                  template_id: Optional[str], role_arn: Optional[str],
                  configuration: Configuration, secrets: Secrets):
         self.secrets = secrets
         if bool(template) == bool(template_id):
             raise ActivityError("give either an FIS experiment template or experiment_template_id "
                                 "(exactly one)")
-        self.fault_name = fault_name
+        self.spec = spec
         self.configuration = configuration or {}
         self.client = aws_client("fis", configuration, secrets)
         self.template_id = template_id
@@ -115,17 +116,16 @@ class FisRun:
         self.last = summarize(get_experiment(self.client, self.experiment_id))
         return self.last["state"] in END_STATES, {"state": self.last["state"], "reason": self.last["reason"]}
 
-    def fault(self, method: str, data_plane: Optional[str]) -> Fault:
+    def fault(self, method: str) -> Fault:
         before = {"template_id": self.template_id, "targets": _targets(self.template)}
-        return Fault(self.fault_name, self.template_id or self.template.get("description", "FIS template"),
-                     method, before, self.inject, self.poll, lambda since: [], data_plane=data_plane,
-                     completion_kind="fis-experiment-ended")
+        return Fault(self.spec, self.template_id or self.template.get("description", "FIS template"),
+                     method, before, self.inject, self.poll, lambda since: [])
 
-    def run(self, method: str, data_plane: Optional[str], wait: bool, timeout: float,
-            poll_interval: float, measure_data_plane: bool, dry_run: Optional[bool]) -> Dict[str, Any]:
+    def run(self, method: str, wait: bool, timeout: float, poll_interval: float,
+            measure_data_plane: bool, dry_run: Optional[bool]) -> Dict[str, Any]:
         """Guardrails, then the experiment; any interruption stops it before propagating."""
         self.check_guardrails(method)
-        fault = self.fault(method, data_plane)
+        fault = self.fault(method)
         if guardrails.is_dry_run(self.configuration, dry_run):
             return dry_run_result(fault, f"would start an FIS experiment from "
                                   f"{self.template_id or 'a new template'} with actions "

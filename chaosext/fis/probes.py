@@ -5,8 +5,9 @@ from typing import Any, Dict, List, Optional
 from chaoslib.types import Configuration, Secrets
 
 from chaosext.alerts import faults as fault_log
-from chaosext.aws import aws_call, aws_client
+from chaosext.aws import aws_call, aws_client, paginate
 from chaosext.errors import ActivityError
+from chaosext.fault_model import service_of_data_plane
 from chaosext.fis import live
 from groundfloor.supervisor import poll_until
 from groundfloor.timefmt import iso, parse_time
@@ -92,18 +93,13 @@ def template_experiments(experiment_template_id: Optional[str] = None,
     params: Dict[str, Any] = {}
     if experiment_template_id:
         params["experimentTemplateId"] = experiment_template_id
-    found: List[Dict[str, Any]] = []
-    while True:
-        page = aws_call(client, "list_experiments", "FIS experiments", **params)
-        for item in page.get("experiments", []):
-            state = item.get("state") or {}
-            found.append({"experiment_id": item.get("id"),
-                          "experiment_template_id": item.get("experimentTemplateId"),
-                          "state": state.get("status"), "reason": state.get("reason"),
-                          "created_at": iso(item.get("creationTime"))})
-        if not page.get("nextToken"):
-            return found
-        params["nextToken"] = page["nextToken"]
+    return [{"experiment_id": item.get("id"),
+             "experiment_template_id": item.get("experimentTemplateId"),
+             "state": (item.get("state") or {}).get("status"),
+             "reason": (item.get("state") or {}).get("reason"),
+             "created_at": iso(item.get("creationTime"))}
+            for item in paginate(client, "list_experiments", "FIS experiments", "experiments",
+                                 **params)]
 
 
 def wait_for_experiments(experiment_id: Optional[str] = None, timeout: float = 900.0,
@@ -144,20 +140,36 @@ def _seconds_after(start: str, end: str) -> float:
     return round((parse_time(end) - parse_time(start)).total_seconds(), 3)
 
 
+def _recovery(fault: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+    """service -> its RTO, from the first write each declared service's endpoint took again
+    after the injection (`wait_until_writable`)."""
+    injected = fault["injected_at"]
+    recovery: Dict[str, Dict[str, Any]] = {}
+    for watch in fault_log.writable_results():
+        service = service_of_data_plane(watch.get("kind"))
+        if service not in (fault.get("services") or [service]) or service in recovery \
+                or parse_time(watch["writable_again_at"]) < parse_time(injected):
+            continue
+        recovery[service] = {"service": service, "writable_at": watch["writable_again_at"],
+                             "rto_seconds": _seconds_after(injected, watch["writable_again_at"]),
+                             "data_plane": watch}
+    return recovery
+
+
 def announce_recoveries(ended: Dict[str, Dict[str, Any]]) -> None:
     """Announce "recovered" for each fault started without waiting whose FIS experiment completed:
-    control plane done when the experiment ended, data plane writable again when the last write
-    watch after the injection (`wait_until_writable`) saw a write go through."""
+    control plane done when the experiment ended, each service's data plane writable again when
+    the first write watch of its endpoint after the injection saw a write go through."""
     for fault in fault_log.faults():
         summary = ended.get((fault.get("fis") or {}).get("experiment_id"))
         if not summary or summary["state"] != "completed" or not summary.get("ended_at"):
             continue
         injected = fault["injected_at"]
-        writable = [w["writable_again_at"] for w in fault_log.writable_results()
-                    if parse_time(w["writable_again_at"]) >= parse_time(injected)]
+        recovery = _recovery(fault)
         recovered = dict(fault, control_plane_completed_at=summary["ended_at"],
                          control_plane_seconds=_seconds_after(injected, summary["ended_at"]),
-                         rto_seconds=(_seconds_after(injected, max(writable, key=parse_time))
-                                      if writable else None))
+                         fis={**fault["fis"], **summary}, recovery=recovery,
+                         rto_seconds=max((r["rto_seconds"] for r in recovery.values()),
+                                         default=None))
         if not fault_log.announced("recovered", recovered):
             fault_log.announce("recovered", recovered)

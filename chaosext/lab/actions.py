@@ -21,6 +21,7 @@ from chaosext.aws import aws_client
 from chaosext.elasticache.actions import PrimaryLoss
 from chaosext.errors import ActivityError
 from chaosext.rds.probes import describe_instance, events_since, instance_target, placement
+from chaosext.fault_model import spec
 from chaosext.recovery import Fault, dry_run_result, run_fault
 from groundfloor.timefmt import iso
 
@@ -95,10 +96,10 @@ def crash_db_primary(db_instance_identifier: str, wait: bool = True, timeout: Op
             extra["redundancy_restored_at"] = iso(time.time())
         return redundant, now
 
-    fault = Fault("db-primary-crash", db_instance_identifier, action, before,
+    fault = Fault(spec("db-primary-crash"), db_instance_identifier, action, before,
                   lambda: _lab(configuration, f"/_lab/crash?id={primary}", "POST"), poll,
                   lambda since: events_since(client, "db-instance", db_instance_identifier, since),
-                  data_plane="mysql", extra=extra)
+                  extra=extra)
     if guardrails.is_dry_run(configuration, dry_run):
         return dry_run_result(fault, f"would kill -9 {primary}, the primary of {db_instance_identifier}")
     return run_fault(fault, wait, timeout, poll_interval, measure_data_plane, configuration, secrets)

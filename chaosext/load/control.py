@@ -15,7 +15,7 @@ Arguments (all optional): ``users`` (10), ``spawn_rate``, ``locustfile`` (the pa
 master listens on; loopback and a free port by default), ``run_dir`` (else configuration
 ``gameday_run_dir`` / ``$GAMEDAY_RUN_DIR`` / a new ``reports/load-*``), ``max_duration`` (Locust's
 ``--run-time``; by default, or with ``"auto"``, the longest the experiment can last when every
-wait uses its whole timeout, see chaosext.timing, so the bound covers a slow AWS failover),
+wait uses its whole timeout, see chaosext.thresholds, so the bound covers a slow AWS failover),
 ``stop_grace`` (15 s), ``start_timeout`` (30 s), ``warmup`` (seconds
 of load before the hypothesis, 0), ``shopper`` (e.g. ``{"think_min": 0, "checkout_weight": 5}``),
 ``locust_args`` (extra Locust flags), ``start_at`` (``hypothesis`` | ``experiment`` | ``method``),
@@ -37,7 +37,7 @@ from chaoslib.exceptions import InterruptExecution
 from chaoslib.extension import set_extension
 from chaoslib.types import Configuration, Experiment, Journal, Secrets
 
-from chaosext import timing
+from chaosext import thresholds
 from chaosext.load.config import RUN_DIR_ENV, flag, new_run_dir, run_dir_of, shop_url_of
 from chaosext.load.process import LoadError, LoadProcess, LoadSettings, write_json
 from chaosext.load.settings import parse_bind
@@ -73,7 +73,7 @@ def configure_control(configuration: Configuration = None, secrets: Secrets = No
     work out how long this experiment can last (the default bound of the load)."""
     _stop("new experiment")
     _state.update(load=None, summary=None, attempted=False,
-                  experiment_seconds=timing.experiment_seconds(experiment, configuration))
+                  experiment_seconds=thresholds.experiment_seconds(experiment, configuration))
 
 
 def before_experiment_control(context: Experiment, configuration: Configuration = None,

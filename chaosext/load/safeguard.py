@@ -12,17 +12,19 @@ every fault action the moment it injects and again when it recovers):
    served from the object cache, so browse errors then abort the run.
 2. **No outage beyond its RTO threshold.** A fault still in flight longer than its threshold
    aborts the run when its affected steps still fail (above ``max_error_ratio``, after the
-   threshold), or when the write watch measuring its RTO (chaosext.outages) still cannot write
+   threshold), or when the write watch measuring its RTO (chaosext.watch_registry) still cannot write
    through the endpoint: the second holds however little shopper load there is.
 3. **The error budget is bounded by the threshold.** Seconds in which an affected step failed
    (above ``max_error_ratio`` in that second), counted from the first fault affecting it, may
    add up to at most the sum of the thresholds of the faults that affect it.
 
 Which steps a fault affects comes from configuration ``fault_affected_steps`` (same lookup as
-``rto_threshold_seconds``: by fault name, target or service prefix; a list of steps or "*"),
-default: database faults affect ``checkout``, cache faults (and faults naming no service, such
-as an AZ power interruption) every step. Thresholds come from ``rto_threshold_seconds``
-(chaosext.timing); a fault without one is allowed the default fault timeout (300 s). A fault
+``rto_threshold_seconds``: by fault name, target or declared service; a list of steps or "*"),
+default: database faults affect ``checkout``, cache faults (and faults that declare no service)
+every step; a fault that touches several services affects the union of their steps. Its
+threshold is the largest of its services' ``rto_threshold_seconds`` (chaosext.thresholds); a
+fault without one is allowed the default fault timeout (300 s). The services come from the
+ledger record (chaosext.fault_model), never from the fault's name. A fault
 started without waiting (``wait: false``) has no recovery time in the ledger: it stays in flight,
 so rule 2 judges it once its threshold has passed.
 """
@@ -38,7 +40,8 @@ from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Tupl
 
 from chaoslib.types import Configuration, Secrets
 
-from chaosext import faultlog, outages, timing
+from chaosext import fault_model, faultlog, thresholds, watch_registry
+from chaosext.fault_model import CATALOGUE, SERVICES
 from chaosext.errors import ActivityError
 from chaosext.load.config import run_dir_of
 from chaosext.load.timeline import read_recent
@@ -53,7 +56,6 @@ DEFAULT_AFFECTED = {"rds": ["checkout"], "elasticache": ALL_STEPS}
 VERDICT_FILE = "safeguard.json"
 
 Cells = Dict[Tuple[int, str], Tuple[int, int]]  # (second, step) -> (requests, failures)
-DATA_PLANE_OF = {"rds": "mysql", "elasticache": "redis"}  # the endpoint a service's fault breaks
 
 
 @dataclass(frozen=True)
@@ -74,11 +76,16 @@ class FaultSpan:
     ended: Optional[float]  # None while in flight
     threshold: float
     affects: Optional[FrozenSet[str]] = None  # None: every step
+    services: Tuple[str, ...] = ()  # as declared; empty: the catalogue's, by fault name
+
+    def __post_init__(self) -> None:
+        if not self.services and self.fault in CATALOGUE:
+            self.services = CATALOGUE[self.fault].services
 
     @property
-    def data_plane(self) -> Optional[str]:
-        """The endpoint kind whose outage is this fault's (None: any, e.g. an AZ power cut)."""
-        return DATA_PLANE_OF.get(timing.service_of(self.fault))
+    def data_planes(self) -> FrozenSet[str]:
+        """The endpoint kinds whose outage is this fault's (empty: any)."""
+        return frozenset(SERVICES[s].data_plane for s in self.services if s in SERVICES)
 
     def affects_step(self, step: str) -> bool:
         return self.affects is None or step in self.affects
@@ -106,7 +113,7 @@ class Verdict:
 def judge(cells: Cells, spans: List[FaultSpan], now: float, policy: Policy = Policy(),
           down: Iterable[Dict[str, Any]] = ()) -> Verdict:
     """Apply the three rules of the module docstring to `cells` as of epoch second `now`;
-    `down` lists the endpoints a write watch sees down (chaosext.outages.live_outages)."""
+    `down` lists the endpoints a write watch sees down (chaosext.watch_registry.live_outages)."""
     verdict = Verdict()
     steps = sorted({step for _, step in cells})
     _unaffected(cells, spans, now, policy, steps, verdict)
@@ -165,7 +172,8 @@ def _unwritable(spans, now, down, verdict) -> None:
         if span.ended is not None or now - span.injected <= span.threshold:
             continue
         for outage in down:
-            if span.data_plane in (None, outage["kind"]) and outage["down_since"] is not None \
+            if (not span.data_planes or outage["kind"] in span.data_planes) \
+                    and outage["down_since"] is not None \
                     and outage["down_since"] <= span.injected + span.threshold:
                 verdict.trip(f"the {outage['endpoint']} has taken no write for "
                              f"{now - outage['down_since']:.0f} s since {span.label()} was "
@@ -217,14 +225,27 @@ def _epoch(value: Any) -> Optional[float]:
 
 
 def _affects(configuration: Mapping[str, Any], fault: str, target: str,
-             override: Any = None) -> Optional[FrozenSet[str]]:
-    value = timing.per_fault(override if override is not None else
-                             (configuration or {}).get("fault_affected_steps"), fault, target)
-    if value is None:
-        value = timing.per_fault(DEFAULT_AFFECTED, fault, target)
-    if value in (None, ALL_STEPS) or (isinstance(value, list) and ALL_STEPS in value):
-        return None
-    return frozenset([value] if isinstance(value, str) else value)
+             services: Tuple[str, ...], override: Any = None) -> Optional[FrozenSet[str]]:
+    """The steps a fault affects: the union over its services (None: every step)."""
+    given = override if override is not None else (configuration or {}).get("fault_affected_steps")
+    steps: set = set()
+    for service in services or (None,):
+        value = thresholds.per_fault(given, fault, target, service)
+        if value is None:
+            value = thresholds.per_fault(DEFAULT_AFFECTED, fault, target, service)
+        if value in (None, ALL_STEPS) or (isinstance(value, list) and ALL_STEPS in value):
+            return None
+        steps.update([value] if isinstance(value, str) else value)
+    return frozenset(steps)
+
+
+def _services(record: Dict[str, Any]) -> Tuple[str, ...]:
+    """The services a ledger record declares, else those the catalogue declares for its name."""
+    declared, _ = fault_model.declared(record.get("services") or ())
+    if declared:
+        return declared
+    known = CATALOGUE.get(str(record.get("fault")))
+    return known.services if known else ()
 
 
 def spans_from_ledger(records: List[Dict[str, Any]], configuration: Configuration = None,
@@ -238,11 +259,13 @@ def spans_from_ledger(records: List[Dict[str, Any]], configuration: Configuratio
         fault, target = str(record.get("fault")), str(record.get("target"))
         key = (fault, target, record.get("injected_at"))
         if key not in spans:
-            threshold = timing.rto_threshold(configuration, fault, target)
+            services = _services(record)
+            threshold = thresholds.fault_threshold(configuration, fault, target, services)
             spans[key] = FaultSpan(fault, target, injected, None,
                                    threshold if threshold is not None
-                                   else timing.DEFAULT_FAULT_TIMEOUT,
-                                   _affects(configuration, fault, target, affected_steps))
+                                   else thresholds.DEFAULT_FAULT_TIMEOUT,
+                                   _affects(configuration, fault, target, services,
+                                            affected_steps), services)
         if record.get("record") == "ended":  # a fault started without waiting ends unrecovered:
             ends = [_epoch(record.get(k)) for k in ("data_plane_writable_at",  # still in flight
                                                     "control_plane_observed_at",
@@ -277,7 +300,7 @@ def outage_within_budget(window: float = 20, max_error_ratio: float = 0.2, min_r
     spans = spans_from_ledger(faultlog.read(rd), configuration, affected_steps)
     since = min([s.injected for s in spans] + [now - policy.window]) - 1
     cells = read_cells(os.path.join(rd, "timeline.jsonl"), since, ignore_errors or ())
-    verdict = judge(cells, spans, now, policy, outages.live_outages())
+    verdict = judge(cells, spans, now, policy, watch_registry.live_outages())
     result = {"ok": verdict.ok, "reasons": verdict.reasons, "budget": verdict.budget,
               "faults": [{"fault": s.fault, "target": s.target, "in_flight": s.ended is None,
                           "age_seconds": round(now - s.injected, 1),

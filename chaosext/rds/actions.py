@@ -3,7 +3,7 @@
 Each checks the guardrails before any mutating call, honours dry runs, and (with `wait`)
 returns the fault result once the writer moved and, when `mysql_host` is configured, once the
 MySQL endpoint takes writes again (the data-plane RTO). Without a `timeout`, the wait is
-derived from the configured RTO threshold (chaosext.timing: twice the threshold).
+derived from the configured RTO threshold (chaosext.thresholds: twice the threshold).
 """
 import logging
 import time
@@ -14,6 +14,7 @@ from chaoslib.types import Configuration, Secrets
 from chaosext import guardrails
 from chaosext.aws import aws_call, aws_client
 from chaosext.errors import ActivityError
+from chaosext.fault_model import spec
 from chaosext.recovery import Fault, dry_run_result, run_fault
 from chaosext.rds.probes import (
     cluster_target, describe_cluster, describe_instance, events_since, instance_target,
@@ -58,9 +59,8 @@ def force_failover(db_instance_identifier: str, wait: bool = True,
         return now["status"] == "available" and moved, now
 
     fault = Fault(
-        "rds-force-failover", db_instance_identifier, action, before, inject, poll,
-        lambda since: events_since(client, "db-instance", db_instance_identifier, since),
-        data_plane="mysql")
+        spec("rds-force-failover"), db_instance_identifier, action, before, inject, poll,
+        lambda since: events_since(client, "db-instance", db_instance_identifier, since))
     if guardrails.is_dry_run(configuration, dry_run):
         return dry_run_result(fault, f"would reboot DB instance {db_instance_identifier} with "
                               f"ForceFailover=True, moving the primary from {before['az']} to "
@@ -102,9 +102,8 @@ def failover_db_cluster(db_cluster_identifier: str,
         return now["status"] == "available" and moved, now
 
     fault = Fault(
-        "rds-cluster-failover", db_cluster_identifier, action, before, inject, poll,
-        lambda since: events_since(client, "db-cluster", db_cluster_identifier, since),
-        data_plane="mysql")
+        spec("rds-cluster-failover"), db_cluster_identifier, action, before, inject, poll,
+        lambda since: events_since(client, "db-cluster", db_cluster_identifier, since))
     if guardrails.is_dry_run(configuration, dry_run):
         to = target_db_instance_identifier or f"one of {before['readers']} (RDS chooses)"
         return dry_run_result(fault, f"would fail DB cluster {db_cluster_identifier} over from "
@@ -139,9 +138,8 @@ def reboot_db_instance(db_instance_identifier: str, wait: bool = True,
         seen["down"] = seen["down"] or now["status"] != "available"
         return now["status"] == "available" and seen["down"], now
 
-    fault = Fault("rds-reboot", db_instance_identifier, action, before, inject, poll,
-                  lambda since: events_since(client, "db-instance", db_instance_identifier, since),
-                  data_plane="mysql", completion_kind="restarted")
+    fault = Fault(spec("rds-reboot"), db_instance_identifier, action, before, inject, poll,
+                  lambda since: events_since(client, "db-instance", db_instance_identifier, since))
     if guardrails.is_dry_run(configuration, dry_run):
         return dry_run_result(fault, f"would reboot DB instance {db_instance_identifier} "
                               "without failover")

@@ -7,13 +7,14 @@ from typing import Any, Dict, Optional
 
 from chaoslib.types import Configuration, Secrets
 
-from chaosext import guardrails, timing
+from chaosext import guardrails, thresholds
 from chaosext.aws import aws_client
 from chaosext.errors import ActivityError
 from chaosext.load.config import run_dir_of
 from chaosext.rds.probes import describe_instance
 from chaosext.shop.client import STORE, StoreSession
 from chaosext.shop.probes import CARTS_FILE
+from groundfloor.supervisor import poll_until
 from groundfloor.timefmt import iso
 
 __all__ = ["remember_carts", "warm_catalogue", "checkout_through_db_failover"]
@@ -77,45 +78,51 @@ def checkout_through_db_failover(db_instance_identifier: str, wait_for_fault: fl
     Fails when the shop answered anything but the graceful 503 (with Retry-After) during the
     outage, when a request hung past its timeout, or when the cart never checked out within
     `timeout` seconds of the fault (default: as long as the failover action waits, twice the
-    configured RTO threshold; chaosext.timing).
+    configured RTO threshold; chaosext.thresholds).
     """
     if guardrails.is_dry_run(configuration):
         return {"dry_run": True, "skipped": "no failover happens in a dry run"}
-    timeout = timing.fault_timeout(configuration, "rds-force-failover", db_instance_identifier,
-                                   timeout)
+    timeout = thresholds.fault_timeout(configuration, "rds-force-failover", db_instance_identifier,
+                                       timeout, services=("rds",))
     session = StoreSession.for_configuration(configuration, shop_url, timeout=10.0)
     ok, why, added = session.fill_cart(1)
     if not ok:
         raise ActivityError(f"checkout journey: {why}")
     rds = aws_client("rds", configuration, secrets)
-    deadline = time.monotonic() + float(wait_for_fault)
-    while True:
-        status = describe_instance(rds, db_instance_identifier)["DBInstanceStatus"]
-        if status != "available":
-            break
-        if time.monotonic() > deadline:
-            raise ActivityError(f"checkout journey: {db_instance_identifier} stayed available for "
-                                f"{wait_for_fault:g} s; no failover to check out through")
-        time.sleep(0.05)
-    fault_seen = time.time()
-    statuses: Dict[str, int] = {}
-    deadline = time.monotonic() + float(timeout)
-    first_503 = None
-    while time.monotonic() < deadline:
-        reply = session.checkout()
+    if not poll_until(lambda: describe_instance(rds, db_instance_identifier)["DBInstanceStatus"]
+                      != "available", float(wait_for_fault), 0.05):
+        raise ActivityError(f"checkout journey: {db_instance_identifier} stayed available for "
+                            f"{wait_for_fault:g} s; no failover to check out through")
+    journey = _SameCart(session)
+    order = poll_until(journey.attempt, float(timeout), float(interval))
+    if order is None:
+        raise ActivityError(f"the same cart did not check out within {timeout:g} s after the "
+                            f"fault (answers: {journey.statuses})")
+    return {"db_instance": db_instance_identifier, "fault_seen_at": iso(journey.began),
+            "first_503_at": iso(journey.first_503) if journey.first_503 else None,
+            "completed_at": iso(time.time()), "order_id": order, "statuses": journey.statuses,
+            "items": added, "saw_graceful_503": journey.first_503 is not None}
+
+
+class _SameCart:
+    """Check out one cart again and again: graceful 503s (with Retry-After) until an order."""
+
+    def __init__(self, session: StoreSession) -> None:
+        self.session, self.began, self.first_503 = session, time.time(), None
+        self.statuses: Dict[str, int] = {}
+
+    def attempt(self) -> Optional[Any]:
+        """The order id once the checkout succeeds; None after a graceful 503; raises on
+        anything else (a 500, a hang, a 503 without Retry-After, a lost cart)."""
+        reply = self.session.checkout()
         key = str(reply.status or reply.body.get("code"))
-        statuses[key] = statuses.get(key, 0) + 1
+        self.statuses[key] = self.statuses.get(key, 0) + 1
         if reply.status in (200, 201) and isinstance(reply.body, dict) and reply.body.get("order_id"):
-            return {"db_instance": db_instance_identifier, "fault_seen_at": iso(fault_seen),
-                    "first_503_at": iso(first_503) if first_503 else None, "completed_at": iso(time.time()),
-                    "order_id": reply.body["order_id"], "statuses": statuses, "items": added,
-                    "saw_graceful_503": first_503 is not None}
+            return reply.body["order_id"]
         if reply.status == 503 and reply.headers.get("Retry-After"):
-            first_503 = first_503 or time.time()
-        else:  # a 500, a hang, a 503 without Retry-After, or a refusal (e.g. the cart was lost)
-            code = reply.body.get("code") if isinstance(reply.body, dict) else reply.body
-            raise ActivityError(f"checkout during the DB failover was not graceful: {reply.status or 'no answer'} "
-                                f"{code} after {reply.seconds:.1f} s (answers so far: {statuses})")
-        time.sleep(float(interval))
-    raise ActivityError(f"the same cart did not check out within {timeout:g} s after the fault "
-                        f"(answers: {statuses})")
+            self.first_503 = self.first_503 or time.time()
+            return None
+        code = reply.body.get("code") if isinstance(reply.body, dict) else reply.body
+        raise ActivityError(f"checkout during the DB failover was not graceful: "
+                            f"{reply.status or 'no answer'} {code} after {reply.seconds:.1f} s "
+                            f"(answers so far: {self.statuses})")

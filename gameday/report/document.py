@@ -7,6 +7,8 @@ answers, baseline, fault charts) comes from glance.py; the evidence follows.
 """
 from typing import Any, Dict, List, Optional
 
+from chaosext.fault_model import SERVICES
+
 __all__ = ["build", "num", "pct", "clock"]
 
 Block = tuple
@@ -99,8 +101,7 @@ def _faults(s: Dict) -> List[Block]:
     rows = []
     for f in s["faults"]:
         load = f.get("load") or {}
-        threshold = f"≤ {num(f['rto_threshold_seconds'])} s: {num(f['rto_within_threshold'])}" \
-            if f["rto_threshold_seconds"] is not None else "—"
+        threshold = _threshold_cell(f)
         rows.append([f["fault"] or "—", f["target"] or "—", _method(f), f["status"] or "—",
                      clock(f["injected_at"]), clock(f["control_plane_completed_at"]),
                      clock(f["data_plane_writable_at"]), num(f["rto_seconds"]),
@@ -124,6 +125,7 @@ def _faults(s: Dict) -> List[Block]:
             details.append(f"method: {f['method_reason']}")
         if f.get("before") or f.get("after"):
             details.append(f"before: {_flat(f.get('before'))}; after: {_flat(f.get('after'))}")
+        details += recovery_lines(f)
         details += _fis_lines(f.get("fis"))
         if f.get("rto_source") not in (None, "fault"):
             details.append(f"data plane measured by {f['rto_source']}")
@@ -132,6 +134,48 @@ def _faults(s: Dict) -> List[Block]:
         if details:
             out += [("h3", f"{f['fault']} on {f['target']}"), ("list", details)]
     return out
+
+
+def _threshold_cell(f: Dict) -> str:
+    """"≤ 3 s: yes", or for a fault of several services one such figure per service."""
+    if len(f.get("services") or ()) > 1:
+        judged = [r for r in (f.get("recovery") or {}).values()
+                  if r.get("rto_threshold_seconds") is not None]
+        return "; ".join(f"{_label(r['service'])} ≤ {num(r['rto_threshold_seconds'])} s: "
+                         f"{num(r['rto_within_threshold'])}" for r in judged) or "—"
+    if f["rto_threshold_seconds"] is None:
+        return "—"
+    return f"≤ {num(f['rto_threshold_seconds'])} s: {num(f['rto_within_threshold'])}"
+
+
+def _label(service: Optional[str]) -> str:
+    known = SERVICES.get(service or "")
+    return known.label if known else str(service)
+
+
+def recovery_lines(f: Dict) -> List[str]:
+    """For a fault of several services, or of a kind other than failover: each service's
+    recovery, against its own threshold."""
+    recovery = f.get("recovery") or {}
+    if len(f.get("services") or ()) <= 1 and f.get("kind") in (None, "failover"):
+        return []
+    lines = [f"kind: {f.get('kind') or 'failover'}; services: "
+             f"{', '.join(_label(s) for s in f.get('services') or []) or 'not declared'}"]
+    for service in f.get("services") or list(recovery):
+        r = recovery.get(service)
+        if r is None or r.get("rto_seconds") is None:
+            lines.append(f"{_label(service)}: RTO not measured")
+            continue
+        limit = r.get("rto_threshold_seconds")
+        judged = "" if limit is None else (
+            f" (threshold {num(limit)} s: {'met' if r.get('rto_within_threshold') else 'MISSED'})")
+        recover = "" if r.get("time_to_recover_seconds") is None else \
+            f", {num(r['time_to_recover_seconds'])} s after the impairment ended"
+        lines.append(f"{_label(service)}: writable again {clock(r.get('writable_at'))}, RTO "
+                     f"{num(r['rto_seconds'])} s{recover}{judged}"
+                     + (f", measured by {r['source']}" if r.get("source") not in (None, "fault")
+                        else ""))
+    return lines
 
 
 def _fis_lines(fis: Optional[Dict]) -> List[str]:

@@ -7,6 +7,7 @@ chart per fault. Everything else of the report follows below.
 """
 from typing import Any, Dict, List
 
+from chaosext.fault_model import SERVICES
 from gameday.report.baseline import describe
 from gameday.report.document import Block, num
 
@@ -14,6 +15,20 @@ __all__ = ["glance"]
 
 
 def _rto(fault: Dict[str, Any]) -> str:
+    """The RTO against its target; for a fault of several services, one per service."""
+    if len(fault.get("services") or ()) > 1:
+        recovery = fault.get("recovery") or {}
+        return "; ".join(f"{_service(s)} " + _figure(recovery.get(s) or {})
+                         for s in fault["services"])
+    return _figure(fault)
+
+
+def _service(name: str) -> str:
+    known = SERVICES.get(name)
+    return known.label if known else name
+
+
+def _figure(fault: Dict[str, Any]) -> str:
     rto, limit = fault.get("rto_seconds"), fault.get("rto_threshold_seconds")
     if rto is None:
         return "not measured" + (f" (target ≤ {num(limit)} s)" if limit is not None else "")

@@ -1,7 +1,9 @@
 """Read what a report needs out of a Chaos Toolkit journal: hypothesis, faults, rollbacks, RPO.
 
 A fault is any activity whose output has the fault-result shape (docs/architecture.md) or a
-failed action of a `chaosext.*.actions` module; everything else is context.
+failed action of a `chaosext.*.actions` module; everything else is context. Its recovery per
+service and its FIS experiment's final state may come from probes after it
+(gameday.report.fault_recovery).
 """
 import json
 import os
@@ -9,6 +11,7 @@ import re
 from typing import Any, Dict, List, Optional
 
 from groundfloor.timefmt import iso, parse_time
+from gameday.report.fault_recovery import fill_from_waits, final_fis, recovery_of, services_of
 
 __all__ = ["config_value", "experiment_info", "hypothesis", "faults", "rollbacks",
            "safeguards", "rpo_check", "activity_name", "when", "short"]
@@ -147,11 +150,13 @@ def _fault_row(entry: Dict[str, Any], journal: Optional[dict] = None,
         "before": output.get("before"), "after": output.get("after"),
         "data_plane": output.get("data_plane"),
         "fis": fis_experiment(output.get("fis")),
+        "services": services_of(output, row["fault"]), "kind": output.get("kind") or "failover",
         "events": [_event(e) for e in output.get("events") or [] if isinstance(e, dict)],
         "rto_source": "fault" if row["rto_seconds"] is not None else None,
         "changed": None,
         "start": when(entry.get("start")), "end": when(entry.get("end")),
     })
+    row["recovery"] = recovery_of(output, row["services"])
     return row
 
 
@@ -161,6 +166,7 @@ def fis_experiment(fis: Any) -> Optional[Dict[str, Any]]:
         return None
     return {"experiment_id": fis.get("experiment_id"), "template_id": fis.get("template_id"),
             "state": fis.get("state"), "reason": fis.get("reason"),
+            "started_at": when(fis.get("started_at")), "ended_at": when(fis.get("ended_at")),
             "error_code": (fis.get("error") or {}).get("code"),
             "targets": {name: {k: v for k, v in (t or {}).items() if k in (
                 "resource_type", "resource_tags", "resource_arns", "parameters", "selection_mode")}
@@ -192,7 +198,8 @@ def faults(journal: Optional[dict], ledger: List[Dict[str, Any]] = (),
         if row["status"] == "failed":
             _adopt_ledger(row, ledger)
         if row["data_plane_writable_at"] is None and row["injected_at"]:
-            _fill_from_wait(row, run[index + 1:])
+            fill_from_waits(row, run[index + 1:], _is_fault_action)
+        final_fis(row, run[index + 1:], fis_experiment)
         _derive(row)
         rows.append(row)
     return rows + _ledger_rows(ledger, {_key(r) for r in rows})
@@ -239,20 +246,6 @@ def _ledger_rows(ledger: List[Dict[str, Any]], journaled: set) -> List[Dict[str,
         _derive(row)
         rows.append(row)
     return rows
-
-
-def _fill_from_wait(row: Dict[str, Any], later: List[Dict[str, Any]]) -> None:
-    """A fault injected with wait=false is measured by the next data-plane wait probe."""
-    for entry in later:
-        if _is_fault_action(entry):
-            return
-        output = entry.get("output")
-        if isinstance(output, dict) and output.get("writable_again_at"):
-            row["data_plane_writable_at"] = when(output["writable_again_at"])
-            row["rto_seconds"] = round(epoch(row["data_plane_writable_at"])
-                                       - epoch(row["injected_at"]), 3)
-            row["rto_source"] = activity_name(entry)
-            return
 
 
 def _derive(row: Dict[str, Any]) -> None:

@@ -6,6 +6,7 @@ so the figures are computed in exactly one place. The dict is already redacted.
 from typing import Any, Dict, List, Optional
 
 from gameday.report import journal as jr
+from gameday.report.fault_recovery import judge as judge_rto
 from gameday.report.impact import fault_impacts
 from gameday.report.notes import note_events, placed_notes
 from gameday.report.paths import strip_paths
@@ -13,8 +14,8 @@ from gameday.report.redact import known_secret_values, redact
 from gameday.report.sources import RunFiles, read_run
 from gameday.report.windows import interval_figures, load_figures
 from chaosext.load.safeguard import safeguard_reasons
-from chaosext.timing import threshold_from
 from chaosext import unmeasured
+from chaosext.fault_model import SERVICES
 from chaosext.pause import read_pauses
 from groundfloor.timefmt import iso
 
@@ -47,7 +48,7 @@ def summarize_files(files: RunFiles, rto_threshold: Any = None) -> Dict[str, Any
         journal, "rto_threshold_seconds")
     intervals = []
     for fault in faults:
-        _judge_rto(fault, threshold)
+        judge_rto(fault, threshold)
         start, end = _interval(fault, files)
         if start is not None:
             intervals.append((start, end))
@@ -154,13 +155,6 @@ def _safeguards(journal: Optional[dict], cause: Optional[Dict[str, Any]]) -> Dic
     return guards
 
 
-def _judge_rto(fault: Dict[str, Any], threshold: Any) -> None:
-    limit = threshold_from(threshold, fault["fault"], fault["target"])
-    fault["rto_threshold_seconds"] = limit
-    rto = fault["rto_seconds"]
-    fault["rto_within_threshold"] = None if limit is None or rto is None else rto <= limit
-
-
 def _rpo(files: RunFiles) -> Dict[str, Any]:
     summary = files.load_summary or {}
     check = jr.rpo_check(files.journal)
@@ -210,8 +204,7 @@ def _verdict(journal: Optional[dict], hypothesis: Dict, faults: List[Dict], rpo:
         if fault["status"] == "failed":
             reasons.append(f"{label} failed: {fault['error']}")
         elif fault["rto_within_threshold"] is False:
-            reasons.append(f"{label}: RTO {fault['rto_seconds']} s exceeds the "
-                           f"{fault['rto_threshold_seconds']:g} s threshold")
+            reasons += _rto_reasons(label, fault)
     if rpo["orders_lost"]:
         reasons.append(f"{rpo['orders_lost']} acknowledged order(s) lost")
     fault_names = {f.get("activity") for f in faults}
@@ -231,6 +224,16 @@ def _verdict(journal: Optional[dict], hypothesis: Dict, faults: List[Dict], rpo:
     if journal.get("deviated") or reasons:
         return "deviated", reasons
     return "passed", reasons
+
+
+def _rto_reasons(label: str, fault: Dict[str, Any]) -> List[str]:
+    """One sentence per service whose RTO exceeded its own threshold."""
+    late = [r for r in fault["recovery"].values() if r.get("rto_within_threshold") is False]
+    if len(fault["services"]) <= 1 or not late:
+        return [f"{label}: RTO {fault['rto_seconds']} s exceeds the "
+                f"{fault['rto_threshold_seconds']:g} s threshold"]
+    return [f"{label}: {SERVICES[r['service']].label} RTO {r['rto_seconds']} s exceeds "
+            f"the {r['rto_threshold_seconds']:g} s threshold" for r in late]
 
 
 def _load_generation(load_summary: Optional[dict], verdict: str, reasons: List[str]):

@@ -7,9 +7,11 @@ the RTO threshold of the fault, instead of being written into each experiment fo
 
 Configuration keys:
 - `rto_threshold_seconds`: a number, or a mapping by fault name ("rds-force-failover"), target
-  id ("shop-db") or service prefix ("rds", "elasticache") with an optional "default"; also a
-  JSON text of either (what an `{"type": "env", "env_var_type": "json"}` entry yields), so
-  `$GAMEDAY_RTO_THRESHOLD_SECONDS` can set it per target.
+  id ("shop-db") or service ("rds", "elasticache": the services a fault declares,
+  chaosext.fault_model) with an optional "default"; also a JSON text of either (what an
+  `{"type": "env", "env_var_type": "json"}` entry yields), so `$GAMEDAY_RTO_THRESHOLD_SECONDS`
+  can set it per target. A fault's name never selects a service: a fault named `network-...`
+  that declares the database gets the database's threshold.
 - `fault_timeout_factor` (2): a fault action without an explicit `timeout` waits this many
   thresholds for the control plane and the data plane.
 - `redundancy_timeout_seconds` (1800): how long a rollback waits for redundancy (a new replica).
@@ -17,27 +19,18 @@ Configuration keys:
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Iterable, Mapping, Optional
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence
 
-__all__ = ["service_of", "per_fault", "threshold_from", "rto_threshold", "fault_timeout", "redundancy_timeout",
-           "experiment_seconds", "DEFAULT_FAULT_TIMEOUT"]
+from chaosext.fault_model import ACTIVITIES, CATALOGUE, service_of_data_plane
+
+__all__ = ["per_fault", "per_service", "threshold_from", "rto_threshold", "fault_threshold",
+           "fault_timeout", "redundancy_timeout", "experiment_seconds", "DEFAULT_FAULT_TIMEOUT"]
 
 DEFAULT_FAULT_TIMEOUT = 300.0  # no threshold configured: what the actions always waited
 DEFAULT_TIMEOUT_FACTOR = 2.0
 DEFAULT_REDUNDANCY_TIMEOUT = 1800.0  # AWS adds an ElastiCache replica in minutes, not seconds
 OTHER_ACTIVITY_SECONDS = 60.0  # a probe or action with no timeout of its own
 HYPOTHESIS_SECONDS = 120.0  # one steady-state hypothesis (HTTP journeys, RPO look-ups)
-
-# Words in a fault name that tell its service.
-SERVICE_ALIASES = {"rds": "rds", "db": "rds", "elasticache": "elasticache", "cache": "elasticache"}
-# Data-plane endpoint kind -> the service whose RTO threshold bounds a wait for it.
-DATA_PLANE_SERVICE = {"mysql": "rds", "redis": "elasticache"}
-# Fault actions: function name -> the fault name their result carries.
-FAULT_FUNCS = {"force_failover": "rds-force-failover", "failover_db_cluster": "rds-cluster-failover",
-               "reboot_db_instance": "rds-reboot", "test_failover": "elasticache-test-failover",
-               "delete_primary_node": "elasticache-primary-deletion",
-               "checkout_through_db_failover": "rds-force-failover",
-               "crash_db_primary": "db-primary-crash", "crash_cache_primary": "cache-primary-crash"}
 
 
 def _number(value: Any) -> Optional[float]:
@@ -47,50 +40,66 @@ def _number(value: Any) -> Optional[float]:
         return None
 
 
-def service_of(fault: Optional[str]) -> Optional[str]:
-    """"rds" or "elasticache" for a fault name that names its service (`fis-rds-...`,
-    `db-primary-crash`, `cache-primary-crash`), else None."""
-    for token in str(fault or "").split("-"):
-        if token in SERVICE_ALIASES:
-            return SERVICE_ALIASES[token]
-    return None
-
-
-def per_fault(value: Any, fault: Optional[str], target: Optional[str] = None) -> Any:
-    """What a per-fault setting says for `fault` on `target`.
-
-    `value` is a plain value, or a mapping by fault name, target id, service (`service_of`) or
-    the fault name's first word, with an optional "default"; JSON text of either is parsed.
-    """
+def _parsed(value: Any) -> Any:
     if isinstance(value, str) and value.strip()[:1] in ("{", "["):
         try:
-            value = json.loads(value)
+            return json.loads(value)
         except ValueError:
             return None
-    if isinstance(value, Mapping):
-        prefix = str(fault or "").split("-")[0]
-        for key in (fault, target, service_of(fault), prefix):
-            if key and key in value:
-                return per_fault(value[key], fault, target)
-        return per_fault(value.get("default"), fault, target)
     return value
 
 
-def threshold_from(value: Any, fault: Optional[str], target: Optional[str] = None
-                   ) -> Optional[float]:
-    """The threshold in seconds `value` (see `per_fault`) sets for `fault` on `target`."""
-    return _number(per_fault(value, fault, target))
+def per_fault(value: Any, fault: Optional[str], target: Optional[str] = None,
+              service: Optional[str] = None) -> Any:
+    """What a per-fault setting says for `fault` on `target`, for one of its services.
+
+    `value` is a plain value, or a mapping by fault name, target id or service, with an
+    optional "default"; JSON text of either is parsed.
+    """
+    value = _parsed(value)
+    if isinstance(value, Mapping):
+        for key in (fault, target, service):
+            if key and key in value:
+                return per_fault(value[key], fault, target, service)
+        return per_fault(value.get("default"), fault, target, service)
+    return value
+
+
+def per_service(value: Any, fault: Optional[str], target: Optional[str],
+                services: Sequence[str]) -> Dict[Optional[str], Any]:
+    """`per_fault` for each declared service (a fault without one: {None: ...})."""
+    return {service: per_fault(value, fault, target, service) for service in (services or [None])}
+
+
+def threshold_from(value: Any, fault: Optional[str], target: Optional[str] = None,
+                   service: Optional[str] = None) -> Optional[float]:
+    """The threshold in seconds `value` (see `per_fault`) sets for one service of `fault`."""
+    return _number(per_fault(value, fault, target, service))
 
 
 def rto_threshold(configuration: Optional[Mapping[str, Any]], fault: Optional[str],
-                  target: Optional[str] = None) -> Optional[float]:
-    """The configured RTO threshold of `fault` (a fault name or a service prefix), or None."""
-    return threshold_from((configuration or {}).get("rto_threshold_seconds"), fault, target)
+                  target: Optional[str] = None, service: Optional[str] = None
+                  ) -> Optional[float]:
+    """The configured RTO threshold of one service of `fault` on `target`, or None."""
+    return threshold_from((configuration or {}).get("rto_threshold_seconds"), fault, target,
+                          service)
 
 
-def fault_timeout(configuration: Optional[Mapping[str, Any]], fault: str,
-                  target: Optional[str] = None, given: Any = None) -> float:
-    """How long a fault action waits for recovery: `given`, else factor x threshold, else 300 s.
+def fault_threshold(configuration: Optional[Mapping[str, Any]], fault: Optional[str],
+                    target: Optional[str] = None, services: Sequence[str] = ()
+                    ) -> Optional[float]:
+    """How long the whole fault may take: the largest threshold of its services, or None."""
+    found = [t for t in per_service((configuration or {}).get("rto_threshold_seconds"),
+                                    fault, target, services).values()
+             if _number(t) is not None]
+    return max((_number(t) for t in found), default=None)
+
+
+def fault_timeout(configuration: Optional[Mapping[str, Any]], fault: Optional[str],
+                  target: Optional[str] = None, given: Any = None,
+                  services: Sequence[str] = ()) -> float:
+    """How long a fault action waits for recovery: `given`, else factor x threshold (the
+    largest of its services'), else 300 s.
 
     Long enough that the RTO is still measured when it overshoots the threshold (the safeguard,
     not this timeout, decides when an outage has run away).
@@ -98,7 +107,7 @@ def fault_timeout(configuration: Optional[Mapping[str, Any]], fault: str,
     explicit = _number(given)
     if explicit is not None:
         return explicit
-    threshold = rto_threshold(configuration, fault, target)
+    threshold = fault_threshold(configuration, fault, target, services)
     if threshold is None:
         return DEFAULT_FAULT_TIMEOUT
     factor = _number((configuration or {}).get("fault_timeout_factor")) or DEFAULT_TIMEOUT_FACTOR
@@ -118,17 +127,20 @@ def _activity_seconds(activity: Dict[str, Any], configuration: Mapping[str, Any]
     provider = activity.get("provider") or {}
     func = provider.get("func")
     args = provider.get("arguments") or {}
-    if func in FAULT_FUNCS:
-        seconds = fault_timeout(configuration, FAULT_FUNCS[func], None, args.get("timeout"))
+    if func in ACTIVITIES:
+        declared = CATALOGUE[ACTIVITIES[func]]
+        seconds = fault_timeout(configuration, declared.name, None, args.get("timeout"),
+                                declared.services)
         seconds += _number(args.get("wait_for_fault")) or 0.0
     elif func == "wait_until_writable":
-        seconds = fault_timeout(configuration, DATA_PLANE_SERVICE.get(args.get("kind"), "default"),
-                                None, args.get("timeout"))
+        service = service_of_data_plane(args.get("kind"))
+        seconds = fault_timeout(configuration, None, None, args.get("timeout"),
+                                [service] if service else [])
     elif func == "restore_replicas":
         seconds = redundancy_timeout(configuration, args.get("timeout"))
     elif func == "failover_events_within":
         seconds = _number(args.get("within_seconds")) or rto_threshold(
-            configuration, args.get("kind")) or OTHER_ACTIVITY_SECONDS
+            configuration, None, None, args.get("kind")) or OTHER_ACTIVITY_SECONDS
     else:
         seconds = _number(args.get("timeout")) or OTHER_ACTIVITY_SECONDS
     pauses = activity.get("pauses") or {}
