@@ -57,11 +57,12 @@ def _rto_components(fault: Dict[str, Any]) -> List[Dict[str, Any]]:
     if fault.get("status") == "failed":
         return [_component("fault", f"{label}: the fault action failed", None, None, "", 0.0)]
     out = []
-    for rec in _recoveries(fault):
+    recoveries = _recoveries(fault)
+    for rec in recoveries:
         rto, limit = _num(rec.get("rto_seconds")), _num(rec.get("rto_threshold_seconds"))
         if limit is None and rto is None:
             continue
-        service = f" ({rec['service']})" if rec.get("service") else ""
+        service = f" ({rec['service']})" if rec.get("service") and len(recoveries) > 1 else ""
         out.append(_component("rto", f"{label}: RTO{service}", rto, limit, "s",
                               headroom(rto, limit)))
     return out
