@@ -37,6 +37,11 @@ def messages(lab, since: float) -> list:
     return [e["message"] for e in lab.events(since)]
 
 
+def noticed(lab, since: float, message: str) -> None:
+    """Wait until the lab has noticed a failure (its monitor needs the detection time)."""
+    assert poll_until(lambda: message in messages(lab, since), 30), messages(lab, since)
+
+
 def test_a_standby_that_diverged_is_built_afresh_from_the_primary(lab):
     assert_whole(lab)
     standby, primary = db_instance(lab)["standby"], db_instance(lab)["primary"]
@@ -46,11 +51,14 @@ def test_a_standby_that_diverged_is_built_afresh_from_the_primary(lab):
     sql(lab, standby, "INSERT INTO woolab.probe VALUES (424242, 1) ON DUPLICATE KEY UPDATE t=t+1")
     sql(lab, standby, "SET GLOBAL read_only=1")
     lab.call(f"/_lab/crash?id={standby}")
+    noticed(lab, since, "Recovery of standby DB instance has started.")
     assert_whole(lab)
     seen = messages(lab, since)
     assert any(f"standby {standby} diverged" in m for m in seen), seen
     assert "Recovery of standby DB instance has completed." in seen
     assert sql(lab, standby, "SELECT COUNT(*) FROM woolab.probe WHERE id=424242")[0][0] == 0
+    grants = "SHOW GRANTS FOR 'shop'@'127.%'"  # the copy carries the accounts and their grants
+    assert sorted(sql(lab, standby, grants)) == sorted(sql(lab, primary, grants))
     position = sql(lab, primary, "SELECT @@gtid_binlog_pos")[0][0]
     assert poll_until(lambda: sql(lab, standby, "SELECT @@gtid_current_pos")[0][0] == position, 10)
 

@@ -124,12 +124,18 @@ def mariadb_start(datadir: Path, port: int, server_id: int, run_dir: Path, read_
     return spawn(argv, run_dir / (name + ".out"))
 
 
+# the accounts and every grant: users (global_priv), database grants (db: the shop user's
+# `GRANT ALL ON shop.*`), table, column and routine grants, proxies and roles
+PRIVILEGE_TABLES = ("global_priv", "db", "tables_priv", "columns_priv", "procs_priv", "proxies_priv",
+                    "roles_mapping")
+
+
 def mariadb_dump(run_dir: Path, name: str, databases, timeout: float = 120.0) -> bytes:
-    """A copy of node `name`: its accounts (`mysql.global_priv`, the table behind MariaDB's user
-    view), then `databases` in one transaction with the GTID position they correspond to
+    """A copy of node `name`: its accounts and grants (`PRIVILEGE_TABLES`; `global_priv` is the
+    table behind MariaDB's user view), then `databases` in one transaction with the GTID position they correspond to
     (`SET GLOBAL gtid_slave_pos=...`)."""
     socket_args = [binary("mariadb-dump"), "--no-defaults", f"--socket={run_dir / (name + '.sock')}", "--user=root"]
-    accounts = _run_dump(socket_args + ["mysql", "global_priv"], name, timeout)
+    accounts = _run_dump(socket_args + ["mysql", *PRIVILEGE_TABLES], name, timeout)
     data = _run_dump(socket_args + ["--single-transaction", "--gtid", "--master-data=1", "--databases", *databases],
                      name, timeout)
     return b"USE mysql;\n" + accounts + b"\nFLUSH PRIVILEGES;\n" + data
