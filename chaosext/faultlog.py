@@ -23,12 +23,13 @@ from typing import Any, Dict, Iterator, List, Optional
 from groundfloor import jsonlines
 from chaosext.load.config import RUN_DIR_ENV
 from groundfloor.timefmt import iso
+from groundfloor import run_files
 
 __all__ = ["LEDGER", "injected", "milestone", "ended", "read", "signals_deferred"]
 
 logger = logging.getLogger("chaostoolkit")
 
-LEDGER = "faults.jsonl"
+LEDGER = run_files.FAULTS
 # Ctrl-C, SIGTERM (chaoslib's InterruptExecution), SIGHUP, and the safeguards' SIGUSR1/SIGUSR2
 HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2}
 

@@ -30,6 +30,7 @@ from groundfloor import jsonlines
 from chaosext.load.config import RUN_DIR_ENV
 from groundfloor.supervisor import poll_until
 from groundfloor.timefmt import iso
+from groundfloor import run_files
 
 __all__ = ["CONTINUE", "PAUSES", "CURRENT", "configure_control", "before_method_control",
            "before_rollback_control", "before_activity_control", "is_fault", "wait_for_continue",
@@ -37,7 +38,7 @@ __all__ = ["CONTINUE", "PAUSES", "CURRENT", "configure_control", "before_method_
 
 logger = logging.getLogger("chaostoolkit")
 
-CONTINUE, PAUSES, CURRENT = "continue", "pauses.jsonl", "pause.json"
+CONTINUE, PAUSES, CURRENT = run_files.CONTINUE, run_files.PAUSES, run_files.PAUSE
 DEFAULT_TIMEOUT = 600.0
 FAULT_MODULES = ("chaosext.rds.actions", "chaosext.elasticache.actions", "chaosext.fis.actions",
                  "chaosext.lab.actions", "chaosaws.rds.actions", "chaosaws.elasticache.actions")

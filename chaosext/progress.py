@@ -28,6 +28,7 @@ from chaoslib.types import Configuration, Experiment, Journal, Secrets
 
 from groundfloor import jsonlines
 from chaosext.load.config import RUN_DIR_ENV
+from groundfloor import run_files
 
 __all__ = ["PROGRESS", "PHASE_OF_EVENT", "event_line", "phases", "configure_control", "before_experiment_control",
            "before_hypothesis_control", "after_hypothesis_control", "before_method_control",
@@ -36,7 +37,7 @@ __all__ = ["PROGRESS", "PHASE_OF_EVENT", "event_line", "phases", "configure_cont
 
 logger = logging.getLogger("chaostoolkit")
 
-PROGRESS = "progress.jsonl"
+PROGRESS = run_files.PROGRESS
 _state: Dict[str, Any] = {"stage": None, "hypotheses": 0, "names": None}
 
 

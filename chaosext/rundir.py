@@ -30,14 +30,15 @@ from chaoslib.types import Configuration, Experiment, Journal, Secrets
 
 from chaosext.load.config import RUN_DIR_ENV, RUN_DIR_KEY
 from chaosext.load.process import write_json
+from groundfloor import run_files
 
 __all__ = ["configure_control", "after_experiment_control", "choose_run_dir", "run_id",
            "reports_dir"]
 
 logger = logging.getLogger("chaostoolkit")
 
-REPORTS_ENV = "GAMEDAY_REPORTS_DIR"
-JOURNAL = "journal.json"
+REPORTS_ENV = run_files.REPORTS_ENV
+JOURNAL = run_files.JOURNAL
 
 
 def reports_dir() -> Path:

@@ -14,11 +14,12 @@ from chaoslib.types import Configuration
 
 from chaosext.errors import ActivityError
 from chaosext.load.config import run_dir_of
+from groundfloor import run_files
 
 __all__ = ["skip", "read", "FILE"]
 
 logger = logging.getLogger("chaostoolkit")
-FILE = "not-measured.jsonl"
+FILE = run_files.NOT_MEASURED
 
 
 def skip(check: str, why: str, configuration: Configuration = None) -> None:

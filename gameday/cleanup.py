@@ -18,6 +18,7 @@ from chaosext.shop.marker import is_marked
 from chaosext.shop.rest import RestClient
 
 from .preflight import guards
+from groundfloor import run_files
 
 __all__ = ["cleanup", "run_orders", "read_target"]
 
@@ -27,7 +28,7 @@ DONE = {"cancelled": ("cancelled", "trash"), "trash": ("trash",)}
 
 def read_target(run_dir: Path) -> dict:
     try:
-        return json.loads((run_dir / "target.json").read_text())
+        return json.loads((run_dir / run_files.TARGET).read_text())
     except (OSError, ValueError):
         raise GamedayError(f"{run_dir} has no readable target.json: give the directory of a "
                            "`gameday run` (reports/<run-id>)") from None
@@ -93,7 +94,7 @@ def cleanup(run_dir: str, trash: bool = False, failback: bool = False, yes: bool
         from .failback import failback as fail_back
         fail_back(target, yes, state_dir)
     client = _client(target)
-    ledger = [int(o["order_id"]) for o in read_orders(str(path / "orders.jsonl"))]
+    ledger = [int(o["order_id"]) for o in read_orders(str(path / run_files.ORDERS))]
     orders = run_orders(client, path.name, list(dict.fromkeys(ledger)))
     mode = "trash" if trash else "cancelled"
     todo = [o for o in orders if o.get("status") not in DONE[mode]]

@@ -12,10 +12,11 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator
+from groundfloor import run_files
 
 __all__ = ["Console", "CHAOS_CONSOLE_LOG"]
 
-CHAOS_CONSOLE_LOG = "chaos-console.log"
+CHAOS_CONSOLE_LOG = run_files.CHAOS_CONSOLE_LOG
 
 
 @dataclass

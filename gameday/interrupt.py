@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from groundfloor.timefmt import iso
+from groundfloor import run_files
 
 __all__ = ["SIGNALS", "EXIT_PASSED", "EXIT_FAILED", "EXIT_INTERRUPTED", "Interrupted", "Interrupts",
            "child_setup", "signal_exit_code", "verdict_exit_code"]
@@ -183,7 +184,7 @@ class Interrupts:
         """interruption.json: the signals the experiment got, for the report's verdict line."""
         during = [r for r in self.received if r["phase"] == "experiment"]
         if during:
-            (run_dir / "interruption.json").write_text(json.dumps(
+            (run_dir / run_files.INTERRUPTION).write_text(json.dumps(
                 {"signals": during, "rollbacks_aborted": self._forwarded >= 2}, indent=2))
 
     # ------------------------------------------------------------ the handler

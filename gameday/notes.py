@@ -20,12 +20,13 @@ from typing import Any, Dict, List, Optional
 
 from chaosext.errors import GamedayError
 from groundfloor.timefmt import iso, parse_time
+from groundfloor import run_files
 
 __all__ = ["NOTES_FILE", "add_note", "read_notes", "resolve_run_dir"]
 
-NOTES_FILE = "notes.md"
+NOTES_FILE = run_files.NOTES
 # a run dir has at least one of these from the moment `gameday run` creates it
-RUN_MARKERS = ("experiment.json", "target.json", "journal.json", "timeline.jsonl", "faults.jsonl")
+RUN_MARKERS = (run_files.EXPERIMENT, run_files.TARGET, run_files.JOURNAL, run_files.TIMELINE, run_files.FAULTS)
 STAMP = re.compile(r"^(?:[-*]\s+)?(?P<stamp>\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?Z?"
                    r"|\d\d:\d\d(?::\d\d(?:\.\d+)?)?Z?)(?:\s+[-–:]?\s*|$)(?P<text>.*)$")
 

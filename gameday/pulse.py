@@ -34,6 +34,7 @@ from chaosext.fault_model import SERVICES
 from chaosext.load.timeline import percentile, read_recent
 from chaosext.load.workers import pulse as worker_pulse
 from groundfloor.timefmt import parse_time
+from groundfloor import run_files
 
 __all__ = ["PHASE_LABELS", "RunState", "state_of", "steps_of", "render", "OrderCount", "Pulse",
            "DEFAULT_EVERY"]
@@ -203,14 +204,14 @@ class Pulse(threading.Thread):
         self.run_dir, self.every, self.poll = str(run_dir), float(every), min(float(poll), every)
         self.write = write or (lambda line: print(line, flush=True))
         self.halt, self.orders = threading.Event(), OrderCount(os.path.join(self.run_dir,
-                                                                            "orders.jsonl"))
+                                                                            run_files.ORDERS))
         self.last_key: Optional[Tuple] = None
         self.shown = 0  # phase records already shown
 
     def line(self, now: Optional[float] = None, state: Optional[RunState] = None) -> str:
         now = time.time() if now is None else now
         state = state or state_of(self.run_dir)
-        rows = read_recent(os.path.join(self.run_dir, "timeline.jsonl"), now - self.every - 60)
+        rows = read_recent(os.path.join(self.run_dir, run_files.TIMELINE), now - self.every - 60)
         text = render(now, state, steps_of(rows, self.every), self.orders())
         workers = worker_pulse(rows, self.run_dir, self.every) if rows else None
         return text + ("\n" + workers if workers else "")

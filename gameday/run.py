@@ -29,6 +29,7 @@ from .pulse import Pulse
 from .interrupt import Interrupts
 from .request import RunRequest
 from .verdict import finish, journal_verdict, verdict_table
+from groundfloor import run_files
 
 __all__ = ["catalog", "resolve", "load_and_validate", "apply_overrides", "load_layout", "check_gate",
            "target_env", "game_day", "finish", "journal_verdict", "verdict_table", "write_target"]
@@ -201,7 +202,7 @@ def run_chaos(experiment_file: Path, run_dir: Path, env: Dict[str, str], signals
     console = console or Console()
     chaos = Path(sys.executable).parent / "chaos"
     argv = [str(chaos) if chaos.exists() else "chaos", "--log-file", str(run_dir / "chaostoolkit.log"),
-            "run", "--journal-path", str(run_dir / "journal.json"), *rollback_args(spec or {}),
+            "run", "--journal-path", str(run_dir / run_files.JOURNAL), *rollback_args(spec or {}),
             str(experiment_file)]
     pulse = Pulse(str(run_dir), every=console.pulse_every, write=console.pulse_line)
     with console.chaos_output(run_dir) as output:
@@ -247,7 +248,7 @@ def _run(request: RunRequest, spec: dict, signals: Interrupts) -> int:
                         + json.dumps(manage.shop_settings(lab.state_dir, lab.shop_settings)))
         run_dir.mkdir(parents=True, exist_ok=True)
         env.update(GAMEDAY_RUN_DIR=str(run_dir), GAMEDAY_RUN_ID=request.run_id)
-        effective = run_dir / "experiment.json"
+        effective = run_dir / run_files.EXPERIMENT
         effective.write_text(json.dumps(with_phases(spec), indent=2))
         write_target(run_dir, request.target, env, facts, lab.shop_settings,
                      timing_name(LabConfig.load(lab.state_dir).timing) if request.target == "lab" else None)
@@ -281,4 +282,4 @@ def write_target(run_dir: Path, target: str, env: Dict[str, str], facts: Optiona
     run; history and the baseline gate group runs by the profile)."""
     info = safety.target_info(target, env, facts)
     info.update(timing_profile=timing_profile, shop_settings=shop_settings or {})
-    (run_dir / "target.json").write_text(json.dumps(info, indent=2))
+    (run_dir / run_files.TARGET).write_text(json.dumps(info, indent=2))

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Optional, Tuple
 
 from .interrupt import EXIT_INTERRUPTED as EXIT_REFUSED, verdict_exit_code
+from groundfloor import run_files
 
 __all__ = ["journal_verdict", "finish", "guardrail_refusal", "verdict_table"]
 
@@ -13,7 +14,7 @@ __all__ = ["journal_verdict", "finish", "guardrail_refusal", "verdict_table"]
 def journal_verdict(run_dir: Path) -> Tuple[bool, str]:
     """(passed, why) from the journal alone: completed, not deviated."""
     try:
-        journal = json.loads((run_dir / "journal.json").read_text())
+        journal = json.loads((run_dir / run_files.JOURNAL).read_text())
     except (OSError, ValueError):
         return False, "no journal was written"
     status, deviated = journal.get("status"), journal.get("deviated")
@@ -47,7 +48,7 @@ def finish(run_dir: Path, baseline: Optional[str] = None, tolerance: Optional[st
 def guardrail_refusal(run_dir: Path) -> Optional[str]:
     """The message of the first activity a guardrail refused during the run (None: none was)."""
     try:
-        journal = json.loads((run_dir / "journal.json").read_text())
+        journal = json.loads((run_dir / run_files.JOURNAL).read_text())
     except (OSError, ValueError):
         return None
     entries = list(journal.get("run") or []) + list(journal.get("rollbacks") or [])

@@ -26,6 +26,8 @@ LOAD_WORKERS = "load-workers.json"
 REMEMBERED_CARTS = "remembered-carts.json"
 SAFEGUARD = "safeguard.json"
 NOTES = "notes.md"
+INTERRUPTION = "interruption.json"  # the signals that stopped the run
+CHAOS_CONSOLE_LOG = "chaos-console.log"  # what Chaos Toolkit printed, under --quiet
 PAUSE, PAUSES, CONTINUE = "pause.json", "pauses.jsonl", "continue"
 
 # files written by the reports

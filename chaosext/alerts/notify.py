@@ -35,6 +35,7 @@ from chaoslib.types import Configuration, Experiment, Journal, Secrets
 
 from chaosext.alerts import faults as fault_log
 from groundfloor.timefmt import iso
+from groundfloor import run_files
 
 __all__ = ["configure_control", "before_experiment_control", "after_activity_control",
            "after_experiment_control", "notify", "build_notification", "slack_message",
@@ -130,7 +131,7 @@ def build_notification(event: str, title: str, fault: Optional[Dict[str, Any]] =
     fault_facts = _fault_facts(fault) if fault else {}
     note = {"source": SOURCE, "version": 1, "event": event, "ts": iso(time.time()),
             "experiment": title, "target_env": os.environ.get("GAMEDAY_TARGET"),
-            "run_id": os.path.basename(os.environ.get("GAMEDAY_RUN_DIR", "")) or None,
+            "run_id": os.path.basename(os.environ.get(run_files.RUN_DIR_ENV, "")) or None,
             "summary": _summary(event, title, fault_facts, status)}
     if fault_facts:
         note["fault"] = fault_facts

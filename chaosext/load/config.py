@@ -11,11 +11,12 @@ from typing import Any, Mapping, Optional
 
 from chaosext.errors import ActivityError
 from chaosext.settings import flag
+from groundfloor import run_files
 
 __all__ = ["run_dir_of", "new_run_dir", "shop_url_of", "flag"]
 
-RUN_DIR_KEY = "gameday_run_dir"
-RUN_DIR_ENV = "GAMEDAY_RUN_DIR"
+RUN_DIR_KEY = run_files.RUN_DIR_KEY
+RUN_DIR_ENV = run_files.RUN_DIR_ENV
 SHOP_URL_KEYS = ("shop_url", "gameday_shop_url")
 SHOP_URL_ENV = "GAMEDAY_SHOP_URL"
 

@@ -42,6 +42,7 @@ from chaosext.load.config import RUN_DIR_ENV, flag, new_run_dir, run_dir_of, sho
 from chaosext.load.process import LoadError, LoadProcess, LoadSettings, write_json
 from chaosext.load.settings import parse_bind
 from chaosext.load.web import web_bind
+from groundfloor import run_files
 
 __all__ = ["configure_control", "before_experiment_control", "before_hypothesis_control",
            "before_method_control", "after_rollback_control", "after_experiment_control",
@@ -205,7 +206,7 @@ def _fail(message: str, run_dir: Optional[str]) -> None:
     _state["summary"] = {"status": "failed", "error": message, "requests": 0, "failures": 0,
                          "carts_lost": 0, "orders_acknowledged": 0, "problems": [message]}
     if run_dir:
-        write_json(os.path.join(os.path.abspath(run_dir), "load-summary.json"), _state["summary"])
+        write_json(os.path.join(os.path.abspath(run_dir), run_files.LOAD_SUMMARY), _state["summary"])
     raise InterruptExecution(message)
 
 

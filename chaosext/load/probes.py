@@ -25,6 +25,7 @@ from chaosext.load.safeguard import spans_from_ledger
 from chaosext.shop.rest import RestClient
 from chaosext.load.timeline import percentile, read_orders, read_recent, window_stats
 from groundfloor.supervisor import pid_alive
+from groundfloor import run_files
 
 AFTER_FAULT_SETTLE = 3.0  # seconds after recovery before the steady state is judged again
 
@@ -43,7 +44,7 @@ def _window(window: float, step: Optional[str], run_dir: Optional[str],
         ends = [s.ended for s in spans_from_ledger(faultlog.read(rd), configuration)
                 if s.ended is not None]  # a fault started without waiting has no known end
         since = max([since] + [e + AFTER_FAULT_SETTLE for e in ends])
-    return window_stats(read_recent(os.path.join(rd, "timeline.jsonl"), since), step)
+    return window_stats(read_recent(os.path.join(rd, run_files.TIMELINE), since), step)
 
 
 def error_ratio(step: Optional[str] = None, window: float = 10,
@@ -131,7 +132,7 @@ def load_is_running(max_silence: Optional[float] = None, run_dir: Optional[str] 
     if max_silence is None:
         return True
     try:
-        age = time.time() - os.path.getmtime(os.path.join(rd, "timeline.jsonl"))
+        age = time.time() - os.path.getmtime(os.path.join(rd, run_files.TIMELINE))
     except OSError:
         age = time.time() - os.path.getmtime(os.path.join(rd, "load.pid"))
     return age <= float(max_silence)
@@ -165,7 +166,7 @@ def acknowledged_orders_exist(run_dir: Optional[str] = None, shop_url: Optional[
         unmeasured.skip("order RPO", "no WooCommerce REST consumer key/secret; set "
                         "GAMEDAY_SHOP_CONSUMER_KEY/_SECRET (read keys) to measure it", configuration)
         return {"checked": 0, "found": 0, "missing_count": 0, "missing": [], "not_measured": True}
-    ledger = os.path.join(run_dir_of(configuration, run_dir), "orders.jsonl")
+    ledger = os.path.join(run_dir_of(configuration, run_dir), run_files.ORDERS)
     orders = read_orders(ledger)
     ids = list(dict.fromkeys(o["order_id"] for o in orders))
     client = RestClient(base, key, secret, timeout)

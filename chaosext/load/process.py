@@ -35,6 +35,7 @@ from chaosext.load.workers import (WORKERS_FILE, fleet, read_registry, users_pro
                                    worker_problems)
 from groundfloor.supervisor import poll_until, spawn
 from groundfloor.timefmt import iso
+from groundfloor import run_files
 
 __all__ = ["LoadError", "LoadSettings", "LoadProcess", "DEFAULT_LOCUSTFILE", "stop_all",
            "check_host", "diagnose", "read_json", "write_json"]
@@ -42,7 +43,7 @@ __all__ = ["LoadError", "LoadSettings", "LoadProcess", "DEFAULT_LOCUSTFILE", "st
 logger = logging.getLogger("chaostoolkit")
 
 PID_FILE = "load.pid"
-STALE_FILES = ("load-started.json", PID_FILE, WORKERS_FILE)
+STALE_FILES = (run_files.LOAD_STARTED, PID_FILE, WORKERS_FILE)
 
 
 class LoadProcess:
@@ -113,7 +114,7 @@ class LoadProcess:
 
     def _start_outcome(self):
         """True once the test started; a message when a Locust process died; None meanwhile."""
-        if os.path.exists(self.path("load-started.json")):
+        if os.path.exists(self.path(run_files.LOAD_STARTED)):
             return True
         if self.proc.poll() is not None:
             return (f"load: Locust exited during start-up (exit code {self.proc.returncode}): "
@@ -185,7 +186,7 @@ class LoadProcess:
                 logger.info("load: stopped (%s; %s, exit code %s)", reason, self.stopped_by,
                             self.proc.returncode)
             summary = self.summary(reason)
-            write_json(self.path("load-summary.json"), summary)
+            write_json(self.path(run_files.LOAD_SUMMARY), summary)
             return summary
 
     def _terminate(self, grace: float) -> str:
@@ -216,9 +217,9 @@ class LoadProcess:
 
     # ---------------------------------------------------------------- summary
     def summary(self, reason: str) -> Dict[str, Any]:
-        timeline = totals(self.path("timeline.jsonl"))
-        orders = read_orders(self.path("orders.jsonl"))
-        errors = list(read_json(self.path("load-errors.json"), []))
+        timeline = totals(self.path(run_files.TIMELINE))
+        orders = read_orders(self.path(run_files.ORDERS))
+        errors = list(read_json(self.path(run_files.LOAD_ERRORS), []))
         workers = fleet(self.settings.run_dir, self.local_workers()) \
             if self.settings.distributed else []
         end = self.stopped_at or time.time()
@@ -246,8 +247,8 @@ class LoadProcess:
             "all_users_at": iso(read_registry(self.settings.run_dir).get("all_users_at")),
             "settings": self.settings.public(),
             "files": {name: self.path(name) for name in (
-                "timeline.jsonl", "orders.jsonl", "locust.log", "locust.html",
-                "locust_stats.csv", "locust_stats_history.csv", "load-errors.json",
+                run_files.TIMELINE, run_files.ORDERS, "locust.log", "locust.html",
+                "locust_stats.csv", "locust_stats_history.csv", run_files.LOAD_ERRORS,
                 WORKERS_FILE)},
         }
 

@@ -42,6 +42,7 @@ from chaosext.load.config import RUN_DIR_ENV, new_run_dir
 from chaosext.load.settings import WORKER_ID_ENV
 from chaosext.load.timeline import StepSecond, TimelineAggregator
 from chaosext.load.workers import LOCAL, WorkerWatch
+from groundfloor import run_files
 
 __all__ = ["StepFailed", "CartLost", "order_acknowledged", "error_key", "Recorder"]
 
@@ -142,8 +143,8 @@ class Recorder:
         self._parent = int(os.environ.get(PARENT_PID_ENV, "0") or 0)
         if self.role != "worker":
             os.makedirs(run_dir, exist_ok=True)
-            self._timeline = open(os.path.join(run_dir, "timeline.jsonl"), "a", encoding="utf-8")
-            self._orders = open(os.path.join(run_dir, "orders.jsonl"), "a", encoding="utf-8")
+            self._timeline = open(os.path.join(run_dir, run_files.TIMELINE), "a", encoding="utf-8")
+            self._orders = open(os.path.join(run_dir, run_files.ORDERS), "a", encoding="utf-8")
         if self.role == "master":
             opts = environment.parsed_options
             self.watch = WorkerWatch(run_dir, getattr(opts, "expect_workers", None),
@@ -260,7 +261,7 @@ class Recorder:
             self._timeline.flush()
         if self._samples_dirty:
             self._samples_dirty = False
-            _write_json(os.path.join(self.run_dir, "load-errors.json"), [
+            _write_json(os.path.join(self.run_dir, run_files.LOAD_ERRORS), [
                 {"step": s, "error": k, "message": m, "worker": w}
                 for (s, k), (m, w) in sorted(self.samples.items())])
 
@@ -274,7 +275,7 @@ class Recorder:
 
     def _on_test_start(self, environment: Any, **_: Any) -> None:
         opts = environment.parsed_options
-        _write_json(os.path.join(self.run_dir, "load-started.json"), {
+        _write_json(os.path.join(self.run_dir, run_files.LOAD_STARTED), {
             "pid": os.getpid(), "role": self.role, "t": round(time.time(), 3),
             "host": environment.host, "users": getattr(opts, "num_users", None)})
 

@@ -46,6 +46,7 @@ from chaosext.errors import ActivityError
 from chaosext.load.config import run_dir_of
 from chaosext.load.timeline import read_recent
 from groundfloor.timefmt import parse_time
+from groundfloor import run_files
 
 __all__ = ["outage_within_budget", "safeguard_reasons"]
 
@@ -53,7 +54,7 @@ logger = logging.getLogger("chaostoolkit")
 
 ALL_STEPS = "*"
 DEFAULT_AFFECTED = {"rds": ["checkout"], "elasticache": ALL_STEPS}
-VERDICT_FILE = "safeguard.json"
+VERDICT_FILE = run_files.SAFEGUARD
 
 Cells = Dict[Tuple[int, str], Tuple[int, int]]  # (second, step) -> (requests, failures)
 
@@ -299,7 +300,7 @@ def outage_within_budget(window: float = 20, max_error_ratio: float = 0.2, min_r
     now = float(math.floor(time.time()))
     spans = spans_from_ledger(faultlog.read(rd), configuration, affected_steps)
     since = min([s.injected for s in spans] + [now - policy.window]) - 1
-    cells = read_cells(os.path.join(rd, "timeline.jsonl"), since, ignore_errors or ())
+    cells = read_cells(os.path.join(rd, run_files.TIMELINE), since, ignore_errors or ())
     verdict = judge(cells, spans, now, policy, watch_registry.live_outages())
     result = {"ok": verdict.ok, "reasons": verdict.reasons, "budget": verdict.budget,
               "faults": [{"fault": s.fault, "target": s.target, "in_flight": s.ended is None,

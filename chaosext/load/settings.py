@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from chaosext.addresses import Unresolvable, addresses_of
 from chaosext.errors import GamedayError
+from groundfloor import run_files
 
 __all__ = ["LoadError", "LoadSettings", "DEFAULT_LOCUSTFILE", "check_host", "parse_bind",
            "check_master_port", "free_port", "WORKER_ID_ENV"]
@@ -167,7 +168,7 @@ class LoadSettings:
 
     def environment(self, worker: Optional[str] = None) -> Dict[str, str]:
         env = dict(os.environ)
-        env.update({"GAMEDAY_RUN_DIR": self.run_dir, "GAMEDAY_LOAD_PARENT_PID": str(os.getpid()),
+        env.update({run_files.RUN_DIR_ENV: self.run_dir, "GAMEDAY_LOAD_PARENT_PID": str(os.getpid()),
                     "PYTHONUNBUFFERED": "1"})
         env.pop(WORKER_ID_ENV, None)
         if worker:

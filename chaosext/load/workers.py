@@ -20,11 +20,12 @@ from typing import Any, Dict, Iterable, List, Optional
 
 from chaosext.load.timeline import read_lines, read_orders
 from groundfloor.timefmt import iso
+from groundfloor import run_files
 
 __all__ = ["WORKERS_FILE", "WorkerWatch", "read_registry", "worker_totals", "fleet",
            "worker_problems", "users_problems", "pulse", "LOCAL"]
 
-WORKERS_FILE = "load-workers.json"
+WORKERS_FILE = run_files.LOAD_WORKERS
 LOCAL = "local"  # the worker name of a single (not distributed) Locust process
 
 
@@ -57,8 +58,8 @@ def worker_totals(lines: Iterable[dict], orders: Iterable[dict]) -> Dict[str, Di
 def fleet(run_dir: str, local: Optional[List[Dict[str, Any]]] = None) -> List[Dict[str, Any]]:
     """One entry per worker: the master's view, the local process facts, and its totals."""
     registry = read_registry(run_dir).get("workers") or {}
-    totals = worker_totals(read_lines(os.path.join(run_dir, "timeline.jsonl")),
-                           read_orders(os.path.join(run_dir, "orders.jsonl")))
+    totals = worker_totals(read_lines(os.path.join(run_dir, run_files.TIMELINE)),
+                           read_orders(os.path.join(run_dir, run_files.ORDERS)))
     names = list(dict.fromkeys([*(p["name"] for p in local or []), *registry, *totals]))
     processes = {p["name"]: p for p in local or []}
     entries = []

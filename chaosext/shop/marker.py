@@ -6,6 +6,7 @@ there, and `gameday cleanup` touches only orders whose note is exactly that.
 """
 import os
 from typing import Any, Mapping, Optional
+from groundfloor import run_files
 
 __all__ = ["NOTE_PREFIX", "current_run_id", "order_note", "is_marked"]
 
@@ -15,7 +16,7 @@ NOTE_PREFIX = "failover-gameday run "
 def current_run_id() -> str:
     """$GAMEDAY_RUN_ID (set by `gameday run`), else the run directory's name, else "adhoc"."""
     found = os.environ.get("GAMEDAY_RUN_ID") or os.path.basename(
-        os.environ.get("GAMEDAY_RUN_DIR", "").rstrip("/"))
+        os.environ.get(run_files.RUN_DIR_ENV, "").rstrip("/"))
     return found or "adhoc"
 
 

@@ -8,11 +8,12 @@ from chaoslib.types import Configuration, Secrets
 
 from chaosext.load.config import run_dir_of
 from chaosext.shop.client import StoreSession
+from groundfloor import run_files
 
 __all__ = ["shop_responds", "checkout_journey_succeeds", "remembered_carts_lost"]
 
 logger = logging.getLogger("chaostoolkit")
-CARTS_FILE = "remembered-carts.json"
+CARTS_FILE = run_files.REMEMBERED_CARTS
 
 
 def shop_responds(path: str = "/wp-json/wc/store/v1/products?per_page=1", shop_url: Optional[str] = None,

@@ -30,6 +30,7 @@ from groundfloor.aws_events import classify
 from chaosext.pause import CURRENT, is_fault, read_pauses
 from chaosext.progress import PROGRESS
 from groundfloor.timefmt import iso, parse_time
+from groundfloor import run_files
 
 __all__ = ["RunState", "read_state", "phases", "read_lines"]
 
@@ -65,11 +66,11 @@ def _json(path: str) -> Optional[Dict[str, Any]]:
 
 def read_state(run_dir: str, lab_events: Optional[List[Dict[str, Any]]] = None) -> RunState:
     """Everything :func:`phases` needs from ``run_dir`` (and the lab's events, if any)."""
-    return RunState(experiment=_json(os.path.join(run_dir, "experiment.json")) or {},
+    return RunState(experiment=_json(os.path.join(run_dir, run_files.EXPERIMENT)) or {},
                     progress=read_lines(os.path.join(run_dir, PROGRESS)),
                     ledger=faultlog.read(run_dir), pauses=read_pauses(run_dir),
                     pause_now=_json(os.path.join(run_dir, CURRENT)),
-                    journal=_json(os.path.join(run_dir, "journal.json")),
+                    journal=_json(os.path.join(run_dir, run_files.JOURNAL)),
                     lab_events=list(lab_events or []))
 
 

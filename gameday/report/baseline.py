@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from gameday.report.figures import (FAULT_FIGURES, GATE_FIGURES, RUN_FIGURES, RunFigures,
                                     find_runs, from_summary, read_run_figures)
 from gameday.report.sources import ReportError
+from groundfloor import run_files
 
 __all__ = ["DEFAULT_TOLERANCE", "parse_tolerance", "parse_baseline", "compare_with_baseline",
            "describe"]
@@ -68,7 +69,7 @@ def parse_baseline(spec: str) -> Tuple[Optional[int], Optional[str]]:
 def _baseline_runs(run: RunFigures, spec: str, reports_dir: str) -> Tuple[List[RunFigures], str]:
     count, path = parse_baseline(spec)
     if path is not None:
-        summary = path if os.path.isfile(path) else os.path.join(path, "summary.json")
+        summary = path if os.path.isfile(path) else os.path.join(path, run_files.SUMMARY)
         base = read_run_figures(summary)
         if base.problem:
             raise ReportError(f"baseline run {path}: {base.problem}")

@@ -13,10 +13,11 @@ import json
 import os
 import re
 from typing import Any, Dict, Optional
+from groundfloor import run_files
 
 __all__ = ["INTERRUPTION_FILE", "interruption_cause"]
 
-INTERRUPTION_FILE = "interruption.json"
+INTERRUPTION_FILE = run_files.INTERRUPTION
 LOG_FILE = "chaostoolkit.log"
 LOG_LINE = re.compile(r"^\[(?P<at>[\d-]+ [\d:]+) (?P<level>[A-Z]+)\](?: \[[^\]]*\])? (?P<msg>.*)$")
 SAFEGUARD = re.compile(r"Safeguard '(?P<name>.+)' triggered the end of the experiment")

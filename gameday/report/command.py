@@ -8,6 +8,7 @@ from gameday.report.baseline import describe
 from gameday.report.compare import compare
 from gameday.report.render import write_report
 from gameday.report.sources import ReportError
+from groundfloor import run_files
 
 __all__ = ["report_command", "baseline_lines", "baseline_exit"]
 
@@ -49,7 +50,7 @@ def report_command(run_dir: str, compare_with: Union[None, str, Sequence[str]] =
         return 0
     paths = write_report(run_dir, rto_threshold=rto_threshold, baseline=baseline,
                          tolerance=tolerance)
-    with open(paths["summary.json"], encoding="utf-8") as fh:
+    with open(paths[run_files.SUMMARY], encoding="utf-8") as fh:
         summary = json.load(fh)
     out.write(f"verdict: {summary['verdict']}"
               + (f" ({'; '.join(summary['verdict_reasons'])})" if summary["verdict_reasons"]

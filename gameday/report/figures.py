@@ -10,6 +10,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
+from groundfloor import run_files
 
 __all__ = ["FaultFigures", "RunFigures", "from_summary", "read_run_figures", "find_runs",
            "GATE_FIGURES"]
@@ -162,9 +163,9 @@ def find_runs(reports_dir: str, max_depth: int = 4) -> List[RunFigures]:
     base = os.path.abspath(reports_dir)
     for root, dirs, files in os.walk(base):
         depth = root[len(base):].count(os.sep)
-        if "summary.json" in files and "suite.json" not in files:  # a suite's runs lie below it
+        if run_files.SUMMARY in files and "suite.json" not in files:  # a suite's runs lie below it
             rel = os.path.relpath(root, base)
-            found.append(read_run_figures(os.path.join(root, "summary.json"), rel))
+            found.append(read_run_figures(os.path.join(root, run_files.SUMMARY), rel))
             dirs[:] = []  # a run directory holds no further runs (charts/ and so on)
         elif depth >= max_depth:
             dirs[:] = []

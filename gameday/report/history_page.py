@@ -14,6 +14,7 @@ from gameday.report.document import num
 from gameday.report.figures import RunFigures
 from gameday.report.render import CSS, VERDICT_COLOURS
 from gameday.report.trends import trend_charts
+from groundfloor import run_files
 
 __all__ = ["HEADERS", "history_rows", "text_table", "render_history_html"]
 
@@ -64,7 +65,7 @@ def text_table(runs: Sequence[RunFigures], experiment_width: int = 28) -> str:
 
 
 def _row_html(run: RunFigures, cells: List[str], reports_dir: str) -> str:
-    link = os.path.join(reports_dir, run.path, "report.html") if run.path else ""
+    link = os.path.join(reports_dir, run.path, run_files.REPORT_HTML) if run.path else ""
     out = []
     for i, cell in enumerate(cells):
         text = html.escape(cell)

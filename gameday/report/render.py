@@ -17,6 +17,7 @@ from gameday.report.junit import junit_xml
 from gameday.report.redact import known_secret_values, redact
 from gameday.report.sources import ReportError, read_run
 from gameday.report.summary import summarize_files
+from groundfloor import run_files
 
 __all__ = ["write_report", "render_html", "render_markdown", "redact_journal_file", "blocks_html",
            "blocks_markdown"]
@@ -175,12 +176,12 @@ def write_report(run_dir: str, rto_threshold: Any = None, redact_journal: bool =
         summary["baseline"] = _gate(summary, run_dir, baseline, tolerance, reports_dir)
     charts = render_charts(summary, files.cells, os.path.join(run_dir, CHART_DIR))
     paths = {name: os.path.join(run_dir, name)
-             for name in ("report.html", "report.md", "junit.xml", "summary.json")}
-    _atomic_write(paths["summary.json"], json.dumps(summary, indent=2).encode("utf-8"))
-    _atomic_write(paths["junit.xml"], junit_xml(summary))
-    _atomic_write(paths["report.md"], render_markdown(summary, charts).encode("utf-8"))
-    _atomic_write(paths["report.html"], render_html(summary, charts).encode("utf-8"))
-    journal_path = os.path.join(run_dir, "journal.json")
+             for name in (run_files.REPORT_HTML, run_files.REPORT_MD, run_files.JUNIT, run_files.SUMMARY)}
+    _atomic_write(paths[run_files.SUMMARY], json.dumps(summary, indent=2).encode("utf-8"))
+    _atomic_write(paths[run_files.JUNIT], junit_xml(summary))
+    _atomic_write(paths[run_files.REPORT_MD], render_markdown(summary, charts).encode("utf-8"))
+    _atomic_write(paths[run_files.REPORT_HTML], render_html(summary, charts).encode("utf-8"))
+    journal_path = os.path.join(run_dir, run_files.JOURNAL)
     if files.journal is not None and redact_journal:
         redact_journal_file(journal_path, known_secret_values(files.journal))
     return {**paths, "charts": [c["path"] for c in charts], "summary": summary}

@@ -11,11 +11,12 @@ from chaosext import faultlog
 from chaosext.errors import GamedayError
 from chaosext.load.timeline import percentile, read_lines
 from gameday.report.cause import interruption_cause
+from groundfloor import run_files
 
 __all__ = ["ReportError", "RunFiles", "read_run"]
 
-RUN_FILES = ("journal.json", "timeline.jsonl", "orders.jsonl", "load-summary.json", faultlog.LEDGER,
-             "experiment.json")
+RUN_FILES = (run_files.JOURNAL, run_files.TIMELINE, run_files.ORDERS, run_files.LOAD_SUMMARY, faultlog.LEDGER,
+             run_files.EXPERIMENT)
 
 
 class ReportError(GamedayError):
@@ -103,14 +104,14 @@ def read_run(run_dir: str) -> RunFiles:
         raise ReportError(f"no such run directory: {run_dir}")
     if not any(os.path.exists(os.path.join(run_dir, name)) for name in RUN_FILES):
         raise ReportError(f"{run_dir} is not a run directory (none of {', '.join(RUN_FILES)})")
-    journal = _read_json(os.path.join(run_dir, "journal.json"))
+    journal = _read_json(os.path.join(run_dir, run_files.JOURNAL))
     if journal is not None and not isinstance(journal, dict):
         raise ReportError(f"{run_dir}/journal.json is not a Chaos Toolkit journal")
-    orders = [o for o in read_lines(os.path.join(run_dir, "orders.jsonl")) if "order_id" in o]
-    load_summary = _read_json(os.path.join(run_dir, "load-summary.json"))
-    target = _read_json(os.path.join(run_dir, "target.json"))
-    experiment = None if journal else _read_json(os.path.join(run_dir, "experiment.json"))
-    return RunFiles(run_dir, journal, _merge_cells(os.path.join(run_dir, "timeline.jsonl")),
+    orders = [o for o in read_lines(os.path.join(run_dir, run_files.ORDERS)) if "order_id" in o]
+    load_summary = _read_json(os.path.join(run_dir, run_files.LOAD_SUMMARY))
+    target = _read_json(os.path.join(run_dir, run_files.TARGET))
+    experiment = None if journal else _read_json(os.path.join(run_dir, run_files.EXPERIMENT))
+    return RunFiles(run_dir, journal, _merge_cells(os.path.join(run_dir, run_files.TIMELINE)),
                     orders, load_summary if isinstance(load_summary, dict) else None,
                     target if isinstance(target, dict) else None,
                     ledger=faultlog.read(run_dir), cause=interruption_cause(run_dir),

@@ -16,6 +16,7 @@ from groundfloor.timefmt import iso
 
 from .score import suite_scores
 from .trend import SUITE_MARK, SUITE_SCHEMA, suite_baseline
+from groundfloor import run_files
 
 __all__ = ["build_summary", "first_screen", "write_suite_report"]
 
@@ -190,11 +191,11 @@ def write_suite_report(suite, request, suite_dir: Path, rows: List[Dict[str, Any
             summary["verdict"] = "failed"
             summary["verdict_reasons"].append("baseline: " + "; ".join(summary["baseline"]["messages"]))
     (suite_dir / SUITE_MARK).write_text(json.dumps(suite.as_dict(), indent=2))
-    (suite_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    (suite_dir / "junit.xml").write_bytes(_junit(summary))
+    (suite_dir / run_files.SUMMARY).write_text(json.dumps(summary, indent=2))
+    (suite_dir / run_files.JUNIT).write_bytes(_junit(summary))
     markdown = _markdown(summary)
-    (suite_dir / "report.md").write_text(markdown)
-    (suite_dir / "report.html").write_text(_html(summary, markdown))
+    (suite_dir / run_files.REPORT_MD).write_text(markdown)
+    (suite_dir / run_files.REPORT_HTML).write_text(_html(summary, markdown))
     print("\n".join(first_screen(summary)), flush=True)
     print(f"suite report: {suite_dir / 'report.html'}", flush=True)
     return 0 if summary["verdict"] == "passed" else 1

@@ -23,6 +23,7 @@ from typing import Any, Dict, Optional
 
 from chaosext.errors import GamedayError
 from groundfloor.supervisor import poll_until
+from groundfloor import run_files
 
 __all__ = ["restore"]
 
@@ -33,7 +34,7 @@ def _failback(run_dir: Path, state_dir: Path, yes: bool) -> str:
     """Fail back what the run moved; a run without a recorded placement has nothing to undo."""
     from ..failback import failback
     try:
-        target = json.loads((run_dir / "target.json").read_text())
+        target = json.loads((run_dir / run_files.TARGET).read_text())
     except (OSError, ValueError):
         return "no target.json: nothing recorded to fail back"
     if not target.get("original"):

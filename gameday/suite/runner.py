@@ -28,6 +28,7 @@ from ..interrupt import Interrupts
 from .restore import restore
 from .spec import Entry, Suite, load_suite
 from .trend import SUITE_MARK
+from groundfloor import run_files
 
 __all__ = ["SuiteRequest", "run_suite", "run_experiment", "dry_run_suite"]
 
@@ -232,7 +233,7 @@ def _run_one(entry: Entry, row: Dict[str, Any], request: SuiteRequest, suite_dir
     finally:
         row["seconds"] = round(time.monotonic() - started, 1)
     try:
-        row["summary"] = json.loads((run_dir / "summary.json").read_text())
+        row["summary"] = json.loads((run_dir / run_files.SUMMARY).read_text())
         row["verdict"] = row["summary"].get("verdict")
     except (OSError, ValueError):
         row.update(status="not_run" if not run_dir.exists() else "ran", verdict="failed",

@@ -13,6 +13,7 @@ import statistics
 from typing import Any, Dict, List
 
 from chaosext.errors import GamedayError
+from groundfloor import run_files
 
 __all__ = ["SUITE_MARK", "SUITE_SCHEMA", "SCORE_TOLERANCE", "parse_baseline", "find_suites",
            "suite_baseline", "trend_lines", "trends_html"]
@@ -36,9 +37,9 @@ def find_suites(reports: str, max_depth: int = 4) -> List[Dict[str, Any]]:
     found = []
     base = os.path.abspath(reports)
     for root, dirs, files in os.walk(base):
-        if SUITE_MARK in files and "summary.json" in files:
+        if SUITE_MARK in files and run_files.SUMMARY in files:
             try:
-                with open(os.path.join(root, "summary.json"), encoding="utf-8") as fh:
+                with open(os.path.join(root, run_files.SUMMARY), encoding="utf-8") as fh:
                     data = json.load(fh)
             except (OSError, ValueError):
                 data = None
