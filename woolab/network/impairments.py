@@ -29,7 +29,7 @@ class Impairment:
     bandwidth_kbps: float = 0.0
     blackhole: bool = False
     partition: str = ""
-    sentinels: bool = False  # a partition cuts Sentinel's links too (Sentinel may then fail over)
+    sentinels: bool = False  # Sentinel's links suffer it too (Sentinel may then fail over by itself)
     seconds: float = DEFAULT_SECONDS
     started_at: float = field(default_factory=time.time)
 
@@ -53,8 +53,9 @@ class Impairment:
         if self.blackhole:
             words.append("black hole")
         if self.partition:
-            words.append("cut from " + ("the other AZs" if self.partition == "*" else self.partition)
-                         + (" (Sentinels too)" if self.sentinels else ""))
+            words.append("cut from " + ("the other AZs" if self.partition == "*" else self.partition))
+        if self.sentinels:
+            words.append("Sentinels too")
         left = max(0.0, self.ends_at - time.time())
         return ", ".join(words) + f" ({self.direction}, {left:.0f} s left)"
 
@@ -100,8 +101,6 @@ def parse(values: dict, azs: List[str]) -> Impairment:
     if found.blackhole and found.partition:
         raise LabInvalidState("--blackhole and --partition contradict each other: a black hole already "
                               "cuts every flow of the AZ")
-    if found.sentinels and not found.partition:
-        raise LabInvalidState("--cut-sentinels goes with --partition")
     if found.jitter_ms > found.delay_ms:
         raise LabInvalidState(f"--jitter-ms {found.jitter_ms:g} is more than --delay-ms {found.delay_ms:g}: "
                               "a delay cannot go below zero")

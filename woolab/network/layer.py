@@ -4,9 +4,11 @@ expiry, their events, and the DB's commit guard while an impairment touches a DB
 Impairments act per AZ (docs/lab-network.md):
 - delay, jitter, loss, bandwidth and a black hole act on every flow to or from the AZ's nodes
   (clients and other nodes alike), in the direction asked;
-- a partition holds only the flows between the AZ's nodes and other AZs' nodes (replication,
-  and Sentinel's links when asked with `sentinels`), never a client's.
-Sentinel i lives in AZ i (us-east-1a, -1b, -1c).
+- a partition holds only the flows between the AZ's nodes and other AZs' nodes (replication),
+  never a client's.
+Sentinel i lives in AZ i (us-east-1a, -1b, -1c). Its links to the nodes stand in for
+ElastiCache's own health checks, which a customer's network does not reach: an impairment
+leaves them alone unless asked with `sentinels` (then Sentinel may fail over by itself).
 """
 import logging
 import threading
@@ -181,9 +183,11 @@ def effect_of(in_force, target_az: Optional[str], source_az: Optional[str], sent
     in `target_az`; `source_az` is None for a client. None when nothing applies."""
     effect = None
     for imp in in_force:
+        if sentinel and not imp.sentinels:
+            continue  # Sentinel stands in for ElastiCache's own health checks: untouched unless asked
         if imp.partition:
             others = [a for a in AZS if a != imp.az] if imp.partition == "*" else [imp.partition]
-            cut = source_az is not None and (not sentinel or imp.sentinels) and (
+            cut = source_az is not None and (
                 (target_az == imp.az and source_az in others) or (source_az == imp.az and target_az in others))
             if cut:
                 effect = effect or Effect()
