@@ -578,6 +578,7 @@ BENCHES = {"lab": bench_lab, "facade": bench_facade, "shop": bench_shop, "load":
            "capacity": bench_capacity, "extension": bench_extension, "report": bench_report,
            "crashes": bench_crashes, "history": bench_history, "liveview": bench_liveview,
            "pulse": bench_pulse, "tls": bench_tls}
+SECTIONS, LAB_SECTIONS = __import__("bench_network").register(SECTIONS, LAB_SECTIONS, BENCHES, figure)
 
 
 def run_section(name: str, config, args) -> None:

@@ -117,6 +117,8 @@ def mariadb_start(datadir: Path, port: int, server_id: int, run_dir: Path, read_
             "--innodb-buffer-pool-size=64M", "--innodb-log-file-size=48M",
             "--innodb-flush-log-at-trx-commit=2", "--sync-binlog=0", "--max-connections=600",
             "--slave-net-timeout=5", "--performance-schema=0", f"--read-only={1 if read_only else 0}"]
+    if read_only:  # a former primary rejoining as standby drops its unacknowledged binlog tail on recovery
+        argv.append("--init-rpl-role=SLAVE")
     if tls:
         argv += [f"--ssl-ca={tls.ca}", f"--ssl-cert={tls.cert('db')}", f"--ssl-key={tls.key('db')}",
                  "--require-secure-transport=ON"]

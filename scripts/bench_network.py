@@ -1,0 +1,101 @@
+"""Benchmark section `network`: what the lab's relay costs, and Multi-AZ's promise through it.
+
+- browse throughput and p95 with the shop reaching Redis and MariaDB through the relay (the
+  lab's normal path) and directly (the servers' private addresses), alternating, in one run;
+- planned DB and cache failovers under acknowledged writes through the relay: writes lost;
+- partition-then-crash trials (tests/network_helpers.py): the primary's AZ cut from the others
+  under writes, then the primary crashed: acknowledged writes lost, writes acknowledged during
+  the cut, how long the endpoint was unwritable.
+Registered in scripts/bench.py by `register`.
+"""
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from woolab import manage  # noqa: E402
+from woolab.measure import EndpointWriter  # noqa: E402
+from woolab.network.addresses import server_address  # noqa: E402
+
+
+def register(sections: tuple, lab_sections: tuple, benches: dict, figure) -> tuple:
+    """Add the section to scripts/bench.py's lists; returns the new (SECTIONS, LAB_SECTIONS)."""
+    benches["network"] = lambda config, args: bench_network(config, args, figure)
+    return sections + ("network",), lab_sections + ("network",)
+
+
+def _direct_settings(config) -> dict:
+    """Shop settings that reach the current primaries' servers, past the relay."""
+    snap = manage.call(config, "/_lab/status")
+    db = snap["db_instances"]["shop-db"]
+    cache = next(n for n in snap["cache_clusters"].values() if n["role"] == "primary")
+    return {"db_host": server_address(db["nodes"][db["primary"]]["ip"]), "redis_host": server_address(cache["ip"])}
+
+
+def _browse(config, args, settings: dict) -> dict:
+    from woolab.shop.bench import bench_browse
+    manage.shop_settings(config.state_dir, settings)
+    url = manage.env(config.state_dir)["GAMEDAY_SHOP_URL"]
+    step = bench_browse(url, seconds=args.seconds)["steps"].get("browse", {})
+    return {"rps": float(step.get("rps", 0.0)), "p95": float(step.get("p95_ms", 0.0))}
+
+
+def relay_cost(config, args, figure, rounds: int = 2) -> None:
+    """Browse through the relay and directly, alternating `rounds` times; medians compared."""
+    runs = {"relay": [], "direct": []}
+    try:
+        for _ in range(rounds):
+            runs["relay"].append(_browse(config, args, {}))
+            runs["direct"].append(_browse(config, args, _direct_settings(config)))
+    finally:
+        manage.shop_settings(config.state_dir, {})
+    med = {k: {m: statistics.median(r[m] for r in v) for m in ("rps", "p95")} for k, v in runs.items()}
+    figure("network", "browse req/s direct (median)", med["direct"]["rps"])
+    figure("network", "browse req/s through the relay (median)", med["relay"]["rps"])
+    figure("network", "browse throughput relay / direct", med["relay"]["rps"] / max(med["direct"]["rps"], 1e-9),
+           "target >= 0.9")
+    figure("network", "browse p95 ms direct / relay", f"{med['direct']['p95']:.2f} / {med['relay']['p95']:.2f}")
+    figure("network", "browse p95 added by the relay, ms", med["relay"]["p95"] - med["direct"]["p95"],
+           "target <= 1 ms")
+
+
+def planned_failovers(config, rounds: int, figure) -> None:
+    """`rounds` planned failovers of each service under acknowledged writes through the relay."""
+    env = manage.env(config.state_dir)
+    for kind, route in (("db", "/_lab/db-failover?id=shop-db"), ("cache", "/_lab/cache-failover?id=shop-cache")):
+        writer = EndpointWriter(env, kind, wait_replicas=1 if kind == "cache" else 0, table="net_bench_rpo")
+        writer.start()
+        for _ in range(rounds):
+            manage.call(config, route, method="POST", timeout=120)
+            manage.call(config, "/_lab/wait-idle?timeout=120", method="POST", timeout=130)
+        writer.finish()
+        figure("network", f"{kind} planned failovers through the relay", rounds)
+        figure("network", f"{kind} acknowledged writes / lost", f"{len(writer.acked)} / {len(writer.lost())}",
+               "target 0 lost")
+
+
+def partition_trials(config, rounds: int, figure) -> None:
+    from network_helpers import partition_then_crash
+    env = manage.env(config.state_dir)
+    for kind in ("db", "cache"):
+        trials = [partition_then_crash(config, env, kind) for _ in range(rounds)]
+        unwritable = [t["unwritable_seconds"] for t in trials]
+        figure("network", f"{kind} partition-then-crash trials", rounds)
+        figure("network", f"{kind} acknowledged writes lost (all trials)", sum(len(t["lost"]) for t in trials),
+               "target 0")
+        figure("network", f"{kind} writes acknowledged during the cut (all trials)",
+               sum(t["acknowledged_during_cut"] for t in trials), "target 0")
+        figure("network", f"{kind} unwritable seconds min / median / max",
+               f"{min(unwritable):.2f} / {statistics.median(unwritable):.2f} / {max(unwritable):.2f}")
+        figure("network", f"{kind} unwritable seconds per trial", " ".join(f"{u:.1f}" for u in unwritable))
+
+
+def bench_network(config, args, figure) -> None:
+    began = time.monotonic()
+    relay_cost(config, args, figure)
+    planned_failovers(config, args.rounds, figure)
+    partition_trials(config, args.rounds, figure)
+    figure("network", "section seconds", time.monotonic() - began)
