@@ -6,7 +6,6 @@ from woolab.errors import LabInvalidState
 from woolab.network import addresses
 from woolab.network.impairments import Impairment, contradiction, parse
 from woolab.network.layer import effect_of
-from woolab.network.relay import listening
 
 AZS = ["us-east-1a", "us-east-1b", "us-east-1c"]
 
@@ -98,10 +97,109 @@ def test_losses_combine_as_independent_chances():
     assert effect_of(imp, "us-east-1a", None, False, "to").loss == pytest.approx(0.75)
 
 
-def test_listening_finds_a_listener_by_address_and_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen()
-        port = s.getsockname()[1]
-        assert listening({("127.0.0.1", port), ("127.0.0.1", 1)}) == {("127.0.0.1", port)}
+# --- the relay itself, in front of a small echo server ------------------------------------------
+
+import socket  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+
+from chaosext.supervisor import poll_until  # noqa: E402
+from woolab.network.impairments import Effect  # noqa: E402
+from woolab.network.relay import Flow, Relay  # noqa: E402
+
+
+class EchoServer:
+    def __init__(self, address: str):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((address, 0))
+        self.sock.listen()
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._echo, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _echo(conn):
+        with conn:
+            while data := conn.recv(65536):
+                conn.sendall(data)
+
+    def close(self):
+        """Stop listening now (a bare close leaves a socket another thread accepts on listening)."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+
+@pytest.fixture
+def relayed():
+    """An echo server on 127.1.99.1, the relay on 127.0.99.1 with the effect `state["effect"]`."""
+    server = EchoServer("127.1.99.1")
+    state = {"effect": None}
+    relay = Relay(lambda listen, upstream, peer: Flow(listen, upstream, peer, lambda d: state["effect"]),
+                  check_every=0.02)
+    relay.start({("127.0.99.1", server.port): ("127.1.99.1", server.port)})
+    yield server, relay, state
+    relay.stop()
+    server.close()
+
+
+def _round_trip(port: int, payload: bytes = b"ping") -> float:
+    with socket.create_connection(("127.0.99.1", port), timeout=5) as sock:
+        start = time.perf_counter()
+        sock.sendall(payload)
+        got = b""
+        while len(got) < len(payload):
+            got += sock.recv(65536)
+        assert got == payload
+        return time.perf_counter() - start
+
+
+def test_relay_forwards_unimpaired_then_delays_then_clears(relayed):
+    server, relay, state = relayed
+    assert _round_trip(server.port) < 0.05
+    state["effect"] = Effect(delay_s=0.1)
+    relay.changed()
+    assert 0.19 <= _round_trip(server.port) <= 0.35  # 100 ms each way
+    state["effect"] = None
+    relay.changed()
+    assert _round_trip(server.port) < 0.05
+
+
+def test_relay_black_hole_hangs_without_reset_and_delivers_after_the_hold(relayed):
+    server, relay, state = relayed
+    sock = socket.create_connection(("127.0.99.1", server.port), timeout=5)
+    state["effect"] = Effect(hold=True)
+    relay.changed()
+    sock.settimeout(0.3)
+    sock.sendall(b"held")
+    with pytest.raises(socket.timeout):
+        sock.recv(10)
+    state["effect"] = None
+    relay.changed()
+    sock.settimeout(5)
+    assert sock.recv(10) == b"held"
+    sock.close()
+
+
+def test_relay_listener_follows_its_server(relayed):
+    server, relay, state = relayed
+    assert relay.open_listeners() == [("127.0.99.1", server.port)]
+    server.close()
+    with pytest.raises(OSError):  # the first client after the stop is reset (or already refused)
+        with socket.create_connection(("127.0.99.1", server.port), timeout=1) as sock:
+            sock.sendall(b"x")
+            if sock.recv(10) == b"":
+                raise ConnectionResetError("closed")
+    assert poll_until(lambda: not relay.open_listeners(), 2, interval=0.02)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.99.1", server.port), timeout=1)

@@ -160,15 +160,20 @@ class NetworkLayer:
         return self.node_az(addresses.public_address(peer_ip)), False
 
     def _classify(self, listen: tuple, upstream: tuple, peer_ip: str) -> Flow:
-        source, sentinel = self.source_az(listen[0], peer_ip)
+        """The flow's effect is looked up per chunk; who opened it is settled once known (a
+        replica may connect before the lab has recorded the nodes)."""
         flow = Flow(listen, upstream, peer_ip)
         target = addresses.public_address(listen[0])
+        source = list(self.source_az(listen[0], peer_ip))
 
         def effect(direction: str) -> Optional[Effect]:
             in_force = self._in_force
             if not in_force:
                 return None
-            return effect_of(in_force, self.node_az(target), source, sentinel, direction)
+            if source[0] is None and (listen[0].startswith(f"127.{addresses.PEER}.")
+                                      or addresses.source_kind(peer_ip)):
+                source[:] = self.source_az(listen[0], peer_ip)
+            return effect_of(in_force, self.node_az(target), source[0], source[1], direction)
         flow.effect = effect
         return flow
 

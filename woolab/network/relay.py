@@ -5,8 +5,9 @@ Without an impairment a chunk is written as soon as it is read (no queue, no tim
 it gets a delivery time (delay, jitter, a retransmission stall for "loss", the bandwidth's
 transmission time) and a writer task delivers it in order. A held flow (black hole, partition)
 reads nothing more and delivers nothing until the hold ends: nothing is reset, and TCP's own
-flow control makes the sender wait. A listener is open only while its server listens, so a
-stopped server's address refuses connections as it did without the relay.
+flow control makes the sender wait. A listener opens once its server accepts connections and
+closes when the server refuses one, so a stopped server's address refuses connections again
+(the first client after the stop gets a reset instead).
 """
 import asyncio
 import logging
@@ -36,26 +37,6 @@ class Flow:
     effect: Callable[[str], Optional[Effect]] = lambda direction: None
 
 
-def listening(addresses) -> set:
-    """The (address, port) pairs among `addresses` that some socket listens on (/proc/net/tcp)."""
-    wanted = {(socket.inet_aton(a), p): (a, p) for a, p in addresses}
-    found = set()
-    try:
-        with open("/proc/net/tcp") as f:
-            next(f)
-            for line in f:
-                fields = line.split(None, 4)
-                if fields[3] != "0A":
-                    continue
-                hexaddr, hexport = fields[1].split(":")
-                key = (struct.pack("<I", int(hexaddr, 16)), int(hexport, 16))
-                if key in wanted:
-                    found.add(wanted[key])
-    except OSError:
-        return set(addresses)
-    return found
-
-
 class Relay:
     """Listeners `listen -> upstream`; `classify(listen, upstream, peer_ip)` makes each Flow."""
 
@@ -75,8 +56,7 @@ class Relay:
         self.routes = dict(routes)
         self._thread = threading.Thread(target=self.loop.run_forever, name="lab-relay", daemon=True)
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._follow_servers(once=True), self.loop).result(10)
-        asyncio.run_coroutine_threadsafe(self._follow_servers(), self.loop)
+        asyncio.run_coroutine_threadsafe(self._first_look(), self.loop).result(30)
         return self
 
     def stop(self) -> None:
@@ -107,18 +87,33 @@ class Relay:
         except asyncio.TimeoutError:
             pass
 
-    async def _follow_servers(self, once: bool = False) -> None:
-        """Open a listener while its server listens, close it when the server stops."""
-        while not self._stopping:
-            up = listening(set(self.routes.values()))
-            for listen, upstream in self.routes.items():
-                if upstream in up and listen not in self._servers:
-                    await self._open(listen)
-                elif upstream not in up and listen in self._servers:
-                    self._servers.pop(listen).close()
-            if once:
-                return
+    async def _try_open(self, listen: Address) -> bool:
+        """Open the listener if its server accepts a connection now."""
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(*self.routes[listen]), 1.0)
+        except (OSError, asyncio.TimeoutError):
+            return False
+        writer.close()
+        await self._open(listen)
+        return True
+
+    async def _await_server(self, listen: Address) -> None:
+        """Open the listener once its server accepts connections (probed every `check_every`)."""
+        while not self._stopping and listen not in self._servers and not await self._try_open(listen):
             await asyncio.sleep(self.check_every)
+
+    async def _first_look(self) -> None:
+        """Open the listeners of the servers already up; wait for the others in the background."""
+        for listen in self.routes:
+            if not await self._try_open(listen):
+                asyncio.ensure_future(self._await_server(listen))
+
+    def _server_gone(self, listen: Address) -> None:
+        """Its server refused: close the listener (the address refuses again) and wait for it."""
+        server = self._servers.pop(listen, None)
+        if server is not None:
+            server.close()
+            asyncio.ensure_future(self._await_server(listen))
 
     async def _open(self, listen: Address) -> None:
         try:
@@ -131,9 +126,10 @@ class Relay:
         for server in self._servers.values():
             server.close()
         self._servers.clear()
-        for task in list(self._conns):
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:  # relayed connections and servers still awaited
             task.cancel()
-        await asyncio.gather(*self._conns, return_exceptions=True)
+        await asyncio.gather(*others, return_exceptions=True)
 
     async def _serve(self, listen: Address, client_r, client_w) -> None:
         task = asyncio.current_task()
@@ -143,7 +139,11 @@ class Relay:
         upstream_w = None
         try:
             await self._hold_while(flow, "to")
-            upstream_r, upstream_w = await asyncio.open_connection(*flow.upstream)
+            try:
+                upstream_r, upstream_w = await asyncio.open_connection(*flow.upstream)
+            except ConnectionRefusedError:
+                self._server_gone(listen)
+                raise
             await asyncio.gather(self._pump(flow, "to", client_r, upstream_w),
                                  self._pump(flow, "from", upstream_r, client_w))
         except (OSError, asyncio.IncompleteReadError):
