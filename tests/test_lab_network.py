@@ -203,3 +203,25 @@ def test_partition_then_crash_loses_no_acknowledged_write(lab, kind):
         assert trial["moved"] and trial["writable_again"] and trial["healed"], trial
         assert trial["lost"] == [], trial
         assert trial["acknowledged_during_cut"] == 0, trial  # no write acknowledged without the replica
+
+
+def test_lab_down_during_an_impairment_leaves_nothing_behind(tmp_path):
+    from woolab.config import LabConfig
+    from woolab.network import control
+    from woolab.network.addresses import server_address
+    config = LabConfig.from_env(state_dir=tmp_path / "lab", base_port=int(os.environ.get(
+        "GAMEDAY_LAB_SLOW_BASE_PORT", 26300)), with_shop=False)
+    manage.up(config)
+    try:
+        control.impair(config.state_dir, {"az": "us-east-1a", "blackhole": "1", "seconds": "600"})
+        control.impair(config.state_dir, {"az": "us-east-1b", "delay_ms": "50", "seconds": "600"})
+        pids = manage.recorded_pids(config.state_dir)
+        public = (config.cache_node_address(1), config.cache_primary_port)
+        assert servers.port_in_use(public[1], public[0])  # the relay listens for the node
+    finally:
+        assert manage.down(config.state_dir) == "lab stopped"
+    assert not any(servers.pid_alive(pid) for pid in pids.values())
+    for address, port in [public, (server_address(public[0]), public[1]),
+                          (config.db_node_address(0), config.db_endpoint_port)]:
+        assert not servers.port_in_use(port, address), f"{address}:{port} still listens"
+    servers.check_ports_free(config.all_ports())  # every listener of the lab is gone
