@@ -1,29 +1,22 @@
 """A TCP relay in one asyncio thread: a listener on every node's public (and peer) address that
-forwards to the node's server, applying the effects its `Flow` reports for each chunk.
+forwards to the node's server, applying the effects its `Flow` reports for each chunk (how one
+connection is relayed: `pipe.Side`).
 
-Without an impairment a chunk is written as soon as it is read (no queue, no timer); with one
-it gets a delivery time (delay, jitter, a retransmission stall for "loss", the bandwidth's
-transmission time) and a writer task delivers it in order. A held flow (black hole, partition)
-reads nothing more and delivers nothing until the hold ends: nothing is reset, and TCP's own
-flow control makes the sender wait. A listener opens once its server accepts connections and
+A new connection waits while its flow is held (a black hole: accepted, then nothing, no
+reset), then connects upstream. A listener opens once its server accepts connections and
 closes when the server refuses one, so a stopped server's address refuses connections again
 (the first client after the stop gets a reset instead).
 """
 import asyncio
 import logging
-import random
-import socket
-import struct
 import threading
-import time
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple
 
 from .impairments import Effect
+from .pipe import Side, reset
 
 log = logging.getLogger("woolab")
-CHUNK = 65536
-MIN_RTO = 0.2  # Linux's minimum retransmission timeout (TCP_RTO_MIN), doubled per loss in a row
 Address = Tuple[str, int]
 
 
@@ -48,7 +41,7 @@ class Relay:
         self._servers: Dict[Address, asyncio.AbstractServer] = {}
         self._changed = asyncio.Event()
         self._thread: Optional[threading.Thread] = None
-        self._conns: set = set()
+        self.waiting: set = set()  # sides whose flow is held, looked at again on every change
         self._stopping = False
 
     # life cycle (any thread) -----------------------------------------------------------------
@@ -80,6 +73,8 @@ class Relay:
     def _wake(self) -> None:
         self._changed.set()
         self._changed = asyncio.Event()
+        for side in list(self.waiting):
+            side.flush()
 
     async def _wait_change(self, timeout: float = 0.5) -> None:
         try:
@@ -117,8 +112,8 @@ class Relay:
 
     async def _open(self, listen: Address) -> None:
         try:
-            self._servers[listen] = await asyncio.start_server(
-                lambda r, w: self._serve(listen, r, w), listen[0], listen[1], reuse_address=True, backlog=512)
+            self._servers[listen] = await asyncio.get_running_loop().create_server(
+                lambda: self._accepted(listen), listen[0], listen[1], reuse_address=True, backlog=512)
         except OSError as exc:
             log.warning("relay cannot listen on %s:%s: %s", listen[0], listen[1], exc)
 
@@ -126,135 +121,47 @@ class Relay:
         for server in self._servers.values():
             server.close()
         self._servers.clear()
+        for side in list(self.waiting):
+            side.transport.close()
         others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         for task in others:  # relayed connections and servers still awaited
             task.cancel()
         await asyncio.gather(*others, return_exceptions=True)
 
-    async def _serve(self, listen: Address, client_r, client_w) -> None:
-        task = asyncio.current_task()
-        self._conns.add(task)
-        peer = client_w.get_extra_info("peername") or ("", 0)
-        flow = self.classify(listen, self.routes[listen], peer[0])
-        upstream_w = None
+    def _accepted(self, listen: Address) -> Side:
+        """A client connected: its side reads nothing until the upstream side is connected."""
+        side = Side(self, None, "to")
+        original = side.connection_made
+
+        def made(transport) -> None:
+            original(transport)
+            peer = transport.get_extra_info("peername") or ("", 0)
+            side.flow = self.classify(listen, self.routes[listen], peer[0])
+            side._pause(True)
+            asyncio.ensure_future(self._connect(listen, side))
+        side.connection_made = made
+        return side
+
+    async def _connect(self, listen: Address, client: Side) -> None:
+        """Connect the upstream side (after any hold on new connections), then let data flow."""
+        flow = client.flow
         try:
-            await self._hold_while(flow, "to")
-            try:
-                upstream_r, upstream_w = await asyncio.open_connection(*flow.upstream)
-            except ConnectionRefusedError:
-                self._server_gone(listen)
-                raise
-            await asyncio.gather(self._pump(flow, "to", client_r, upstream_w),
-                                 self._pump(flow, "from", upstream_r, client_w))
-        except (OSError, asyncio.IncompleteReadError):
-            _reset(client_w)
-        except asyncio.CancelledError:
-            pass
-        finally:
-            for w in (client_w, upstream_w):
-                if w is not None:
-                    w.close()
-            self._conns.discard(task)
-
-    async def _hold_while(self, flow: Flow, direction: str) -> None:
-        while True:
-            effect = flow.effect(direction)
-            if effect is None or not (effect.hold or effect.loss >= 1.0):
-                return
-            await self._wait_change()
-
-    async def _pump(self, flow: Flow, direction: str, reader, writer) -> None:
-        """Copy one direction until EOF; impaired chunks go through `Delivery`."""
-        delivery = Delivery(self, flow, direction, writer)
-        try:
-            while True:
-                await self._hold_while(flow, direction)
-                data = await reader.read(CHUNK)
-                if not data:
-                    break
-                effect = flow.effect(direction)
-                if effect is None and delivery.idle():
-                    writer.write(data)
-                    await writer.drain()
-                else:
-                    await delivery.put(data, effect or Effect())
-            await delivery.finish()
-            if writer.can_write_eof():
-                writer.write_eof()
-        except (OSError, asyncio.IncompleteReadError):
-            _reset(writer)
-            delivery.cancel()
-
-
-class Delivery:
-    """In-order delivery of impaired chunks at their due times (one writer task per direction)."""
-
-    def __init__(self, relay: Relay, flow: Flow, direction: str, writer):
-        self.relay, self.flow, self.direction, self.writer = relay, flow, direction, writer
-        self.queue: asyncio.Queue = asyncio.Queue(maxsize=32)  # back-pressure on a fast sender
-        self.pending = 0
-        self.link_free_at = 0.0
-        self.last_due = 0.0
-        self.losses = 0
-        self.task: Optional[asyncio.Task] = None
-
-    def idle(self) -> bool:
-        return self.pending == 0
-
-    def _due(self, size: int, effect: Effect) -> float:
-        now = time.monotonic()
-        delay = effect.delay_s + (random.uniform(-effect.jitter_s, effect.jitter_s) if effect.jitter_s else 0.0)
-        if effect.loss and random.random() < effect.loss:
-            delay += MIN_RTO * (2 ** min(self.losses, 6))  # the segment is resent after the RTO
-            self.losses += 1
-        else:
-            self.losses = 0
-        start = max(now, self.link_free_at)
-        if effect.bytes_per_s:
-            self.link_free_at = start + size / effect.bytes_per_s
-            start = self.link_free_at
-        self.last_due = max(self.last_due, start + max(0.0, delay))  # TCP delivers in order
-        return self.last_due
-
-    async def put(self, data: bytes, effect: Effect) -> None:
-        if self.task is None:
-            self.task = asyncio.ensure_future(self._deliver())
-        self.pending += 1
-        await self.queue.put((self._due(len(data), effect), data))
-
-    async def _deliver(self) -> None:
-        while True:
-            due, data = await self.queue.get()
-            if data is None:
-                return
-            wait = due - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            await self.relay._hold_while(self.flow, self.direction)
-            try:
-                self.writer.write(data)
-                await self.writer.drain()
-            except OSError:
-                return
-            finally:
-                self.pending -= 1
-
-    async def finish(self) -> None:
-        if self.task is not None:
-            await self.queue.put((0.0, None))
-            await self.task
-
-    def cancel(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-
-
-def _reset(writer) -> None:
-    """Pass a reset on: close with SO_LINGER 0, so the peer gets RST instead of FIN."""
-    sock = writer.get_extra_info("socket")
-    try:
-        if sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        writer.transport.abort()
-    except OSError:
-        pass
+            while (effect := flow.effect("to")) is not None and (effect.hold or effect.loss >= 1.0):
+                await self._wait_change()
+                if client.transport.is_closing():
+                    return
+            _, upstream = await asyncio.get_running_loop().create_connection(
+                lambda: Side(self, flow, "from"), *flow.upstream)
+        except ConnectionRefusedError:
+            self._server_gone(listen)
+            reset(client.transport)
+            return
+        except OSError:
+            reset(client.transport)
+            return
+        if client.transport.is_closing():
+            upstream.transport.close()
+            return
+        client.peer, upstream.peer = upstream, client
+        client._pause(False)
+        upstream.flush()  # what the server said before the link (a MySQL greeting)
