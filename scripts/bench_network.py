@@ -1,5 +1,6 @@
 """Benchmark section `network`: what the lab's relay costs, and Multi-AZ's promise through it.
 
+- Redis PING round trips through the relay and directly (the relay's own latency);
 - browse throughput and p95 with the shop reaching Redis and MariaDB through the relay (the
   lab's normal path) and directly (the servers' private addresses), alternating, in one run;
 - planned DB and cache failovers under acknowledged writes through the relay: writes lost;
@@ -8,6 +9,7 @@
   the cut, how long the endpoint was unwritable.
 Registered in scripts/bench.py by `register`.
 """
+import os
 import statistics
 import sys
 import time
@@ -62,6 +64,36 @@ def relay_cost(config, args, figure, rounds: int = 2) -> None:
            "target <= 1 ms")
 
 
+def _ping_ms(address: str, port: int, password: str, n: int = 2000) -> list:
+    import redis
+    client = redis.Redis(host=address, port=port, password=password, socket_timeout=5)
+    try:
+        client.ping()
+        times = []
+        for _ in range(n):
+            start = time.perf_counter()
+            client.ping()
+            times.append((time.perf_counter() - start) * 1000)
+        return times
+    finally:
+        client.close()
+
+
+def ping_cost(config, figure, rounds: int = 3) -> None:
+    """One Redis connection's PING round trip through the relay and directly, alternating: the
+    relay's own latency, without the shop's noise."""
+    password = manage.env(config.state_dir)["GAMEDAY_REDIS_PASSWORD"]
+    public = config.cache_node_address(1)
+    runs = {"relay": [], "direct": []}
+    for _ in range(rounds):
+        runs["relay"] += _ping_ms(public, config.cache_primary_port, password)
+        runs["direct"] += _ping_ms(server_address(public), config.cache_primary_port, password)
+    q = {k: statistics.quantiles(v, n=100) for k, v in runs.items()}
+    figure("network", "Redis PING p50 ms direct / relay", f"{q['direct'][49]:.3f} / {q['relay'][49]:.3f}")
+    figure("network", "Redis PING p95 ms direct / relay", f"{q['direct'][94]:.3f} / {q['relay'][94]:.3f}")
+    figure("network", "Redis PING p95 added by the relay, ms", q["relay"][94] - q["direct"][94], "target <= 1 ms")
+
+
 def planned_failovers(config, rounds: int, figure) -> None:
     """`rounds` planned failovers of each service under acknowledged writes through the relay."""
     env = manage.env(config.state_dir)
@@ -95,6 +127,8 @@ def partition_trials(config, rounds: int, figure) -> None:
 
 def bench_network(config, args, figure) -> None:
     began = time.monotonic()
+    figure("network", "machine load average (1 min) at the start", os.getloadavg()[0])
+    ping_cost(config, figure)
     relay_cost(config, args, figure)
     planned_failovers(config, args.rounds, figure)
     partition_trials(config, args.rounds, figure)

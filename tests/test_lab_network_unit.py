@@ -168,10 +168,10 @@ def test_relay_forwards_unimpaired_then_delays_then_clears(relayed):
     server, relay, state = relayed
     assert _round_trip(server.port) < 0.05
     state["effect"] = Effect(delay_s=0.1)
-    relay.changed()
+    relay.changed(quiet=False)
     assert 0.19 <= _round_trip(server.port) <= 0.35  # 100 ms each way
     state["effect"] = None
-    relay.changed()
+    relay.changed(quiet=True)
     assert _round_trip(server.port) < 0.05
 
 
@@ -179,13 +179,13 @@ def test_relay_black_hole_hangs_without_reset_and_delivers_after_the_hold(relaye
     server, relay, state = relayed
     sock = socket.create_connection(("127.0.99.1", server.port), timeout=5)
     state["effect"] = Effect(hold=True)
-    relay.changed()
+    relay.changed(quiet=False)
     sock.settimeout(0.3)
     sock.sendall(b"held")
     with pytest.raises(socket.timeout):
         sock.recv(10)
     state["effect"] = None
-    relay.changed()
+    relay.changed(quiet=True)
     sock.settimeout(5)
     assert sock.recv(10) == b"held"
     sock.close()

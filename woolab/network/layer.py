@@ -79,7 +79,7 @@ class NetworkLayer:
             self._schedule()
         self.events.record("lab", new.az, f"network impairment started on {new.az}: {new.describe()}",
                            categories=["network"])
-        self.relay.changed()
+        self.relay.changed(quiet=not self._in_force)
         return new.to_dict()
 
     def clear(self, az: Optional[str] = None, why: str = "cleared") -> List[dict]:
@@ -101,7 +101,7 @@ class NetworkLayer:
         before_db = self._touches_db(self._in_force)
         self._in_force = tuple(i for i in self._in_force if i not in ended)
         self._schedule()
-        self.relay.changed()
+        self.relay.changed(quiet=not self._in_force)
         for imp in ended:
             self.events.record("lab", imp.az, f"network impairment ended on {imp.az} ({why}): "
                                               f"{imp.describe().rsplit(' (', 1)[0]}", categories=["network"])

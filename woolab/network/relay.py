@@ -41,6 +41,7 @@ class Relay:
         self._servers: Dict[Address, asyncio.AbstractServer] = {}
         self._changed = asyncio.Event()
         self._thread: Optional[threading.Thread] = None
+        self.quiet = True  # no impairment in force anywhere (set by the owner with `changed`)
         self.waiting: set = set()  # sides whose flow is held, looked at again on every change
         self._stopping = False
 
@@ -62,8 +63,9 @@ class Relay:
         self._thread.join(10)
         self._thread = None
 
-    def changed(self) -> None:
-        """The impairments changed: held flows look again (thread-safe)."""
+    def changed(self, quiet: bool = False) -> None:
+        """The impairments changed (`quiet`: none is left): held flows look again (thread-safe)."""
+        self.quiet = quiet
         self.loop.call_soon_threadsafe(self._wake)
 
     def open_listeners(self) -> list:
