@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 
 from chaosext.supervisor import poll_until
 from woolab import manage
+from woolab.errors import LabStartError
 from woolab.measure import EndpointWriter
 
 
@@ -30,6 +31,17 @@ def fully_redundant(config) -> bool:
             and not manage.call(config, "/_lab/network")["impairments"])
 
 
+def _cut(config, az: str) -> bool:
+    """Cut `az` from the others; False while the lab refuses (the DB standby not in sync yet)."""
+    try:
+        manage.call(config, "/_lab/network?" + urlencode({"az": az, "partition": "*", "seconds": 300}), "POST")
+        return True
+    except LabStartError as exc:
+        if "not in sync" not in str(exc):
+            raise
+        return False
+
+
 def partition_then_crash(config, env: dict, kind: str, cut_seconds: float = 2.5, timeout: float = 60.0) -> dict:
     """One trial: writes through the endpoint (cache: acknowledged only when WAIT saw the
     replica), the primary's AZ cut from the others for `cut_seconds` (longer than MariaDB's 2 s
@@ -41,7 +53,7 @@ def partition_then_crash(config, env: dict, kind: str, cut_seconds: float = 2.5,
     writer.start()
     try:
         assert poll_until(lambda: len(writer.acked) >= 5, 20), f"no {kind} writes acknowledged before the cut"
-        manage.call(config, "/_lab/network?" + urlencode({"az": az, "partition": "*", "seconds": 300}), "POST")
+        assert poll_until(lambda: _cut(config, az), timeout), f"{az} could not be cut (standby never in sync)"
         cut_at = time.time()
         poll_until(lambda: time.time() - cut_at >= cut_seconds, cut_seconds + 1, interval=0.05)
         # one write may have started before the cut and been acknowledged after it
