@@ -70,7 +70,19 @@ def cmd_lab_status(args) -> int:
     for name, where in info["endpoints"].items():
         now = addresses.get(where.rsplit(":", 1)[0])
         print(f"  {name:<32} {where}" + (f"  -> {now}" if now else ""))
+    print("redundancy: " + ("full" if not info["redundancy"] else "converging: " + "; ".join(info["redundancy"])))
     return 0
+
+
+def cmd_lab_repair(args) -> int:
+    """The last resort: the lab heals by itself, so this should never be needed."""
+    result = manage.repair(_state_dir(args), args.timeout)
+    if result["converged"]:
+        print("lab repaired: full redundancy")
+        return 0
+    print("lab not yet whole after repair: " + "; ".join(result["problems"]))
+    print("last events: " + " | ".join(e["message"] for e in result["events"][-5:]))
+    return 1
 
 
 def print_dead_controller(info: dict) -> int:
@@ -394,6 +406,11 @@ def _add_lab_parsers(sub) -> None:
     p.set_defaults(func=cmd_lab_status)
     lab_sub.add_parser("env", parents=[common], help="print export lines to reach the lab").set_defaults(
         func=cmd_lab_env)
+    p = lab_sub.add_parser("repair", parents=[common],
+                           help="last resort: power back, frozen nodes resumed, healing retried at once, "
+                                "then wait for full redundancy (the lab heals by itself)")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for full redundancy")
+    p.set_defaults(func=cmd_lab_repair)
     p = lab_sub.add_parser("failover", parents=[common], help="fail over shop-db or shop-cache by hand")
     p.add_argument("kind", choices=["db", "cache"])
     p.add_argument("--no-wait", dest="wait", action="store_false")

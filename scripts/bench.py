@@ -28,9 +28,9 @@ from woolab.measure import EndpointWriter  # noqa: E402
 
 BASE_PORT = int(os.environ.get("GAMEDAY_LAB_BASE_PORT") or 27300)
 FIGURES = {}
-SECTIONS = ("lab", "crashes", "facade", "shop", "load", "capacity", "extension", "liveview", "report",
+SECTIONS = ("lab", "convergence", "crashes", "facade", "shop", "load", "capacity", "extension", "liveview", "report",
             "history", "pulse", "tls")
-LAB_SECTIONS = ("lab", "crashes", "facade", "shop", "load", "capacity", "extension", "liveview")
+LAB_SECTIONS = ("lab", "convergence", "crashes", "facade", "shop", "load", "capacity", "extension", "liveview")
 
 
 def figure(section: str, name: str, value, target: str = "") -> None:
@@ -528,6 +528,11 @@ def bench_crashes(config, args) -> None:
 
 # --- history: `gameday history` over 200 runs (issue 18) ------------------------------------------
 
+def bench_convergence(config, args) -> None:
+    from bench_convergence import bench_convergence as run
+    run(config, args, figure)
+
+
 def bench_history(_config, args) -> None:
     from gameday.report.history_bench import bench_history as run_history
     result = run_history(runs=200, reports=str(args.work / "history"))
@@ -576,7 +581,7 @@ def bench_tls(_config, args) -> None:
 
 BENCHES = {"lab": bench_lab, "facade": bench_facade, "shop": bench_shop, "load": bench_load,
            "capacity": bench_capacity, "extension": bench_extension, "report": bench_report,
-           "crashes": bench_crashes, "history": bench_history, "liveview": bench_liveview,
+           "crashes": bench_crashes, "convergence": bench_convergence, "history": bench_history, "liveview": bench_liveview,
            "pulse": bench_pulse, "tls": bench_tls}
 SECTIONS, LAB_SECTIONS = __import__("bench_network").register(SECTIONS, LAB_SECTIONS, BENCHES, figure)
 
@@ -621,6 +626,8 @@ def run_with_lab(sections, args) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20, help="lab failovers per kind (default 20)")
+    parser.add_argument("--stress-failovers", type=int, default=30,
+                        help="failovers per kind of the convergence section, on a busy machine (default 30)")
     parser.add_argument("--rto-rounds", type=int, default=5,
                         help="extension failovers per action compared with ground truth (default 5)")
     parser.add_argument("--seconds", type=float, default=10.0,

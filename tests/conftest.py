@@ -131,6 +131,31 @@ def stop_lab(state_dir: Path, pids: dict) -> None:
     assert not left, f"lab processes left behind: {left}"
 
 
+CONVERGENCE_BOUND = 90.0  # seconds the fast lab may take to be whole again after a test
+
+
+@pytest.fixture(autouse=True)
+def _lab_whole_after_each_test(request):
+    """A test that uses the shared lab leaves it with full redundancy (the lab heals on its own
+    within the bound). One that does not fails itself, with what is missing and the lab's last
+    events; the lab is then repaired, or restarted, so the next test starts on a whole lab."""
+    yield
+    if "lab" not in request.fixturenames:
+        return
+    handle = request.getfixturevalue("lab")
+    if not manage.is_up(handle.state_dir):
+        return  # the test stopped the lab on purpose (lifecycle tests); the next `lab` use fails loudly
+    result = manage.converged(handle.state_dir, CONVERGENCE_BOUND)
+    if result["converged"]:
+        return
+    if not manage.repair(handle.state_dir, CONVERGENCE_BOUND)["converged"]:
+        manage.down(handle.state_dir)
+        manage.up(handle.config)
+    events = "\n".join(f"  {e['time']:.3f} {e['source_id']}: {e['message']}" for e in result["events"])
+    pytest.fail(f"the lab was not whole {CONVERGENCE_BOUND:.0f} s after this test: "
+                f"{'; '.join(result['problems'])}\nits last events:\n{events}", pytrace=False)
+
+
 @pytest.fixture
 def run_dir(tmp_path) -> Path:
     """A copy of the recorded game-day run directory (reports write into the run dir they read)."""

@@ -44,6 +44,11 @@ class BackgroundRunner:
         with self._lock:
             return any(t.is_alive() for t in self._threads)
 
+    def running(self) -> List[str]:
+        """The names of the operations still running (what `gameday lab status` reports)."""
+        with self._lock:
+            return [t.name for t in self._threads if t.is_alive()]
+
     def busy_with(self, owner: tuple) -> bool:
         """Whether an operation on this resource is still running."""
         with self._lock:

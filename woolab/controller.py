@@ -105,6 +105,10 @@ class LabRequestHandler(BaseHTTPRequestHandler):
         if path == "/_lab/wait-idle" and method == "POST":
             lab.wait_idle(float(query.get("timeout", 60)))
             return 200, {"errors": lab.take_background_errors()}
+        if path == "/_lab/converged" and method == "GET":
+            return 200, lab.wait_converged(float(query.get("timeout", 0)))
+        if path == "/_lab/repair" and method == "POST":
+            return 200, lab.repair(float(query.get("timeout", 120)))
         if path == "/_lab/shutdown" and method == "POST":
             self.shutdown.set()
             return 202, {"stopping": True}

@@ -33,6 +33,11 @@ class EventLog:
                 f.write(json.dumps(event) + "\n")
         return event
 
+    def tail(self, count: int) -> List[dict]:
+        """The last `count` events (what a failed convergence check shows)."""
+        with self._lock:
+            return list(self._events[-count:])
+
     def query(self, source_type: Optional[str] = None, source_id: Optional[str] = None,
               start: Optional[float] = None, end: Optional[float] = None) -> List[dict]:
         with self._lock:

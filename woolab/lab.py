@@ -5,12 +5,15 @@ Operations work as AWS's do: the `start_*` call validates, sets the status at on
 the work goes on in the background and every step lands in the ground-truth event log. The
 mechanics live in `woolab.db` and `woolab.cache`; this module only decides what runs when.
 """
+import contextlib
 import logging
+import os
+import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import List, Optional
 
-from chaosext.supervisor import pid_alive
+from chaosext.supervisor import pid_alive, poll_until
 
 from . import servers
 from .admin import Admin
@@ -19,6 +22,7 @@ from .cache import sentinel
 from .cache.failover import CacheMechanics
 from .cache.setup import start_cache
 from .cache.watch import adopt_roles, demote_stale_primaries, live_masters, node_roles
+from .convergence import redundancy_problems
 from .config import REPLICATION_GROUP_ID, LabConfig, load_or_create_secrets
 from .db.commitguard import set_strict
 from .db.failover import DbMechanics, check_reboot
@@ -86,7 +90,8 @@ class Lab:
         self.webhook = WebhookReceiver(cfg.webhook_port, cfg.path("webhook")).start()
         self.state.save()
         self.power = PowerControl(parts, self.runner, self.db, self.cache)
-        HealthMonitor(parts, self.runner, self.db, self.cache, self.power.powered_off).start()
+        self.monitor = HealthMonitor(parts, self.runner, self.db, self.cache, self.power.powered_off)
+        self.monitor.start()
         self._watcher = threading.Thread(target=self._watch, name="lab-watch", daemon=True)
         self._watcher.start()
 
@@ -123,6 +128,33 @@ class Lab:
         if self.events is not None:
             self.events.record("lab", "lab", f"operation failed: {why}")
         self.state.save()
+
+    # ------------------------------------------------------------------ full redundancy
+    def redundancy_problems(self) -> List[str]:
+        """What keeps the lab from full redundancy now (empty: converged)."""
+        return redundancy_problems(self.parts, self.runner, self.power.powered_off)
+
+    def wait_converged(self, timeout: float) -> dict:
+        """Wait until the lab has full redundancy again; what is still missing, and the last events."""
+        problems: List[str] = []
+
+        def converged() -> bool:
+            problems[:] = self.redundancy_problems()
+            return not problems
+        poll_until(converged, timeout, interval=0.25)
+        return {"converged": not problems, "problems": problems, "events": self.events.tail(12)}
+
+    def repair(self, timeout: float) -> dict:
+        """The last resort: power back in every AZ, every frozen node resumed, healing retried at
+        once; then wait for full redundancy. The lab heals by itself, so this should never be needed."""
+        for az in list(self.power.interruptions()):
+            self.power.restore(az)
+        for name, pid in self.procs.pids().items():
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGCONT)
+        self.monitor.healer.retry_now()
+        self.events.record("lab", "lab", "repair asked for: healing every degraded resource now")
+        return self.wait_converged(timeout)
 
     def take_background_errors(self) -> List[str]:
         return self.runner.take_errors()

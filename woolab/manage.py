@@ -15,6 +15,8 @@ import urllib.request
 from pathlib import Path
 from typing import Optional
 
+from chaosext.supervisor import poll_until
+
 from . import runlock, servers
 from .config import DB_INSTANCE_ID, REPLICATION_GROUP_ID, LabConfig, load_or_create_secrets, write_json_atomic
 from .errors import LabNotRunning, LabStartError
@@ -109,20 +111,18 @@ def _fresh_state_dir(state_dir: Path) -> None:
 
 
 def _wait_ready(state_dir: Path, timeout: float, proc: Optional[subprocess.Popen] = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def ready() -> bool:
         state = _read_json(state_dir / "lab.json") or {}
-        if state.get("status") == "ready":
-            return
         if state.get("status") == "failed":
             _kill_leftovers(state_dir)
             raise LabStartError(f"lab failed to start: {state.get('error')}")
-        if proc is not None and proc.poll() is not None:
+        if state.get("status") != "ready" and proc is not None and proc.poll() is not None:
             _kill_leftovers(state_dir)
             raise LabStartError(f"lab controller exited (code {proc.returncode}); see {state_dir / 'controller.log'}")
-        time.sleep(0.05)
-    down(state_dir)
-    raise LabStartError(f"lab did not become ready within {timeout:.0f} s; see {state_dir / 'controller.log'}")
+        return state.get("status") == "ready"
+    if not poll_until(ready, timeout):
+        down(state_dir)
+        raise LabStartError(f"lab did not become ready within {timeout:.0f} s; see {state_dir / 'controller.log'}")
 
 
 def recorded_pids(state_dir: Path) -> dict:
@@ -201,6 +201,18 @@ def shop_settings(state_dir: Path, settings: dict) -> dict:
     return call(config, "/_lab/shop-settings?" + urlencode(settings), method="POST")
 
 
+def converged(state_dir: Path, timeout: float = 0.0) -> dict:
+    """Wait up to `timeout` s for full redundancy: {"converged", "problems", "events"}."""
+    config = require_up(state_dir)
+    return call(config, f"/_lab/converged?timeout={timeout}", timeout=timeout + 30)
+
+
+def repair(state_dir: Path, timeout: float = 120.0) -> dict:
+    """The last resort when the lab has not healed by itself (it should never be needed)."""
+    config = require_up(state_dir)
+    return call(config, f"/_lab/repair?timeout={timeout}", method="POST", timeout=timeout + 30)
+
+
 def recover_command(state_dir: Path) -> str:
     """The command that cleans up after a dead controller and starts a fresh lab."""
     where = "" if Path(state_dir).resolve() == default_state_dir() else f" --state-dir {state_dir}"
@@ -275,7 +287,8 @@ def status(state_dir: Path) -> dict:
     return {"state_dir": str(state_dir), "controller": "running", "timing": config.timing, "tls": config.tls,
             "db_status": db["status"], "cache_status": group["status"], "nodes": nodes,
             "endpoints": endpoints, "addresses": network.endpoint_addresses(config, names),
-            "in_use_by": runlock.lock_holder(state_dir)}
+            "in_use_by": runlock.lock_holder(state_dir),
+            "redundancy": call(config, "/_lab/converged?timeout=0")["problems"]}
 
 
 def env(state_dir: Path) -> dict:

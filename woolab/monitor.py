@@ -12,7 +12,7 @@ Nothing is replaced in an AZ without power (`PowerControl`) until its power retu
 import logging
 import threading
 import time
-from typing import Callable, Dict
+from typing import Callable, Dict, Set
 
 import pymysql
 
@@ -20,6 +20,7 @@ from chaosext.supervisor import pid_alive
 
 from .background import BackgroundRunner
 from .cache.failover import CacheMechanics
+from .convergence import Healer
 from .db.failover import DbMechanics
 from .parts import LabParts
 
@@ -34,6 +35,8 @@ class HealthMonitor:
         self.powered_off = powered_off
         self._since: Dict[str, float] = {}  # node -> when it was first seen unhealthy
         self._limit: Dict[str, float] = {}  # node -> detection time drawn for this incident
+        self.lost_primaries: Set[str] = set()  # DB instances whose primary failed with no standby
+        self.healer = Healer(parts, runner, db, cache, powered_off)
 
     def start(self) -> threading.Thread:
         thread = threading.Thread(target=self._loop, name="lab-health", daemon=True)
@@ -45,6 +48,7 @@ class HealthMonitor:
             try:
                 self.check_db()
                 self.check_cache()
+                self.healer.heal(self.lost_primaries)
             except Exception:  # the monitor must outlive any one bad check
                 log.exception("health check failed")
 
@@ -81,7 +85,9 @@ class HealthMonitor:
             if self._detected(db.primary, self._db_healthy(db.primary, primary.pid), "db_detection_seconds"):
                 failed_since = self._since.pop(db.primary)
                 if not db.standby or db.nodes[db.standby].status != "available":
-                    continue  # nothing to fail over to: RDS waits for the host to come back
+                    if not self.powered_off(primary.az):
+                        self.lost_primaries.add(db.id)  # nothing to fail over to: restarted in place
+                    continue
                 reason = ("failover-reason-unreachable" if self.powered_off(primary.az) else
                           "failover-reason-unhealthy" if not pid_alive(primary.pid) else "failover-reason-busy")
                 with state.lock:

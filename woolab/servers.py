@@ -20,6 +20,7 @@ from .tls import REDIS_USERNAME, LabTls
 
 DEBIAN_PACKAGES = {
     "mariadbd": "mariadb-server", "mariadb-install-db": "mariadb-server",
+    "mariadb-dump": "mariadb-client", "mariadb": "mariadb-client-core",
     "redis-server": "redis-server", "redis-sentinel": "redis-sentinel",
 }
 SEARCH_PATH = os.environ.get("PATH", "") + ":/usr/sbin:/usr/bin:/sbin"
@@ -127,11 +128,58 @@ def mariadb_start(datadir: Path, port: int, server_id: int, run_dir: Path, read_
     return spawn(argv, run_dir / (name + ".out"))
 
 
+def mariadb_dump(run_dir: Path, name: str, databases, timeout: float = 120.0) -> bytes:
+    """A copy of node `name`: its accounts (`mysql.global_priv`, the table behind MariaDB's user
+    view), then `databases` in one transaction with the GTID position they correspond to
+    (`SET GLOBAL gtid_slave_pos=...`)."""
+    socket_args = [binary("mariadb-dump"), "--no-defaults", f"--socket={run_dir / (name + '.sock')}", "--user=root"]
+    accounts = _run_dump(socket_args + ["mysql", "global_priv"], name, timeout)
+    data = _run_dump(socket_args + ["--single-transaction", "--gtid", "--master-data=1", "--databases", *databases],
+                     name, timeout)
+    return b"USE mysql;\n" + accounts + b"\nFLUSH PRIVILEGES;\n" + data
+
+
+def _run_dump(argv: List[str], name: str, timeout: float) -> bytes:
+    done = subprocess.run(argv, capture_output=True, timeout=timeout)
+    if done.returncode != 0:
+        raise LabStartError(f"copying {name} failed: {done.stderr.decode(errors='replace').strip()[:300]}")
+    return done.stdout
+
+
+def mariadb_load(run_dir: Path, name: str, dump: bytes, timeout: float = 120.0) -> None:
+    """Load a copy into node `name` without logging it to the node's own binlog (the statements
+    are the primary's transactions, not new ones of this node)."""
+    argv = [binary("mariadb"), "--no-defaults", f"--socket={run_dir / (name + '.sock')}", "--user=root"]
+    done = subprocess.run(argv, input=b"SET SESSION sql_log_bin=0;\n" + dump, capture_output=True, timeout=timeout)
+    if done.returncode != 0:
+        raise LabStartError(f"loading the copy into {name} failed: {done.stderr.decode(errors='replace').strip()[:300]}")
+
+
 def mysql_root(run_dir: Path, name: str, timeout: float = 5.0,
                read_timeout: float = 30.0) -> pymysql.connections.Connection:
     """Root connection over the node's unix socket (the admin path; apps use TCP endpoints)."""
     return pymysql.connect(unix_socket=str(run_dir / (name + ".sock")), user="root", password="",
                            connect_timeout=timeout, read_timeout=read_timeout, autocommit=True)
+
+
+def mysql_ready(run_dir: Path, name: str, proc: Optional[subprocess.Popen] = None) -> bool:
+    """Whether the node answers a query on its admin socket. A listening TCP port is not enough:
+    mariadbd listens on TCP before its unix socket, and a killed server leaves its socket file
+    behind, which refuses connections until the new server replaces it. A child that exited
+    while starting fails at once."""
+    if proc is not None and proc.poll() is not None:
+        raise LabStartError(f"mariadbd {name} exited with code {proc.returncode} during start")
+    try:
+        with mysql_root(run_dir, name, timeout=1.0, read_timeout=2.0) as conn:
+            sql(conn, "SELECT 1")
+        return True
+    except (pymysql.MySQLError, OSError):
+        return False
+
+
+def wait_mysql_ready(run_dir: Path, name: str, timeout: float, proc: Optional[subprocess.Popen] = None) -> None:
+    if not poll_until(lambda: mysql_ready(run_dir, name, proc), timeout, interval=0.05):
+        raise LabStartError(f"mariadbd {name} did not answer on its admin socket within {timeout:.0f} s")
 
 
 def sql(conn, statement: str, args=None):

@@ -129,7 +129,8 @@ class LabState:
     def group_for_change(self, group_id: str) -> ReplicationGroup:
         group = self.group(group_id)
         if group.status != "available":
-            raise LabInvalidState(f"Replication group {group_id} is {group.status}, not available")
+            raise LabInvalidState(f"Replication group {group_id} is {group.status}, not available "
+                                  "(a failover or a node replacement is running; retry once it is available)")
         return group
 
     def members(self, group_id: str, node_group_id: str) -> List[CacheNode]:

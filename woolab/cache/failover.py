@@ -159,6 +159,11 @@ class CacheMechanics:
             parts.state.groups[group_id].status = "available"
         parts.state.save()
 
+    def replace_failed_node(self, group_id: str, node_id: str) -> None:
+        """Heal a node nobody else is handling (a replacement that failed, a replica that stopped
+        replicating): a lost primary first waits for Sentinel's promotion, then the node is replaced."""
+        self.handle_failed_node(group_id, node_id, replace=True)
+
     def replace_node(self, group_id: str, node_id: str) -> None:
         """Replace a failed node with a fresh replica of the current primary, same id and AZ."""
         parts = self.parts

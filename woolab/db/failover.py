@@ -7,8 +7,11 @@ after the configured outage, and the old primary comes back as the new standby. 
 in the event log; "endpoint writable" is the ground truth the pack's RTO is measured against.
 """
 import logging
+import subprocess
 import time
 from typing import Optional
+
+import pymysql
 
 from chaosext.supervisor import poll_until
 
@@ -16,12 +19,18 @@ from .. import servers
 from ..config import DB_INSTANCE_ID
 from ..errors import LabInvalidState, LabStartError
 from ..parts import LabParts
-from .setup import replicate, restart_node
+from .setup import Diverged, replicate, reseed, restart_node
 
 log = logging.getLogger("woolab")
 
-REBUILD_ATTEMPTS = 3  # a standby that failed to start replicating is started afresh this often
 REBUILD_REPLICATION_TIMEOUT = 30.0  # seconds for both replication threads to run (busy machines)
+# read_only=1 waits for commits still waiting for the standby's acknowledgement (up to the
+# semi-sync timeout of `servers.mariadb_start`), so the quiesce must outwait that timeout
+QUIESCE_TIMEOUT = 5.0
+REBUILD_BUDGET = 120.0
+STANDBY_BUILD_SECONDS = 10.0  # about what a standby rebuild takes in the lab (a copy included)  # seconds of attempts before a standby is handed to healing
+# what a rebuild attempt meets on a busy machine and clears by starting the node again
+TRANSIENT_ERRORS = (LabStartError, pymysql.MySQLError, OSError, subprocess.SubprocessError)
 
 
 def gtid_seqs(position: str) -> dict:
@@ -69,7 +78,7 @@ class DbMechanics:
         if not self.parts.procs.alive(old):
             return None
         try:
-            with self.parts.admin.mysql(old, timeout=1.0, read_timeout=2.0) as conn:  # it may hang
+            with self.parts.admin.mysql(old, timeout=1.0, read_timeout=QUIESCE_TIMEOUT) as conn:  # it may hang
                 servers.sql(conn, "SET GLOBAL read_only=1")
                 return servers.sql(conn, "SELECT @@gtid_binlog_pos")[0][0]
         except Exception as exc:  # a dying primary: promote what the standby received
@@ -109,34 +118,55 @@ class DbMechanics:
             db.nodes[old].status = "rebuilding" if rebuild else "failed"
         if rebuild:
             time.sleep(parts.endpoints.db_ttl)  # the old address refuses until cached answers expired
-            self.rebuild_standby(instance_id, old)
-            self._event(instance_id, "restarted", "RDS-EVENT-0006", ["availability"])
+            if self.rebuild_standby(instance_id, old):
+                self._event(instance_id, "restarted", "RDS-EVENT-0006", ["availability"])
         with parts.state.lock:
             db.status = "available"
             db.last_failover_at = time.time()
         self._event(instance_id, "failover-completed", "RDS-EVENT-0049", ["failover"])
         parts.state.save()
 
-    def rebuild_standby(self, instance_id: str, name: str) -> None:
-        """Start `name` again as a read-only replica of the current primary (GTID catch-up).
+    def rebuild_standby(self, instance_id: str, name: str) -> bool:
+        """Start `name` again as a read-only replica of the current primary (GTID catch-up), or
+        build it afresh from a copy of the primary when it diverged. A node slow to start or a
+        refused connection is retried within `REBUILD_BUDGET`; beyond that the node is handed
+        to healing (status `failed`, the health monitor replaces it), never left `rebuilding`.
+        Returns whether the standby replicates now."""
+        parts = self.parts
+        db = parts.state.db_instance(instance_id)
 
-        A rebuild whose replication does not start in time (seen on a 2-core machine running a
-        whole test suite) is tried again from a fresh start instead of leaving the instance with
-        a standby "rebuilding" for ever: RDS keeps replacing a standby until it has one."""
-        db = self.parts.state.db_instance(instance_id)
-        for attempt in range(1, REBUILD_ATTEMPTS + 1):
+        def attempt() -> bool:
             try:
-                restart_node(self.parts, name, read_only=True)
-                replicate(self.parts, name, db.nodes[db.primary], gtid_mode="current_pos",
-                          timeout=REBUILD_REPLICATION_TIMEOUT)
-                break
-            except LabStartError as exc:
-                if attempt == REBUILD_ATTEMPTS:
-                    raise
-                log.warning("rebuilding standby %s failed (%s); starting it again", name, exc)
-                self.parts.procs.stop(name, hard=True)
-        with self.parts.state.lock:
-            db.nodes[name].status = "available"
+                self._start_replica(db, name)
+                return True
+            except TRANSIENT_ERRORS as exc:
+                log.warning("rebuilding standby %s: %s; starting it again", name, exc)
+                parts.procs.stop(name, hard=True)
+                return False
+        if poll_until(attempt, REBUILD_BUDGET, interval=1.0):
+            with parts.state.lock:
+                db.nodes[name].status = "available"
+            return True
+        with parts.state.lock:
+            db.nodes[name].status = "failed"
+        parts.marker(instance_id, f"standby {name} not rebuilt within {REBUILD_BUDGET:.0f} s: "
+                                  "handed to healing (it is replaced again)")
+        parts.state.save()
+        return False
+
+    def _start_replica(self, db, name: str) -> None:
+        """One rebuild attempt: restart and catch up, or copy the primary afresh if `name` holds
+        transactions the primary never had."""
+        restart_node(self.parts, name, read_only=True)
+        try:
+            replicate(self.parts, name, db.nodes[db.primary], gtid_mode="current_pos",
+                      timeout=REBUILD_REPLICATION_TIMEOUT)
+        except Diverged as exc:
+            self.parts.marker(db.id, f"standby {name} diverged from {db.primary} ({exc}); "
+                                     f"building it afresh from a copy of {db.primary}")
+            reseed(self.parts, name, db.primary)
+            replicate(self.parts, name, db.nodes[db.primary], gtid_mode="slave_pos",
+                      timeout=REBUILD_REPLICATION_TIMEOUT)
 
     # unplanned failures (RDS's own monitoring acts; nobody called an API) ----------------------
     def automatic_failover(self, instance_id: str, reason: str, rebuild: bool = True,
@@ -163,14 +193,19 @@ class DbMechanics:
         self._event(instance_id, "standby-recovery-started", "RDS-EVENT-0361", ["recovery"])
         self.parts.procs.stop(name, hard=True)
         time.sleep(max(self.parts.timing.sample("replacement_delay_seconds"), self.parts.endpoints.db_ttl))
-        self.rebuild_standby(instance_id, name)
-        self._event(instance_id, "standby-recovery-completed", "RDS-EVENT-0362", ["recovery"])
+        if self.rebuild_standby(instance_id, name):
+            self._event(instance_id, "standby-recovery-completed", "RDS-EVENT-0362", ["recovery"])
         with self.parts.state.lock:
             self.parts.state.db_instance(instance_id).status = "available"
         self.parts.state.save()
 
     # reboot in place ------------------------------------------------------------------------------
-    def reboot_in_place(self, instance_id: str, failover_refused: bool) -> None:
+    def restart_lost_primary(self, instance_id: str) -> None:
+        """The primary crashed or hung while no standby could take over: its host is restarted in
+        place (an outage, never a promotion of a standby that may lack acknowledged commits)."""
+        self.reboot_in_place(instance_id, failover_refused=False, hard=True)
+
+    def reboot_in_place(self, instance_id: str, failover_refused: bool, hard: bool = False) -> None:
         parts = self.parts
         db = parts.state.db_instance(instance_id)
         primary = db.primary
@@ -179,7 +214,7 @@ class DbMechanics:
         self._event(instance_id, "shutdown", "RDS-EVENT-0004", ["availability"])
         parts.endpoints.db_cut(primary)
         parts.marker(instance_id, f"endpoint unavailable (was {primary})")
-        parts.procs.stop(primary, timeout=10)
+        parts.procs.stop(primary, timeout=10, hard=hard)
         restart_node(parts, primary, read_only=False)
         parts.endpoints.db_open(primary)
         parts.marker(instance_id, f"endpoint writable on {primary}", categories=["writable"],
@@ -200,8 +235,10 @@ def check_reboot(parts: LabParts, instance_id: str, force_failover: bool) -> boo
         if force_failover and not db.multi_az:
             raise LabInvalidState(f"DB instance {instance_id} is not Multi-AZ: no standby to fail over to")
         if force_failover and db.nodes[db.standby].status != "available":
+            wait = parts.timing.sample("replacement_delay_seconds") + parts.endpoints.db_ttl + STANDBY_BUILD_SECONDS
             raise LabInvalidState(f"DB instance {instance_id} has no healthy standby right now "
-                                  f"({db.standby} is {db.nodes[db.standby].status})")
+                                  f"({db.standby} is {db.nodes[db.standby].status}: RDS replaces it on its own; "
+                                  f"retry in about {wait:.0f} s)")
         last = db.last_failover_at
         too_soon = bool(force_failover and last and time.time() - last < parts.config.min_failover_interval)
         db.status = "rebooting"

@@ -16,6 +16,18 @@ from ..tls import ca_details, lab_tls
 from ..state import DbInstance, DbNode, Endpoint
 
 NODE_NAMES = ("shop-db-a", "shop-db-b")
+DATABASES = ("shop", "woolab")  # what a replacement standby copies besides the users
+START_TIMEOUT = 20.0  # seconds for a mariadbd to answer after its start (a busy 2-core machine)
+# Replication I/O errors that a restart or a slow peer causes and that clear by themselves:
+# 2003 cannot connect, 2005 unknown host, 2006 gone away, 2013 lost connection
+# (client error codes, https://mariadb.com/kb/en/mariadb-error-codes/).
+TRANSIENT_IO_ERRNOS = {2003, 2005, 2006, 2013}
+DIVERGED_ERRNO = 1236  # the primary's binlog lacks the replica's position: the replica diverged
+
+
+class Diverged(LabStartError):
+    """The node holds transactions the primary never had (an old primary that wrote to its binlog
+    a commit nobody acknowledged before it died): it cannot replicate; it must be built afresh."""
 
 
 def start_db(parts: LabParts) -> None:
@@ -36,8 +48,8 @@ def start_db(parts: LabParts) -> None:
                                                            tls=lab_tls(cfg)))
         nodes[name] = DbNode(az=AZS[i], port=cfg.db_node_port(i), role="primary" if i == 0 else "standby",
                              pid=proc.pid, server_id=i + 1, ip=ip)
-    for name, node in nodes.items():
-        servers.wait_for_port(node.port, 20, parts.procs.get(name), f"mariadbd {name}", host=node.ip)
+    for name in nodes:
+        servers.wait_mysql_ready(cfg.path("run"), name, START_TIMEOUT, parts.procs.get(name))
     _create_users(parts, names[0])
     for name in names[1:]:
         replicate(parts, name, nodes[names[0]], gtid_mode="slave_pos")
@@ -71,7 +83,9 @@ def replicate(parts: LabParts, name: str, primary: DbNode, gtid_mode: str, timeo
     """Make `name` a read-only replica of `primary` and wait until both replication threads run.
 
     It replicates through the primary's peer address, where the relay knows the traffic as the
-    other DB node's (a partition cuts it, clients are never cut)."""
+    other DB node's (a partition cuts it, clients are never cut). Connection errors while the
+    primary or the network is slow are waited out; a fatal error raises at once (`Diverged`
+    when the node holds transactions the primary lacks)."""
     with parts.admin.mysql(name) as conn:
         servers.sql(conn, "STOP SLAVE")
         ssl_clause, ssl_args = _master_ssl(parts)
@@ -80,17 +94,23 @@ def replicate(parts: LabParts, name: str, primary: DbNode, gtid_mode: str, timeo
                     (peer_address(primary.ip), primary.port, parts.secrets["db_repl_password"], *ssl_args))
         servers.sql(conn, "SET GLOBAL read_only=1")
         servers.sql(conn, "START SLAVE")
-
-        def running():
-            status = servers.sql_dict(conn, "SHOW SLAVE STATUS")[0]
-            if status["Slave_IO_Running"] == "Yes" and status["Slave_SQL_Running"] == "Yes":
-                return True
-            error = status["Last_Error"] or status["Last_IO_Error"]
-            if error and "connect" not in status["Last_IO_Error"].lower():
-                raise LabStartError(f"replication on {name} failed: {error}")
-            return False
-        if not poll_until(running, timeout):
+        if not poll_until(lambda: replication_running(conn, name), timeout):
             raise LabStartError(f"replication on {name} did not start within {timeout:.0f} s")
+
+
+def replication_running(conn, name: str) -> bool:
+    """Whether both replication threads of `name` run; raises on an error that will not clear."""
+    status = servers.sql_dict(conn, "SHOW SLAVE STATUS")[0]
+    if status["Slave_IO_Running"] == "Yes" and status["Slave_SQL_Running"] == "Yes":
+        return True
+    io_errno, sql_errno = int(status["Last_IO_Errno"] or 0), int(status["Last_SQL_Errno"] or 0)
+    if io_errno == DIVERGED_ERRNO:
+        raise Diverged(f"{name} diverged from its primary: {status['Last_IO_Error']}")
+    if sql_errno:
+        raise Diverged(f"replication on {name} stopped applying: {status['Last_SQL_Error']}")
+    if io_errno and io_errno not in TRANSIENT_IO_ERRNOS:
+        raise LabStartError(f"replication on {name} failed: {status['Last_IO_Error']}")
+    return False
 
 
 def _master_ssl(parts: LabParts) -> tuple:
@@ -109,4 +129,17 @@ def restart_node(parts: LabParts, name: str, read_only: bool) -> None:
                                                        parts.config.path("run"), read_only=read_only,
                                                        address=node.ip, tls=lab_tls(parts.config)))
     node.pid = proc.pid
-    servers.wait_for_port(node.port, 20, proc, f"mariadbd {name}", host=node.ip)
+    servers.wait_mysql_ready(parts.config.path("run"), name, START_TIMEOUT, proc)
+
+
+def reseed(parts: LabParts, name: str, primary_name: str) -> None:
+    """Build `name` afresh from a consistent copy of the primary, as RDS builds a replacement
+    standby from the primary: a new data directory, the primary's users and shop data loaded
+    without writing to the node's own binlog, and the primary's GTID position as its start."""
+    parts.procs.stop(name, hard=True)
+    datadir = parts.config.path("db", name)
+    shutil.rmtree(datadir, ignore_errors=True)
+    servers.mariadb_install(datadir, parts.config.path("mariadb-install.log"))
+    restart_node(parts, name, read_only=True)
+    dump = servers.mariadb_dump(parts.config.path("run"), primary_name, DATABASES)
+    servers.mariadb_load(parts.config.path("run"), name, dump)

@@ -120,14 +120,16 @@ def reboot_db_instance(lab, params):
         lab.start_db_reboot(instance_id, force)
     except LabNotFound:
         raise _not_found(instance_id) from None
-    except LabInvalidState:
-        raise _invalid_state(instance_id) from None
+    except LabInvalidState as exc:
+        raise _invalid_state(instance_id, str(exc)) from None
     snapshot = lab.snapshot()
     return {"DBInstance": db_instance(snapshot, _instance(snapshot, instance_id))}
 
 
-def _invalid_state(instance_id: str) -> AwsError:
-    return _error("InvalidDBInstanceStateFault", f"DB instance {instance_id} is not in available state.")
+def _invalid_state(instance_id: str, detail: str = "") -> AwsError:
+    """AWS's refusal; the lab adds why, and how long to wait, when it knows."""
+    message = f"DB instance {instance_id} is not in available state."
+    return _error("InvalidDBInstanceStateFault", f"{message} {detail}" if detail else message)
 
 
 def describe_events(lab, params):

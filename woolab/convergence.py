@@ -1,0 +1,159 @@
+"""Full redundancy as the lab's invariant: what keeps the lab from it, and the healer that restores it.
+
+RDS replaces a failed Multi-AZ standby and ElastiCache replaces a failed node on their own, again
+and again until the resource is whole ("Recovery of standby DB instance", "Recovering cache
+nodes"). The lab does the same: every mechanic either finishes its step or leaves the node
+`failed`, and the healer picks up whatever no running operation owns:
+- a DB standby that is `failed` (or `rebuilding` with nobody rebuilding it) is rebuilt;
+- a DB primary that died while there was no standby to promote is restarted in place;
+- a cache node that is `failed`, or a replica whose replication link stays down, is replaced.
+Nothing is replaced in an AZ without power. `redundancy_problems` lists what is still missing;
+an empty list is the converged lab that `gameday lab status`, the tests and the bench wait for.
+"""
+import logging
+import time
+from typing import Callable, Dict, List, Set
+
+from .background import BackgroundRunner
+from .cache.failover import CacheMechanics
+from .db.failover import DbMechanics
+from .db.setup import replication_running
+from .parts import LabParts
+
+log = logging.getLogger("woolab")
+
+RETRY_SECONDS = 5.0  # a resource whose healing failed is tried again after at least this long
+REPLICA_LINK_GRACE = 15.0  # a cache replica may resync this long before it counts as failed
+
+
+class Healer:
+    def __init__(self, parts: LabParts, runner: BackgroundRunner, db: DbMechanics, cache: CacheMechanics,
+                 powered_off: Callable[[str], bool]):
+        self.parts, self.runner, self.db, self.cache = parts, runner, db, cache
+        self.powered_off = powered_off
+        self._last_try: Dict[str, float] = {}  # resource -> when healing last started
+        self._link_down_since: Dict[str, float] = {}  # cache replica -> first seen unsynced
+
+    def _due(self, key: str, now: float) -> bool:
+        delay = max(RETRY_SECONDS, self.parts.timing.sample("replacement_delay_seconds"))
+        if now - self._last_try.get(key, 0.0) < delay:
+            return False
+        self._last_try[key] = now
+        return True
+
+    def retry_now(self) -> None:
+        """Forget when healing was last tried, so every degraded resource is tried again at once."""
+        self._last_try.clear()
+
+    def heal(self, lost_primaries: Set[str]) -> None:
+        """One pass: start the repair of every resource that is degraded and owned by nobody.
+        `lost_primaries` holds the DB instances whose primary the health monitor found dead with
+        no standby to promote; an instance leaves it when its restart starts."""
+        now = time.monotonic()
+        self._heal_db(now, lost_primaries)
+        self._heal_cache(now)
+
+    def _heal_db(self, now: float, lost_primaries: Set[str]) -> None:
+        state = self.parts.state
+        for db in list(state.db.values()):
+            owner = ("db", db.id)
+            if db.status != "available" or self.runner.busy_with(owner):
+                continue
+            primary = db.nodes[db.primary]
+            if db.id in lost_primaries and not self.powered_off(primary.az) and self._due(db.primary, now):
+                lost_primaries.discard(db.id)
+                self.parts.marker(db.id, f"primary {db.primary} lost with no standby to promote: restarting it")
+                with state.lock:
+                    db.status = "rebooting"
+                self.runner.run(owner, self.db.restart_lost_primary, db.id)
+                continue
+            standby = db.nodes.get(db.standby) if db.standby else None
+            if standby is None or standby.status == "available" or self.powered_off(standby.az):
+                continue
+            if self._due(db.standby, now):
+                with state.lock:
+                    standby.status = "rebuilding"
+                self.runner.run(owner, self.db.recover_standby, db.id, db.standby)
+
+    def _heal_cache(self, now: float) -> None:
+        state = self.parts.state
+        for group in list(state.groups.values()):
+            owner = ("replication-group", group.id)
+            if group.status != "available" or self.runner.busy_with(owner):
+                continue
+            for node in list(state.nodes.values()):
+                if node.replication_group_id != group.id or self.powered_off(node.az):
+                    continue
+                if node.status == "available" and not self._link_stays_down(node, now):
+                    continue
+                if self._due(node.id, now):
+                    with state.lock:
+                        group.status, node.status = "modifying", "modifying"
+                    self.runner.run(owner, self.cache.replace_failed_node, group.id, node.id)
+                    break
+
+    def _link_stays_down(self, node, now: float) -> bool:
+        """Whether a replica's replication link has been down longer than a resync takes."""
+        if node.role != "replica" or self.parts.admin.replica_synced(node.port, host=node.ip):
+            self._link_down_since.pop(node.id, None)
+            return False
+        first = self._link_down_since.setdefault(node.id, now)
+        if now - first < REPLICA_LINK_GRACE:
+            return False
+        self._link_down_since.pop(node.id, None)
+        self.parts.marker(node.id, f"replica {node.id} not replicating for {REPLICA_LINK_GRACE:.0f} s: replacing it")
+        return True
+
+
+def redundancy_problems(parts: LabParts, runner: BackgroundRunner, powered_off: Callable[[str], bool]) -> List[str]:
+    """What keeps the lab from full redundancy right now; empty when it has it."""
+    problems = [f"operation {name} running" for name in runner.running()]
+    state = parts.state
+    problems += [f"{az} without power" for az in sorted({n.az for n in _all_nodes(state)}) if powered_off(az)]
+    for db in list(state.db.values()):
+        problems += _db_problems(parts, db)
+    for group in list(state.groups.values()):
+        problems += _cache_problems(parts, group)
+    return problems
+
+
+def _all_nodes(state) -> list:
+    return [n for db in state.db.values() for n in db.nodes.values()] + list(state.nodes.values())
+
+
+def _db_problems(parts: LabParts, db) -> List[str]:
+    problems = [] if db.status == "available" else [f"{db.id} is {db.status}"]
+    problems += [f"{name} is {node.status}" for name, node in db.nodes.items() if node.status != "available"]
+    try:
+        with parts.admin.mysql(db.primary, timeout=1.0, read_timeout=2.0) as conn:
+            if _read_only(conn):
+                problems.append(f"primary {db.primary} is read-only")
+    except Exception as exc:
+        problems.append(f"primary {db.primary} does not answer ({exc})")
+    if db.standby and db.nodes[db.standby].status == "available":
+        try:
+            with parts.admin.mysql(db.standby, timeout=1.0, read_timeout=2.0) as conn:
+                if not replication_running(conn, db.standby):
+                    problems.append(f"standby {db.standby} is not replicating")
+        except Exception as exc:
+            problems.append(f"standby {db.standby} is not replicating ({exc})")
+    return problems
+
+
+def _read_only(conn) -> bool:
+    with conn.cursor() as cur:
+        cur.execute("SELECT @@read_only")
+        return bool(cur.fetchone()[0])
+
+
+def _cache_problems(parts: LabParts, group) -> List[str]:
+    problems = [] if group.status == "available" else [f"{group.id} is {group.status}"]
+    nodes = [n for n in parts.state.nodes.values() if n.replication_group_id == group.id]
+    problems += [f"{n.id} is {n.status}" for n in nodes if n.status != "available"]
+    roles = {n.id: parts.admin.redis_role(n.port, host=n.ip) for n in nodes}
+    masters = [node_id for node_id, role in roles.items() if role == "master"]
+    if len(masters) != 1:
+        problems.append(f"{group.id} has {len(masters)} primaries answering ({', '.join(masters) or 'none'})")
+    problems += [f"replica {n.id} is not in sync" for n in nodes
+                 if roles.get(n.id) == "slave" and not parts.admin.replica_synced(n.port, host=n.ip)]
+    return problems
