@@ -79,6 +79,7 @@ class Lab:
         self.cache = CacheMechanics(parts)
         self.shop = ShopLauncher(parts)
         self.network = NetworkLayer(cfg, self.state, self.events, lambda strict: set_strict(parts, strict)).start()
+        parts.network_impaired = lambda: bool(self.network.in_force())
         with ThreadPoolExecutor(2) as pool:  # MariaDB and Redis come up side by side
             for future in [pool.submit(start_db, parts), pool.submit(start_cache, parts)]:
                 future.result()
