@@ -54,6 +54,8 @@ SAMPLE = {  # arguments that run the command for real without harming anything
     ("lab", "freeze"): ["shop-db-a", *NOLAB],
     ("lab", "thaw"): ["shop-db-a", *NOLAB],
     ("lab", "interrupt-az"): ["us-east-1a", "--seconds", "1", *NOLAB],
+    ("lab", "network"): ["us-east-1a", "--delay-ms", "10", *NOLAB],
+    ("lab", "resolve"): ["master.example", *NOLAB],
 }
 # the one-line error each sample ends in (no lab runs in its state dir; nothing is harmed)
 NOT_UP = "the lab is not up"
@@ -61,6 +63,7 @@ EXPECTED_ERROR = {
     ("run",): NOT_UP, ("lab", "status"): NOT_UP, ("lab", "env"): NOT_UP,
     ("lab", "failover"): NOT_UP, ("lab", "shop-settings"): NOT_UP, ("lab", "crash"): NOT_UP,
     ("lab", "freeze"): NOT_UP, ("lab", "thaw"): NOT_UP, ("lab", "interrupt-az"): NOT_UP,
+    ("lab", "network"): NOT_UP, ("lab", "resolve"): NOT_UP,
     ("lab", "up"): "outside 1-65535", ("cleanup",): "has no readable target.json",
     ("matrix",): "more than --max-runs 1",
 }
