@@ -7,11 +7,15 @@ PYTEST_ARGS ?=
 bootstrap:
 	./scripts/bootstrap.sh
 
+# One pytest-xdist worker per core, one test file per worker at a time (module fixtures and a
+# file's own lab stay together); each worker runs its own lab on its own ports (tests/conftest.py).
+XDIST := -n auto --dist loadfile
+
 test: bootstrap
-	$(VENV)/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 test-fast: bootstrap
-	$(VENV)/python -m pytest -m "not lab" $(PYTEST_ARGS)
+	$(VENV)/python -m pytest $(XDIST) -m "not lab" $(PYTEST_ARGS)
 
 gameday: bootstrap
 	./scripts/gameday.sh

@@ -31,8 +31,8 @@ from chaosext import outages, settings, timing, unmeasured
 from chaosext.alerts import faults as fault_log
 from chaosext.addresses import is_loopback
 from chaosext.errors import ActivityError
-from chaosext.resolve import NameNotResolved, connect_host, default_resolver
-from chaosext.timefmt import iso
+from groundfloor.resolve import NameNotResolved, connect_host, default_resolver
+from groundfloor.timefmt import iso
 
 __all__ = ["redis_writable", "mysql_writable", "wait_until_writable"]
 

@@ -20,9 +20,9 @@ import signal
 import threading
 from typing import Any, Dict, Iterator, List
 
-from chaosext import jsonlines
+from groundfloor import jsonlines
 from chaosext.load.config import RUN_DIR_ENV
-from chaosext.timefmt import iso
+from groundfloor.timefmt import iso
 
 __all__ = ["LEDGER", "injected", "milestone", "ended", "read", "signals_deferred"]
 

@@ -26,9 +26,9 @@ from typing import Any, Dict, List, Optional
 
 from chaoslib.types import Configuration, Experiment, Secrets
 
-from chaosext import jsonlines
+from groundfloor import jsonlines
 from chaosext.load.config import RUN_DIR_ENV
-from chaosext.timefmt import iso
+from groundfloor.timefmt import iso
 
 __all__ = ["CONTINUE", "PAUSES", "CURRENT", "configure_control", "before_method_control",
            "before_rollback_control", "before_activity_control", "is_fault", "wait_for_continue",

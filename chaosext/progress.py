@@ -26,7 +26,7 @@ from typing import Any, Dict, List
 
 from chaoslib.types import Configuration, Experiment, Journal, Secrets
 
-from chaosext import jsonlines
+from groundfloor import jsonlines
 from chaosext.load.config import RUN_DIR_ENV
 
 __all__ = ["PROGRESS", "PHASE_OF_EVENT", "event_line", "phases", "configure_control", "before_experiment_control",

@@ -15,7 +15,7 @@ from chaoslib.types import Configuration, Secrets
 from chaosext import dataplane, faultlog, timing
 from chaosext.alerts import faults as fault_log
 from chaosext.errors import ActivityError
-from chaosext.timefmt import iso, parse_time
+from groundfloor.timefmt import iso, parse_time
 
 __all__ = ["Fault", "run_fault", "dry_run_result"]
 

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-from chaosext.timefmt import iso
+from groundfloor.timefmt import iso
 
 __all__ = ["SIGNALS", "EXIT_PASSED", "EXIT_FAILED", "EXIT_INTERRUPTED", "Interrupted", "Interrupts",
            "child_setup", "signal_exit_code", "verdict_exit_code"]

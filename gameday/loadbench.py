@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from chaosext.load.settings import DEFAULT_LOCUSTFILE, check_host, free_port
 from chaosext.load.timeline import read_orders
-from chaosext.supervisor import spawn, stop_pid
+from groundfloor.supervisor import spawn, stop_pid
 
 __all__ = ["run_side_by_side", "run_locust_file", "capacity", "gameday_capacity",
            "predicted_rps", "BARE_LOCUSTFILE"]

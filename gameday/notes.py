@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from chaosext.errors import GamedayError
-from chaosext.timefmt import iso, parse_time
+from groundfloor.timefmt import iso, parse_time
 
 __all__ = ["NOTES_FILE", "add_note", "read_notes", "resolve_run_dir"]
 

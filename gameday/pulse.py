@@ -32,7 +32,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from chaosext import faultlog, progress
 from chaosext.load.timeline import percentile, read_recent
 from chaosext.load.workers import pulse as worker_pulse
-from chaosext.timefmt import parse_time
+from groundfloor.timefmt import parse_time
 
 __all__ = ["PHASE_LABELS", "RunState", "state_of", "steps_of", "render", "OrderCount", "Pulse",
            "DEFAULT_EVERY"]

@@ -438,7 +438,7 @@ class ReferenceProbe(BackgroundSampler):
 
 
 def _rto_rounds(config, conf, label, action, target, rounds, reference=None) -> None:
-    from chaosext.timefmt import parse_time
+    from groundfloor.timefmt import parse_time
     errors, rtos, lags, failed = [], [], [], []
     for _ in range(rounds):
         try:

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from chaosext.supervisor import spawn, stop_pid
+from groundfloor.supervisor import spawn, stop_pid
 from woolab import manage
 from woolab.measure import EndpointWriter
 

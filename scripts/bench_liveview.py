@@ -54,8 +54,8 @@ def _watch_run(port: int, began: float, proc) -> dict:
 
 def _lab_times(state_dir: Path, run_dir: Path) -> dict:
     """(target, milestone) -> when the lab recorded it, for each fault of the run's ledger."""
-    from chaosext.events import classify
-    from chaosext.timefmt import parse_time
+    from groundfloor.aws_events import classify
+    from groundfloor.timefmt import parse_time
     times = {}
     events = read_events(state_dir / "events.jsonl")
     for line in (run_dir / "faults.jsonl").read_text().splitlines():

@@ -20,6 +20,19 @@ from woolab.events import read_events
 from woolab.webhook import read_received
 
 TEST_BASE_PORT = 25300
+WORKER_PORT_STRIDE = 4000  # each pytest-xdist worker's labs use their own block of ports
+
+
+def _ports_of_this_worker() -> None:
+    """Under pytest-xdist (`make test` runs one worker per core) every worker starts its own
+    labs: worker N's base port is N blocks above the first, set before any test module reads it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw"):
+        base = int(os.environ.get("GAMEDAY_LAB_BASE_PORT", TEST_BASE_PORT))
+        os.environ["GAMEDAY_LAB_BASE_PORT"] = str(base + WORKER_PORT_STRIDE * int(worker[2:]))
+
+
+_ports_of_this_worker()
 
 # A test session started with SIGINT ignored (an asynchronous command of a shell without job
 # control, `nohup`, some CI runners) passes that on to every chaos, gameday and Locust process it
@@ -65,7 +78,7 @@ class LabHandle:
 
     def resolve(self, name: str) -> str:
         """The address an endpoint name has right now (the lab's DNS server, no caching)."""
-        from chaosext.resolve import Resolver
+        from groundfloor.resolve import Resolver
         return Resolver(self.env["GAMEDAY_DNS_SERVER"], cache_seconds=0).address(name)
 
     def call(self, path: str, method: str = "POST") -> dict:
@@ -140,9 +153,9 @@ def _lab_whole_after_each_test(request):
     within the bound). One that does not fails itself, with what is missing and the lab's last
     events; the lab is then repaired, or restarted, so the next test starts on a whole lab."""
     yield
-    if "lab" not in request.fixturenames:
+    handle = request.node.funcargs.get("lab")
+    if not isinstance(handle, LabHandle):  # no shared lab here (or a module's own fake named `lab`)
         return
-    handle = request.getfixturevalue("lab")
     if not manage.is_up(handle.state_dir):
         return  # the test stopped the lab on purpose (lifecycle tests); the next `lab` use fails loudly
     result = manage.converged(handle.state_dir, CONVERGENCE_BOUND)

@@ -9,7 +9,7 @@ from pathlib import Path
 import botocore.session
 import pytest
 
-from chaosext.events import EVENT_TABLE
+from groundfloor.aws_events import EVENT_TABLE
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "infra" / "cloudformation" / "monitoring.yaml"
@@ -53,7 +53,7 @@ def test_rds_rule_routes_the_failover_event_ids_not_the_often_quoted_ones(templa
     known = {e.event_id: e.kind for e in EVENT_TABLE if e.service == "rds" and e.event_id}
     assert routed == {"RDS-EVENT-0013", "RDS-EVENT-0049", "RDS-EVENT-0015", "RDS-EVENT-0034",
                       "RDS-EVENT-0006"}
-    assert routed <= set(known), "every routed id is in chaosext.events.EVENT_TABLE"
+    assert routed <= set(known), "every routed id is in groundfloor.aws_events.EVENT_TABLE"
     assert "RDS-EVENT-0005" not in routed  # "instance created", an often-quoted mistake
     assert rule["Targets"][0]["Arn"] == {"Ref": "AlertTopic"}
 

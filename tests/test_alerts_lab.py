@@ -10,7 +10,7 @@ from chaoslib.types import Strategy
 
 from chaosext.alerts import faults as fault_log
 from chaosext.alerts.probes import failover_events_within
-from chaosext.timefmt import iso, parse_time
+from groundfloor.timefmt import iso, parse_time
 from woolab.config import NODE_GROUP_ID
 from woolab.webhook import WebhookReceiver
 

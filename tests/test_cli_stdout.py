@@ -53,6 +53,7 @@ SAMPLE = {  # arguments that run the command for real without harming anything
     ("lab", "crash"): ["shop-db-a", *NOLAB],
     ("lab", "freeze"): ["shop-db-a", *NOLAB],
     ("lab", "thaw"): ["shop-db-a", *NOLAB],
+    ("lab", "repair"): NOLAB,
     ("lab", "interrupt-az"): ["us-east-1a", "--seconds", "1", *NOLAB],
     ("lab", "network"): ["us-east-1a", "--delay-ms", "10", *NOLAB],
     ("lab", "resolve"): ["master.example", *NOLAB],
@@ -64,7 +65,7 @@ EXPECTED_ERROR = {
     ("lab", "failover"): NOT_UP, ("lab", "shop-settings"): NOT_UP, ("lab", "crash"): NOT_UP,
     ("lab", "freeze"): NOT_UP, ("lab", "thaw"): NOT_UP, ("lab", "interrupt-az"): NOT_UP,
     ("lab", "network"): NOT_UP, ("lab", "resolve"): NOT_UP,
-    ("lab", "up"): "outside 1-65535", ("cleanup",): "has no readable target.json",
+    ("lab", "repair"): NOT_UP, ("lab", "up"): "outside 1-65535", ("cleanup",): "has no readable target.json",
     ("matrix",): "more than --max-runs 1",
 }
 CASES = [((), ["--help"])] + [(c, ["--help"]) for c in commands()] + \

@@ -5,7 +5,7 @@ from chaoslib.exceptions import ActivityFailed
 
 from chaosext.aws import aws_call, aws_client, explain_aws_error
 from chaosext.errors import ActivityError, GamedayError, GuardrailRefused
-from chaosext.events import classify, describe_event
+from groundfloor.aws_events import classify, describe_event
 from chaosext.guardrails import Target, check_target, is_dry_run
 
 

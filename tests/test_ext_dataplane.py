@@ -8,7 +8,7 @@ import pytest
 
 from chaosext import dataplane
 from chaosext.errors import ActivityError
-from chaosext.timefmt import parse_time
+from groundfloor.timefmt import parse_time
 
 REDIS = "/usr/bin/redis-server"
 

@@ -9,7 +9,7 @@ from chaosext.elasticache import probes as ec_probes
 from chaosext.errors import GuardrailRefused
 from chaosext.rds import actions as rds_actions
 from chaosext.rds import probes as rds_probes
-from chaosext.timefmt import parse_time
+from groundfloor.timefmt import parse_time
 
 pytestmark = pytest.mark.lab
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from chaosext.supervisor import pid_alive, poll_until
+from groundfloor.supervisor import pid_alive, poll_until
 from gameday.interrupt import Interrupted, Interrupts
 
 # stands in for `chaos run`: a method and rollbacks that Ctrl-C stops one after the other

@@ -11,7 +11,7 @@ import pymysql
 import pytest
 from botocore.exceptions import ClientError
 
-from chaosext.supervisor import poll_until
+from groundfloor.supervisor import poll_until
 from woolab import manage
 
 pytestmark = pytest.mark.lab

@@ -13,7 +13,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from chaosext.resolve import NameNotResolved, Resolver
+from groundfloor.resolve import NameNotResolved, Resolver
 from woolab import manage
 from woolab.config import LabConfig
 

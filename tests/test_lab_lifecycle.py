@@ -33,7 +33,8 @@ def test_down_and_status_when_nothing_runs_are_clear_and_harmless(tmp_path):
 
 def test_missing_debian_packages_are_named_with_the_install_command(tmp_path, monkeypatch):
     monkeypatch.setattr(servers, "SEARCH_PATH", str(tmp_path))
-    assert servers.missing_packages() == ["mariadb-server", "redis-sentinel", "redis-server"]
+    assert servers.missing_packages() == ["mariadb-client", "mariadb-client-core", "mariadb-server",
+                                          "redis-sentinel", "redis-server"]
     with pytest.raises(LabStartError, match="apt-get install"):
         manage.up(LabConfig.from_env(state_dir=tmp_path / "lab", base_port=BASE_PORT))
 

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from chaosext.timefmt import iso
+from groundfloor.timefmt import iso
 from gameday import run
 from gameday.live.options import LiveOptions, apply
 from gameday.live.phases import RunState, phases, read_state

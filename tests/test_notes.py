@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from chaosext.errors import GamedayError
-from chaosext.timefmt import iso, parse_time
+from groundfloor.timefmt import iso, parse_time
 from gameday.notes import add_note, read_notes, resolve_run_dir
 from gameday.report import write_report
 from gameday.report.notes import relation

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from chaosext import progress
-from chaosext.timefmt import parse_time
+from groundfloor.timefmt import parse_time
 from gameday.pulse import PHASE_LABELS
 
 GAMEDAY = str(Path(sys.executable).parent / "gameday")

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from chaosext import progress
-from chaosext.timefmt import iso
+from groundfloor.timefmt import iso
 from gameday.pulse import OrderCount, Pulse, render, state_of, steps_of
 
 T0 = 1_764_550_800  # 2025-12-01T01:00:00Z

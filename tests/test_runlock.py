@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chaosext.supervisor import poll_until
+from groundfloor.supervisor import poll_until
 from woolab.errors import LabBusy
 from woolab.runlock import LOCK_FILE, LabLock, lab_lock, lock_holder
 

@@ -7,7 +7,7 @@ import pytest
 from chaosext import timing
 from chaosext.load import safeguard
 from chaosext.load.safeguard import FaultSpan, Policy, judge, spans_from_ledger
-from chaosext.timefmt import iso
+from groundfloor.timefmt import iso
 
 STEPS = ("browse", "product", "add_to_cart", "view_cart", "checkout")
 T0 = 1_000_000  # injection second of the first fault

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from woocommerce.oauth import OAuth
 
-from chaosext import oauth1
+from groundfloor import oauth1
 from chaosext.shop.rest import RestClient
 from woolab.shop.auth import ApiKey, Authenticator, is_ssl
 from woolab.shop.errors import ShopError

@@ -15,7 +15,7 @@ import redis
 import requests
 from woocommerce import API
 
-from chaosext import oauth1
+from groundfloor import oauth1
 from load_helpers import shop_settings
 
 pytestmark = pytest.mark.lab

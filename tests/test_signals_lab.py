@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from chaosext.supervisor import poll_until
+from groundfloor.supervisor import poll_until
 from woolab import manage, runlock, servers
 from woolab.config import LabConfig
 from woolab.errors import LabStartError

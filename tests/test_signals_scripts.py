@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chaosext.supervisor import poll_until
+from groundfloor.supervisor import poll_until
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "infra" / "scheduling" / "aws-gameday.sh"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from chaosext.timefmt import parse_time
+from groundfloor.timefmt import parse_time
 from woolab import manage
 from woolab.events import read_events
 from woolab.timing import PROFILES

@@ -12,7 +12,7 @@ from redis import Redis, RedisError
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from chaosext.supervisor import poll_until
+from groundfloor.supervisor import poll_until
 
 from . import servers
 from .network.addresses import server_address

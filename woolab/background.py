@@ -6,8 +6,9 @@ TestFailover), the error is recorded once for `take_errors`, and the controller 
 """
 import logging
 import threading
-import time
 from typing import Callable, List, Optional
+
+from groundfloor.supervisor import poll_until
 
 log = logging.getLogger("woolab")
 
@@ -61,9 +62,5 @@ class BackgroundRunner:
         return errors
 
     def wait_idle(self, timeout: Optional[float] = 60.0) -> None:
-        """Block until every operation has finished (tests, benchmarks, shutdown)."""
-        deadline = time.monotonic() + (timeout or 0)
-        with self._lock:
-            threads = list(self._threads)
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()) if timeout is not None else None)
+        """Block until every operation has finished (tests, benchmarks, shutdown); None: no limit."""
+        poll_until(lambda: not self.busy(), float("inf") if timeout is None else timeout, interval=0.02)

@@ -18,8 +18,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from chaosext.resolve import NameNotResolved, Resolver
-from chaosext.supervisor import poll_until
+from groundfloor.resolve import NameNotResolved, Resolver
+from groundfloor.supervisor import poll_until
 
 from . import servers
 from .config import LabConfig

@@ -13,7 +13,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import List, Optional
 
-from chaosext.supervisor import pid_alive, poll_until
+from groundfloor.supervisor import pid_alive, poll_until
 
 from . import servers
 from .admin import Admin

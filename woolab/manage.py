@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Optional
 
-from chaosext.supervisor import poll_until
+from groundfloor.supervisor import poll_until
 
 from . import runlock, servers
 from .config import DB_INSTANCE_ID, REPLICATION_GROUP_ID, LabConfig, load_or_create_secrets, write_json_atomic

@@ -13,7 +13,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from chaosext.resolve import Resolver, resolving_redis
+from groundfloor.resolve import Resolver, resolving_redis
 
 from .tls import verified_context
 

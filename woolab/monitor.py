@@ -16,7 +16,7 @@ from typing import Callable, Dict, Set
 
 import pymysql
 
-from chaosext.supervisor import pid_alive
+from groundfloor.supervisor import pid_alive
 
 from .background import BackgroundRunner
 from .cache.failover import CacheMechanics

@@ -9,8 +9,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional
 
-from chaosext.events import wording
-from chaosext.supervisor import pid_alive, stop_pid
+from groundfloor.aws_events import wording
+from groundfloor.supervisor import pid_alive, stop_pid
 
 from .admin import Admin
 from .config import LabConfig

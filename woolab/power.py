@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Dict, List
 
-from chaosext.supervisor import poll_until
+from groundfloor.supervisor import poll_until
 
 from .background import BackgroundRunner
 from .cache.failover import CacheMechanics

@@ -12,7 +12,7 @@ from typing import List, Optional
 
 import pymysql
 
-from chaosext.supervisor import child_pids, pid_alive, pid_cmdline, poll_until, spawn, stop_pid  # noqa: F401  (re-exported for the lab)
+from groundfloor.supervisor import child_pids, pid_alive, pid_cmdline, poll_until, spawn, stop_pid  # noqa: F401  (re-exported for the lab)
 
 from .errors import LabStartError
 from .network.addresses import sentinel_source, server_address

@@ -5,7 +5,7 @@ import os
 import signal
 import urllib.request
 
-from chaosext.supervisor import child_pids, poll_until, spawn
+from groundfloor.supervisor import child_pids, poll_until, spawn
 
 from . import servers
 from .config import write_json_atomic

@@ -34,7 +34,7 @@ from chaoslib.extension import set_extension
 from chaoslib.types import Configuration, Experiment, Journal, Secrets
 
 from chaosext.alerts import faults as fault_log
-from chaosext.timefmt import iso
+from groundfloor.timefmt import iso
 
 __all__ = ["configure_control", "before_experiment_control", "after_activity_control",
            "after_experiment_control", "notify", "build_notification", "slack_message",

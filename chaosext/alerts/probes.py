@@ -19,9 +19,9 @@ from chaosext.alerts import faults as fault_log
 from chaosext.aws import aws_call, aws_client
 from chaosext.elasticache.probes import describe_group, group_events
 from chaosext.errors import ActivityError
-from chaosext.events import EVENT_TABLE
+from groundfloor.aws_events import EVENT_TABLE
 from chaosext.rds.probes import events_since
-from chaosext.timefmt import iso, parse_time
+from groundfloor.timefmt import iso, parse_time
 
 __all__ = ["failover_events_within", "cloudwatch_alarm_fired", "sns_topic_published"]
 
@@ -136,7 +136,7 @@ def failover_events_within(kind: str, resource_id: str, since: Optional[str] = N
     """Check that the expected failover events were reported within `within_seconds` of the fault.
 
     `kind` is "rds" (a DB instance, or `source_type` "db-cluster") or "elasticache" (a
-    replication group and its nodes). `expect` lists event kinds from chaosext.events
+    replication group and its nodes). `expect` lists event kinds from groundfloor.aws_events
     ("started", "completed", "recovery-completed", "restarted", ...) or RDS event ids
     ("RDS-EVENT-0049"); default started + completed. The window starts at `since` (ISO-8601),
     at `fault["injected_at"]`, or at the last fault this run injected; `within_seconds` defaults

@@ -8,8 +8,8 @@ from chaosext.alerts import faults as fault_log
 from chaosext.aws import aws_call, aws_client
 from chaosext.errors import ActivityError
 from chaosext.fis import live
-from chaosext.supervisor import poll_until
-from chaosext.timefmt import iso, parse_time
+from groundfloor.supervisor import poll_until
+from groundfloor.timefmt import iso, parse_time
 
 __all__ = ["experiment_state", "template_experiments", "wait_for_experiments"]
 

@@ -22,7 +22,7 @@ from chaosext.elasticache.actions import PrimaryLoss
 from chaosext.errors import ActivityError
 from chaosext.rds.probes import describe_instance, events_since, instance_target, placement
 from chaosext.recovery import Fault, dry_run_result, run_fault
-from chaosext.timefmt import iso
+from groundfloor.timefmt import iso
 
 __all__ = ["crash_db_primary", "crash_cache_primary"]
 

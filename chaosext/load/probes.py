@@ -24,7 +24,7 @@ from chaosext.load.config import run_dir_of, shop_url_of
 from chaosext.load.safeguard import spans_from_ledger
 from chaosext.shop.rest import RestClient
 from chaosext.load.timeline import percentile, read_orders, read_recent, window_stats
-from chaosext.supervisor import pid_alive
+from groundfloor.supervisor import pid_alive
 
 AFTER_FAULT_SETTLE = 3.0  # seconds after recovery before the steady state is judged again
 

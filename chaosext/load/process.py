@@ -33,8 +33,8 @@ from chaosext.load.settings import (DEFAULT_LOCUSTFILE, LoadError, LoadSettings,
 from chaosext.load.timeline import read_orders, totals
 from chaosext.load.workers import (WORKERS_FILE, fleet, read_registry, users_problems,
                                    worker_problems)
-from chaosext.supervisor import poll_until, spawn
-from chaosext.timefmt import iso
+from groundfloor.supervisor import poll_until, spawn
+from groundfloor.timefmt import iso
 
 __all__ = ["LoadError", "LoadSettings", "LoadProcess", "DEFAULT_LOCUSTFILE", "stop_all",
            "check_host", "diagnose", "read_json", "write_json"]

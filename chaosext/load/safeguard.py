@@ -42,7 +42,7 @@ from chaosext import faultlog, outages, timing
 from chaosext.errors import ActivityError
 from chaosext.load.config import run_dir_of
 from chaosext.load.timeline import read_recent
-from chaosext.timefmt import parse_time
+from groundfloor.timefmt import parse_time
 
 __all__ = ["outage_within_budget", "safeguard_reasons"]
 

@@ -19,7 +19,7 @@ import os
 from typing import Any, Dict, Iterable, List, Optional
 
 from chaosext.load.timeline import read_lines, read_orders
-from chaosext.timefmt import iso
+from groundfloor.timefmt import iso
 
 __all__ = ["WORKERS_FILE", "WorkerWatch", "read_registry", "worker_totals", "fleet",
            "worker_problems", "users_problems", "pulse", "LOCAL"]

@@ -7,10 +7,10 @@ from chaoslib.types import Configuration, Secrets
 from chaosext.aws import aws_call, aws_client, paginate
 from chaosext.dataplane import resolve_endpoint
 from chaosext.errors import ActivityError
-from chaosext.events import describe_event
+from groundfloor.aws_events import describe_event
 from chaosext.guardrails import Target
 from chaosext.recovery import since_window
-from chaosext.timefmt import parse_time
+from groundfloor.timefmt import parse_time
 
 __all__ = [
     "instance_status", "cluster_status", "instance_placement", "cluster_writer",

@@ -14,7 +14,7 @@ from chaosext.load.config import run_dir_of
 from chaosext.rds.probes import describe_instance
 from chaosext.shop.client import STORE, StoreSession
 from chaosext.shop.probes import CARTS_FILE
-from chaosext.timefmt import iso
+from groundfloor.timefmt import iso
 
 __all__ = ["remember_carts", "warm_catalogue", "checkout_through_db_failover"]
 

@@ -3,7 +3,7 @@
 WooCommerce reads a consumer key and secret as HTTP Basic credentials only over HTTPS; over plain
 HTTP it accepts only an OAuth 1.0a one-legged signature (``WC_REST_Authentication::authenticate``
 in ``plugins/woocommerce/includes/class-wc-rest-authentication.php``). So this client sends Basic
-on ``https://`` store URLs and signs every request with HMAC-SHA256 (:mod:`chaosext.oauth1`) on
+on ``https://`` store URLs and signs every request with HMAC-SHA256 (:mod:`groundfloor.oauth1`) on
 ``http://`` ones, like the official WooCommerce REST API clients. Used by the RPO check, the
 preflight and the cleanup of marked orders.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from chaosext import oauth1
+from groundfloor import oauth1
 
 __all__ = ["RestClient"]
 

@@ -24,11 +24,12 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from chaosext import faultlog, jsonlines
-from chaosext.events import classify
+from chaosext import faultlog
+from groundfloor import jsonlines
+from groundfloor.aws_events import classify
 from chaosext.pause import CURRENT, is_fault, read_pauses
 from chaosext.progress import PROGRESS
-from chaosext.timefmt import iso, parse_time
+from groundfloor.timefmt import iso, parse_time
 
 __all__ = ["RunState", "read_state", "phases", "read_lines"]
 

@@ -13,7 +13,7 @@ import pymysql
 import redis
 
 from chaosext import dataplane
-from chaosext.resolve import connect_host
+from groundfloor.resolve import connect_host
 from chaosext.shop.client import STORE, StoreSession
 from chaosext.shop.rest import RestClient
 

@@ -13,7 +13,7 @@ import time
 from typing import Any, Dict, List, Optional
 
 from chaosext.load.timeline import StepSecond, totals
-from chaosext.timefmt import iso
+from groundfloor.timefmt import iso
 
 __all__ = ["synthetic_run_dir", "bench"]
 
@@ -176,7 +176,7 @@ def _journal(start: float, seconds: int, faults: List[Dict[str, Any]], orders: i
 
 
 def _injected(fault: Dict[str, Any]) -> float:
-    from chaosext.timefmt import parse_time
+    from groundfloor.timefmt import parse_time
     return parse_time(fault["injected_at"]).timestamp()
 
 

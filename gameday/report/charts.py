@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 import numpy as np  # noqa: E402
 
 from gameday.report.journal import epoch  # noqa: E402
-from chaosext.timefmt import iso  # noqa: E402
+from groundfloor.timefmt import iso  # noqa: E402
 
 __all__ = ["CHARTS", "PALETTE", "render_charts", "figure_png", "plt"]
 

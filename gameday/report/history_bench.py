@@ -15,7 +15,7 @@ import tempfile
 import time
 from typing import Any, Dict, Optional
 
-from chaosext.timefmt import iso
+from groundfloor.timefmt import iso
 from gameday.report.bench import START, synthetic_run_dir
 from gameday.report.summary import summarize
 

@@ -7,7 +7,7 @@ import json
 import os
 from typing import Any, Dict, List, Optional
 
-from chaosext.timefmt import iso, parse_time
+from groundfloor.timefmt import iso, parse_time
 
 __all__ = ["config_value", "experiment_info", "hypothesis", "faults", "rollbacks",
            "safeguards", "rpo_check", "activity_name", "when", "short"]

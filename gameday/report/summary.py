@@ -16,7 +16,7 @@ from chaosext.load.safeguard import safeguard_reasons
 from chaosext.timing import threshold_from
 from chaosext import unmeasured
 from chaosext.pause import read_pauses
-from chaosext.timefmt import iso
+from groundfloor.timefmt import iso
 
 __all__ = ["SCHEMA", "summarize", "summarize_files", "VERDICTS"]
 

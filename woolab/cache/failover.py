@@ -8,7 +8,7 @@ import logging
 import time
 from typing import Optional
 
-from chaosext.supervisor import poll_until
+from groundfloor.supervisor import poll_until
 
 from .. import servers
 from ..config import AZS, MAX_CACHE_NODES, NODE_GROUP_ID

@@ -8,7 +8,7 @@ from typing import Optional
 
 import redis
 
-from chaosext.supervisor import poll_until
+from groundfloor.supervisor import poll_until
 
 from ..admin import Admin
 from ..errors import LabInvalidState, LabStartError

@@ -13,7 +13,7 @@ from typing import Optional
 
 import pymysql
 
-from chaosext.supervisor import poll_until
+from groundfloor.supervisor import poll_until
 
 from .. import servers
 from ..config import DB_INSTANCE_ID

@@ -5,7 +5,7 @@ Replication is GTID-based with semi-synchronous acknowledgement (configured in
 """
 import shutil
 
-from chaosext.supervisor import poll_until
+from groundfloor.supervisor import poll_until
 
 from .. import servers
 from ..config import AZS, DB_INSTANCE_ID

@@ -10,7 +10,7 @@ Source: ``WC_REST_Authentication`` in
 - ``get_oauth_parameters()``: ``oauth_*`` from the query (or form body) and an ``OAuth``
   Authorization header; some but not all of the five required ones is a 401.
 - ``check_oauth_signature()``: HMAC-SHA1 or HMAC-SHA256 over the base string built in
-  :mod:`chaosext.oauth1`; the URL is the home URL of the request path with the request's scheme.
+  :mod:`groundfloor.oauth1`; the URL is the home URL of the request path with the request's scheme.
 - ``check_oauth_timestamp_and_nonce()``: the timestamp must lie within 15 minutes of now either
   way; a nonce already used by this key within 15 minutes is refused. Used nonces live in the
   key's row of ``woocommerce_api_keys`` (column ``nonces``) keyed by their timestamp, so two
@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Tuple
 from urllib.parse import parse_qsl, unquote, unquote_plus
 
-from chaosext import oauth1
+from groundfloor import oauth1
 
 from .config import ShopConfig
 from .db import Database

@@ -18,7 +18,7 @@ from redis.backoff import ConstantBackoff, ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError, ReadOnlyError, RedisError, TimeoutError
 from redis.retry import Retry
 
-from chaosext.resolve import Resolver, resolving_redis
+from groundfloor.resolve import Resolver, resolving_redis
 
 from .config import ShopConfig, resolver_for
 from .errors import ServiceUnavailable, ShopError

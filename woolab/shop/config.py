@@ -165,5 +165,5 @@ def load_config(path: Optional[str] = None, environ: Mapping[str, str] = os.envi
 def resolver_for(config: ShopConfig):
     """The shop's resolver: the lab's DNS server (or the system's), honouring the TTL unless
     `dns_cache_seconds` makes it keep addresses longer (the stale-DNS client)."""
-    from chaosext.resolve import Resolver
+    from groundfloor.resolve import Resolver
     return Resolver(config.dns_server, cache_seconds=config.dns_cache_seconds)

@@ -14,7 +14,7 @@ from typing import Iterator, Optional
 import pymysql
 from pymysql.err import Error as MySQLError
 
-from chaosext.resolve import Resolver
+from groundfloor.resolve import Resolver
 
 from .config import ShopConfig, resolver_for
 from .errors import ServiceUnavailable

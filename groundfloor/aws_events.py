@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
-from chaosext.timefmt import iso
+from groundfloor.timefmt import iso
 
 __all__ = ["EventKind", "EVENT_TABLE", "classify", "describe_event", "wording"]
 
