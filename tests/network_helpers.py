@@ -4,7 +4,7 @@ the primary, heal, and count acknowledged writes that are gone."""
 import time
 from urllib.parse import urlencode
 
-from chaosext.supervisor import poll_until
+from groundfloor.supervisor import poll_until
 from woolab import manage
 from woolab.errors import LabStartError
 from woolab.measure import EndpointWriter

@@ -13,7 +13,7 @@ import pymysql
 import pytest
 import redis
 
-from chaosext.supervisor import poll_until
+from groundfloor.supervisor import poll_until
 from network_helpers import fully_redundant, partition_then_crash
 from woolab import manage, servers
 

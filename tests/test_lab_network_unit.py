@@ -103,7 +103,7 @@ import socket  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
-from chaosext.supervisor import poll_until  # noqa: E402
+from groundfloor.supervisor import poll_until  # noqa: E402
 from woolab.network.impairments import Effect  # noqa: E402
 from woolab.network.relay import Flow, Relay  # noqa: E402
 

@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 from urllib.parse import urlencode
 
-from chaosext.resolve import NameNotResolved, Resolver
+from groundfloor.resolve import NameNotResolved, Resolver
 
 from ..config import LabConfig
 from ..errors import LabInvalidState
