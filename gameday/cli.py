@@ -15,6 +15,7 @@ from woolab.runlock import lab_lock
 
 from chaosext.errors import GamedayError
 
+from . import labnet
 from .interrupt import Interrupts, signal_exit_code
 from .lab_cli import add_lab_parsers, parse_settings, state_dir_of
 

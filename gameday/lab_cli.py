@@ -14,6 +14,8 @@ from woolab.runlock import describe, lab_lock
 
 from chaosext.errors import GamedayError
 
+from . import labnet
+
 __all__ = ["add_lab_parsers", "state_dir_of", "parse_settings"]
 
 
@@ -54,13 +56,16 @@ def cmd_lab_status(args) -> int:
           f"(shop-db: {info['db_status']}, shop-cache: {info['cache_status']})")
     if info["in_use_by"] is not None:
         print(f"in use by: {describe(info['in_use_by'])}")
-    print(f"{'NODE':<16}{'KIND':<10}{'ROLE':<10}{'AZ':<12}{'ADDRESS':<12}{'PORT':<7}{'PID':<9}HEALTH")
+    print(f"{'NODE':<16}{'KIND':<10}{'ROLE':<10}{'AZ':<12}{'ADDRESS':<12}{'PORT':<7}{'PID':<9}{'HEALTH':<8}NETWORK")
     for n in info["nodes"]:
         print(f"{n['name']:<16}{n['kind']:<10}{n['role']:<10}{n['az']:<12}{n.get('address', ''):<12}"
-              f"{n['port']:<7}{str(n['pid']):<9}{'ok' if n['healthy'] else n.get('status', 'DOWN').upper()}")
+              f"{n['port']:<7}{str(n['pid']):<9}{'ok' if n['healthy'] else n.get('status', 'DOWN').upper():<8}"
+              f"{n.get('impaired') or '-'}")
     print("endpoints:")
+    addresses = info.get("addresses", {})
     for name, where in info["endpoints"].items():
-        print(f"  {name:<32} {where}")
+        now = addresses.get(where.rsplit(":", 1)[0])
+        print(f"  {name:<32} {where}" + (f"  -> {now}" if now else ""))
     print("redundancy: " + ("full" if not info["redundancy"] else "converging: " + "; ".join(info["redundancy"])))
     return 0
 
@@ -192,6 +197,7 @@ def add_lab_parsers(sub) -> None:
     p.add_argument("--reset", action="store_true", help="back to the lab defaults")
     p.set_defaults(func=cmd_lab_shop_settings)
     _add_lab_fault_parsers(lab_sub, common)
+    labnet.add_parsers(lab_sub, common)
 
 
 def _add_lab_fault_parsers(lab_sub, common) -> None:

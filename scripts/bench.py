@@ -26,7 +26,7 @@ from benchkit.labs import BASE_PORT, install_signal_handlers, lab_running  # noq
 
 # The sections, in running order: each name is the module scripts/bench_<name>.py.
 SECTIONS = ("lab", "convergence", "crashes", "facade", "shop", "load", "capacity", "extension", "liveview",
-            "report", "history", "pulse", "tls")
+            "report", "history", "pulse", "tls", "network")
 SMOKE = {"rounds": 1, "stress_failovers": 1, "rto_rounds": 1, "seconds": 2.0, "capacity_users": 8, "capacity_rounds": 1,
          "capacity_ladder": [8], "liveview_rounds": 1}
 

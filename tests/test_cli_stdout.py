@@ -56,6 +56,8 @@ SAMPLE = {  # arguments that run the command for real without harming anything
     ("lab", "thaw"): ["shop-db-a", *NOLAB],
     ("lab", "interrupt-az"): ["us-east-1a", "--seconds", "1", *NOLAB],
     ("lab", "repair"): ["--timeout", "1", *NOLAB],
+    ("lab", "network"): ["us-east-1a", "--delay-ms", "10", *NOLAB],
+    ("lab", "resolve"): ["master.example", *NOLAB],
 }
 # the one-line error each sample ends in (no lab runs in its state dir; nothing is harmed)
 NOT_UP = "the lab is not up"
@@ -66,6 +68,7 @@ EXPECTED_ERROR = {
     ("lab", "repair"): NOT_UP,
     ("lab", "up"): "outside 1-65535", ("cleanup",): "has no readable target.json",
     ("matrix",): "more than --max-runs 1", ("suite",): NOT_UP,
+    ("lab", "network"): NOT_UP, ("lab", "resolve"): NOT_UP,
 }
 CASES = [((), ["--help"])] + [(c, ["--help"]) for c in commands()] + \
         [(c, SAMPLE.get(c, [])) for c in commands()]

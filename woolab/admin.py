@@ -15,6 +15,7 @@ from redis.retry import Retry
 from groundfloor.supervisor import poll_until
 
 from . import servers
+from .network.addresses import server_address
 from .tls import LabTls, redis_options, redis_tls_options
 
 
@@ -40,7 +41,9 @@ class Admin:
 
     @contextmanager
     def redis(self, port: int, timeout: float = 1.0, host: str = "127.0.0.1") -> Iterator[Redis]:
-        client = Redis(host=host, port=port, socket_timeout=timeout, socket_connect_timeout=timeout,
+        """A node's admin client; it reaches the server directly, past the relay, as AWS's control
+        plane reaches its hosts whatever a customer's network does (docs/lab-network.md)."""
+        client = Redis(host=server_address(host), port=port, socket_timeout=timeout, socket_connect_timeout=timeout,
                        retry=Retry(NoBackoff(), 0), **self.redis_options)
         try:
             yield client

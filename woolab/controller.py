@@ -114,6 +114,12 @@ class LabRequestHandler(BaseHTTPRequestHandler):
             return 202, {"stopping": True}
         if path == "/_lab/shop-settings" and method == "POST":
             return 200, lab.configure_shop(query)
+        if path == "/_lab/network":
+            if method == "GET":
+                return 200, {"impairments": lab.network_impairments()}
+            if query.get("clear"):
+                return 200, {"cleared": lab.clear_network(query.get("az") or None)}
+            return 201, {"impairment": lab.impair_network(query)}
         if path in self.control and method == "POST":
             if "id" not in query:
                 return 400, {"error": "missing id"}

@@ -94,7 +94,8 @@ class Healer:
 
     def _link_stays_down(self, node, now: float) -> bool:
         """Whether a replica's replication link has been down longer than a resync takes."""
-        if node.role != "replica" or self.parts.admin.replica_synced(node.port, host=node.ip):
+        if (node.role != "replica" or self.parts.network_impaired()  # cut, not failed: nothing to replace
+                or self.parts.admin.replica_synced(node.port, host=node.ip)):
             self._link_down_since.pop(node.id, None)
             return False
         first = self._link_down_since.setdefault(node.id, now)

@@ -24,6 +24,7 @@ from .cache.setup import start_cache
 from .cache.watch import adopt_roles, demote_stale_primaries, live_masters, node_roles
 from .convergence import redundancy_problems
 from .config import REPLICATION_GROUP_ID, LabConfig, load_or_create_secrets
+from .db.commitguard import set_strict
 from .db.failover import DbMechanics, check_reboot
 from .db.setup import start_db
 from .endpoints import DnsEndpoints
@@ -31,6 +32,7 @@ from .errors import LabStartError
 from .events import EventLog
 from .parts import LabParts, LabProcesses
 from .monitor import HealthMonitor
+from .network.layer import NetworkLayer
 from .power import PowerControl
 from .shop_launcher import ShopLauncher
 from .state import LabState
@@ -52,6 +54,7 @@ class Lab:
         self.runner = BackgroundRunner(self._settle_after_failure)
         self.webhook: Optional[WebhookReceiver] = None
         self._watcher: Optional[threading.Thread] = None
+        self.network: Optional[NetworkLayer] = None
 
     # ------------------------------------------------------------------ bring-up / shutdown
     def start(self) -> None:
@@ -75,6 +78,8 @@ class Lab:
         self.db = DbMechanics(parts)
         self.cache = CacheMechanics(parts)
         self.shop = ShopLauncher(parts)
+        self.network = NetworkLayer(cfg, self.state, self.events, lambda strict: set_strict(parts, strict)).start()
+        parts.network_impaired = lambda: bool(self.network.in_force())
         with ThreadPoolExecutor(2) as pool:  # MariaDB and Redis come up side by side
             for future in [pool.submit(start_db, parts), pool.submit(start_cache, parts)]:
                 future.result()
@@ -100,6 +105,8 @@ class Lab:
             self.webhook.stop()
         if self.parts is not None:
             self.parts.endpoints.stop()
+        if self.network is not None:
+            self.network.stop()
         names = self.procs.names()
         order = ["shop"] + [n for n in names if n.startswith("sentinel")] \
             + [n for n in names if n.startswith(REPLICATION_GROUP_ID)] + names
@@ -223,6 +230,17 @@ class Lab:
     def end_az_power_interruption(self, az: str) -> None:
         """Give the AZ its power back before the planned end (a stopped FIS experiment)."""
         self.power.restore(az)
+
+    # gray failures: the data path's impairments (woolab/network) -----------------------------
+    def impair_network(self, values: dict) -> dict:
+        """Apply one impairment to an AZ's flows; refused unchanged when it is invalid."""
+        return self.network.impair(values)
+
+    def clear_network(self, az: Optional[str] = None) -> List[dict]:
+        return self.network.clear(az)
+
+    def network_impairments(self) -> List[dict]:
+        return self.network.in_force()
 
     # ------------------------------------------------------------------ watcher
     def _watch(self) -> None:

@@ -20,6 +20,8 @@ from groundfloor.supervisor import poll_until
 from . import runlock, servers
 from .config import DB_INSTANCE_ID, REPLICATION_GROUP_ID, LabConfig, load_or_create_secrets, write_json_atomic
 from .errors import LabNotRunning, LabStartError
+from .network import control as network
+from .network.layer import SENTINEL_AZS
 
 # a recycled pid must not be killed: what each kind of process shows in its command line
 PROCESS_MARKERS = {"shop": "gunicorn", "sentinel": "redis", "shop-db": "mariadbd",
@@ -258,7 +260,7 @@ def status(state_dir: Path) -> dict:
     for i in range(3):
         name = f"sentinel-{i + 1}"
         nodes.append({"name": name, "kind": "sentinel", "resource": REPLICATION_GROUP_ID, "role": "sentinel",
-                      "az": "-", "address": "127.0.0.1", "port": config.sentinel_port(i), "pid": pids.get(name),
+                      "az": SENTINEL_AZS[i], "address": "127.0.0.1", "port": config.sentinel_port(i), "pid": pids.get(name),
                       "healthy": servers.pid_alive(pids.get(name))})
     for name, port in (("shop", config.shop_port),):
         if name in pids:
@@ -278,9 +280,14 @@ def status(state_dir: Path) -> dict:
     }
     if "shop" in pids:
         endpoints["shop"] = f"http://127.0.0.1:{config.shop_port}"
+    impaired = network.by_az(network.in_force(config))
+    for node in nodes:
+        node["impaired"] = impaired.get(node["az"], "")
+    names = [db["endpoint"]["address"], group["primary_endpoint"]["address"], group["reader_endpoint"]["address"]]
     return {"state_dir": str(state_dir), "controller": "running", "timing": config.timing, "tls": config.tls,
             "db_status": db["status"], "cache_status": group["status"], "nodes": nodes,
-            "endpoints": endpoints, "in_use_by": runlock.lock_holder(state_dir),
+            "endpoints": endpoints, "addresses": network.endpoint_addresses(config, names),
+            "in_use_by": runlock.lock_holder(state_dir),
             "redundancy": call(config, "/_lab/converged?timeout=0")["problems"]}
 
 

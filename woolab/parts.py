@@ -7,7 +7,7 @@ object, so the floors stay one-way: lab -> mechanics -> parts.
 import subprocess
 import threading
 from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 from groundfloor.aws_events import wording
 from groundfloor.supervisor import pid_alive, stop_pid
@@ -75,6 +75,8 @@ class LabParts:
     secrets: dict
     timing: TimingProfile
     stopping: threading.Event = field(default_factory=threading.Event)
+    # whether a network impairment is in force (woolab/network): a link it cuts is not a failure
+    network_impaired: Callable[[], bool] = lambda: False
 
     def aws_event(self, source_type: str, source_id: str, service: str, kind: str,
                   event_id: Optional[str] = None, categories=(), **fields) -> dict:

@@ -15,6 +15,7 @@ import pymysql
 from groundfloor.supervisor import child_pids, pid_alive, pid_cmdline, poll_until, spawn, stop_pid  # noqa: F401  (re-exported for the lab)
 
 from .errors import LabStartError
+from .network.addresses import sentinel_source, server_address
 from .tls import REDIS_USERNAME, LabTls
 
 DEBIAN_PACKAGES = {
@@ -102,11 +103,12 @@ def mariadb_install(datadir: Path, log_path: Path) -> None:
 
 def mariadb_start(datadir: Path, port: int, server_id: int, run_dir: Path, read_only: bool,
                   address: str = "127.0.0.1", tls: Optional[LabTls] = None) -> subprocess.Popen:
-    """mariadbd for one DB node, listening on the node's own loopback address (its "host");
-    with `tls`, TCP clients must use TLS (the admin's unix socket counts as secure)."""
+    """mariadbd for one DB node, listening on the private twin of the node's address (its "host"),
+    behind the lab's relay on the address itself; with `tls`, TCP clients must use TLS (the
+    admin's unix socket counts as secure)."""
     name = datadir.name
     argv = [binary("mariadbd"), "--no-defaults", f"--datadir={datadir}", f"--port={port}",
-            f"--bind-address={address}", f"--socket={run_dir / (name + '.sock')}", f"--tmpdir={run_dir}",
+            f"--bind-address={server_address(address)}", f"--socket={run_dir / (name + '.sock')}", f"--tmpdir={run_dir}",
             f"--pid-file={run_dir / (name + '.pid')}", f"--log-error={run_dir / (name + '.err')}",
             f"--server-id={server_id}", "--log-bin=binlog", "--log-slave-updates", "--binlog-format=ROW",
             "--gtid-strict-mode=1", "--skip-name-resolve", "--skip-slave-start",
@@ -116,6 +118,8 @@ def mariadb_start(datadir: Path, port: int, server_id: int, run_dir: Path, read_
             "--innodb-buffer-pool-size=64M", "--innodb-log-file-size=48M",
             "--innodb-flush-log-at-trx-commit=2", "--sync-binlog=0", "--max-connections=600",
             "--slave-net-timeout=5", "--performance-schema=0", f"--read-only={1 if read_only else 0}"]
+    if read_only:  # a former primary rejoining as standby drops its unacknowledged binlog tail on recovery
+        argv.append("--init-rpl-role=SLAVE")
     if tls:
         argv += [f"--ssl-ca={tls.ca}", f"--ssl-cert={tls.cert('db')}", f"--ssl-key={tls.key('db')}",
                  "--require-secure-transport=ON"]
@@ -218,7 +222,9 @@ def _write_private(path: Path, lines: List[str]) -> Path:
 
 def redis_start(name: str, address: str, port: int, password: str, run_dir: Path,
                 replica_of: Optional[tuple] = None, tls: Optional[LabTls] = None) -> subprocess.Popen:
-    """redis-server for one cache node on its own loopback address; `replica_of` is (address, port).
+    """redis-server for one cache node on the private twin of its address (the relay listens on
+    the address itself, which the node announces); `replica_of` is (address, port). Its own
+    connections (replication) leave from the private address, so the relay knows them.
 
     Plain: the default user with a password (an AUTH token). With `tls`: TLS only, the default
     user off and one ACL user (`REDIS_USERNAME`) that replicas and Sentinels authenticate as; the
@@ -232,7 +238,7 @@ def redis_start(name: str, address: str, port: int, password: str, run_dir: Path
             f"masteruser {REDIS_USERNAME}", f"masterauth {password}"])))
     else:
         argv += ["--port", str(port), "--requirepass", password, "--masterauth", password]
-    argv += ["--bind", address, "--dir", str(data),
+    argv += ["--bind", server_address(address), "--bind-source-addr", server_address(address), "--dir", str(data),
              "--save", "", "--appendonly", "no",
              "--replica-announce-ip", address, "--repl-diskless-sync", "yes",
              "--repl-diskless-sync-delay", "0", "--logfile", "", "--daemonize", "no",
@@ -244,14 +250,15 @@ def redis_start(name: str, address: str, port: int, password: str, run_dir: Path
 
 def sentinel_start(index: int, port: int, primary: tuple, password: str, group: str,
                    down_after_ms: int, run_dir: Path, tls: Optional[LabTls] = None) -> subprocess.Popen:
-    """One Sentinel; with `tls` it listens on TLS only and talks TLS to the nodes and to the other
+    """One Sentinel, its connections to the nodes leaving from `sentinel_source(index)` (the
+    relay places it in an AZ); with `tls` it listens on TLS only and talks TLS to the nodes and to the other
     Sentinels (`tls-replication yes`), authenticating as the ACL user."""
     conf = run_dir / f"sentinel-{index}.conf"
     listen = _redis_tls_lines(port, tls) if tls else [f"port {port}"]
     auth = [f"sentinel auth-user {group} {REDIS_USERNAME}"] if tls else []
     _write_private(conf, listen + [
         "bind 127.0.0.1", f"dir {run_dir}", "daemonize no",
-        "sentinel announce-ip 127.0.0.1",
+        "sentinel announce-ip 127.0.0.1", f"bind-source-addr {sentinel_source(index)}",
         f"sentinel monitor {group} {primary[0]} {primary[1]} 2", *auth,
         f"sentinel auth-pass {group} {password}",
         f"sentinel down-after-milliseconds {group} {down_after_ms}",

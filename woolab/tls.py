@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from .config import MAX_CACHE_NODES, LabConfig
+from .network.addresses import peer_address, server_address
 
 REDIS_USERNAME = "gameday"  # the ACL user of an encrypted lab (the default user is off)
 CA_NAME = "failover-gameday lab CA"
@@ -62,10 +63,16 @@ def server_names(config: LabConfig) -> Dict[str, Tuple[List[str], List[str]]]:
     cache_dns = [config.cache_primary_name, config.cache_reader_name]
     cache_dns += [config.cache_node_name(f"shop-cache-{n:03d}") for n in cache_nodes]
     return {
-        "db": ([config.db_endpoint_name, "localhost"], [config.db_node_address(i) for i in range(2)]),
+        "db": ([config.db_endpoint_name, "localhost"], _with_twins([config.db_node_address(i) for i in range(2)])),
         "cache": (cache_dns + ["localhost"],
-                  [config.cache_node_address(n) for n in cache_nodes] + ["127.0.0.1"]),
+                  _with_twins([config.cache_node_address(n) for n in cache_nodes]) + ["127.0.0.1"]),
     }
+
+
+def _with_twins(public: List[str]) -> List[str]:
+    """A node's addresses: the public one, the server's private one, the replication peer one
+    (woolab/network/addresses.py): the admin and replication connect to the latter two."""
+    return public + [server_address(a) for a in public] + [peer_address(a) for a in public]
 
 
 def generate(config: LabConfig) -> LabTls:

@@ -10,6 +10,7 @@ from groundfloor.supervisor import poll_until
 from .. import servers
 from ..config import AZS, DB_INSTANCE_ID
 from ..errors import LabStartError
+from ..network.addresses import peer_address
 from ..parts import LabParts
 from ..tls import ca_details, lab_tls
 from ..state import DbInstance, DbNode, Endpoint
@@ -81,14 +82,16 @@ def _create_users(parts: LabParts, primary: str) -> None:
 def replicate(parts: LabParts, name: str, primary: DbNode, gtid_mode: str, timeout: float = 10.0) -> None:
     """Make `name` a read-only replica of `primary` and wait until both replication threads run.
 
-    Connection errors while the primary or the network is slow are waited out; a fatal error
-    raises at once (`Diverged` when the node holds transactions the primary lacks)."""
+    It replicates through the primary's peer address, where the relay knows the traffic as the
+    other DB node's (a partition cuts it, clients are never cut). Connection errors while the
+    primary or the network is slow are waited out; a fatal error raises at once (`Diverged`
+    when the node holds transactions the primary lacks)."""
     with parts.admin.mysql(name) as conn:
         servers.sql(conn, "STOP SLAVE")
         ssl_clause, ssl_args = _master_ssl(parts)
         servers.sql(conn, "CHANGE MASTER TO MASTER_HOST=%s, MASTER_PORT=%s, MASTER_USER='repl', "
                           "MASTER_PASSWORD=%s, MASTER_CONNECT_RETRY=1, MASTER_USE_GTID=" + gtid_mode + ssl_clause,
-                    (primary.ip, primary.port, parts.secrets["db_repl_password"], *ssl_args))
+                    (peer_address(primary.ip), primary.port, parts.secrets["db_repl_password"], *ssl_args))
         servers.sql(conn, "SET GLOBAL read_only=1")
         servers.sql(conn, "START SLAVE")
         if not poll_until(lambda: replication_running(conn, name), timeout):
