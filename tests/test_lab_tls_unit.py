@@ -12,6 +12,7 @@ from gameday import cli
 from woolab import manage, tls
 from woolab.config import MAX_CACHE_NODES, LabConfig
 from woolab.facade import elasticache_shapes
+from woolab.network.addresses import peer_address, server_address
 
 
 @pytest.fixture
@@ -29,7 +30,9 @@ def test_certificates_cover_every_endpoint_name_and_node_address(config):
     files = tls.generate(config)
     db_dns, db_ips = sans(files.cert("db"))
     assert config.db_endpoint_name in db_dns
-    assert db_ips == {config.db_node_address(0), config.db_node_address(1)}
+    public = [config.db_node_address(0), config.db_node_address(1)]
+    # each node's own address, and the private and replication twins behind the lab's relay
+    assert db_ips == set(public) | {server_address(a) for a in public} | {peer_address(a) for a in public}
     cache_dns, cache_ips = sans(files.cert("cache"))
     assert {config.cache_primary_name, config.cache_reader_name} <= cache_dns
     assert {config.cache_node_name(f"shop-cache-{n:03d}") for n in range(1, MAX_CACHE_NODES + 1)} <= cache_dns
