@@ -37,7 +37,8 @@ def test_certificates_cover_every_endpoint_name_and_node_address(config):
     assert {config.cache_primary_name, config.cache_reader_name} <= cache_dns
     assert {config.cache_node_name(f"shop-cache-{n:03d}") for n in range(1, MAX_CACHE_NODES + 1)} <= cache_dns
     nodes = {config.cache_node_address(n) for n in range(1, MAX_CACHE_NODES + 1)}
-    assert cache_ips == nodes | {"127.0.0.1"}  # 127.0.0.1: the Sentinels
+    twins = {server_address(a) for a in nodes} | {peer_address(a) for a in nodes}
+    assert cache_ips == nodes | twins | {"127.0.0.1"}  # 127.0.0.1: the Sentinels
     assert all(ipaddress.ip_address(ip).is_loopback for ip in db_ips | cache_ips)
     assert not db_dns & {config.cache_primary_name}  # each service's certificate names only its own endpoints
 
