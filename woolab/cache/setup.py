@@ -22,6 +22,10 @@ def start_cache(parts: LabParts) -> None:
         launch_node(parts, REPLICATION_GROUP_ID, number, None if number == 1 else primary)
     for node_id, node in list(parts.state.nodes.items()):
         servers.wait_for_port(node.port, 10, parts.procs.get(node_id), f"redis {node_id}", host=node.ip)
+    # Sentinels learn the replicas from the primary's INFO, which they read every 10 s: started
+    # once every replica is linked, their first reading already lists them all
+    for node in [n for n in parts.state.nodes.values() if n.role == "replica"]:
+        parts.admin.wait_replica_synced(node.port, 10, host=node.ip)
     for i in range(sentinel.SENTINELS):
         name = f"sentinel-{i + 1}"
         parts.procs.add(name, servers.sentinel_start(
