@@ -36,6 +36,14 @@ def settable() -> List[str]:
     return sorted(f.name for f in dataclasses.fields(ShopConfig) if f.name not in NOT_SETTINGS)
 
 
+def check_shop_setting(label: str, key: str, value: str) -> None:
+    """Refuse, in one line starting with `label`, a value the stand-in shop would not take."""
+    try:
+        ShopConfig(**{key: value})
+    except ConfigError as exc:
+        raise GamedayError(f"{label}: value {value!r} refused ({exc})") from None
+
+
 def parse_axes(pairs: Optional[List[str]]) -> Dict[str, List[str]]:
     """``["k=v1,v2", ...]`` → ``{"k": ["v1", "v2"]}``, each value checked against the shop config."""
     if not pairs:
@@ -56,10 +64,7 @@ def parse_axes(pairs: Optional[List[str]]) -> Dict[str, List[str]]:
         if len(set(values)) != len(values):
             raise GamedayError(f"--setting {key}: a value is listed twice ({raw})")
         for value in values:
-            try:
-                ShopConfig(**{key: value})
-            except ConfigError as exc:
-                raise GamedayError(f"--setting {key}: value {value!r} refused ({exc})") from None
+            check_shop_setting(f"--setting {key}", key, value)
         axes[key] = values
     return axes
 

@@ -51,14 +51,18 @@ def catalog() -> List[dict]:
 
 
 def resolve(name_or_path: str) -> Path:
+    return find_shipped(name_or_path, EXPERIMENTS_DIR, [e["name"] for e in catalog()], "experiment")
+
+
+def find_shipped(name_or_path: str, directory: Path, known: List[str], what: str) -> Path:
+    """A file path as given, or the shipped `<directory>/<name>.json` for a bare name."""
     path = Path(name_or_path)
     if path.is_file():
         return path.resolve()
-    candidate = EXPERIMENTS_DIR / f"{path.name.removesuffix('.json')}.json"
+    candidate = directory / f"{path.name.removesuffix('.json')}.json"
     if candidate.is_file() and path.parent == Path("."):
         return candidate
-    known = ", ".join(e["name"] for e in catalog())
-    raise GamedayError(f"unknown experiment {name_or_path!r} (known: {known}; or give a file path)")
+    raise GamedayError(f"unknown {what} {name_or_path!r} (shipped: {', '.join(known)}; or give a file path)")
 
 
 def load_and_validate(path: Path) -> dict:

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from groundfloor.supervisor import poll_until
 from woolab import manage
+from woolab.network.addresses import server_address
 
 pytestmark = pytest.mark.lab
 
@@ -69,10 +70,10 @@ def test_a_standby_that_cannot_start_for_a_while_is_started_again_until_it_can(l
     standby = db["nodes"][db["standby"]]
     since = time.time()
     lab.call(f"/_lab/crash?id={db['standby']}")
-    # the standby's address is taken (a busy or slow host) until we let go of it
+    # the address the standby's server listens on (behind the lab's relay) is taken until we let go
     holder = socket.socket()
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    assert poll_until(lambda: _bind(holder, standby["ip"], standby["port"]), 10, interval=0.01)
+    assert poll_until(lambda: _bind(holder, server_address(standby["ip"]), standby["port"]), 10, interval=0.01)
     holder.listen()
     assert poll_until(lambda: any("starting it again" in m or "exited" in m for m in _log(lab)), 30)
     holder.close()

@@ -32,7 +32,7 @@ def parts(monkeypatch):
 
 def replicating_after(parts, monkeypatch, outcomes):
     """replicate() raises the queued outcomes in turn, then succeeds."""
-    def replicate(_parts, name, primary, gtid_mode, timeout):
+    def replicate(_parts, name, primary_name, primary, gtid_mode, timeout):
         parts.modes.append(gtid_mode)
         if outcomes:
             raise outcomes.pop(0)

@@ -50,6 +50,11 @@ class BackgroundRunner:
         with self._lock:
             return [t.name for t in self._threads if t.is_alive()]
 
+    def idle(self, kind: str, resources) -> list:
+        """The `resources` of `kind` (db, replication-group) that are `available` with no
+        operation of theirs running: what monitoring and healing may act on."""
+        return [r for r in resources if r.status == "available" and not self.busy_with((kind, r.id))]
+
     def busy_with(self, owner: tuple) -> bool:
         """Whether an operation on this resource is still running."""
         with self._lock:

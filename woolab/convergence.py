@@ -18,6 +18,7 @@ from .background import BackgroundRunner
 from .cache.failover import CacheMechanics
 from .db.failover import DbMechanics
 from .db.setup import replication_running
+from .errors import LabStartError
 from .parts import LabParts
 
 log = logging.getLogger("woolab")
@@ -55,10 +56,8 @@ class Healer:
 
     def _heal_db(self, now: float, lost_primaries: Set[str]) -> None:
         state = self.parts.state
-        for db in list(state.db.values()):
+        for db in self.runner.idle("db", list(state.db.values())):
             owner = ("db", db.id)
-            if db.status != "available" or self.runner.busy_with(owner):
-                continue
             primary = db.nodes[db.primary]
             if db.id in lost_primaries and not self.powered_off(primary.az) and self._due(db.primary, now):
                 lost_primaries.discard(db.id)
@@ -68,19 +67,33 @@ class Healer:
                 self.runner.run(owner, self.db.restart_lost_primary, db.id)
                 continue
             standby = db.nodes.get(db.standby) if db.standby else None
-            if standby is None or standby.status == "available" or self.powered_off(standby.az):
+            if standby is None or self.powered_off(standby.az):
+                continue
+            if standby.status == "available" and not self._replication_broken(db.standby):
                 continue
             if self._due(db.standby, now):
                 with state.lock:
                     standby.status = "rebuilding"
                 self.runner.run(owner, self.db.recover_standby, db.id, db.standby)
 
+    def _replication_broken(self, name: str) -> bool:
+        """Whether a standby's replication stopped on an error that will not clear by itself
+        (a diverged node, a stopped SQL thread); a node that does not answer is the health
+        monitor's to judge."""
+        try:
+            with self.parts.admin.mysql(name, timeout=1.0, read_timeout=2.0) as conn:
+                replication_running(conn, name)
+            return False
+        except LabStartError as exc:  # Diverged included
+            self.parts.marker(name, f"standby {name} stopped replicating ({exc}): replacing it")
+            return True
+        except Exception:
+            return False
+
     def _heal_cache(self, now: float) -> None:
         state = self.parts.state
-        for group in list(state.groups.values()):
+        for group in self.runner.idle("replication-group", list(state.groups.values())):
             owner = ("replication-group", group.id)
-            if group.status != "available" or self.runner.busy_with(owner):
-                continue
             for node in list(state.nodes.values()):
                 if node.replication_group_id != group.id or self.powered_off(node.az):
                     continue

@@ -77,10 +77,8 @@ class HealthMonitor:
 
     def check_db(self) -> None:
         state = self.parts.state
-        for db in list(state.db.values()):
+        for db in self.runner.idle("db", list(state.db.values())):
             owner = ("db", db.id)
-            if db.status != "available" or self.runner.busy_with(owner):
-                continue
             primary = db.nodes[db.primary]
             if self._detected(db.primary, self._db_healthy(db.primary, primary.pid), "db_detection_seconds"):
                 failed_since = self._since.pop(db.primary)
@@ -111,10 +109,8 @@ class HealthMonitor:
     # cache ----------------------------------------------------------------------------------
     def check_cache(self) -> None:
         state = self.parts.state
-        for group in list(state.groups.values()):
+        for group in self.runner.idle("replication-group", list(state.groups.values())):
             owner = ("replication-group", group.id)
-            if group.status != "available" or self.runner.busy_with(owner):
-                continue
             for node in state.members(group.id, next(iter(group.node_groups))):
                 if node.status != "available":
                     continue

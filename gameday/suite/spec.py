@@ -90,14 +90,8 @@ def catalog() -> List[Dict[str, str]]:
 
 def resolve(name_or_path: str) -> Path:
     """A shipped suite's name or a file path."""
-    path = Path(name_or_path)
-    if path.is_file():
-        return path.resolve()
-    candidate = SUITES_DIR / f"{path.name.removesuffix('.json')}.json"
-    if candidate.is_file() and path.parent == Path("."):
-        return candidate
-    known = ", ".join(s["name"] for s in catalog())
-    raise GamedayError(f"unknown suite {name_or_path!r} (shipped: {known}; or give a file path)")
+    from ..run import find_shipped
+    return find_shipped(name_or_path, SUITES_DIR, [s["name"] for s in catalog()], "suite")
 
 
 def load_suite(name_or_path: str, target: str) -> Suite:
@@ -218,17 +212,13 @@ def _shop_settings(value: Any, label: str) -> Dict[str, str]:
         return {}
     if not isinstance(value, dict):
         raise GamedayError(f"{label}: shop_settings must be an object of KEY: VALUE")
-    from woolab.shop.config import ConfigError, ShopConfig
-    from ..matrix import settable
+    from ..matrix import check_shop_setting, settable
     out = {}
     for key, raw in value.items():
         if key not in settable():
             raise GamedayError(f"{label}: unknown shop setting {key!r} (known: {', '.join(settable())})")
         text = str(raw).lower() if isinstance(raw, bool) else str(raw)
-        try:
-            ShopConfig(**{key: text})
-        except ConfigError as exc:
-            raise GamedayError(f"{label}: shop setting {key}={text!r} refused ({exc})") from None
+        check_shop_setting(f"{label}: shop setting {key}", key, text)
         out[key] = text
     return out
 

@@ -19,7 +19,7 @@ from .. import servers
 from ..config import DB_INSTANCE_ID
 from ..errors import LabInvalidState, LabStartError
 from ..parts import LabParts
-from .setup import Diverged, replicate, reseed, restart_node
+from .setup import Diverged, gtid_seqs, holds_position, replicate, reseed, restart_node
 
 log = logging.getLogger("woolab")
 
@@ -31,21 +31,6 @@ REBUILD_BUDGET = 120.0
 STANDBY_BUILD_SECONDS = 10.0  # about what a standby rebuild takes in the lab (a copy included)  # seconds of attempts before a standby is handed to healing
 # what a rebuild attempt meets on a busy machine and clears by starting the node again
 TRANSIENT_ERRORS = (LabStartError, pymysql.MySQLError, OSError, subprocess.SubprocessError)
-
-
-def gtid_seqs(position: str) -> dict:
-    """'0-1-12,1-2-5' -> {0: 12, 1: 5} (GTID domain -> sequence number)."""
-    seqs = {}
-    for gtid in filter(None, (x.strip() for x in position.split(","))):
-        domain, _server, seq = gtid.split("-")
-        seqs[int(domain)] = int(seq)
-    return seqs
-
-
-def holds_position(have: str, wanted: str) -> bool:
-    """Whether GTID position `have` contains every transaction of `wanted`, per domain."""
-    got = gtid_seqs(have)
-    return all(got.get(domain, -1) >= seq for domain, seq in gtid_seqs(wanted).items())
 
 
 class DbMechanics:
@@ -159,13 +144,13 @@ class DbMechanics:
         transactions the primary never had."""
         restart_node(self.parts, name, read_only=True)
         try:
-            replicate(self.parts, name, db.nodes[db.primary], gtid_mode="current_pos",
+            replicate(self.parts, name, db.primary, db.nodes[db.primary], gtid_mode="current_pos",
                       timeout=REBUILD_REPLICATION_TIMEOUT)
         except Diverged as exc:
             self.parts.marker(db.id, f"standby {name} diverged from {db.primary} ({exc}); "
                                      f"building it afresh from a copy of {db.primary}")
             reseed(self.parts, name, db.primary)
-            replicate(self.parts, name, db.nodes[db.primary], gtid_mode="slave_pos",
+            replicate(self.parts, name, db.primary, db.nodes[db.primary], gtid_mode="slave_pos",
                       timeout=REBUILD_REPLICATION_TIMEOUT)
 
     # unplanned failures (RDS's own monitoring acts; nobody called an API) ----------------------

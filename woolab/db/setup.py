@@ -52,7 +52,7 @@ def start_db(parts: LabParts) -> None:
         servers.wait_mysql_ready(cfg.path("run"), name, START_TIMEOUT, parts.procs.get(name))
     _create_users(parts, names[0])
     for name in names[1:]:
-        replicate(parts, name, nodes[names[0]], gtid_mode="slave_pos")
+        replicate(parts, name, names[0], nodes[names[0]], gtid_mode="slave_pos")
     with parts.admin.mysql(names[0]) as conn:
         version = servers.sql(conn, "SELECT VERSION()")[0][0].split("-")[0]
     with parts.state.lock:
@@ -79,13 +79,18 @@ def _create_users(parts: LabParts, primary: str) -> None:
             servers.sql(conn, stmt, args)
 
 
-def replicate(parts: LabParts, name: str, primary: DbNode, gtid_mode: str, timeout: float = 10.0) -> None:
-    """Make `name` a read-only replica of `primary` and wait until both replication threads run.
+def replicate(parts: LabParts, name: str, primary_name: str, primary: DbNode, gtid_mode: str,
+              timeout: float = 10.0) -> None:
+    """Make `name` a read-only replica of `primary` and wait until it replicates: both threads
+    run and it holds every transaction the primary had when it started. (A running I/O thread
+    alone proves nothing: through the relay it runs until the primary refuses the position.)
 
     It replicates through the primary's peer address, where the relay knows the traffic as the
     other DB node's (a partition cuts it, clients are never cut). Connection errors while the
     primary or the network is slow are waited out; a fatal error raises at once (`Diverged`
     when the node holds transactions the primary lacks)."""
+    with parts.admin.mysql(primary_name) as conn:
+        target = servers.sql(conn, "SELECT @@gtid_binlog_pos")[0][0]
     with parts.admin.mysql(name) as conn:
         servers.sql(conn, "STOP SLAVE")
         ssl_clause, ssl_args = _master_ssl(parts)
@@ -94,8 +99,27 @@ def replicate(parts: LabParts, name: str, primary: DbNode, gtid_mode: str, timeo
                     (peer_address(primary.ip), primary.port, parts.secrets["db_repl_password"], *ssl_args))
         servers.sql(conn, "SET GLOBAL read_only=1")
         servers.sql(conn, "START SLAVE")
-        if not poll_until(lambda: replication_running(conn, name), timeout):
-            raise LabStartError(f"replication on {name} did not start within {timeout:.0f} s")
+
+        def caught_up() -> bool:
+            return replication_running(conn, name) and \
+                holds_position(servers.sql(conn, "SELECT @@gtid_current_pos")[0][0], target)
+        if not poll_until(caught_up, timeout):
+            raise LabStartError(f"replication on {name} did not catch up with {primary_name} within {timeout:.0f} s")
+
+
+def gtid_seqs(position: str) -> dict:
+    """'0-1-12,1-2-5' -> {0: 12, 1: 5} (GTID domain -> sequence number)."""
+    seqs = {}
+    for gtid in filter(None, (x.strip() for x in position.split(","))):
+        domain, _server, seq = gtid.split("-")
+        seqs[int(domain)] = int(seq)
+    return seqs
+
+
+def holds_position(have: str, wanted: str) -> bool:
+    """Whether GTID position `have` contains every transaction of `wanted`, per domain."""
+    got = gtid_seqs(have)
+    return all(got.get(domain, -1) >= seq for domain, seq in gtid_seqs(wanted).items())
 
 
 def replication_running(conn, name: str) -> bool:
