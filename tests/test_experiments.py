@@ -112,10 +112,11 @@ def primaries_in_one_az(lab) -> None:
         lab.failover_db()
 
 
-def run_on_lab(lab, monkeypatch, tmp_path, name, **kwargs) -> tuple:
+def run_on_lab(lab, monkeypatch, tmp_path, name, shop_settings=None, **kwargs) -> tuple:
     monkeypatch.setenv("GAMEDAY_REPORTS_DIR", str(tmp_path))
-    code = run.game_day(request.build(name, "lab", lab=request.LabRequest(state_dir=lab.state_dir),
-                                      run_id=name, load=request.LoadRequest(users=8), **kwargs))
+    on_lab = request.LabRequest(state_dir=lab.state_dir, shop_settings=shop_settings or {})
+    code = run.game_day(request.build(name, "lab", lab=on_lab, run_id=name, load=request.LoadRequest(users=8),
+                                      **kwargs))
     run_dir = tmp_path / name
     return code, json.loads((run_dir / "journal.json").read_text()), json.loads(
         (run_dir / "summary.json").read_text())
