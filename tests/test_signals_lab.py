@@ -236,7 +236,10 @@ def test_a_signal_during_lab_up_leaves_no_server_running(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "gameday.cli", "lab", "up"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        assert poll_until(lambda: manage.recorded_pids(tmp_path), 30)  # servers are being started
+        # the lab's servers are starting (a mariadbd of this state dir runs; the lab is not ready yet)
+        assert poll_until(lambda: any("mariadbd" in cmd and str(tmp_path) in cmd for cmd in map(
+            servers.pid_cmdline, map(int, filter(str.isdigit, os.listdir("/proc"))))), 30, interval=0.01)
+        assert proc.poll() is None
         proc.send_signal(signal.SIGTERM)
         output = proc.communicate(timeout=90)[0]
         leftovers = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))

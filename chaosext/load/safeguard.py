@@ -304,7 +304,7 @@ def outage_within_budget(window: float = 20, max_error_ratio: float = 0.2, min_r
     verdict = judge(cells, spans, now, policy, watch_registry.live_outages())
     result = {"ok": verdict.ok, "reasons": verdict.reasons, "budget": verdict.budget,
               "faults": [{"fault": s.fault, "target": s.target, "in_flight": s.ended is None,
-                          "age_seconds": round(now - s.injected, 1),
+                          "age_seconds": round(now - s.injected, 3),
                           "rto_threshold_seconds": s.threshold} for s in spans]}
     if not verdict.ok:
         _record(rd, result)
