@@ -33,7 +33,7 @@ def _direct_settings(config) -> dict:
 
 
 def _browse(config, args, settings: dict) -> dict:
-    from woolab.shop.bench import bench_browse
+    from bench_shop import bench_browse
     manage.shop_settings(config.state_dir, settings)
     url = manage.env(config.state_dir)["GAMEDAY_SHOP_URL"]
     step = bench_browse(url, seconds=args.seconds)["steps"].get("browse", {})
