@@ -110,3 +110,10 @@ def test_a_replica_refused_for_another_reason_fails_at_once(monkeypatch):
 def test_a_running_replica_is_running(monkeypatch):
     monkeypatch.setattr(setup.servers, "sql_dict", lambda _c, _s: slave_status(Slave_IO_Running="Yes"))
     assert setup.replication_running(None, "shop-db-a") is True
+
+
+def test_a_node_holding_a_gtid_its_primary_never_had_is_told_before_it_replicates():
+    # the standby wrote 0-2-1295 on its own; the primary's state for server 2 stops at 1290
+    assert setup.errant_gtids("0-1-10,0-2-1295", "0-1-1300,0-2-1290") == ["0-2-1295"]
+    assert setup.errant_gtids("0-1-10,0-2-5", "0-1-1300,0-2-1290") == []  # behind, not diverged
+    assert setup.errant_gtids("", "0-1-3") == []  # a fresh copy holds nothing of its own

@@ -90,8 +90,12 @@ def replicate(parts: LabParts, name: str, primary_name: str, primary: DbNode, gt
     primary or the network is slow are waited out; a fatal error raises at once (`Diverged`
     when the node holds transactions the primary lacks)."""
     with parts.admin.mysql(primary_name) as conn:
-        target = servers.sql(conn, "SELECT @@gtid_binlog_pos")[0][0]
+        target, primary_state = servers.sql(conn, "SELECT @@gtid_binlog_pos, @@gtid_binlog_state")[0]
     with parts.admin.mysql(name) as conn:
+        own_state = servers.sql(conn, "SELECT @@gtid_binlog_state")[0][0]
+        errant = errant_gtids(own_state, primary_state)
+        if errant:
+            raise Diverged(f"{name} holds transactions {primary_name} never had ({', '.join(errant)})")
         servers.sql(conn, "STOP SLAVE")
         ssl_clause, ssl_args = _master_ssl(parts)
         servers.sql(conn, "CHANGE MASTER TO MASTER_HOST=%s, MASTER_PORT=%s, MASTER_USER='repl', "
@@ -105,6 +109,20 @@ def replicate(parts: LabParts, name: str, primary_name: str, primary: DbNode, gt
                 holds_position(servers.sql(conn, "SELECT @@gtid_current_pos")[0][0], target)
         if not poll_until(caught_up, timeout):
             raise LabStartError(f"replication on {name} did not catch up with {primary_name} within {timeout:.0f} s")
+
+
+def errant_gtids(own_state: str, primary_state: str) -> list:
+    """The GTIDs of `own_state` the primary never had. A binlog state holds the last sequence
+    number per (domain, server); in strict mode a server writes its numbers in order, so the
+    primary had (d, s, n) exactly when its state for (d, s) reaches n."""
+    def per_server(state: str) -> dict:
+        out = {}
+        for gtid in filter(None, (x.strip() for x in (state or "").split(","))):
+            domain, server, seq = map(int, gtid.split("-"))
+            out[(domain, server)] = max(seq, out.get((domain, server), -1))
+        return out
+    primary = per_server(primary_state)
+    return [f"{d}-{s}-{n}" for (d, s), n in sorted(per_server(own_state).items()) if primary.get((d, s), -1) < n]
 
 
 def gtid_seqs(position: str) -> dict:
