@@ -12,7 +12,7 @@ an empty list is the converged lab that `gameday lab status`, the tests and the 
 """
 import logging
 import time
-from typing import Callable, Dict, List, Set
+from typing import Callable, Dict, List, Optional, Set
 
 from .background import BackgroundRunner
 from .cache.failover import CacheMechanics
@@ -69,26 +69,28 @@ class Healer:
             standby = db.nodes.get(db.standby) if db.standby else None
             if standby is None or self.powered_off(standby.az):
                 continue
-            if standby.status == "available" and not self._replication_broken(db.standby):
+            broken = self._replication_broken(db.standby) if standby.status == "available" else None
+            if standby.status == "available" and broken is None:
                 continue
             if self._due(db.standby, now):
+                if broken:
+                    self.parts.marker(db.standby, f"standby {db.standby} stopped replicating ({broken}): replacing it")
                 with state.lock:
                     standby.status = "rebuilding"
                 self.runner.run(owner, self.db.recover_standby, db.id, db.standby)
 
-    def _replication_broken(self, name: str) -> bool:
-        """Whether a standby's replication stopped on an error that will not clear by itself
-        (a diverged node, a stopped SQL thread); a node that does not answer is the health
+    def _replication_broken(self, name: str) -> Optional[str]:
+        """Why a standby's replication stopped on an error that will not clear by itself (a
+        diverged node, a stopped SQL thread), or None; a node that does not answer is the health
         monitor's to judge."""
         try:
             with self.parts.admin.mysql(name, timeout=1.0, read_timeout=2.0) as conn:
                 replication_running(conn, name)
-            return False
+            return None
         except LabStartError as exc:  # Diverged included
-            self.parts.marker(name, f"standby {name} stopped replicating ({exc}): replacing it")
-            return True
+            return str(exc)
         except Exception:
-            return False
+            return None
 
     def _heal_cache(self, now: float) -> None:
         state = self.parts.state
