@@ -259,8 +259,12 @@ def mysql_writable(configuration: Configuration = None, secrets: Secrets = None)
 class WriteWatch:
     """Polls an endpoint with paced write attempts and remembers outage boundaries.
 
-    `writable_again_at` is the completion time of the first acknowledged write after a failure;
-    `first_failure_at` the start time of the first failed attempt.
+    `first_failure_at` is the start time of the first failed attempt. The endpoint became
+    writable again somewhere between the end of the last failed attempt and the end of the
+    first acknowledged write after it (`writable_again_between`): attempts are paced at least
+    MIN_INTERVAL apart, so that interval is about 100 ms plus one attempt wide.
+    `writable_again_at` is its middle, the estimate with the smallest worst-case error (half
+    the interval, against up to all of it for either end); the interval itself is in the result.
     """
 
     kind: str
@@ -270,6 +274,8 @@ class WriteWatch:
     first_failure_at: Optional[float] = None
     first_success_at: Optional[float] = None
     writable_again_at: Optional[float] = None
+    writable_again_between: Optional[Tuple[float, float]] = None
+    last_failure_ended_at: Optional[float] = None
     attempts: int = 0
     failures: int = 0
     last_error: Optional[str] = None
@@ -300,10 +306,12 @@ class WriteWatch:
             if self.first_success_at is None:
                 self.first_success_at = finished
             if self.first_failure_at is not None and self.writable_again_at is None:
-                self.writable_again_at = finished
+                self.writable_again_between = (self.last_failure_ended_at, finished)
+                self.writable_again_at = (self.last_failure_ended_at + finished) / 2
         else:
             self.failures += 1
             self.last_error = why
+            self.last_failure_ended_at = finished
             if self.first_failure_at is None:
                 self.first_failure_at = started
                 logger.info("%s not writable from %s: %s", self.endpoint, iso(started), why)
@@ -334,6 +342,8 @@ class WriteWatch:
             "first_failure_at": iso(self.first_failure_at),
             "first_success_at": iso(self.first_success_at),
             "writable_again_at": iso(self.writable_again_at),
+            "writable_again_between": ([iso(t) for t in self.writable_again_between]
+                                       if self.writable_again_between else None),
             "outage_seconds": self.outage_seconds,
             "attempts": self.attempts,
             "failures": self.failures,

@@ -9,7 +9,7 @@ import pytest
 from chaosext import dataplane, watch_registry
 from chaosext.errors import ActivityError
 from groundfloor.supervisor import poll_until
-from groundfloor.timefmt import parse_time
+from groundfloor.timefmt import iso, parse_time
 
 REDIS = "/usr/bin/redis-server"
 
@@ -127,7 +127,11 @@ def test_wait_until_writable_measures_an_outage(redis_server):
     failed = parse_time(result["first_failure_at"]).timestamp()
     again = parse_time(result["writable_again_at"]).timestamp()
     assert down_at - 0.001 <= failed <= down_at + 0.2  # ISO keeps milliseconds
-    assert up_at - 0.05 <= again <= up_at + 0.4  # one 100 ms poll plus connect time
+    last_refused, acknowledged = (parse_time(t).timestamp() for t in result["writable_again_between"])
+    assert last_refused <= up_at + 0.001 < acknowledged + 0.001  # the server came back in between
+    assert acknowledged <= up_at + 0.4  # one 100 ms poll plus connect time
+    assert acknowledged - last_refused <= 0.1 + 0.25 + 0.05  # one pacing step plus one attempt
+    assert abs(again - (last_refused + acknowledged) / 2) <= 0.001  # the middle, to the millisecond
     assert result["attempts"] <= (again - failed) / 0.1 + 2
 
 
@@ -135,3 +139,18 @@ def test_wait_until_writable_with_expected_outage_times_out_clearly(redis_server
     with pytest.raises(ActivityError, match="stayed writable for 0.3 s"):
         dataplane.wait_until_writable("redis", timeout=0.3, expect_outage=True,
                                       configuration=config(redis_server.port))
+
+
+def test_writable_again_is_the_middle_of_the_last_refusal_and_the_first_acknowledged_write(monkeypatch):
+    """The endpoint came back at some moment between the end of the last failed attempt and the
+    end of the first acknowledged write; the watch reports that interval and its middle."""
+    script = iter([(False, "refused", 10.000, 10.001), (False, "refused", 10.100, 10.102),
+                   (True, None, 10.200, 10.230), (True, None, 10.300, 10.310)])
+    monkeypatch.setattr(dataplane, "attempt_write", lambda *args: next(script))
+    watch = dataplane.WriteWatch("redis", config(6379))
+    assert [watch.step() for _ in range(4)] == [False, False, True, True]
+    assert watch.first_failure_at == 10.000
+    assert watch.writable_again_between == (10.102, 10.230)
+    assert watch.writable_again_at == pytest.approx(10.166)
+    assert watch.result()["writable_again_between"] == [iso(10.102), iso(10.230)]
+    assert watch.outage_seconds == pytest.approx(0.166)
