@@ -121,6 +121,23 @@ def test_a_primary_lost_while_no_standby_can_take_over_is_restarted_in_place(lab
     assert "DB instance restarted" in messages(lab, since)
 
 
+def test_a_primary_crashed_as_power_returns_to_the_standby_az_is_restarted_and_the_lab_ends_whole(lab):
+    """The standby's rebuild starts when power returns; the primary dies right then. The rebuild
+    cannot succeed from a dead primary: it ends at once, the primary is restarted in place (never
+    a promotion of the stale standby), and the standby is rebuilt after it."""
+    assert_whole(lab)
+    db = db_instance(lab)
+    primary, standby = db["primary"], db["standby"]
+    since = time.time()
+    lab.call(f"/_lab/interrupt-az?id={db['nodes'][standby]['az']}&seconds=3")
+    assert poll_until(lambda: any("power restored" in m for m in messages(lab, since)), 30, interval=0.02)
+    lab.call(f"/_lab/crash?id={primary}")
+    assert poll_until(lambda: any(f"its primary {primary} is down" in m for m in messages(lab, since)), 60)
+    assert_whole(lab, 90)
+    assert db_instance(lab)["primary"] == primary
+    assert any("no standby to promote" in m for m in messages(lab, since))
+
+
 def test_lab_repair_brings_a_frozen_cache_replica_back_and_reports_full_redundancy(lab):
     assert_whole(lab)
     replica = next(n for n in lab.snapshot()["cache_clusters"].values() if n["role"] == "replica")

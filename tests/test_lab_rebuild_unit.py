@@ -2,6 +2,8 @@
 connection is retried, a diverged node is built afresh from the primary, and a rebuild that keeps
 failing is handed to healing instead of staying `rebuilding`. The node start, replication and the
 copy are stood in for, to make them fail on purpose; tests/test_lab_convergence.py does it for real."""
+import os
+import subprocess
 import threading
 import types
 
@@ -15,7 +17,8 @@ from woolab.errors import LabStartError
 
 @pytest.fixture
 def parts(monkeypatch):
-    nodes = {"shop-db-a": types.SimpleNamespace(status="rebuilding"), "shop-db-b": object()}
+    nodes = {"shop-db-a": types.SimpleNamespace(status="rebuilding"),
+             "shop-db-b": types.SimpleNamespace(pid=os.getpid())}  # a primary whose process runs
     db = types.SimpleNamespace(id="shop-db", primary="shop-db-b", nodes=nodes)
     stopped, markers = [], []
     parts = types.SimpleNamespace(
@@ -63,6 +66,20 @@ def test_a_rebuild_that_keeps_failing_is_handed_to_healing_not_left_rebuilding(p
     assert failover.DbMechanics(parts).rebuild_standby("shop-db", "shop-db-a") is False
     assert parts.nodes["shop-db-a"].status == "failed"
     assert any("handed to healing" in m for m in parts.markers)
+
+
+def test_a_rebuild_whose_primary_process_is_gone_is_handed_to_healing_at_once(parts, monkeypatch):
+    """Power came back to the standby's AZ just after the primary crashed: no standby can be
+    built from a dead primary, so the rebuild ends now and the monitor restarts the primary."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    parts.nodes["shop-db-b"].pid = gone.pid
+    refused = pymysql.err.OperationalError(2003, "Can't connect to MySQL server ([Errno 111])")
+    replicating_after(parts, monkeypatch, [refused] * 50)
+    assert failover.DbMechanics(parts).rebuild_standby("shop-db", "shop-db-a") is False
+    assert parts.started == ["shop-db-a"]  # one attempt, not REBUILD_BUDGET seconds of them
+    assert parts.nodes["shop-db-a"].status == "failed"
+    assert any("its primary shop-db-b is down" in m and "handed to healing" in m for m in parts.markers)
 
 
 def test_an_unexpected_error_is_not_swallowed_as_transient(parts, monkeypatch):

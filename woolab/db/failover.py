@@ -13,7 +13,7 @@ from typing import Optional
 
 import pymysql
 
-from groundfloor.supervisor import poll_until
+from groundfloor.supervisor import pid_alive, poll_until
 
 from .. import servers
 from ..config import DB_INSTANCE_ID
@@ -27,8 +27,8 @@ REBUILD_REPLICATION_TIMEOUT = 30.0  # seconds for both replication threads to ru
 # read_only=1 waits for commits still waiting for the standby's acknowledgement (up to the
 # semi-sync timeout of `servers.mariadb_start`), so the quiesce must outwait that timeout
 QUIESCE_TIMEOUT = 5.0
-REBUILD_BUDGET = 120.0
-STANDBY_BUILD_SECONDS = 10.0  # about what a standby rebuild takes in the lab (a copy included)  # seconds of attempts before a standby is handed to healing
+REBUILD_BUDGET = 120.0  # seconds of attempts before a standby is handed to healing
+STANDBY_BUILD_SECONDS = 10.0  # about what a standby rebuild takes in the lab (a copy included)
 # what a rebuild attempt meets on a busy machine and clears by starting the node again
 TRANSIENT_ERRORS = (LabStartError, pymysql.MySQLError, OSError, subprocess.SubprocessError)
 
@@ -116,9 +116,12 @@ class DbMechanics:
         build it afresh from a copy of the primary when it diverged. A node slow to start or a
         refused connection is retried within `REBUILD_BUDGET`; beyond that the node is handed
         to healing (status `failed`, the health monitor replaces it), never left `rebuilding`.
-        Returns whether the standby replicates now."""
+        Returns whether the standby replicates now. A primary whose process is gone ends the
+        attempts at once: no standby can be built from it, and its loss is the health monitor's
+        to handle (restarted in place), which it does only once this rebuild has ended."""
         parts = self.parts
         db = parts.state.db_instance(instance_id)
+        primary_lost = []
 
         def attempt() -> bool:
             try:
@@ -127,15 +130,18 @@ class DbMechanics:
             except TRANSIENT_ERRORS as exc:
                 log.warning("rebuilding standby %s: %s; starting it again", name, exc)
                 parts.procs.stop(name, hard=True)
+                if not pid_alive(db.nodes[db.primary].pid):
+                    primary_lost.append(db.primary)
                 return False
-        if poll_until(attempt, REBUILD_BUDGET, interval=1.0):
+        if poll_until(lambda: attempt() or bool(primary_lost), REBUILD_BUDGET, interval=1.0) and not primary_lost:
             with parts.state.lock:
                 db.nodes[name].status = "available"
             return True
         with parts.state.lock:
             db.nodes[name].status = "failed"
-        parts.marker(instance_id, f"standby {name} not rebuilt within {REBUILD_BUDGET:.0f} s: "
-                                  "handed to healing (it is replaced again)")
+        why = (f"its primary {primary_lost[0]} is down" if primary_lost
+               else f"not rebuilt within {REBUILD_BUDGET:.0f} s")
+        parts.marker(instance_id, f"standby {name} {why}: handed to healing (it is replaced again)")
         parts.state.save()
         return False
 
