@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Optional
 from gameday.report import journal as jr
 from gameday.report.fault_recovery import judge as judge_rto
 from gameday.report.impact import fault_impacts
+from gameday.report.impairment_checks import attach_impairments
 from gameday.report.notes import note_events, placed_notes
 from gameday.report.paths import strip_paths
 from gameday.report.redact import known_secret_values, redact
@@ -61,6 +62,8 @@ def summarize_files(files: RunFiles, rto_threshold: Any = None) -> Dict[str, Any
         fault["impact"] = impact
     hypothesis = jr.hypothesis(journal)
     rpo = _rpo(files)
+    attach_impairments(faults, files.cells, users, rpo, jr.config_value(
+        journal or {"experiment": files.experiment}, "impairment_thresholds"))
     safeguards = _safeguards(journal, files.cause)
     verdict, reasons = _verdict(journal, hypothesis, faults, rpo, files.cause)
     if verdict == "interrupted":
@@ -205,6 +208,9 @@ def _verdict(journal: Optional[dict], hypothesis: Dict, faults: List[Dict], rpo:
             reasons.append(f"{label} failed: {fault['error']}")
         elif fault["rto_within_threshold"] is False:
             reasons += _rto_reasons(label, fault)
+        reasons += [f"{label}: {c['message']}" for c in
+                    (fault.get("impairment_impact") or {}).get("checks") or []
+                    if c["outcome"] == "failed"]
     if rpo["orders_lost"]:
         reasons.append(f"{rpo['orders_lost']} acknowledged order(s) lost")
     fault_names = {f.get("activity") for f in faults}
