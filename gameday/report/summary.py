@@ -56,14 +56,9 @@ def summarize_files(files: RunFiles, rto_threshold: Any = None) -> Dict[str, Any
             fault["load"] = interval_figures(files.cells, start, end)
         else:
             fault["load"] = None
-    users = ((files.load_summary or {}).get("settings") or {}).get("users")
-    for fault, impact in zip(faults, fault_impacts(files.cells, [jr.epoch(f["injected_at"])
-                                                                for f in faults], users)):
-        fault["impact"] = impact
     hypothesis = jr.hypothesis(journal)
     rpo = _rpo(files)
-    attach_impairments(faults, files.cells, users, rpo, jr.config_value(
-        journal or {"experiment": files.experiment}, "impairment_thresholds"))
+    _shopper_impact(faults, files, rpo)
     safeguards = _safeguards(journal, files.cause)
     verdict, reasons = _verdict(journal, hypothesis, faults, rpo, files.cause)
     if verdict == "interrupted":
@@ -97,6 +92,16 @@ def summarize_files(files: RunFiles, rto_threshold: Any = None) -> Dict[str, Any
                                + _pause_events(summary["pauses"]) + note_events(summary["notes"]),
                                key=lambda e: e["at"])
     return strip_paths(redact(summary, secrets), files.run_dir)
+
+
+def _shopper_impact(faults: List[Dict[str, Any]], files: RunFiles, rpo: Dict[str, Any]) -> None:
+    """Each fault's `impact` on shoppers; impairments also get their per-step figures."""
+    users = ((files.load_summary or {}).get("settings") or {}).get("users")
+    for fault, impact in zip(faults, fault_impacts(files.cells, [jr.epoch(f["injected_at"])
+                                                                for f in faults], users)):
+        fault["impact"] = impact
+    attach_impairments(faults, files.cells, users, rpo, jr.config_value(
+        files.journal or {"experiment": files.experiment}, "impairment_thresholds"))
 
 
 def _pauses(run_dir: str) -> List[Dict[str, Any]]:
