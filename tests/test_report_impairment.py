@@ -177,6 +177,7 @@ def test_the_first_screen_junit_and_verdict_table_show_the_figures(tmp_path, cap
     markdown = (run_dir / "report.md").read_text()
     assert "### Impairment: " + LABEL in markdown and "12 ms → 2,322 ms (+2,310 ms)" in markdown
     assert "200 ms delay in us-east-1a (both)" in markdown
+    assert "Writable again: database 0 s after the end, cache 0 s after the end." in markdown
     assert "12 ms → 2,322 ms" in (run_dir / "report.html").read_text()
     cases = {(c[0], c[1]): c[2] for c in junit_cases(paths["summary"])}
     assert cases[("impairment.az-network-slowdown.us-east-1a.checkout",

@@ -6,6 +6,7 @@ took to recover, how many shoppers it hurt, and its thresholds met or missed.
 """
 from typing import Any, Dict, List
 
+from chaosext.fault_model import SERVICES
 from gameday.report.document import Block, num
 
 __all__ = ["impairment_cell", "impairment_blocks"]
@@ -89,6 +90,15 @@ def _rows(impact: Dict[str, Any]) -> List[List[str]]:
     return rows
 
 
+def _data_plane(fault: Dict[str, Any]) -> str:
+    """Each service's time to take writes again after the end (the fault result's figure)."""
+    parts = [f"{SERVICES[s].label if s in SERVICES else s} "
+             f"{num(r['time_to_recover_seconds'], 1)} s after the end"
+             for s, r in (fault.get("recovery") or {}).items()
+             if isinstance(r, dict) and r.get("time_to_recover_seconds") is not None]
+    return f" Writable again: {', '.join(parts)}." if parts else ""
+
+
 def impairment_blocks(summary: Dict[str, Any]) -> List[Block]:
     """One heading, one line and one table per measured impairment fault."""
     out: List[Block] = []
@@ -104,7 +114,8 @@ def impairment_blocks(summary: Dict[str, Any]) -> List[Block]:
                     + (f" ({record['flows']})" if record.get("flows") else "")
                     + f"; {impairment_cell(fault).split('; ', 1)[-1]}. Orders lost: {lost}, "
                     f"carts lost: {num(impact['carts_lost'])} (whole run). Baseline: the "
-                    f"{impact['baseline_seconds']} s before the first fault."))
+                    f"{impact['baseline_seconds']} s before the first fault."
+                    + _data_plane(fault)))
         out.append(("table", ["journey step", "errors before → during",
                               "p95 before → during", "unavailable", "time to recover",
                               "shoppers affected", "thresholds"], _rows(impact), "glance"))
