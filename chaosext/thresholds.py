@@ -15,16 +15,20 @@ Configuration keys:
 - `fault_timeout_factor` (2): a fault action without an explicit `timeout` waits this many
   thresholds for the control plane and the data plane.
 - `redundancy_timeout_seconds` (1800): how long a rollback waits for redundancy (a new replica).
+- `impairment_thresholds`: what shoppers may feel during and after a network impairment, per
+  journey step (`impairment_thresholds`, below; docs/reports.md "Impairments").
 """
 from __future__ import annotations
 
 import json
 from typing import Any, Dict, Iterable, Mapping, Optional, Sequence
 
+from chaosext.errors import GamedayError
 from chaosext.fault_model import ACTIVITIES, CATALOGUE, service_of_data_plane
 
 __all__ = ["per_fault", "per_service", "threshold_from", "rto_threshold", "fault_threshold",
-           "fault_timeout", "redundancy_timeout", "experiment_seconds", "DEFAULT_FAULT_TIMEOUT"]
+           "fault_timeout", "redundancy_timeout", "experiment_seconds", "DEFAULT_FAULT_TIMEOUT",
+           "impairment_thresholds", "step_limits"]
 
 DEFAULT_FAULT_TIMEOUT = 300.0  # no threshold configured: what the actions always waited
 DEFAULT_TIMEOUT_FACTOR = 2.0
@@ -163,3 +167,77 @@ def experiment_seconds(experiment: Optional[Mapping[str, Any]],
     if experiment.get("steady-state-hypothesis"):
         total += 2 * HYPOTHESIS_SECONDS
     return total
+
+
+# Impairment thresholds (configuration `impairment_thresholds`), judged by what shoppers felt
+# during and after a network impairment (gameday/report/impairment.py):
+#   {"time_to_recover_seconds": 5, "orders_lost": 0,
+#    "steps": {"checkout": {"max_error_ratio": 0.05, "max_p95_ms": 2000,
+#                           "max_p95_increase_ms": 1500}}}
+# Every entry is optional; a step named "*" applies to every journey step without its own entry.
+IMPAIRMENT_TOP_KEYS = ("time_to_recover_seconds", "orders_lost", "steps")
+IMPAIRMENT_STEP_KEYS = ("max_error_ratio", "max_p95_ms", "max_p95_increase_ms",
+                        "max_unavailable_seconds", "time_to_recover_seconds")
+
+
+def _limit(value: Any, where: str, ratio: bool = False) -> float:
+    """A threshold value: a number >= 0 (a ratio also <= 1), else one clear sentence."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise GamedayError(f"impairment_thresholds: {where} must be a number, got {value!r}")
+    if value < 0 or (ratio and value > 1):
+        raise GamedayError(f"impairment_thresholds: {where} must be "
+                           + ("between 0 and 1" if ratio else "0 or more") + f", got {value!r}")
+    return float(value)
+
+
+def _known(entries: Mapping[str, Any], keys: Sequence[str], where: str) -> None:
+    unknown = sorted(str(k) for k in entries if k not in keys)
+    if unknown:
+        raise GamedayError(f"impairment_thresholds{where}: unknown key(s) {', '.join(unknown)}; "
+                           f"use {', '.join(keys)}")
+
+
+def _step_limits(step: str, entries: Any) -> Dict[str, float]:
+    if not isinstance(entries, Mapping):
+        raise GamedayError(f"impairment_thresholds: steps.{step} must be an object of limits "
+                           f"({', '.join(IMPAIRMENT_STEP_KEYS)}), got {entries!r}")
+    _known(entries, IMPAIRMENT_STEP_KEYS, f": steps.{step}")
+    return {key: _limit(value, f"steps.{step}.{key}", ratio=key == "max_error_ratio")
+            for key, value in entries.items()}
+
+
+def impairment_thresholds(value: Any) -> Dict[str, Any]:
+    """The configured `impairment_thresholds`, checked: {"time_to_recover_seconds": float|None,
+    "orders_lost": float|None, "steps": {step: {limit: float}}}.
+
+    `value` is the mapping, its JSON text or None (no thresholds). A bad shape raises
+    GamedayError with one sentence that names the entry, so the run is refused before it starts.
+    """
+    raw, value = value, _parsed(value)
+    if value is None and isinstance(raw, str) and raw.strip():
+        raise GamedayError(f"impairment_thresholds is not valid JSON: {raw.strip()[:80]!r}")
+    if value in (None, ""):
+        value = {}
+    if not isinstance(value, Mapping):
+        raise GamedayError(f"impairment_thresholds must be an object such as "
+                           f'{{"time_to_recover_seconds": 5, "steps": {{"checkout": '
+                           f'{{"max_p95_increase_ms": 1500}}}}}}, got {value!r}')
+    _known(value, IMPAIRMENT_TOP_KEYS, "")
+    steps = value.get("steps") or {}
+    if not isinstance(steps, Mapping):
+        raise GamedayError(f"impairment_thresholds: steps must be an object by journey step, "
+                           f"got {steps!r}")
+    out: Dict[str, Any] = {key: None if value.get(key) is None else _limit(value[key], key)
+                           for key in ("time_to_recover_seconds", "orders_lost")}
+    out["steps"] = {str(step): _step_limits(str(step), limits) for step, limits in steps.items()}
+    return out
+
+
+def step_limits(parsed: Mapping[str, Any], step: str) -> Dict[str, float]:
+    """The limits that apply to one journey step: its own entry, else the "*" entry; a
+    top-level `time_to_recover_seconds` applies to every step that sets none."""
+    steps = parsed.get("steps") or {}
+    limits = dict(steps.get(step, steps.get("*", {})))
+    if parsed.get("time_to_recover_seconds") is not None:
+        limits.setdefault("time_to_recover_seconds", parsed["time_to_recover_seconds"])
+    return limits

@@ -80,7 +80,21 @@ def load_and_validate(path: Path) -> dict:
     except ChaosException as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise GamedayError(f"{path.name} failed validation: {first}") from None
+    _check_thresholds(path, experiment)
     return experiment
+
+
+def _check_thresholds(path: Path, experiment: dict) -> None:
+    """Refuse an experiment whose `impairment_thresholds` cannot be judged (one sentence that
+    names the entry), before anything is started."""
+    from chaosext.thresholds import impairment_thresholds
+    value = (experiment.get("configuration") or {}).get("impairment_thresholds")
+    if isinstance(value, dict) and value.get("type") == "env":
+        value = os.environ.get(str(value.get("key"))) or value.get("default")
+    try:
+        impairment_thresholds(value)
+    except GamedayError as exc:
+        raise GamedayError(f"{path.name}: {exc}") from None
 
 
 def apply_overrides(experiment: dict, users: Optional[int] = None, spawn_rate: Optional[float] = None,

@@ -8,7 +8,7 @@ from typing import Optional, Tuple
 from .interrupt import EXIT_INTERRUPTED as EXIT_REFUSED, verdict_exit_code
 from groundfloor import run_files
 
-__all__ = ["journal_verdict", "finish", "guardrail_refusal", "verdict_table"]
+__all__ = ["journal_verdict", "finish", "guardrail_refusal", "verdict_table", "impairment_lines"]
 
 
 def journal_verdict(run_dir: Path) -> Tuple[bool, str]:
@@ -60,6 +60,28 @@ def guardrail_refusal(run_dir: Path) -> Optional[str]:
     return None
 
 
+def impairment_lines(summary: dict) -> list:
+    """Per impairment fault and journey step: errors and p95 before → during, seconds down,
+    time to recover after the impairment's end (docs/reports.md, "Impairments")."""
+    def ms(value):
+        return "-" if value is None else f"{value:,.0f} ms"
+
+    def ratio(value):
+        return "-" if value is None else f"{value * 100:.1f} %"
+
+    lines = []
+    for fault in summary["faults"]:
+        impact = fault.get("impairment_impact") or {}
+        for step, f in (impact.get("steps") or {}).items():
+            recovered = (f"recovered after {f['time_to_recover_seconds']:g} s" if f["recovered"]
+                         else "NOT recovered within the run")
+            lines.append(f"  {fault['fault']} on {fault['target']}: {step}: errors "
+                         f"{ratio(f['baseline']['error_ratio'])} -> {ratio(f['during']['error_ratio'])}, "
+                         f"p95 {ms(f['baseline']['p95_ms'])} -> {ms(f['during']['p95_ms'])}, "
+                         f"down {f['unavailable_seconds']} s, {recovered}")
+    return lines
+
+
 def verdict_table(summary: dict) -> str:
     """Per fault: data-plane RTO, control plane, error ratio in the fault window, orders and carts lost."""
     def num(value, unit="", scale=1.0, digits=2):
@@ -74,6 +96,7 @@ def verdict_table(summary: dict) -> str:
                      num(rpo["orders_lost"], digits=0), num(rpo["carts_lost"], digits=0)))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    lines += impairment_lines(summary)
     lines += [f"  {f['fault']} on {f['target']}: {f['error']}" + (f" ({f['changed']})" if f.get("changed") else "")
               for f in summary["faults"] if f.get("status") == "failed" and f.get("error")]
     return f"verdict: {summary['verdict'].upper()}\n" + "\n".join(lines)

@@ -17,7 +17,8 @@ import numpy as np  # noqa: E402
 from gameday.report.journal import epoch  # noqa: E402
 from groundfloor.timefmt import iso  # noqa: E402
 
-__all__ = ["CHARTS", "PALETTE", "render_charts", "figure_png", "plt"]
+__all__ = ["CHARTS", "PALETTE", "render_charts", "figure_png", "plt", "impairment_span",
+           "IMPAIRMENT_COLOUR"]
 
 # (file stem, title, y label)
 CHARTS = (("requests", "Requests per second", "requests/s"),
@@ -28,6 +29,7 @@ MARKERS = (("injected_at", "fault injected", "#d62728", "-"),
            ("data_plane_writable_at", "data plane writable", "#2ca02c", "-."))
 # step colours avoid the markers' red, black and green
 PALETTE = ("#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#e377c2", "#bcbd22", "#7f7f7f")
+IMPAIRMENT_COLOUR = "#ff9f1c"  # the impairment window's shade: not a step's, not a marker's
 SIZE = (10, 3.2)
 DPI = 80
 
@@ -75,7 +77,7 @@ def _panel(ax, x, series, steps, name, ylabel, faults, t0, title=None) -> None:
     for i, step in enumerate(steps):
         ax.plot(x, series[step][name], label=step, linewidth=1.0, color=PALETTE[i % len(PALETTE)],
                 drawstyle="steps-post")  # second t covers [t, t+1)
-    _markers(ax, faults, t0)
+    _markers(ax, faults, t0, t0 + len(x) - 1)
     if title:
         ax.set_title(title, fontsize=10)
     ax.set_ylabel(ylabel, fontsize=8)
@@ -133,9 +135,25 @@ def render_charts(summary: Dict, cells: Dict[Tuple[int, str], dict],
     return charts
 
 
-def _markers(ax, faults: List[Dict], t0: int) -> None:
+def impairment_span(fault: Dict, last: float) -> Optional[Tuple[float, float]]:
+    """An impairment fault's window [started, ended] (epoch s); one that never ended lasts
+    until `last`. None for other faults."""
+    impact = fault.get("impairment_impact") or {}
+    start = epoch(impact.get("started_at"))
+    if start is None:
+        return None
+    end = epoch(impact.get("ended_at"))
+    return start, end if end is not None else last
+
+
+def _markers(ax, faults: List[Dict], t0: int, t1: Optional[int] = None) -> None:
     labelled = set()
     for fault in faults:
+        span = impairment_span(fault, (t1 if t1 is not None else t0) + 1)
+        if span is not None:
+            ax.axvspan(span[0] - t0, span[1] - t0, color=IMPAIRMENT_COLOUR, alpha=0.25,
+                       linewidth=0, label=None if "impairment" in labelled else "impairment")
+            labelled.add("impairment")
         start, end = epoch(fault.get("injected_at")), epoch(fault.get("data_plane_writable_at"))
         if start is not None and end is not None:
             ax.axvspan(start - t0, end - t0, color="#d62728", alpha=0.08, linewidth=0)

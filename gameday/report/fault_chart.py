@@ -8,7 +8,7 @@ shaded and labelled.
 """
 from typing import Dict, List, Optional
 
-from gameday.report.charts import MARKERS, PALETTE, plt
+from gameday.report.charts import IMPAIRMENT_COLOUR, MARKERS, PALETTE, impairment_span, plt
 from gameday.report.journal import epoch
 
 __all__ = ["fault_chart", "MARGIN"]
@@ -27,8 +27,19 @@ def _window(fault: Dict, t0: int, t1: int) -> Optional[tuple]:
     impact = fault.get("impact") or {}
     if impact.get("affected_from_seconds") is not None:
         end = max(end, start + impact["affected_from_seconds"] + impact["affected_for_seconds"])
+    end = max(end, _impairment_end(fault, t1))
     lo, hi = max(t0, int(start) - MARGIN), min(t1, int(end) + MARGIN)
     return (start, lo, hi) if hi > lo else None
+
+
+def _impairment_end(fault: Dict, t1: int) -> float:
+    """The end of an impairment's window and of its slowest step's recovery (0: none)."""
+    span = impairment_span(fault, t1 + 1)
+    if span is None:
+        return 0.0
+    steps = (fault.get("impairment_impact") or {}).get("steps") or {}
+    recovered = [epoch(s.get("recovered_at")) for s in steps.values()]
+    return max([span[1]] + [r for r in recovered if r is not None])
 
 
 def _lines(ax, x, series, steps, affected, name) -> None:
@@ -40,9 +51,13 @@ def _lines(ax, x, series, steps, affected, name) -> None:
                 label=step + (" (errors)" if hurt else ""))
 
 
-def _marks(ax, fault: Dict, start: float) -> None:
+def _marks(ax, fault: Dict, start: float, t1: int) -> None:
+    span = impairment_span(fault, t1 + 1)
+    if span is not None:
+        ax.axvspan(span[0] - start, span[1] - start, color=IMPAIRMENT_COLOUR, alpha=0.25,
+                   linewidth=0, label="impairment")
     writable = epoch(fault.get("data_plane_writable_at"))
-    if writable is not None:
+    if writable is not None and span is None:
         ax.axvspan(0, writable - start, color="#d62728", alpha=0.10, linewidth=0)
     for key, label, colour, style in MARKERS:
         at = epoch(fault.get(key))
@@ -67,7 +82,7 @@ def fault_chart(number: int, fault: Dict, series: Dict, steps: List[str], t0: in
     for ax, name, label in ((left, "requests", "requests/s per step"),
                             (right, "error-ratio", "share of requests failing, per step")):
         _lines(ax, x, part, steps, affected, name)
-        _marks(ax, fault, start)
+        _marks(ax, fault, start, t1)
         ax.set_title(label, fontsize=10)
         ax.set_xlabel("seconds after the fault was injected", fontsize=8)
         ax.set_xlim(x[0], x[-1])
@@ -78,8 +93,12 @@ def fault_chart(number: int, fault: Dict, series: Dict, steps: List[str], t0: in
     right.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
     right.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     rto = fault.get("rto_seconds")
-    fig.suptitle(f"Fault {number}: {fault.get('fault')} on {fault.get('target')}"
-                 + (f" — writable again after {rto:g} s" if rto is not None else ""),
+    if fault.get("impairment_impact"):
+        from gameday.report.impairment_view import impairment_cell
+        tail = f" — {impairment_cell(fault)} (impairment shaded)"
+    else:
+        tail = f" — writable again after {rto:g} s" if rto is not None else ""
+    fig.suptitle(f"Fault {number}: {fault.get('fault')} on {fault.get('target')}" + tail,
                  fontsize=11, x=0.01, ha="left")
     fig.tight_layout()
     return fig

@@ -10,6 +10,7 @@ from typing import Any, Dict, List
 from chaosext.fault_model import SERVICES
 from gameday.report.baseline import describe
 from gameday.report.document import Block, num
+from gameday.report.impairment_view import impairment_blocks, impairment_cell
 
 __all__ = ["glance"]
 
@@ -74,7 +75,8 @@ def _fault_rows(summary: Dict[str, Any]) -> List[List[str]]:
     rows = []
     for f in summary["faults"]:
         impact = f.get("impact") or {}
-        row = [f"{f['fault']} on {f['target']}", _rto(f), _shoppers(impact, users),
+        recovery = impairment_cell(f) if f.get("kind") == "impairment" else _rto(f)
+        row = [f"{f['fault']} on {f['target']}", recovery, _shoppers(impact, users),
                _how_long(impact), num(impact.get("failed_checkouts")),
                ", ".join(impact.get("affected_steps") or []) or "none"]
         rows.append(row + ([_against(gate, f"{f['fault']} on {f['target']}")] if gate else []))
@@ -146,9 +148,13 @@ def glance(summary: Dict[str, Any]) -> List[Block]:
     if summary["verdict_reasons"]:
         out.append(("list", summary["verdict_reasons"]))
     if summary["faults"]:
-        out.append(("table", ["fault", "RTO against target", "shoppers affected", "for how long",
+        impaired = any(f.get("kind") == "impairment" for f in summary["faults"])
+        out.append(("table", ["fault", "RTO against target" + (
+                        " (impairment: recovery after its end)" if impaired else ""),
+                              "shoppers affected", "for how long",
                               "failed checkouts", "journey steps hit"]
                     + (["against the baseline"] if gate else []), _fault_rows(summary), "glance"))
+        out += impairment_blocks(summary)
     else:
         out.append(("p", "No fault was injected."))
     out.append(("p", _lost(summary)))

@@ -157,6 +157,8 @@ def _fault_row(entry: Dict[str, Any], journal: Optional[dict] = None,
         "start": when(entry.get("start")), "end": when(entry.get("end")),
     })
     row["recovery"] = recovery_of(output, row["services"])
+    if isinstance(output.get("impairment"), dict):  # only impairments carry it (no null key)
+        row["impairment"] = output["impairment"]
     return row
 
 

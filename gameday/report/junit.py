@@ -71,6 +71,19 @@ def _rto_case(cls: str, figure: Dict[str, Any]) -> Case:
             else "failed", f"RTO {rto} s (threshold {limit:g} s)")
 
 
+def _impairment_cases(summary: Dict[str, Any]) -> List[Case]:
+    """One case per impairment threshold (gameday/report/impairment_checks.py), named after
+    the step and the figure, so a red pipeline says which step suffered how."""
+    cases = []
+    for f in summary["faults"]:
+        for c in (f.get("impairment_impact") or {}).get("checks") or []:
+            cls = f"impairment.{f['fault']}.{f['target']}" + (f".{c['step']}" if c["step"] else "")
+            unit = {"": "", "ms": " ms", "s": " s"}.get(c["unit"], "")
+            cases.append((cls, f"{c['figure']} <= {c['limit']:g}{unit}", c["outcome"],
+                          c["message"]))
+    return cases
+
+
 def _run_cases(summary: Dict[str, Any]) -> List[Case]:
     rpo = summary["rpo"]
     if rpo["orders_lost"] is None:
@@ -106,7 +119,8 @@ def _baseline_cases(summary: Dict[str, Any]) -> List[Case]:
 
 
 def junit_cases(summary: Dict[str, Any]) -> List[Case]:
-    return (_probe_cases(summary) + _fault_cases(summary) + _run_cases(summary)
+    return (_probe_cases(summary) + _fault_cases(summary) + _impairment_cases(summary)
+            + _run_cases(summary)
             + _baseline_cases(summary))
 
 

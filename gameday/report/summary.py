@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Optional
 from gameday.report import journal as jr
 from gameday.report.fault_recovery import judge as judge_rto
 from gameday.report.impact import fault_impacts
+from gameday.report.impairment_checks import attach_impairments
 from gameday.report.notes import note_events, placed_notes
 from gameday.report.paths import strip_paths
 from gameday.report.redact import known_secret_values, redact
@@ -55,12 +56,9 @@ def summarize_files(files: RunFiles, rto_threshold: Any = None) -> Dict[str, Any
             fault["load"] = interval_figures(files.cells, start, end)
         else:
             fault["load"] = None
-    users = ((files.load_summary or {}).get("settings") or {}).get("users")
-    for fault, impact in zip(faults, fault_impacts(files.cells, [jr.epoch(f["injected_at"])
-                                                                for f in faults], users)):
-        fault["impact"] = impact
     hypothesis = jr.hypothesis(journal)
     rpo = _rpo(files)
+    _shopper_impact(faults, files, rpo)
     safeguards = _safeguards(journal, files.cause)
     verdict, reasons = _verdict(journal, hypothesis, faults, rpo, files.cause)
     if verdict == "interrupted":
@@ -94,6 +92,16 @@ def summarize_files(files: RunFiles, rto_threshold: Any = None) -> Dict[str, Any
                                + _pause_events(summary["pauses"]) + note_events(summary["notes"]),
                                key=lambda e: e["at"])
     return strip_paths(redact(summary, secrets), files.run_dir)
+
+
+def _shopper_impact(faults: List[Dict[str, Any]], files: RunFiles, rpo: Dict[str, Any]) -> None:
+    """Each fault's `impact` on shoppers; impairments also get their per-step figures."""
+    users = ((files.load_summary or {}).get("settings") or {}).get("users")
+    for fault, impact in zip(faults, fault_impacts(files.cells, [jr.epoch(f["injected_at"])
+                                                                for f in faults], users)):
+        fault["impact"] = impact
+    attach_impairments(faults, files.cells, users, rpo, jr.config_value(
+        files.journal or {"experiment": files.experiment}, "impairment_thresholds"))
 
 
 def _pauses(run_dir: str) -> List[Dict[str, Any]]:
@@ -205,6 +213,9 @@ def _verdict(journal: Optional[dict], hypothesis: Dict, faults: List[Dict], rpo:
             reasons.append(f"{label} failed: {fault['error']}")
         elif fault["rto_within_threshold"] is False:
             reasons += _rto_reasons(label, fault)
+        reasons += [f"{label}: {c['message']}" for c in
+                    (fault.get("impairment_impact") or {}).get("checks") or []
+                    if c["outcome"] == "failed"]
     if rpo["orders_lost"]:
         reasons.append(f"{rpo['orders_lost']} acknowledged order(s) lost")
     fault_names = {f.get("activity") for f in faults}
