@@ -8,6 +8,8 @@ import threading
 
 import pytest
 
+from groundfloor.supervisor import poll_until
+
 from chaosext.load.process import DEFAULT_LOCUSTFILE
 from chaosext.load.timeline import read_lines, read_orders, totals
 from load_helpers import (DB_DOWN, ROUTES, STOCK_REFUSALS, ShopLog, db_order_keys,
@@ -43,12 +45,27 @@ def assert_locust_finished(result, run_dir):
     assert "Traceback" not in result.stderr
 
 
-def after(seconds, action):
-    """Run ``action`` from a timer thread while Locust runs."""
-    thread = threading.Timer(seconds, action)
-    thread.daemon = True
+def once_checkouts_flow(run_dir, action, timeout=30.0):
+    """Run ``action`` from a thread as soon as the timeline holds a checkout second, so the fault
+    lands under load however long Locust took to start on a busy machine."""
+    timeline = os.path.join(run_dir, "timeline.jsonl")
+
+    def checkouts() -> bool:
+        return os.path.exists(timeline) and any(ln["step"] == "checkout" for ln in read_lines(timeline))
+
+    def body() -> None:
+        if poll_until(checkouts, timeout, interval=0.05):
+            action()
+    thread = threading.Thread(target=body, daemon=True)
     thread.start()
     return thread
+
+
+def locust_request_seconds(run_dir):
+    """The whole seconds of Locust's own first and last request (its JSON report)."""
+    with open(os.path.join(run_dir, "locust.json")) as fh:
+        stats = [s for s in json.load(fh) if s["num_requests"]]
+    return int(min(s["start_time"] for s in stats)), int(max(s["last_request_timestamp"] for s in stats))
 
 
 @pytest.fixture
@@ -75,15 +92,17 @@ def test_short_run_writes_a_timeline_matching_locust_and_a_ledger_of_real_orders
     assert ledger and db_order_keys(lab, ledger) == ledger  # real rows, with the keys answered
     lines = list(read_lines(str(tmp_path / "timeline.jsonl")))
     assert {(ln["t"], ln["step"]) for ln in lines}.__len__() == len(lines)  # one per second/step
-    assert t["last_second"] - t["first_second"] >= 4
+    first, last = locust_request_seconds(tmp_path)  # the timeline spans the seconds Locust sent in
+    assert abs(t["first_second"] - first) <= 1 and abs(t["last_second"] - last) <= 1, (t, first, last)
+    assert t["last_second"] > t["first_second"]
 
 
 @pytest.mark.lab
 def test_checkout_failures_in_the_timeline_match_what_the_shop_answered_in_a_db_failover(
         lab, shop, tmp_path):
     log = ShopLog(lab)
-    after(1.5, lambda: lab.failover_db(wait=False))  # DB endpoint unavailable ~1.5 s
-    run_locust(shop, tmp_path, seconds=6,
+    once_checkouts_flow(tmp_path, lambda: lab.failover_db(wait=False))  # DB endpoint unavailable ~1.5 s
+    run_locust(shop, tmp_path, seconds=8,
                env={"SHOPPER_CHECKOUT_WEIGHT": "6", "SHOPPER_BROWSE_WEIGHT": "2"})
     checkout = totals(str(tmp_path / "timeline.jsonl"))["steps"]["checkout"]
     served = log.server_errors("checkout")
