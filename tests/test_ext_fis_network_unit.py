@@ -181,3 +181,17 @@ def test_blast_radius_lists_the_tagged_subnets_and_running_instances_of_the_az(m
         radius = fis_probes.network_blast_radius("us-east-1a", configuration=CONFIG)
     assert radius["subnets"] == [{"subnet_id": "subnet-0a", "cidr": "10.0.0.0/20", "vpc_id": "vpc-1"}]
     assert radius["instances"] == [{"instance_id": "i-0a", "subnet_id": "subnet-0a"}]
+
+
+def test_the_load_bound_counts_the_impairment_s_length_before_its_recovery_wait():
+    from chaosext import thresholds
+    method = [{"type": "action", "name": "cut", "provider": {
+        "type": "python", "module": "chaosext.fis.actions", "func": "disrupt_az_connectivity",
+        "arguments": {"duration": "PT10M"}}}]
+    slow = [{"type": "action", "name": "slow", "provider": {
+        "type": "python", "module": "chaosext.fis.actions", "func": "az_application_slowdown",
+        "arguments": {"duration_seconds": 120}}}]
+    cut, base = thresholds.experiment_seconds({"method": method}), thresholds.experiment_seconds(
+        {"method": [dict(method[0], provider=dict(method[0]["provider"], arguments={"duration": "PT1M"}))]})
+    assert cut - base == 540
+    assert thresholds.experiment_seconds({"method": slow}) >= 120

@@ -9,8 +9,9 @@ Interruption"; docs/fis.md): target resource types ``aws:rds:db``, ``aws:rds:clu
 one of them, so FIS itself only ever selects resources that allow chaos.
 """
 import json
-import re
 from typing import Any, Dict, Mapping, Optional
+
+from groundfloor.timefmt import duration_seconds
 
 __all__ = ["target", "reboot_db_instances_template", "failover_db_cluster_template",
            "interrupt_cache_az_power_template", "az_power_interruption_template",
@@ -106,18 +107,6 @@ def az_power_interruption_template(tags: Mapping[str, str], availability_zone: s
 # aws:network:disrupt-connectivity (actions reference). docs/fis.md, "Network actions".
 LATENCY_DOCUMENT = "AWSFIS-Run-Network-Latency-Sources"
 LOSS_DOCUMENT = "AWSFIS-Run-Network-Packet-Loss-Sources"
-
-
-_DURATION = re.compile(r"^PT(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?$")
-
-
-def duration_seconds(text: str) -> Optional[float]:
-    """ISO-8601 ``PT1H30M`` / ``PT1M`` / ``PT90S`` -> seconds; None when it is not one."""
-    match = _DURATION.match(str(text or ""))
-    if not match:
-        return None
-    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
-    return hours * 3600 + minutes * 60 + seconds
 
 
 def iso_duration(seconds: float) -> str:
