@@ -103,3 +103,32 @@ def test_disrupt_connectivity_black_holes_the_subnet_az_until_the_experiment_is_
     messages = [e["message"] for e in lab.events(since) if "network" in e.get("categories", [])]
     assert any(m.startswith("network impairment started on us-east-1b: black hole") for m in messages)
     assert any(m.startswith("network impairment ended on us-east-1b (cleared)") for m in messages)
+
+
+def test_the_extension_s_slowdown_is_an_impairment_whose_window_matches_the_lab(fis, lab, lab_env):
+    """chaosext's az_application_slowdown on the lab: the experiment's run is the impairment
+    window, and it matches the lab's ground truth (its network events) to within a second."""
+    import chaosext.fis.actions as fis_actions
+    from groundfloor.timefmt import parse_time
+    conf = {"aws_region": "us-east-1", "fis_role_arn": ROLE, "db_instance_id": "shop-db",
+            "replication_group_id": "shop-cache",
+            **{key: lab_env[f"GAMEDAY_{key.upper()}"] for key in (
+                "mysql_host", "mysql_port", "mysql_user", "mysql_password", "mysql_database",
+                "redis_host", "redis_port", "redis_password")}}
+    since = time.time()
+    result = fis_actions.az_application_slowdown("primary", delay_ms=200, duration_seconds=3, configuration=conf,
+                                                 poll_interval=0.2)
+    db = lab.snapshot()["db_instances"]["shop-db"]
+    primary_az = db["nodes"][db["primary"]]["az"]
+    impairment = result["impairment"]
+    assert (result["kind"], result["fis"]["state"], impairment["availability_zone"]) == (
+        "impairment", "completed", primary_az)
+    assert set(result["recovery"]) == {"rds", "elasticache"}
+    assert all(r["time_to_recover_seconds"] >= 0 for r in result["recovery"].values())
+    events = [e for e in lab.events(since) if "network" in e.get("categories", [])]
+    started = next(e["time"] for e in events if e["message"].startswith(f"network impairment started on {primary_az}"))
+    ended = next(e["time"] for e in events if e["message"].startswith(f"network impairment ended on {primary_az}"))
+    assert abs(parse_time(impairment["started_at"]).timestamp() - started) <= 1.0
+    assert abs(parse_time(impairment["ended_at"]).timestamp() - ended) <= 1.0
+    assert 2.5 <= ended - started <= 4.0
+    assert _impairments(lab) == []
