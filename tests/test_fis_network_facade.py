@@ -233,3 +233,10 @@ def test_former_elasticache_target_type_is_refused_naming_the_current_one(client
     action = {"actionId": "aws:fis:wait", "parameters": {"duration": "PT1M"}}
     message = _refusal(clients["fis"], {"rg": target}, {"wait": action})
     assert "aws:elasticache:redis-replicationgroup is the former name of aws:elasticache:replicationgroup" in message
+
+
+@pytest.mark.parametrize("action_id", ["aws:ecs:task-network-latency", "aws:eks:pod-network-packet-loss"])
+def test_the_scenarios_container_actions_are_refused_naming_the_ec2_form(clients, action_id):
+    action = {"actionId": action_id, "parameters": {"duration": "PT1M"}, "targets": {"Instances": "instances"}}
+    message = _refusal(clients["fis"], {"instances": _instances()}, {"slow": action})
+    assert "which the failover-gameday lab does not have" in message and "aws:ssm:send-command" in message

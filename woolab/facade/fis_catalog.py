@@ -133,6 +133,8 @@ def _validate_action(name: str, action: Mapping[str, Any], targets, actions) -> 
     spec = ACTIONS.get(action["actionId"])
     if action["actionId"] in fis_network.FORMER_NAMES:
         raise fis_network.former_name_error(action["actionId"], f"Action {name}")
+    if action["actionId"] in fis_network.CONTAINER_ACTIONS:
+        raise fis_network.container_action_error(action["actionId"], f"Action {name}")
     if spec is None:
         raise validation_error(f"Action {name}: action type {action['actionId']} is not supported "
                                f"(supported here: {', '.join(sorted(ACTIONS))}).")

@@ -39,6 +39,20 @@ FORMER_NAMES = {"aws:elasticache:interrupt-cluster-az-power": "aws:elasticache:r
                 "aws:elasticache:redis-replicationgroup": "aws:elasticache:replicationgroup"}
 
 
+#: The scenarios' actions for containers (Slowdown and Cross-AZ scenario pages): the lab has no
+#: ECS tasks or EKS pods, and runs the scenarios' EC2 action (aws:ssm:send-command) instead.
+CONTAINER_ACTIONS = ("aws:ecs:task-network-latency", "aws:ecs:task-network-packet-loss",
+                     "aws:eks:pod-network-latency", "aws:eks:pod-network-packet-loss")
+
+
+def container_action_error(action_id: str, what: str):
+    """The refusal of a scenario's ECS or EKS network action."""
+    runs_on = "ECS tasks" if ":ecs:" in action_id else "EKS pods"
+    return validation_error(f"{what}: {action_id} runs on {runs_on}, which the failover-gameday lab does not "
+                            "have; the lab runs the scenario's EC2 form, aws:ssm:send-command with "
+                            f"{LATENCY_DOCUMENT} or {LOSS_DOCUMENT} on the shop's instances.")
+
+
 def former_name_error(name: str, what: str):
     """The refusal of a former action or resource type id, naming the current one."""
     return validation_error(f"{what}: {name} is the former name of {FORMER_NAMES[name]}; the FIS actions "
