@@ -20,6 +20,7 @@ CONFIG = {"aws_region": "us-east-1", "fis_role_arn": "arn:aws:iam::123456789012:
 FAST = {"poll_interval": 0.01, "timeout": 5, "measure_data_plane": False}
 T0 = datetime(2026, 12, 6, 15, 0, 0, tzinfo=timezone.utc)
 TAGS = {"chaos:allowed": "true"}
+LOSS_ARN = "arn:aws:ssm:us-east-1::document/AWSFIS-Run-Network-Packet-Loss-Sources"
 
 
 @pytest.fixture
@@ -107,7 +108,7 @@ def test_cross_az_traffic_slowdown_sends_loss_toward_the_other_azs(fis):
     expected = {"description": ANY, "stopConditions": ANY, "experimentOptions": ANY, "targets": ANY,
                 "actions": {"PacketLossForEC2": {
                     "actionId": "aws:ssm:send-command", "targets": {"Instances": "Instances"},
-                    "parameters": {"documentArn": "arn:aws:ssm:us-east-1::document/AWSFIS-Run-Network-Packet-Loss-Sources",
+                    "parameters": {"documentArn": LOSS_ARN,
                                    "documentParameters": json.dumps(document), "duration": "PT1800S"}}}}
     _queue_run(fis, expected, "aws:ssm:send-command", "PacketLossForEC2")
     result = fis_actions.cross_az_traffic_slowdown(

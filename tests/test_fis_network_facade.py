@@ -185,7 +185,8 @@ def test_a_subnet_target_that_matches_nothing_fails_the_experiment_and_impairs_n
 
 def test_latency_document_delays_flows_to_the_source_az_for_its_duration_then_lifts(clients, lab):
     fis = clients["fis"]
-    template_id = _create(fis, {"instances": _instances("us-east-1a")}, {"slow": _send_command(JitterMilliseconds="20")})
+    slow = _send_command(JitterMilliseconds="20")
+    template_id = _create(fis, {"instances": _instances("us-east-1a")}, {"slow": slow})
     ended = run_to_end(fis, template_id)
     assert ended["state"]["status"] == "completed" and ended["actions"]["slow"]["state"]["status"] == "completed"
     impaired = [c[1] for c in lab.calls if c[0] == "impair"]

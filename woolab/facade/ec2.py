@@ -77,7 +77,8 @@ def _field(path: str) -> Callable[[Mapping[str, Any]], List[str]]:
     return read
 
 
-_SUBNET_FILTERS = {"availability-zone": _field("AvailabilityZone"), "availability-zone-id": _field("AvailabilityZoneId"),
+_SUBNET_FILTERS = {"availability-zone": _field("AvailabilityZone"),
+                   "availability-zone-id": _field("AvailabilityZoneId"),
                    "subnet-id": _field("SubnetId"), "vpc-id": _field("VpcId"), "state": _field("State"),
                    "cidr-block": _field("CidrBlock"), "owner-id": _field("OwnerId")}
 _INSTANCE_FILTERS = {"availability-zone": _field("Placement.AvailabilityZone"), "instance-id": _field("InstanceId"),

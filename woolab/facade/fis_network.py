@@ -91,7 +91,8 @@ def document_plan(name: str, parameters: Mapping[str, str]) -> Dict[str, Any]:
         raise validation_error(f"Action {name}: {document} has no parameter {unknown[0]!r} "
                                f"(known: {', '.join(DOCUMENT_PARAMETERS[document])}).")
     effect_key, lab_key = DOCUMENTS[document]
-    plan = {"document": document, lab_key: _number(name, given, effect_key, 100.0 if lab_key == "loss_percent" else 60_000),
+    highest = 100.0 if lab_key == "loss_percent" else 60_000.0
+    plan = {"document": document, lab_key: _number(name, given, effect_key, highest),
             "seconds": _number(name, given, "DurationSeconds", MAX_DURATION_SECONDS),
             "direction": _direction(name, given.get("TrafficType", "egress")),
             "azs": _sources(name, given.get("Sources"))}
