@@ -92,6 +92,10 @@ CATALOGUE: Dict[str, FaultSpec] = {s.name: s for s in (
     FaultSpec("fis-rds-failover-db-cluster", ("rds",), "failover", _FIS_ENDED),
     FaultSpec("fis-elasticache-interrupt-az-power", ("elasticache",), "outage", _FIS_ENDED),
     FaultSpec("fis-az-power-interruption", ("rds", "elasticache"), "outage", _FIS_ENDED),
+    # FIS network actions (chaosext.fis.actions): the shop's flows to the database and the cache
+    FaultSpec("fis-az-connectivity-disruption", ("rds", "elasticache"), "impairment", None),
+    FaultSpec("fis-az-application-slowdown", ("rds", "elasticache"), "impairment", None),
+    FaultSpec("fis-cross-az-traffic-slowdown", ("rds", "elasticache"), "impairment", None),
 )}
 # Fault actions (function name) -> the fault they inject: how long an experiment may take
 # (chaosext.thresholds.experiment_seconds) without running it.
@@ -104,6 +108,9 @@ ACTIVITIES: Dict[str, str] = {
     "reboot_db_instances": "fis-rds-reboot-db-instances",
     "interrupt_cache_az_power": "fis-elasticache-interrupt-az-power",
     "az_power_interruption": "fis-az-power-interruption",
+    "disrupt_az_connectivity": "fis-az-connectivity-disruption",
+    "az_application_slowdown": "fis-az-application-slowdown",
+    "cross_az_traffic_slowdown": "fis-cross-az-traffic-slowdown",
 }
 
 

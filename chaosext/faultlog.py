@@ -75,8 +75,10 @@ IDENTITY = ("fault", "target", "method", "injected_at", "services", "kind")
 
 def injected(result: Dict[str, Any]) -> None:
     """Record that a fault was just injected (its result so far: fault, target, method, time,
-    the services it touches and its kind)."""
-    _append({"record": "injected", **{k: result.get(k) for k in IDENTITY}})
+    the services it touches and its kind; an impairment's plan, so a run stopped mid-fault still
+    says what was impaired)."""
+    extra = {"impairment": result["impairment"]} if result.get("impairment") else {}
+    _append({"record": "injected", **{k: result.get(k) for k in IDENTITY}, **extra})
 
 
 def milestone(result: Dict[str, Any], kind: str, at: float, service: Optional[str] = None) -> None:

@@ -25,6 +25,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Sequence
 
 from chaosext.errors import GamedayError
 from chaosext.fault_model import ACTIVITIES, CATALOGUE, service_of_data_plane
+from groundfloor.timefmt import duration_seconds
 
 __all__ = ["per_fault", "per_service", "threshold_from", "rto_threshold", "fault_threshold",
            "fault_timeout", "redundancy_timeout", "experiment_seconds", "DEFAULT_FAULT_TIMEOUT",
@@ -136,6 +137,7 @@ def _activity_seconds(activity: Dict[str, Any], configuration: Mapping[str, Any]
         seconds = fault_timeout(configuration, declared.name, None, args.get("timeout"),
                                 declared.services)
         seconds += _number(args.get("wait_for_fault")) or 0.0
+        seconds += _fault_length(args) if args.get("timeout") is None else 0.0
     elif func == "wait_until_writable":
         service = service_of_data_plane(args.get("kind"))
         seconds = fault_timeout(configuration, None, None, args.get("timeout"),
@@ -149,6 +151,15 @@ def _activity_seconds(activity: Dict[str, Any], configuration: Mapping[str, Any]
         seconds = _number(args.get("timeout")) or OTHER_ACTIVITY_SECONDS
     pauses = activity.get("pauses") or {}
     return seconds + sum(_number(pauses.get(k)) or 0.0 for k in ("before", "after"))
+
+
+def _fault_length(args: Mapping[str, Any]) -> float:
+    """How long a fault lasts by its own arguments (an FIS `duration` such as "PT1M", or
+    `duration_seconds`): a recovery wait starts only after it."""
+    length = _number(args.get("duration_seconds"))
+    if length is None and isinstance(args.get("duration"), str):
+        length = duration_seconds(args["duration"])
+    return length or 0.0
 
 
 def experiment_seconds(experiment: Optional[Mapping[str, Any]],

@@ -45,6 +45,10 @@ ACTIVITY_ACTIONS: Dict[str, List[str]] = {
     "chaosext.fis.actions.failover_db_cluster": _FIS + ["rds:DescribeDBClusters", "rds:ListTagsForResource"],
     "chaosext.fis.actions.interrupt_cache_az_power": _FIS + _CACHE_READ,
     "chaosext.fis.actions.stop_experiment": ["fis:StopExperiment", "fis:GetExperiment"],
+    # FIS network faults: "primary" is resolved from the DB and the cache; FIS's role cuts or slows
+    "chaosext.fis.actions.disrupt_az_connectivity": _FIS + _RDS_INSTANCE[:3] + _CACHE_READ,
+    "chaosext.fis.actions.az_application_slowdown": _FIS + _RDS_INSTANCE[:3] + _CACHE_READ,
+    "chaosext.fis.actions.cross_az_traffic_slowdown": _FIS + _RDS_INSTANCE[:3] + _CACHE_READ,
     # lab-only faults: they talk to the lab's control API, never to AWS
     "chaosext.lab.actions.crash_db_primary": [],
     "chaosext.lab.actions.crash_cache_primary": [],

@@ -1,8 +1,10 @@
-"""ISO-8601 UTC timestamps with milliseconds, the one time format of journals and reports."""
+"""ISO-8601 UTC timestamps with milliseconds, the one time format of journals and reports; and
+the ISO-8601 durations AWS FIS writes."""
+import re
 from datetime import datetime, timezone
 from typing import Optional, Union
 
-__all__ = ["iso", "parse_time"]
+__all__ = ["iso", "parse_time", "duration_seconds"]
 
 
 def iso(value: Union[float, datetime, None]) -> Optional[str]:
@@ -30,3 +32,16 @@ def parse_time(value: Union[str, float, datetime]) -> datetime:
     except ValueError:
         raise ValueError(f"not an ISO-8601 time: {value!r}") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+_ISO_DURATION = re.compile(r"^PT(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?$")
+
+
+def duration_seconds(text: str) -> Optional[float]:
+    """An ISO-8601 time duration as AWS FIS writes it (``PT1H30M``, ``PT1M``, ``PT90S``) in
+    seconds; None when the text is not one."""
+    match = _ISO_DURATION.match(str(text or ""))
+    if not match:
+        return None
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds

@@ -16,7 +16,7 @@ TEMPLATE = ROOT / "infra" / "cloudformation" / "monitoring.yaml"
 POLICY = ROOT / "infra" / "iam" / "gameday-policy.json"
 # botocore service name -> IAM action prefix (CloudWatch's endpoint prefix is "monitoring").
 IAM_PREFIX = {"rds": "rds", "elasticache": "elasticache", "cloudwatch": "cloudwatch",
-              "sts": "sts", "fis": "fis"}
+              "sts": "sts", "fis": "fis", "ec2": "ec2"}
 # Not a call: CreateExperimentTemplate hands FIS the experiment role (its roleArn).
 IMPLIED_BY_CALLS = {"iam:PassRole"}
 # Granted to the identity that *assumes* the pack's role (its trust policy), not to the role.

@@ -120,6 +120,22 @@ class ShapeOnlyFakeLab:
     def end_az_power_interruption(self, az):
         self.calls.append(("power-on", az))
 
+    def impair_network(self, values):
+        if values.get("az") not in ("us-east-1a", "us-east-1b", "us-east-1c"):
+            raise LabInvalidState(f"unknown AZ {values.get('az')!r}")
+        self.calls.append(("impair", dict(values)))
+        self.impairments = getattr(self, "impairments", []) + [dict(values)]
+        return dict(values)
+
+    def clear_network(self, az=None):
+        self.calls.append(("clear", az))
+        ended = [i for i in getattr(self, "impairments", []) if az is None or i["az"] == az]
+        self.impairments = [i for i in getattr(self, "impairments", []) if i not in ended]
+        return ended
+
+    def network_impairments(self):
+        return list(getattr(self, "impairments", []))
+
     def finish(self):
         """Settle every running change (what the real lab's background threads do)."""
         self.state["db_instances"]["shop-db"]["status"] = "available"

@@ -49,7 +49,7 @@ def test_target_resource_types_are_those_the_actions_target(clients):
     db = fis.get_target_resource_type(resourceType="aws:rds:db")["targetResourceType"]
     assert db["resourceType"] == "aws:rds:db" and db["description"]
     with pytest.raises(ClientError) as refused:
-        fis.get_target_resource_type(resourceType="aws:ec2:instance")
+        fis.get_target_resource_type(resourceType="aws:ecs:task")
     assert refused.value.response["Error"]["Code"] == "ResourceNotFoundException"
 
 

@@ -44,3 +44,14 @@ class LabBackend(Protocol):
 
     def end_az_power_interruption(self, az: str) -> None:
         """Give the AZ its power back before the planned end."""
+
+    def impair_network(self, values: dict) -> dict:
+        """Apply one impairment to an AZ's flows (keys of `/_lab/network`: az, direction,
+        delay_ms, jitter_ms, loss_percent, blackhole, partition, seconds…); refused unchanged
+        (`LabInvalidState`) when invalid or contradicting one in force."""
+
+    def clear_network(self, az: Optional[str] = None) -> List[dict]:
+        """End the impairments of `az` (every AZ when None); returns what ended."""
+
+    def network_impairments(self) -> List[dict]:
+        """The impairments in force now."""

@@ -14,16 +14,19 @@ from typing import Any, Dict, List, Optional
 
 from chaoslib.types import Configuration, Secrets
 
+from chaosext import thresholds
 from chaosext.aws import aws_client
 from chaosext.errors import ActivityError
 from chaosext.fault_model import FaultSpec, service_of_data_plane, spec
 from chaosext.fis import templates
-from chaosext.fis.placement import resolve_zone
+from chaosext.fis.impairment import ImpairmentRun, Plan
+from chaosext.fis.placement import PRIMARY, node_zones, resolve_zone
 from chaosext.fis.experiment import FisRun, stop_live, stop_one
 from chaosext.guardrails import DEFAULT_ALLOW_TAG
 
 __all__ = ["run_experiment", "reboot_db_instances", "failover_db_cluster",
-           "interrupt_cache_az_power", "az_power_interruption", "stop_experiment"]
+           "interrupt_cache_az_power", "az_power_interruption", "stop_experiment",
+           "disrupt_az_connectivity", "az_application_slowdown", "cross_az_traffic_slowdown"]
 
 logger = logging.getLogger("chaostoolkit")
 
@@ -165,3 +168,119 @@ def stop_experiment(experiment_id: Optional[str] = None, configuration: Configur
         return {"stopped": stop_live("rollback")}
     client = aws_client("fis", configuration, secrets)
     return {"stopped": {experiment_id: stop_one(client, experiment_id, "rollback")}}
+
+
+# --------------------------------------------------------------------------- network faults
+def _impair(fault: str, plan: Plan, template: Dict[str, Any], method: str, role_arn, wait, timeout,
+            poll_interval, measure_data_plane, dry_run, configuration, secrets):
+    """Run an FIS network template as an impairment fault; without a `timeout`, the wait is the
+    impairment's length plus the recovery wait of its services (chaosext.thresholds)."""
+    declared = spec(fault)
+    if timeout is None:
+        timeout = plan.duration_seconds + thresholds.fault_timeout(configuration, fault, None, None,
+                                                                   declared.services)
+    run = ImpairmentRun(plan, declared, template, None, role_arn, configuration, secrets)
+    return run.run(method, wait, timeout, poll_interval, measure_data_plane, dry_run)
+
+
+def _seconds(duration: str) -> float:
+    seconds = templates.duration_seconds(duration)
+    if seconds is None or not 60 <= seconds <= 43_200:
+        raise ActivityError(f"duration {duration!r} must be an ISO-8601 duration between PT1M and PT12H "
+                            "(FIS network actions last one minute to 12 hours)")
+    return seconds
+
+
+def disrupt_az_connectivity(availability_zone: str = PRIMARY, duration: str = "PT1M", scope: str = "all",
+                            tags: Optional[Dict[str, str]] = None, role_arn: Optional[str] = None,
+                            wait: bool = True, timeout: Optional[float] = None, poll_interval: float = 0.5,
+                            measure_data_plane: bool = True, dry_run: Optional[bool] = None,
+                            configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+    """Cut the network of one AZ's tagged subnets for `duration` (PT1M to PT12H) through FIS
+    (aws:network:disrupt-connectivity); the hosts there stay up.
+
+    `scope` "all": every flow into and out of the subnets stops; "availability-zone": their
+    traffic with the other AZs stops. `availability_zone` "primary" (default): the AZ of the
+    configured DB instance's and cache's primaries. Returns once the experiment ended: an
+    impairment fault with `impairment` and each service's `time_to_recover_seconds` from the
+    end of the cut.
+    """
+    seconds = _seconds(duration)
+    if scope not in ("all", "availability-zone"):
+        raise ActivityError(f"scope {scope!r}: this action cuts an AZ with scope 'all' or "
+                            "'availability-zone' (other scopes name AWS endpoints, not an AZ)")
+    zone = resolve_zone(availability_zone, configuration, secrets)
+    cut = scope == "availability-zone"
+    plan = Plan(zone, f"every flow between the subnets of {zone} and the other AZs" if cut
+                else f"every flow into and out of the subnets of {zone}", seconds,
+                blackhole=not cut, partition="*" if cut else None)
+    template = templates.disrupt_az_connectivity_template(_tags(tags, configuration), zone, duration, scope)
+    return _impair("fis-az-connectivity-disruption", plan, template,
+                   f"FIS aws:network:disrupt-connectivity (scope {scope})", role_arn, wait, timeout,
+                   poll_interval, measure_data_plane, dry_run, configuration, secrets)
+
+
+def az_application_slowdown(availability_zone: str = PRIMARY, delay_ms: int = 200, duration_seconds: int = 1800,
+                            jitter_ms: int = 0, tags: Optional[Dict[str, str]] = None,
+                            role_arn: Optional[str] = None, wait: bool = True, timeout: Optional[float] = None,
+                            poll_interval: float = 0.5, measure_data_plane: bool = True,
+                            dry_run: Optional[bool] = None, configuration: Configuration = None,
+                            secrets: Secrets = None) -> Dict[str, Any]:
+    """Slow the flows inside one AZ by `delay_ms` for `duration_seconds` through FIS's "AZ:
+    Application Slowdown" (aws:ssm:send-command, AWSFIS-Run-Network-Latency-Sources on the
+    tagged EC2 instances in the AZ, toward that AZ).
+
+    `availability_zone` "primary" (default): the AZ of the configured primaries. Returns the
+    impairment fault once the experiment ended.
+    """
+    _positive(delay_ms=delay_ms, duration_seconds=duration_seconds)
+    zone = resolve_zone(availability_zone, configuration, secrets)
+    plan = Plan(zone, f"egress of the shop's instances in {zone} toward {zone} (+{delay_ms:g} ms)",
+                float(duration_seconds), direction="to", delay_ms=delay_ms, jitter_ms=jitter_ms)
+    template = templates.az_application_slowdown_template(_tags(tags, configuration), zone, _region(configuration,
+                                                          secrets), delay_ms, duration_seconds, jitter_ms)
+    return _impair("fis-az-application-slowdown", plan, template, "FIS AZ application slowdown "
+                   "(aws:ssm:send-command AWSFIS-Run-Network-Latency-Sources)", role_arn, wait, timeout,
+                   poll_interval, measure_data_plane, dry_run, configuration, secrets)
+
+
+def cross_az_traffic_slowdown(availability_zone: str = PRIMARY, loss_percent: int = 15,
+                              duration_seconds: int = 1800, source_availability_zones: Optional[List[str]] = None,
+                              tags: Optional[Dict[str, str]] = None, role_arn: Optional[str] = None,
+                              wait: bool = True, timeout: Optional[float] = None, poll_interval: float = 0.5,
+                              measure_data_plane: bool = True, dry_run: Optional[bool] = None,
+                              configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+    """Drop `loss_percent` of the packets the tagged instances in one AZ send to the other AZs,
+    for `duration_seconds`, through FIS's "Cross-AZ: Traffic Slowdown" (aws:ssm:send-command,
+    AWSFIS-Run-Network-Packet-Loss-Sources).
+
+    The other AZs: `source_availability_zones`, else every AZ the configured DB instance and
+    cache nodes are in, except this one. Returns the impairment fault once the experiment ended.
+    """
+    _positive(loss_percent=loss_percent, duration_seconds=duration_seconds)
+    if loss_percent > 100:
+        raise ActivityError(f"loss_percent {loss_percent} is more than 100")
+    zone = resolve_zone(availability_zone, configuration, secrets)
+    others = [z for z in (source_availability_zones or node_zones(configuration, secrets)) if z != zone]
+    if not others:
+        raise ActivityError(f"no other AZ to slow traffic to from {zone}: pass source_availability_zones")
+    plan = Plan(zone, f"egress of the shop's instances in {zone} toward {', '.join(others)} "
+                f"({loss_percent:g} % loss)", float(duration_seconds), direction="to", loss_percent=loss_percent)
+    template = templates.cross_az_traffic_slowdown_template(_tags(tags, configuration), zone,
+                                                            _region(configuration, secrets), others, loss_percent,
+                                                            duration_seconds)
+    return _impair("fis-cross-az-traffic-slowdown", plan, template, "FIS cross-AZ traffic slowdown "
+                   "(aws:ssm:send-command AWSFIS-Run-Network-Packet-Loss-Sources)", role_arn, wait, timeout,
+                   poll_interval, measure_data_plane, dry_run, configuration, secrets)
+
+
+def _positive(**values) -> None:
+    for name, value in values.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+            raise ActivityError(f"{name} must be a number above 0, not {value!r}")
+    if values.get("duration_seconds", 0) > 43_200:
+        raise ActivityError(f"duration_seconds {values['duration_seconds']} is more than FIS's 12 h (43200)")
+
+
+def _region(configuration: Configuration, secrets: Secrets) -> str:
+    return aws_client("fis", configuration, secrets).meta.region_name

@@ -18,7 +18,7 @@ from chaosext.elasticache.probes import describe_group, roles
 from chaosext.errors import ActivityError
 from chaosext.rds.probes import describe_instance
 
-__all__ = ["PRIMARY", "primary_zones", "resolve_zone"]
+__all__ = ["PRIMARY", "primary_zones", "resolve_zone", "node_zones"]
 
 logger = logging.getLogger("chaostoolkit")
 
@@ -64,3 +64,18 @@ def resolve_zone(availability_zone: Optional[str], configuration: Configuration 
                             "(gameday failback RUN_DIR) or name the AZ to interrupt")
     logger.info("AZ to interrupt: %s, where %s", found[0], " and ".join(sorted(zones)))
     return found[0]
+
+
+def node_zones(configuration: Configuration = None, secrets: Secrets = None) -> list:
+    """Every AZ the configured DB instance (primary, standby) and cache nodes are in, sorted."""
+    zones = set()
+    db_id = settings.lookup("db_instance_id", configuration, secrets)
+    if db_id:
+        instance = describe_instance(aws_client("rds", configuration, secrets), db_id)
+        zones.update(z for z in (instance.get("AvailabilityZone"), instance.get("SecondaryAvailabilityZone")) if z)
+    group_id = settings.lookup("replication_group_id", configuration, secrets)
+    if group_id:
+        group = describe_group(aws_client("elasticache", configuration, secrets), group_id)
+        zones.update(m.get("PreferredAvailabilityZone") for shard in group.get("NodeGroups", [])
+                     for m in shard.get("NodeGroupMembers", []) if m.get("PreferredAvailabilityZone"))
+    return sorted(zones)

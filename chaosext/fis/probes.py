@@ -12,7 +12,7 @@ from chaosext.fis import live
 from groundfloor.supervisor import poll_until
 from groundfloor.timefmt import iso, parse_time
 
-__all__ = ["experiment_state", "template_experiments", "wait_for_experiments"]
+__all__ = ["experiment_state", "template_experiments", "wait_for_experiments", "network_blast_radius"]
 
 logger = logging.getLogger("chaostoolkit")
 
@@ -173,3 +173,26 @@ def announce_recoveries(ended: Dict[str, Dict[str, Any]]) -> None:
                                          default=None))
         if not fault_log.announced("recovered", recovered):
             fault_log.announce("recovered", recovered)
+
+
+def network_blast_radius(availability_zone: str, tags: Optional[Dict[str, str]] = None,
+                         configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+    """List what an FIS network action in one AZ would reach: the subnets and the running EC2
+    instances there that carry `tags` (default: the allow tag). Changes nothing.
+
+    Returns `availability_zone`, `subnets` (id, CIDR, VPC) and `instances` (id, subnet): the blast
+    radius of `disrupt_az_connectivity` (subnets) and of the slowdown scenarios (instances).
+    """
+    key, _, value = str((configuration or {}).get("chaos_allow_tag") or "chaos:allowed=true").partition("=")
+    wanted = dict(tags) if tags else {key: value}
+    filters = [{"Name": f"tag:{k}", "Values": [v]} for k, v in wanted.items()]
+    filters.append({"Name": "availability-zone", "Values": [availability_zone]})
+    ec2 = aws_client("ec2", configuration, secrets)
+    subnets = [{"subnet_id": s["SubnetId"], "cidr": s.get("CidrBlock"), "vpc_id": s.get("VpcId")}
+               for s in paginate(ec2, "describe_subnets", f"subnets in {availability_zone}", "Subnets",
+                                 Filters=filters)]
+    running = filters + [{"Name": "instance-state-name", "Values": ["running"]}]
+    instances = [{"instance_id": i["InstanceId"], "subnet_id": i.get("SubnetId")}
+                 for r in paginate(ec2, "describe_instances", f"instances in {availability_zone}",
+                                   "Reservations", Filters=running) for i in r.get("Instances", [])]
+    return {"availability_zone": availability_zone, "tags": wanted, "subnets": subnets, "instances": instances}

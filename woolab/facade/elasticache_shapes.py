@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping
 
+from woolab.facade import vpc
 from woolab.facade.common import arn
 
 SERVICE = "elasticache"
@@ -114,6 +115,7 @@ def cache_cluster(snapshot, cluster: Mapping[str, Any], show_nodes: bool) -> Dic
         "ReplicationGroupLogDeliveryEnabled": False,
         "NetworkType": "ipv4",
         "IpDiscovery": "ipv4",
+        "CacheSubnetGroupName": vpc.CACHE_SUBNET_GROUP,
         "ARN": arn(snapshot, SERVICE, "cluster", cluster["id"]),
     }
     if show_nodes:

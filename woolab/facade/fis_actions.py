@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping
 
 from woolab.errors import LabError
+from woolab.facade import fis_network
 from woolab.facade.fis_catalog import duration_seconds
 from woolab.facade.fis_targets import Resource
 
@@ -91,6 +92,37 @@ def _end_quietly(end: Callable[[str], Any], zone: str) -> None:
         pass  # the interruption already ended by itself
 
 
+def disrupt_connectivity(run: ActionRun) -> None:
+    """aws:network:disrupt-connectivity: the target subnets' AZs black-holed (scope ``all``) or
+    cut from the other AZs (``availability-zone``) for ``duration``; lifted at the end or on stop."""
+    seconds = duration_seconds(run.parameters["duration"])
+    values = ({"partition": "*"} if run.parameters.get("scope") == "availability-zone" else {"blackhole": "1"})
+    zones = list(dict.fromkeys(r.az for r in run.targets.get("Subnets", [])))
+    _impaired_for(run, zones, {**values, "seconds": seconds}, seconds)
+
+
+def send_command(run: ActionRun) -> None:
+    """aws:ssm:send-command with AWSFIS-Run-Network-Latency-Sources / -Packet-Loss-Sources on the
+    shop's instances: delay or loss on the flows toward (egress) or from (ingress) the source AZs'
+    nodes for the document's DurationSeconds (at most the action's ``duration``)."""
+    plan = fis_network.document_plan(run.name, run.parameters)
+    seconds = min(plan["seconds"], duration_seconds(run.parameters["duration"]))
+    values = {k: plan[k] for k in ("delay_ms", "jitter_ms", "loss_percent") if k in plan}
+    _impaired_for(run, plan["azs"], {**values, "direction": plan["direction"], "seconds": seconds}, seconds)
+
+
+def _impaired_for(run: ActionRun, zones, values: Mapping[str, Any], seconds: float) -> None:
+    """Impair ``zones`` with ``values``, wait ``seconds`` (or the stop), lift what was started."""
+    if not hasattr(run.lab, "impair_network"):
+        raise ActionFailed("network impairments are not implemented by this lab yet.", "InternalFailure")
+    started: list = []
+    try:
+        fis_network.impair(run.lab, zones, dict(values), started, ActionFailed)
+        run.stop.wait(seconds)
+    finally:
+        fis_network.lift(run.lab, started)
+
+
 def wait(run: ActionRun) -> None:
     """aws:fis:wait: nothing happens for ``duration`` (or until the experiment is stopped)."""
     run.stop.wait(duration_seconds(run.parameters["duration"]))
@@ -111,4 +143,6 @@ RUNNERS: Dict[str, Callable[[ActionRun], None]] = {
     "aws:rds:failover-db-cluster": failover_db_cluster,
     "aws:elasticache:replicationgroup-interrupt-az-power": interrupt_az_power,
     "aws:fis:wait": wait,
+    "aws:network:disrupt-connectivity": disrupt_connectivity,
+    "aws:ssm:send-command": send_command,
 }

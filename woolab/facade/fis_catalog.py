@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple
 
+from woolab.facade import fis_network
 from woolab.facade.restjson import validation_error
 
 
@@ -36,6 +37,13 @@ ACTIONS: Dict[str, ActionSpec] = {spec.action_id: spec for spec in (
     ActionSpec("aws:elasticache:replicationgroup-interrupt-az-power", "ReplicationGroups",
                "aws:elasticache:replicationgroup", required=("duration",), duration_range=(60, 12 * 3600)),
     ActionSpec("aws:fis:wait", None, None, required=("duration",), duration_range=(0.001, 12 * 3600)),
+    # "duration: from one minute to 12 hours"; scope and prefixListIdentifier (actions reference,
+    # network actions); woolab.facade.fis_network says which scopes the lab models.
+    ActionSpec("aws:network:disrupt-connectivity", "Subnets", "aws:ec2:subnet", required=("duration",),
+               optional=("scope", "prefixListIdentifier"), duration_range=(60, 12 * 3600)),
+    # documentArn, documentParameters, documentVersion, duration (actions reference, SSM actions).
+    ActionSpec("aws:ssm:send-command", "Instances", "aws:ec2:instance", required=("documentArn", "duration"),
+               optional=("documentParameters", "documentVersion"), duration_range=(60, 12 * 3600)),
 )}
 
 
@@ -54,6 +62,8 @@ RESOURCE_TYPES: Dict[str, ResourceTypeSpec] = {
     "aws:rds:cluster": ResourceTypeSpec("rds", "cluster", optional=("writerAvailabilityZoneIdentifiers",)),
     "aws:elasticache:replicationgroup": ResourceTypeSpec("elasticache", "replicationgroup",
                                                          required=("availabilityZoneIdentifier",)),
+    "aws:ec2:subnet": ResourceTypeSpec("ec2", "subnet", optional=("availabilityZoneIdentifier", "vpc")),
+    "aws:ec2:instance": ResourceTypeSpec("ec2", "instance"),
 }
 
 _SELECTION = re.compile(r"^(ALL|COUNT\((\d+)\)|PERCENT\((\d+)\))$")
@@ -100,6 +110,8 @@ def validate_template(params: Mapping[str, Any]) -> None:
 
 def _validate_target(name: str, target: Mapping[str, Any]) -> None:
     spec = RESOURCE_TYPES.get(target["resourceType"])
+    if target["resourceType"] in fis_network.FORMER_NAMES:
+        raise fis_network.former_name_error(target["resourceType"], f"Target {name}")
     if spec is None:
         raise validation_error(f"Target {name}: resource type {target['resourceType']} is not supported "
                                f"(supported here: {', '.join(sorted(RESOURCE_TYPES))}).")
@@ -112,13 +124,17 @@ def _validate_target(name: str, target: Mapping[str, Any]) -> None:
     for arn in arns or []:
         parts = arn.split(":", 5)
         if len(parts) != 6 or parts[0] != "arn" or parts[2] != spec.service \
-                or not parts[5].startswith(spec.arn_kind + ":"):
+                or not parts[5].startswith((spec.arn_kind + ":", spec.arn_kind + "/")):
             raise validation_error(f"Target {name}: {arn} is not the ARN of a {target['resourceType']} resource.")
     _check_parameters(f"Target {name}", target.get("parameters") or {}, spec.required, spec.optional)
 
 
 def _validate_action(name: str, action: Mapping[str, Any], targets, actions) -> None:
     spec = ACTIONS.get(action["actionId"])
+    if action["actionId"] in fis_network.FORMER_NAMES:
+        raise fis_network.former_name_error(action["actionId"], f"Action {name}")
+    if action["actionId"] in fis_network.CONTAINER_ACTIONS:
+        raise fis_network.container_action_error(action["actionId"], f"Action {name}")
     if spec is None:
         raise validation_error(f"Action {name}: action type {action['actionId']} is not supported "
                                f"(supported here: {', '.join(sorted(ACTIONS))}).")
@@ -132,6 +148,10 @@ def _validate_action(name: str, action: Mapping[str, Any], targets, actions) -> 
                                    f"duration (PT1M, PT30S) between {_human(low)} and {_human(high)}.")
     if "forceFailover" in parameters and parameters["forceFailover"] not in ("true", "false"):
         raise validation_error(f"Action {name}: forceFailover must be 'true' or 'false'.")
+    if spec.action_id == "aws:network:disrupt-connectivity":
+        fis_network.check_scope(name, parameters)
+    elif spec.action_id == "aws:ssm:send-command":
+        fis_network.document_plan(name, parameters)
     _validate_action_targets(name, spec, action.get("targets") or {}, targets)
     for before in action.get("startAfter") or []:
         if before not in actions or before == name:

@@ -21,15 +21,27 @@ DESCRIPTIONS = {
         "Interrupt the power of the nodes of the target replication groups in one Availability Zone; "
         "a replica in another zone is promoted where the old primary was lost.",
     "aws:fis:wait": "Wait for the given duration.",
+    "aws:network:disrupt-connectivity": "Deny the specified traffic (scope) to and from the target subnets "
+                                        "for the duration.",
+    "aws:ssm:send-command": "Run an SSM document on the target EC2 instances (the lab runs "
+                            "AWSFIS-Run-Network-Latency-Sources and AWSFIS-Run-Network-Packet-Loss-Sources).",
 }
 PARAMETER_DESCRIPTIONS = {
     "forceFailover": "If true, and the DB instances are Multi-AZ, fail over to the standby's Availability Zone.",
     "duration": "How long the action lasts, as an ISO 8601 duration (e.g. PT1M).",
+    "scope": "The traffic to deny: all or availability-zone in the lab (AWS also documents dynamodb, s3, "
+             "s3express, prefix-list and vpc).",
+    "prefixListIdentifier": "The prefix list of scope prefix-list.",
+    "documentArn": "The ARN of the SSM document to run.",
+    "documentParameters": "The document's parameters, as a JSON object in a string.",
+    "documentVersion": "The version of the SSM document.",
 }
 RESOURCE_TYPES = {
     "aws:rds:db": "Amazon RDS DB instances.",
     "aws:rds:cluster": "Amazon Aurora and Multi-AZ DB clusters.",
     "aws:elasticache:replicationgroup": "Amazon ElastiCache (Redis OSS, Valkey) replication groups.",
+    "aws:ec2:subnet": "Amazon VPC subnets.",
+    "aws:ec2:instance": "Amazon EC2 instances.",
 }
 
 

@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping
 
-from woolab.facade import elasticache, rds
+from woolab.facade import elasticache, rds, vpc
 from woolab.facade.common import arn
 from woolab.facade.fis_catalog import selection
 
@@ -57,6 +57,13 @@ def candidates(snapshot: Mapping[str, Any], resource_type: str) -> List[tuple]:
             found.append((Resource(resource_type, group["id"],
                                    arn(snapshot, "elasticache", "replicationgroup", group["id"]), azs,
                                    dict(group.get("tags", {}))), described))
+    elif resource_type == "aws:ec2:subnet":
+        found = [(Resource(resource_type, s["SubnetId"], s["SubnetArn"], [s["AvailabilityZone"]], dict(s["_tags"]),
+                           az=s["AvailabilityZone"]), vpc.public(s)) for s in vpc.subnets(snapshot)]
+    elif resource_type == "aws:ec2:instance":
+        found = [(Resource(resource_type, i["InstanceId"], i["_arn"], [i["Placement"]["AvailabilityZone"]],
+                           dict(i["_tags"]), az=i["Placement"]["AvailabilityZone"]), vpc.public(i))
+                 for i in vpc.instances(snapshot)]
     # aws:rds:cluster: the lab has Multi-AZ DB instances, no DB clusters.
     return found
 
@@ -77,6 +84,10 @@ def resolve(snapshot: Mapping[str, Any], name: str, target: Mapping[str, Any],
         matched = [resource for resource, described in pool
                    if all(k in resource.tags and resource.tags[k] == v for k, v in wanted.items())
                    and all(_filter_matches(described, f) for f in target.get("filters") or [])]
+    in_vpc = (target.get("parameters") or {}).get("vpc")  # aws:ec2:subnet's resource parameter
+    if in_vpc:
+        described_of = {resource.id: described for resource, described in pool}
+        matched = [r for r in matched if described_of[r.id].get("VpcId") == in_vpc]
     matched = _apply_parameters(matched, target.get("parameters") or {})
     if not matched:
         raise TargetNotResolved(f"Target {name}: no {kind} resource matched its "

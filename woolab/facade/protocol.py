@@ -21,8 +21,10 @@ from xml.sax.saxutils import escape, quoteattr
 
 import botocore.session
 
-#: API version -> botocore service name. Both services speak the Query protocol.
-SERVICES_BY_VERSION = {"2014-10-31": "rds", "2015-02-02": "elasticache", "2011-06-15": "sts"}
+#: API version -> botocore service name. RDS, ElastiCache and STS speak the Query protocol, EC2
+#: its own variant of it (``woolab.facade.ec2``).
+SERVICES_BY_VERSION = {"2014-10-31": "rds", "2015-02-02": "elasticache", "2011-06-15": "sts",
+                       "2016-11-15": "ec2"}
 
 #: AWS "Common Errors" (valid for every action of every Query service), code -> HTTP status.
 COMMON_ERRORS = {

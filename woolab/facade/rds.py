@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, Mapping
 
 from woolab.errors import LabInvalidState, LabNotFound
+from woolab.facade import vpc
 from woolab.facade.common import arn, page, query_events, split_arn, tag_list, tags_from_list
 from woolab.facade.protocol import AwsError, model_error
 
@@ -64,6 +65,7 @@ def db_instance(snapshot: Mapping[str, Any], instance: Mapping[str, Any]) -> Dic
         "DbiResourceId": "db-" + instance["id"].upper().replace("-", ""),
         "DBInstanceArn": arn(snapshot, SERVICE, "db", instance["id"]),
         "TagList": tag_list(instance.get("tags", {})),
+        "DBSubnetGroup": vpc.db_subnet_group(snapshot),
     }
     if instance["multi_az"] and standby:
         out["SecondaryAvailabilityZone"] = nodes[standby]["az"]

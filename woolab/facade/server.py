@@ -12,7 +12,7 @@ import logging
 from typing import Any, Callable, Dict, Mapping, Tuple
 from urllib.parse import urlsplit
 
-from woolab.facade import elasticache, fis, rds, sts
+from woolab.facade import ec2, elasticache, fis, rds, sts, subnet_groups
 from woolab.facade.protocol import (AwsError, decode_form, new_request_id, operation_for,
                                     parse_request, serialize_error, serialize_response,
                                     service_for, service_model)
@@ -20,9 +20,10 @@ from woolab.facade.protocol import (AwsError, decode_form, new_request_id, opera
 log = logging.getLogger("woolab.facade")
 
 HANDLERS: Dict[str, Dict[str, Callable]] = {
-    "rds": rds.OPERATIONS,
-    "elasticache": elasticache.OPERATIONS,
+    "rds": {**rds.OPERATIONS, **subnet_groups.RDS_OPERATIONS},
+    "elasticache": {**elasticache.OPERATIONS, **subnet_groups.ELASTICACHE_OPERATIONS},
     "sts": sts.OPERATIONS,
+    "ec2": ec2.OPERATIONS,
 }
 
 Reply = Tuple[int, Dict[str, str], bytes]
@@ -37,7 +38,7 @@ def handle(lab, method: str, path: str, headers: Mapping[str, str], body: bytes)
         return fis.handle(lab, method, path, dict(headers or {}), body)
     request_id = new_request_id()
     lowered = {k.lower(): v for k, v in dict(headers or {}).items()}
-    namespace = ""
+    namespace, service = "", ""
     try:
         if method not in ("GET", "POST"):
             raise AwsError("InvalidAction", f"Method {method} is not supported; use POST.")
@@ -52,10 +53,16 @@ def handle(lab, method: str, path: str, headers: Mapping[str, str], body: bytes)
         if handler is None:
             raise AwsError("InvalidAction",
                            f"The action {operation.name} is not implemented by the failover-gameday lab.")
-        output = handler(lab, parse_request(operation, flat))
-        status, text = 200, serialize_response(operation, output, request_id)
+        if service == "ec2":
+            output = handler(lab, ec2.parse_request(operation, flat))
+            status, text = 200, ec2.serialize_response(operation, output, request_id)
+        else:
+            output = handler(lab, parse_request(operation, flat))
+            status, text = 200, serialize_response(operation, output, request_id)
     except AwsError as error:
-        status, text = error.status, serialize_error(error, request_id, namespace)
+        status = error.status
+        text = (ec2.serialize_error(error, request_id) if service == "ec2"
+                else serialize_error(error, request_id, namespace))
     except Exception:  # a bug in the facade or the lab: answer like AWS, keep the traceback in the log
         log.exception("facade request failed")
         error = AwsError("InternalFailure", "The request processing has failed because of an unknown "
