@@ -95,7 +95,7 @@ def parse(values: dict, azs: List[str]) -> Impairment:
     if direction not in DIRECTIONS:
         raise LabInvalidState(f"--direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
     service = values.get("service") or ""
-    if service not in SERVICES:
+    if service and service not in SERVICES:
         raise LabInvalidState(f"--service must be one of {', '.join(SERVICES)}, not {service!r}")
     partition = values.get("partition") or ""
     if partition == az:
