@@ -92,6 +92,11 @@ CATALOGUE: Dict[str, FaultSpec] = {s.name: s for s in (
     FaultSpec("fis-rds-failover-db-cluster", ("rds",), "failover", _FIS_ENDED),
     FaultSpec("fis-elasticache-interrupt-az-power", ("elasticache",), "outage", _FIS_ENDED),
     FaultSpec("fis-az-power-interruption", ("rds", "elasticache"), "outage", _FIS_ENDED),
+    # gray failures on the lab's network (chaosext.network): the hosts stay up
+    FaultSpec("az-network-slowdown", ("rds", "elasticache"), "impairment", None),
+    FaultSpec("az-network-isolation", ("rds", "elasticache"), "impairment", None),
+    FaultSpec("cross-az-packet-loss", ("rds", "elasticache"), "impairment", None),
+    FaultSpec("cache-latency", ("elasticache",), "impairment", None),
 )}
 # Fault actions (function name) -> the fault they inject: how long an experiment may take
 # (chaosext.thresholds.experiment_seconds) without running it.
@@ -104,6 +109,7 @@ ACTIVITIES: Dict[str, str] = {
     "reboot_db_instances": "fis-rds-reboot-db-instances",
     "interrupt_cache_az_power": "fis-elasticache-interrupt-az-power",
     "az_power_interruption": "fis-az-power-interruption",
+    "impair_az_network": "az-network-slowdown",
 }
 
 

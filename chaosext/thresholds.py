@@ -132,6 +132,7 @@ def _activity_seconds(activity: Dict[str, Any], configuration: Mapping[str, Any]
         seconds = fault_timeout(configuration, declared.name, None, args.get("timeout"),
                                 declared.services)
         seconds += _number(args.get("wait_for_fault")) or 0.0
+        seconds += _number(args.get("duration_seconds")) or 0.0  # an impairment lasts this long
     elif func == "wait_until_writable":
         service = service_of_data_plane(args.get("kind"))
         seconds = fault_timeout(configuration, None, None, args.get("timeout"),
