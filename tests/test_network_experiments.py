@@ -1,0 +1,144 @@
+"""Gray-failure game days on the lab (chaosext.network): the shortest meaningful form of each
+experiment, read from the run's own files, a bad AZ refused by the lab, and the rollback that
+lifts the impairment after SIGTERM to `gameday run`."""
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chaosext.errors import ActivityError
+from chaosext.network import actions
+from groundfloor.supervisor import poll_until
+from groundfloor.timefmt import parse_time
+from test_experiments import primaries_in_one_az, run_on_lab
+
+FAILOVER_RTO_TARGET = 5.0  # seconds: the lab's RTO target for a failover (tests/test_experiments.py)
+
+
+def _faults(journal: dict, func: str) -> list:
+    return [r["output"] for r in journal["run"]
+            if r["activity"]["provider"].get("func") == func and r["status"] == "succeeded"]
+
+
+def _checkout_seconds(run_dir: Path) -> dict:
+    """second -> successful checkouts in it, from the run's timeline.jsonl."""
+    found = {}
+    for line in (run_dir / "timeline.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if row["step"] == "checkout":
+            found[row["t"]] = found.get(row["t"], 0) + row["requests"] - row["failures"]
+    return found
+
+
+def _p95s(run_dir: Path, since: float, until: float) -> list:
+    rows = [json.loads(line) for line in (run_dir / "timeline.jsonl").read_text().splitlines()]
+    return [r["p95"] for r in rows if r["step"] == "checkout" and since <= r["t"] < until
+            and r["requests"] and r.get("p95") is not None]
+
+
+def _window(fault: dict) -> tuple:
+    imp = fault["impairment"]
+    return parse_time(imp["started_at"]).timestamp(), parse_time(imp["ended_at"]).timestamp()
+
+
+def _checkout_outage(run_dir: Path, start: float, end: float) -> float:
+    """Seconds from `start` until the first second with a successful checkout; none may fall
+    strictly inside [start, end]."""
+    ok = {t for t, n in _checkout_seconds(run_dir).items() if n > 0}
+    inside = sorted(t for t in ok if start < t and t + 1 <= end)
+    assert not inside, f"checkouts succeeded during the cut at {inside}"
+    first = min(t for t in ok if t + 1 > start)
+    return first - start
+
+
+@pytest.mark.lab
+@pytest.mark.timeout(300)
+def test_slowdown_of_200_ms_raises_checkout_p95_by_200_ms_recovers_fast_and_loses_nothing(
+        lab, monkeypatch, tmp_path):
+    primaries_in_one_az(lab)
+    monkeypatch.setenv("GAMEDAY_IMPAIRMENT_SECONDS", "10")
+    code, journal, summary = run_on_lab(lab, monkeypatch, tmp_path, "az-network-slowdown")
+    assert code == 0, summary["verdict_reasons"]
+    [fault] = _faults(journal, "impair_az_network")
+    assert fault["kind"] == "impairment" and fault["impairment"]["delay_ms"] == 200
+    start, end = _window(fault)
+    assert 9.5 <= end - start <= 11.0
+    assert fault["after"]["moved"] == []  # a slowdown fails nothing over
+    for service, entry in fault["recovery"].items():
+        assert entry["time_to_recover_seconds"] <= 5.0, (service, entry)
+    run_dir = tmp_path / "az-network-slowdown"
+    baseline = _p95s(run_dir, 0, parse_time(fault["injected_at"]).timestamp())
+    during = _p95s(run_dir, start + 1, end)
+    assert baseline and during
+    assert statistics.median(during) >= statistics.median(baseline) + 200, (baseline, during)
+    assert summary["rpo"]["orders_acknowledged"] > 0 and summary["rpo"]["orders_lost"] == 0
+    assert lab.call("/_lab/network", "GET")["impairments"] == []
+
+
+@pytest.mark.lab
+@pytest.mark.timeout(300)
+def test_isolation_keeps_checkout_down_for_the_whole_cut_and_explicit_failovers_shorten_it(
+        lab, monkeypatch, tmp_path):
+    primaries_in_one_az(lab)
+    cut = 12.0
+    monkeypatch.setenv("GAMEDAY_CUT_SECONDS", f"{cut:g}")
+    code, journal, summary = run_on_lab(lab, monkeypatch, tmp_path, "az-network-isolation")
+    assert code == 0, summary["verdict_reasons"]
+    alone, with_failover = _faults(journal, "impair_az_network")
+    assert alone["after"]["moved"] == [] and alone["after"]["primaries"] == alone["before"]["primaries"]
+    run_dir = tmp_path / "az-network-isolation"
+    start, end = _window(alone)
+    outage = _checkout_outage(run_dir, start, end)
+    assert abs(outage - (end - start)) <= 2.0, (outage, end - start)
+    failovers = _faults(journal, "force_failover") + _faults(journal, "test_failover")
+    assert len(failovers) == 2
+    assert all(0 < f["rto_seconds"] <= FAILOVER_RTO_TARGET for f in failovers), failovers
+    second = parse_time(with_failover["injected_at"]).timestamp()
+    assert _checkout_outage_after(run_dir, second) < cut - 2.0
+    assert summary["rpo"]["orders_lost"] == 0
+
+
+def _checkout_outage_after(run_dir: Path, start: float) -> float:
+    ok = [t for t, n in _checkout_seconds(run_dir).items() if n > 0 and t + 1 > start]
+    return min(ok) - start
+
+
+@pytest.mark.lab
+def test_an_az_the_lab_does_not_have_is_refused_in_one_line_and_nothing_changes(lab, monkeypatch):
+    lab.aws_env(monkeypatch)
+    config = {"db_instance_id": "shop-db", "replication_group_id": "shop-cache",
+              "lab_control_url": lab.env["AWS_ENDPOINT_URL"]}
+    with pytest.raises(ActivityError, match="unknown AZ 'us-east-1z'") as refused:
+        actions.impair_az_network("us-east-1z", delay_ms=200, duration_seconds=5, configuration=config)
+    assert "\n" not in str(refused.value)
+    assert lab.call("/_lab/network", "GET")["impairments"] == []
+
+
+@pytest.mark.lab
+@pytest.mark.timeout(240)
+def test_sigterm_to_gameday_run_lifts_the_impairment_through_the_rollback(lab, tmp_path):
+    primaries_in_one_az(lab)
+    env = {**os.environ, "GAMEDAY_REPORTS_DIR": str(tmp_path), "GAMEDAY_LAB_STATE_DIR": str(lab.state_dir),
+           "GAMEDAY_IMPAIRMENT_SECONDS": "600"}
+    proc = subprocess.Popen([sys.executable, "-m", "gameday.cli", "run", "az-network-slowdown", "--users", "4",
+                             "--run-id", "sigterm"], cwd=tmp_path, env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def impaired():
+        assert proc.poll() is None, proc.stdout.read()
+        return bool(lab.call("/_lab/network", "GET")["impairments"])
+    assert poll_until(impaired, 120, 0.2), "the impairment never started"
+    os.kill(proc.pid, signal.SIGTERM)  # gameday alone, as `timeout` or a cancelled CI job does
+    output = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 143, output
+    assert lab.call("/_lab/network", "GET")["impairments"] == []  # 600 s were asked: the rollback lifted it
+    journal = json.loads((tmp_path / "sigterm" / "journal.json").read_text())
+    assert journal["status"] == "interrupted"
+    [rollback] = journal["rollbacks"]
+    assert rollback["activity"]["name"] == "lift-network-impairments"
+    assert len(rollback["output"]["cleared"]) == 1 and rollback["output"]["in_force"] == []
