@@ -1,5 +1,5 @@
 """What the lab's network suffers now: the impairments in force, and a wait for their end."""
-import logging
+import time
 from typing import Any, Dict, List, Optional
 
 from chaoslib.types import Configuration, Secrets
@@ -11,7 +11,7 @@ from groundfloor.supervisor import poll_until
 
 __all__ = ["network_impairments", "wait_for_impairments_to_end"]
 
-logger = logging.getLogger("chaostoolkit")
+END_MARGIN_SECONDS = 30.0  # the lab ends an impairment on a timer: well within this
 
 
 def _in_force(configuration: Configuration, availability_zone: Optional[str]) -> List[Dict[str, Any]]:
@@ -26,15 +26,19 @@ def network_impairments(availability_zone: Optional[str] = None, configuration: 
     return {"count": len(found), "impairments": [f"{i['az']}: {i['summary']}" for i in found]}
 
 
-def wait_for_impairments_to_end(availability_zone: Optional[str] = None, timeout: float = 300.0,
-                                configuration: Configuration = None,
+def wait_for_impairments_to_end(availability_zone: Optional[str] = None,
+                                timeout: Optional[float] = None, configuration: Configuration = None,
                                 secrets: Secrets = None) -> Dict[str, Any]:
     """Wait until no network impairment is in force (on `availability_zone`, or anywhere).
 
     For a method that started an impairment without waiting (to fail over during it): returns
-    how many were still in force at the start; fails if they outlast `timeout`.
+    how many were still in force at the start; fails if they outlast `timeout` (by default the
+    latest planned end of those in force, plus END_MARGIN_SECONDS).
     """
-    at_start = len(_in_force(configuration, availability_zone))
+    found = _in_force(configuration, availability_zone)
+    at_start = len(found)
+    if timeout is None:
+        timeout = max([i["ends_at"] - time.time() for i in found] + [0.0]) + END_MARGIN_SECONDS
     if not poll_until(lambda: not _in_force(configuration, availability_zone), float(timeout), 0.2):
         raise ActivityError(f"network impairments still in force after {timeout:g} s: "
                             + "; ".join(network_impairments(availability_zone, configuration)["impairments"]))
