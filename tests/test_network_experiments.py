@@ -83,7 +83,10 @@ def test_slowdown_of_200_ms_raises_checkout_p95_by_200_ms_recovers_fast_and_lose
 def test_isolation_keeps_checkout_down_for_the_whole_cut_and_explicit_failovers_shorten_it(
         lab, monkeypatch, tmp_path):
     primaries_in_one_az(lab)
-    cut = 12.0
+    # the shortest cut that can tell the two apart: requests in flight when the cut starts hang
+    # for the shopper's 10 s timeout (and the shop's 5 s ones) whatever fails over, so the
+    # explicit failovers can only end checkout's outage sooner when the cut is clearly longer
+    cut = 20.0
     monkeypatch.setenv("GAMEDAY_CUT_SECONDS", f"{cut:g}")
     code, journal, summary = run_on_lab(lab, monkeypatch, tmp_path, "az-network-isolation")
     assert code == 0, summary["verdict_reasons"]
