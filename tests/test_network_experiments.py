@@ -139,3 +139,45 @@ def test_sigterm_to_gameday_run_lifts_the_impairment_through_the_rollback(lab, t
     [rollback] = journal["rollbacks"]
     assert rollback["activity"]["name"] == "lift-network-impairments"
     assert len(rollback["output"]["cleared"]) == 1 and rollback["output"]["in_force"] == []
+
+
+def _error_ratio(run_dir: Path, since: float, until: float) -> float:
+    rows = [json.loads(line) for line in (run_dir / "timeline.jsonl").read_text().splitlines()]
+    inside = [r for r in rows if since <= r["t"] < until]
+    requests = sum(r["requests"] for r in inside)
+    return sum(r["failures"] for r in inside) / requests if requests else 0.0
+
+
+@pytest.mark.lab
+@pytest.mark.timeout(400)
+def test_cache_latency_hurts_the_stock_redis_settings_more_than_the_hardened_ones(lab, monkeypatch, tmp_path):
+    monkeypatch.setenv("GAMEDAY_IMPAIRMENT_SECONDS", "10")
+    ratios = {}
+    for profile in ("stock", "hardened"):
+        code, journal, summary = run_on_lab(lab, monkeypatch, tmp_path / profile, "cache-latency",
+                                            shop_settings={"profile": profile})
+        [fault] = _faults(journal, "impair_az_network")
+        assert fault["fault"] == "cache-latency" and fault["services"] == ["elasticache"]
+        assert fault["impairment"]["service"] == "cache" and "cache nodes" in fault["impairment"]["flows"]
+        assert list(fault["recovery"]) == ["elasticache"]  # the database is not part of this fault
+        assert fault["recovery"]["elasticache"]["time_to_recover_seconds"] <= 5.0
+        assert summary["rpo"]["orders_lost"] == 0
+        start, end = _window(fault)
+        ratios[profile] = _error_ratio(tmp_path / profile / "cache-latency", start + 1, end)
+    # one-second timeouts without retries fail under 1.2 s round trips; 5 s timeouts ride them out
+    assert ratios["stock"] > 0.5 and ratios["hardened"] < ratios["stock"] / 2, ratios
+
+
+@pytest.mark.lab
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("name", ["az-network-slowdown", "cache-latency"])
+def test_full_form_of_the_gray_failure_experiment_passes_and_loses_nothing(lab, monkeypatch, tmp_path, name):
+    primaries_in_one_az(lab)
+    code, journal, summary = run_on_lab(lab, monkeypatch, tmp_path, name)
+    assert code == 0, summary["verdict_reasons"]
+    [fault] = _faults(journal, "impair_az_network")
+    start, end = _window(fault)
+    assert 19.5 <= end - start <= 21.0 and fault["after"]["moved"] == []
+    assert all(r["time_to_recover_seconds"] <= 5.0 for r in fault["recovery"].values()), fault["recovery"]
+    assert summary["rpo"]["orders_acknowledged"] > 0 and summary["rpo"]["orders_lost"] == 0
