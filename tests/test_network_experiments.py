@@ -171,7 +171,7 @@ def test_cache_latency_hurts_the_stock_redis_settings_more_than_the_hardened_one
 @pytest.mark.lab
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("name", ["az-network-slowdown", "cache-latency"])
+@pytest.mark.parametrize("name", ["az-network-slowdown", "cache-latency", "cross-az-packet-loss"])
 def test_full_form_of_the_gray_failure_experiment_passes_and_loses_nothing(lab, monkeypatch, tmp_path, name):
     primaries_in_one_az(lab)
     code, journal, summary = run_on_lab(lab, monkeypatch, tmp_path, name)
@@ -180,4 +180,24 @@ def test_full_form_of_the_gray_failure_experiment_passes_and_loses_nothing(lab, 
     start, end = _window(fault)
     assert 19.5 <= end - start <= 21.0 and fault["after"]["moved"] == []
     assert all(r["time_to_recover_seconds"] <= 5.0 for r in fault["recovery"].values()), fault["recovery"]
+    assert summary["rpo"]["orders_acknowledged"] > 0 and summary["rpo"]["orders_lost"] == 0
+
+
+@pytest.mark.lab
+@pytest.mark.timeout(300)
+def test_cross_az_packet_loss_stalls_checkout_fails_nothing_over_and_loses_nothing(lab, monkeypatch, tmp_path):
+    primaries_in_one_az(lab)
+    monkeypatch.setenv("GAMEDAY_IMPAIRMENT_SECONDS", "10")
+    code, journal, summary = run_on_lab(lab, monkeypatch, tmp_path, "cross-az-packet-loss")
+    assert code == 0, summary["verdict_reasons"]
+    [fault] = _faults(journal, "impair_az_network")
+    assert fault["kind"] == "impairment" and fault["impairment"]["loss_percent"] == 15
+    assert fault["after"]["moved"] == []
+    assert all(r["time_to_recover_seconds"] <= 5.0 for r in fault["recovery"].values()), fault["recovery"]
+    run_dir = tmp_path / "cross-az-packet-loss"
+    start, end = _window(fault)
+    baseline = _p95s(run_dir, 0, parse_time(fault["injected_at"]).timestamp())
+    during = _p95s(run_dir, start + 1, end)
+    # a lost chunk waits at least one 200 ms retransmission timeout; checkout sends many
+    assert statistics.median(during) >= statistics.median(baseline) + 200, (baseline, during)
     assert summary["rpo"]["orders_acknowledged"] > 0 and summary["rpo"]["orders_lost"] == 0
