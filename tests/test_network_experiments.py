@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from chaosext.errors import ActivityError
+from chaosext.errors import ActivityError, GuardrailRefused
 from chaosext.network import actions
 from groundfloor.supervisor import poll_until
 from groundfloor.timefmt import parse_time
@@ -114,6 +114,22 @@ def test_an_az_the_lab_does_not_have_is_refused_in_one_line_and_nothing_changes(
         actions.impair_az_network("us-east-1z", delay_ms=200, duration_seconds=5, configuration=config)
     assert "\n" not in str(refused.value)
     assert lab.call("/_lab/network", "GET")["impairments"] == []
+
+
+@pytest.mark.lab
+def test_dry_run_and_guardrails_change_nothing(lab, monkeypatch):
+    lab.aws_env(monkeypatch)
+    config = {"db_instance_id": "shop-db", "replication_group_id": "shop-cache",
+              "lab_control_url": lab.env["AWS_ENDPOINT_URL"]}
+    dry = actions.impair_az_network(blackhole=True, duration_seconds=30, dry_run=True, configuration=config)
+    assert dry["dry_run"] is True and dry["fault"] == "az-network-isolation"
+    assert dry["would"].startswith("would impair every connection to and from us-east-1")
+    assert dry["impairment"]["started_at"] is None
+    with pytest.raises(GuardrailRefused, match="shop-db"):
+        actions.impair_az_network(delay_ms=200, duration_seconds=30,
+                                  configuration={**config, "aws_allowed_resources": "other-db"})
+    assert lab.call("/_lab/network", "GET")["impairments"] == []
+    assert actions.STARTED == []
 
 
 @pytest.mark.lab
