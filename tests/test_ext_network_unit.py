@@ -146,8 +146,9 @@ def test_primaries_split_across_azs_are_refused_unless_one_service_is_asked(monk
 
 
 class _Context:
-    def __init__(self, arguments):
+    def __init__(self, arguments, primary_azs=None):
         self.actions = [{"phase": "method", "func": preflight_plan.IMPAIRMENT, "arguments": arguments}]
+        self.facts = {"primary_azs": primary_azs or {}}
 
     def setting(self, key, default=None):
         return CONFIG.get(key, default)
@@ -158,8 +159,15 @@ def test_the_preflight_shows_the_blast_radius_or_fails_on_bad_arguments():
                                                        "duration_seconds": "20"}).actions[0],
                                           _Context({}))
     assert good.status == INFO
-    assert "az-network-slowdown on the AZ of the primaries of shop-db and shop-cache" in good.detail
+    assert "az-network-slowdown on an AZ to resolve (the AZ of the primaries of shop-db and shop-cache" in good.detail
     assert "delay 200 ms" in good.detail and "for 20 s" in good.detail
+    read = _Context({}, {"shop-db": "us-east-1b", "shop-cache": "us-east-1b"})
+    found = preflight_plan._impairment_row(1, {"arguments": {"blackhole": True, "duration_seconds": "8"}}, read)
+    assert found.detail.startswith("az-network-isolation on us-east-1b now (the AZ of the primaries")
+    split = _Context({}, {"shop-db": "us-east-1a", "shop-cache": "us-east-1b"})
+    cache = preflight_plan._impairment_row(1, {"arguments": {"delay_ms": 500, "service": "cache",
+                                                             "duration_seconds": "8"}}, split)
+    assert cache.detail.startswith("cache-latency on us-east-1b now (the AZ of the primaries of shop-cache")
     bad = preflight_plan._impairment_row(1, {"arguments": {"delay_ms": "-5", "duration_seconds": "20"}},
                                          _Context({}))
     assert bad.status == FAIL and "delay_ms must be between" in bad.detail

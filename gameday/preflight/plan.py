@@ -65,8 +65,12 @@ def _impairment_row(n: int, action: Dict[str, Any], context: Context) -> Row:
     except GamedayError as exc:
         return Row("plan", f"impairment {n}", FAIL, str(exc))
     resources = [r for r in (context.setting("db_instance_id"), context.setting("replication_group_id")) if r]
-    az = wanted.availability_zone or (f"the AZ of the primaries of {' and '.join(resources)} "
-                                      "(resolved when it starts)")
+    if wanted.service == "cache":
+        resources = resources[1:]
+    now = {(context.facts.get("primary_azs") or {}).get(r) for r in resources}
+    az = wanted.availability_zone or (
+        (f"{now.pop()} now" if len(now) == 1 and None not in now else "an AZ to resolve")
+        + f" (the AZ of the primaries of {' and '.join(resources)}, resolved again when it starts)")
     ends = "; the run waits for its end" if args.get("wait", True) not in (False, "false") else \
         "; it ends by itself (or at the rollback)"
     return Row("plan", f"impairment {n}", INFO, f"{wanted.fault} on {az}: "
