@@ -78,9 +78,25 @@ def test_slowdown_of_200_ms_raises_checkout_p95_by_200_ms_recovers_fast_and_lose
     assert lab.call("/_lab/network", "GET")["impairments"] == []
 
 
+def _cache_nodes_outside_the_primarys_az(lab) -> int:
+    nodes = lab.snapshot()["cache_clusters"].values()
+    primary_az = next(n["az"] for n in nodes if n["role"] == "primary")
+    return sum(1 for n in nodes if n["az"] != primary_az)
+
+
+def _errors(run_dir: Path, step: str, since: float, until: float) -> dict:
+    found: dict = {}
+    for line in (run_dir / "timeline.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if row["step"] == step and since <= row["t"] < until:
+            for key, count in (row.get("errors") or {}).items():
+                found[key] = found.get(key, 0) + count
+    return found
+
+
 @pytest.mark.lab
 @pytest.mark.timeout(300)
-def test_isolation_keeps_checkout_down_for_the_whole_cut_and_explicit_failovers_shorten_it(
+def test_isolation_keeps_checkout_down_for_the_whole_cut_and_explicit_failovers_move_the_writers_out(
         lab, monkeypatch, tmp_path):
     primaries_in_one_az(lab)
     # the shortest cut that can tell the two apart: requests in flight when the cut starts hang
@@ -88,6 +104,7 @@ def test_isolation_keeps_checkout_down_for_the_whole_cut_and_explicit_failovers_
     # explicit failovers can only end checkout's outage sooner when the cut is clearly longer
     cut = 20.0
     monkeypatch.setenv("GAMEDAY_CUT_SECONDS", f"{cut:g}")
+    replicas_outside = _cache_nodes_outside_the_primarys_az(lab) - 1  # one becomes the primary
     code, journal, summary = run_on_lab(lab, monkeypatch, tmp_path, "az-network-isolation")
     assert code == 0, summary["verdict_reasons"]
     alone, with_failover = _faults(journal, "impair_az_network")
@@ -98,11 +115,16 @@ def test_isolation_keeps_checkout_down_for_the_whole_cut_and_explicit_failovers_
     assert abs(outage - (end - start)) <= 2.0, (outage, end - start)
     failovers = _faults(journal, "force_failover") + _faults(journal, "test_failover")
     assert len(failovers) == 2
-    # each failover ends its service's outage well before the cut would have
+    # each failover makes its endpoint writable again well before the cut ends
     assert all(0 < f["rto_seconds"] < cut - 2.0 for f in failovers), failovers
     second = parse_time(with_failover["injected_at"]).timestamp()
-    assert _checkout_outage(run_dir, second) < outage - 2.0
-    assert summary["rpo"]["orders_lost"] == 0
+    cache_back = max(parse_time(f["data_plane_writable_at"]).timestamp() for f in failovers)
+    if replicas_outside:  # the new cache primary has a replica to acknowledge carts (WAIT 1)
+        assert _checkout_outage(run_dir, second) < outage - 2.0
+    else:  # its only replica is the old primary, in the cut AZ: carts are refused, not lost
+        refused = _errors(run_dir, "add_to_cart", cache_back, second + cut)
+        assert refused.get("503 woocommerce_rest_cart_not_replicated"), refused
+    assert summary["rpo"]["orders_lost"] == 0 and summary["rpo"]["carts_lost"] == 0
 
 
 @pytest.mark.lab
