@@ -37,6 +37,8 @@ def on_the_lab(monkeypatch):
     ({"delay_ms": 200, "direction": "sideways"}, "direction must be one of both, to, from"),
     ({"delay_ms": 200, "service": "web"}, "service must be one of db, cache"),
     ({"blackhole": True, "partition": "*"}, "contradict"),
+    ({"partition": "primaries"}, "partition names the other side of the cut"),
+    ({"partition": "moon"}, "partition must be an Availability Zone name"),
     ({}, "nothing to impair"),
     ({"delay_ms": 200, "fault": "az-network-nap"}, "fault must be one of"),
     ({"delay_ms": 200, "fault": "cache-latency"}, "give service=\"cache\""),

@@ -165,6 +165,8 @@ def ask(availability_zone: Optional[str] = None, delay_ms: Any = 0, jitter_ms: A
         raise _refuse(f"duration_seconds must be more than 0, not {duration_seconds!r}")
     if values["jitter_ms"] > values["delay_ms"]:
         raise _refuse(f"jitter_ms {values['jitter_ms']:g} is more than delay_ms {values['delay_ms']:g}")
+    if partition == PRIMARIES:
+        raise _refuse("partition names the other side of the cut: an AZ, or \"*\" for every other AZ")
     partition = None if partition in (None, "", False) else ("*" if partition in (True, "*") else
                                                              _zone(partition, "partition"))
     if blackhole and partition:
