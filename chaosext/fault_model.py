@@ -96,6 +96,11 @@ CATALOGUE: Dict[str, FaultSpec] = {s.name: s for s in (
     FaultSpec("fis-az-connectivity-disruption", ("rds", "elasticache"), "impairment", None),
     FaultSpec("fis-az-application-slowdown", ("rds", "elasticache"), "impairment", None),
     FaultSpec("fis-cross-az-traffic-slowdown", ("rds", "elasticache"), "impairment", None),
+    # gray failures on the lab's network (chaosext.network): the hosts stay up
+    FaultSpec("az-network-slowdown", ("rds", "elasticache"), "impairment", None),
+    FaultSpec("az-network-isolation", ("rds", "elasticache"), "impairment", None),
+    FaultSpec("cross-az-packet-loss", ("rds", "elasticache"), "impairment", None),
+    FaultSpec("cache-latency", ("elasticache",), "impairment", None),
 )}
 # Fault actions (function name) -> the fault they inject: how long an experiment may take
 # (chaosext.thresholds.experiment_seconds) without running it.
@@ -111,6 +116,7 @@ ACTIVITIES: Dict[str, str] = {
     "disrupt_az_connectivity": "fis-az-connectivity-disruption",
     "az_application_slowdown": "fis-az-application-slowdown",
     "cross_az_traffic_slowdown": "fis-cross-az-traffic-slowdown",
+    "impair_az_network": "az-network-slowdown",
 }
 
 

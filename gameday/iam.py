@@ -52,6 +52,10 @@ ACTIVITY_ACTIONS: Dict[str, List[str]] = {
     # lab-only faults: they talk to the lab's control API, never to AWS
     "chaosext.lab.actions.crash_db_primary": [],
     "chaosext.lab.actions.crash_cache_primary": [],
+    "chaosext.network.actions.impair_az_network": [],
+    "chaosext.network.actions.clear_network_impairments": [],
+    "chaosext.network.probes.wait_for_impairments_to_end": [],
+    "chaosext.network.probes.network_impairments": [],
 }
 MUTATING = {"fis:StartExperiment", "fis:CreateExperimentTemplate", "rds:RebootDBInstance", "rds:FailoverDBCluster", "elasticache:TestFailover",
             "elasticache:DeleteCacheCluster", "elasticache:IncreaseReplicaCount",

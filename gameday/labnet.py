@@ -20,7 +20,7 @@ def _impairment(args) -> dict:
     return {"az": args.az, "direction": args.direction, "delay_ms": args.delay_ms, "jitter_ms": args.jitter_ms,
             "loss_percent": args.loss_percent, "bandwidth_kbps": args.bandwidth_kbps,
             "blackhole": "1" if args.blackhole else None, "partition": args.partition,
-            "sentinels": "1" if args.sentinels else None, "seconds": args.seconds}
+            "sentinels": "1" if args.sentinels else None, "service": args.service, "seconds": args.seconds}
 
 
 def cmd_lab_network(args) -> int:
@@ -67,6 +67,8 @@ def add_parsers(lab_sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--sentinels", action="store_true",
                    help="Sentinel's links to the nodes suffer the impairment too (by default they stand in for "
                         "ElastiCache's own health checks and are left alone; Sentinel may then fail over by itself)")
+    p.add_argument("--service", choices=["db", "cache"],
+                   help="only flows to the AZ's DB nodes or cache nodes (default: every node of the AZ)")
     p.add_argument("--seconds", type=str, help="how long it lasts (default 1800, at most 43200)")
     p.add_argument("--clear", action="store_true", help="end every impairment (or the AZ's) now")
     p.set_defaults(func=cmd_lab_network)

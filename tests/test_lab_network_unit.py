@@ -203,3 +203,20 @@ def test_relay_listener_follows_its_server(relayed):
     assert poll_until(lambda: not relay.open_listeners(), 2, interval=0.02)
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.99.1", server.port), timeout=1)
+
+
+def test_a_service_impairment_touches_only_that_kind_of_node():
+    cache_only = [parse({"az": "us-east-1a", "delay_ms": "100", "service": "cache"}, AZS)]
+    assert effect_of(cache_only, "us-east-1a", None, False, "to", "cache").delay_s == pytest.approx(0.05)
+    assert effect_of(cache_only, "us-east-1a", None, False, "to", "db") is None  # the DB node beside it
+    assert "cache nodes only" in cache_only[0].describe()
+    assert addresses.node_kind("127.0.11.2") == "cache" and addresses.node_kind("127.2.10.1") == "db"
+    assert addresses.node_kind("127.0.0.1") is None
+    # another service's delay on the same AZ combines instead of contradicting
+    assert contradiction(parse({"az": "us-east-1a", "delay_ms": "300", "service": "db"}, AZS), cache_only) is None
+    assert "already has" in contradiction(parse({"az": "us-east-1a", "delay_ms": "300"}, AZS), cache_only)
+
+
+def test_an_unknown_service_is_refused():
+    with pytest.raises(LabInvalidState, match="--service must be one of db, cache"):
+        parse({"az": "us-east-1a", "delay_ms": "100", "service": "web"}, AZS)

@@ -30,21 +30,27 @@ __all__ = ["crash_db_primary", "crash_cache_primary"]
 logger = logging.getLogger("chaostoolkit")
 
 
-def lab_control_url(configuration: Configuration = None) -> str:
+CRASH_REFUSAL = ("this fault exists only in the local lab: AWS offers no way to crash an RDS or "
+                 "ElastiCache host (on AWS use rds-force-failover, elasticache-test-failover or "
+                 "the FIS AZ power interruption)")
+
+
+def lab_control_url(configuration: Configuration = None, refusal: str = CRASH_REFUSAL) -> str:
     """The lab's control routes: `lab_control_url`, $GAMEDAY_LAB_CONTROL_URL, or a loopback
-    $AWS_ENDPOINT_URL (the lab serves both on one port). Refuses anything that is not the lab."""
+    $AWS_ENDPOINT_URL (the lab serves both on one port). Refuses anything that is not the lab
+    with `refusal` (one line: what to use on AWS instead)."""
     url = ((configuration or {}).get("lab_control_url") or os.environ.get("GAMEDAY_LAB_CONTROL_URL")
            or os.environ.get("AWS_ENDPOINT_URL") or "")
     host = urllib.parse.urlsplit(url).hostname or ""
     if os.environ.get("GAMEDAY_TARGET") == "aws" or not (host == "localhost" or host.startswith("127.")):
-        raise ActivityError("this fault exists only in the local lab: AWS offers no way to crash an RDS or "
-                            "ElastiCache host (on AWS use rds-force-failover, elasticache-test-failover or "
-                            "the FIS AZ power interruption)")
+        raise ActivityError(refusal)
     return url.rstrip("/")
 
 
-def _lab(configuration: Configuration, path: str, method: str = "GET") -> Dict[str, Any]:
-    url = lab_control_url(configuration) + path
+def lab_call(configuration: Configuration, path: str, method: str = "GET",
+             refusal: str = CRASH_REFUSAL) -> Dict[str, Any]:
+    """One call of the lab's control routes; a refusal (4xx) becomes one ActivityError line."""
+    url = lab_control_url(configuration, refusal) + path
     request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
     try:
         with urllib.request.urlopen(request, timeout=10) as reply:
@@ -54,6 +60,10 @@ def _lab(configuration: Configuration, path: str, method: str = "GET") -> Dict[s
         raise ActivityError(f"the lab refused {path.split('?')[0]}: {detail}") from None
     except OSError as exc:
         raise ActivityError(f"the lab's control routes are not reachable at {url} ({exc})") from None
+
+
+def _lab(configuration: Configuration, path: str, method: str = "GET") -> Dict[str, Any]:
+    return lab_call(configuration, path, method)
 
 
 def _redundant_db(status: Dict[str, Any], instance_id: str) -> bool:

@@ -86,6 +86,7 @@ def _instance_rows(context: Context, rds, name: str) -> List[Row]:
               f"endpoint {endpoint.get('Address')}:{endpoint.get('Port')}, replicas "
               f"{len(instance.get('ReadReplicaDBInstanceIdentifiers') or [])}, {_tags_text(target.tags)}")
     rows = [_target_row(context, f"DB instance {name}", target, detail)]
+    context.facts.setdefault("primary_azs", {})[name] = instance.get("AvailabilityZone")
     failure = _guard(f"DB instance {name}", lambda: (
         guardrails.check_target(target, "the fault", context.configuration),
         guardrails.require_multi_az(instance, "the fault")))
@@ -121,6 +122,7 @@ def _group_rows(context: Context, cache, name: str) -> List[Row]:
               f"{group.get('MultiAZ', '-')}, in-transit encryption "
               f"{'on' if group.get('TransitEncryptionEnabled') else 'off'}, {layout}, {_tags_text(target.tags)}")
     rows = [_target_row(context, f"replication group {name}", target, detail)]
+    context.facts.setdefault("primary_azs", {})[name] = shards[0]["az"] if shards else None
     failure = _guard(f"replication group {name}", lambda: (
         guardrails.check_target(target, "the fault", context.configuration),
         [guardrails.require_cache_failover_ready(group, s, "the fault") for s in group.get("NodeGroups", [])]))

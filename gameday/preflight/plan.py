@@ -2,10 +2,12 @@
 and rollback with its resolved target, and the mark the run's orders carry."""
 from typing import Any, Dict, List
 
+from chaosext.errors import GamedayError
+from chaosext.network.plan import ask
 from chaosext.shop.marker import order_note
 
 from .context import Context
-from .table import INFO, Row
+from .table import FAIL, INFO, Row
 
 __all__ = ["plan_rows", "WRITING_PROBES"]
 
@@ -49,10 +51,39 @@ def _steady_rows(context: Context) -> List[Row]:
     return [Row("plan", "steady state", INFO, "before and after the faults, " + "; ".join(writes))]
 
 
+IMPAIRMENT = "chaosext.network.actions.impair_az_network"
+IMPAIRMENT_ARGS = ("availability_zone", "delay_ms", "jitter_ms", "loss_percent", "bandwidth_kbps",
+                   "blackhole", "partition", "direction", "duration_seconds", "sentinels", "service",
+                   "fault")
+
+
+def _impairment_row(n: int, action: Dict[str, Any], context: Context) -> Row:
+    """The blast radius of one network impairment: which AZ, which flows, for how long."""
+    args = action["arguments"]
+    try:
+        wanted = ask(**{k: args[k] for k in IMPAIRMENT_ARGS if k in args})
+    except GamedayError as exc:
+        return Row("plan", f"impairment {n}", FAIL, str(exc))
+    resources = [r for r in (context.setting("db_instance_id"), context.setting("replication_group_id")) if r]
+    if wanted.service == "cache":
+        resources = resources[1:]
+    now = {(context.facts.get("primary_azs") or {}).get(r) for r in resources}
+    az = wanted.availability_zone or (
+        (f"{now.pop()} now" if len(now) == 1 and None not in now else "an AZ to resolve")
+        + f" (the AZ of the primaries of {' and '.join(resources)}, resolved again when it starts)")
+    ends = "; the run waits for its end" if args.get("wait", True) not in (False, "false") else \
+        "; it ends by itself (or at the rollback)"
+    return Row("plan", f"impairment {n}", INFO, f"{wanted.fault} on {az}: "
+               + wanted.flows("the AZ", []).replace("the AZ's", "its").replace(
+                   " (no node of the shop is there now)", "") + ends)
+
+
 def plan_rows(context: Context, shop_url: str) -> List[Row]:
     rows = [_load_row(context, shop_url)] + _steady_rows(context)
     for n, action in enumerate([a for a in context.actions if a["phase"] == "method"], 1):
         rows.append(Row("plan", f"method {n}", INFO, _activity_text(action)))
+    impairments = [a for a in context.actions if a["phase"] == "method" and a["func"] == IMPAIRMENT]
+    rows += [_impairment_row(n, a, context) for n, a in enumerate(impairments, 1)]
     for n, action in enumerate([a for a in context.actions if a["phase"] == "rollback"], 1):
         rows.append(Row("plan", f"rollback {n}", INFO, _activity_text(action)))
     rows.append(Row("plan", "orders", INFO, f"marked with the customer note \"{order_note(context.run_id)}\"; "

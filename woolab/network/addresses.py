@@ -56,6 +56,12 @@ def sentinel_source(index: int) -> str:
     return f"127.{SERVER}.{SENTINEL_NET}.{index}"
 
 
+def node_kind(address: str) -> Optional[str]:
+    """"db" or "cache" for any address of a DB or cache node, else None."""
+    octets = _octets(address)
+    return {DB_NET: "db", CACHE_NET: "cache"}.get(octets[2]) if octets else None
+
+
 def source_kind(address: str) -> Optional[Tuple[str, int]]:
     """Who opened a connection, from its source address: ("cache", N), ("sentinel", i), or None
     for a client (the kernel's default source 127.0.0.1, or anything else)."""

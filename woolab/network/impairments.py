@@ -12,6 +12,7 @@ from typing import Dict, List, Optional
 from ..errors import LabInvalidState
 
 DIRECTIONS = ("both", "to", "from")
+SERVICES = {"db": "DB nodes", "cache": "cache nodes"}  # `service`: only flows to that kind of node
 LIMITS = {"delay_ms": 60_000.0, "jitter_ms": 60_000.0, "loss_percent": 100.0,
           "bandwidth_kbps": 10_000_000.0, "seconds": 43_200.0}
 DEFAULT_SECONDS = 1800.0  # FIS's AZ Application Slowdown lasts 30 min by default
@@ -30,6 +31,7 @@ class Impairment:
     blackhole: bool = False
     partition: str = ""
     sentinels: bool = False  # Sentinel's links suffer it too (Sentinel may then fail over by itself)
+    service: str = ""  # "" every node of the AZ, "db" or "cache": only flows to that kind of node
     seconds: float = DEFAULT_SECONDS
     started_at: float = field(default_factory=time.time)
 
@@ -54,6 +56,8 @@ class Impairment:
             words.append("black hole")
         if self.partition:
             words.append("cut from " + ("the other AZs" if self.partition == "*" else self.partition))
+        if self.service:
+            words.append(f"{SERVICES[self.service]} only")
         if self.sentinels:
             words.append("Sentinels too")
         left = max(0.0, self.ends_at - time.time())
@@ -90,13 +94,16 @@ def parse(values: dict, azs: List[str]) -> Impairment:
     direction = values.get("direction") or "both"
     if direction not in DIRECTIONS:
         raise LabInvalidState(f"--direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
+    service = values.get("service") or ""
+    if service and service not in SERVICES:
+        raise LabInvalidState(f"--service must be one of {', '.join(SERVICES)}, not {service!r}")
     partition = values.get("partition") or ""
     if partition == az:
         raise LabInvalidState(f"an AZ cannot be cut from itself ({az})")
     if partition not in ("", "*") and partition not in azs:
         raise LabInvalidState(f"unknown AZ {partition!r} to cut {az} from: the lab's AZs are {', '.join(azs)}")
     found = Impairment(az=az, direction=direction, partition=partition, blackhole=_flag(values, "blackhole"),
-                       sentinels=_flag(values, "sentinels"),
+                       sentinels=_flag(values, "sentinels"), service=service,
                        **{k: _number(values, k) for k in ("delay_ms", "jitter_ms", "loss_percent", "bandwidth_kbps")})
     if found.blackhole and found.partition:
         raise LabInvalidState("--blackhole and --partition contradict each other: a black hole already "
@@ -115,7 +122,8 @@ def parse(values: dict, azs: List[str]) -> Impairment:
 
 
 def _overlap(a: Impairment, b: Impairment) -> bool:
-    return a.az == b.az and (a.direction == b.direction or "both" in (a.direction, b.direction))
+    return (a.az == b.az and (a.direction == b.direction or "both" in (a.direction, b.direction))
+            and (a.service == b.service or "" in (a.service, b.service)))
 
 
 def contradiction(new: Impairment, in_force: List[Impairment]) -> Optional[str]:

@@ -130,7 +130,8 @@ class NetworkLayer:
 
     def _touches_db(self, impairments) -> bool:
         azs = self._db_azs()
-        return any(i.az in azs or (i.partition not in ("", "*") and i.partition in azs) or i.partition == "*"
+        return any(i.service != "cache" and (i.az in azs or i.partition == "*"
+                                             or (i.partition not in ("", "*") and i.partition in azs))
                    for i in impairments)
 
     # the relay's questions -------------------------------------------------------------------
@@ -173,7 +174,8 @@ class NetworkLayer:
             if source[0] is None and (listen[0].startswith(f"127.{addresses.PEER}.")
                                       or addresses.source_kind(peer_ip)):
                 source[:] = self.source_az(listen[0], peer_ip)
-            return effect_of(in_force, self.node_az(target), source[0], source[1], direction)
+            return effect_of(in_force, self.node_az(target), source[0], source[1], direction,
+                             addresses.node_kind(target))
         flow.effect = effect
         return flow
 
@@ -183,13 +185,16 @@ def _direction_matches(imp: Impairment, entering: bool) -> bool:
 
 
 def effect_of(in_force, target_az: Optional[str], source_az: Optional[str], sentinel: bool,
-              direction: str) -> Optional[Effect]:
+              direction: str, target_kind: Optional[str] = None) -> Optional[Effect]:
     """What one direction of a flow suffers: `direction` "to" runs from the source to the node
-    in `target_az`; `source_az` is None for a client. None when nothing applies."""
+    in `target_az` (a "db" or "cache" node: `target_kind`); `source_az` is None for a client.
+    None when nothing applies."""
     effect = None
     for imp in in_force:
         if sentinel and not imp.sentinels:
             continue  # Sentinel stands in for ElastiCache's own health checks: untouched unless asked
+        if imp.service and imp.service != target_kind:
+            continue  # an impairment of one service's nodes only
         if imp.partition:
             others = [a for a in AZS if a != imp.az] if imp.partition == "*" else [imp.partition]
             cut = source_az is not None and (
