@@ -42,8 +42,11 @@ class Side(asyncio.Protocol):
 
     # receiving ------------------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
-        if self.peer is None:  # the server spoke first, before both sides were linked
-            self.queue.append((0.0, data))
+        if self.peer is None:  # one side spoke before both were linked (a MySQL greeting;
+            # a client's first bytes, which uvloop may read before the pause): delivered at the
+            # link, impaired as if it had been read then
+            effect = self.flow.effect(self.direction) if self.flow is not None else None
+            self.queue.append((self._due(len(data), effect) if effect else 0.0, data))
             self._pause(True)
             return
         if not self.queue and self.relay.quiet:  # nothing impaired anywhere: the fast path
