@@ -31,9 +31,14 @@ def cmd_lab_up(args) -> int:
                                 db_failover_outage_seconds=args.db_failover_seconds,
                                 cache_failover_outage_seconds=args.cache_failover_seconds,
                                 timing=args.timing, with_shop=False if args.no_shop else None,
-                                tls=args.tls or None)
+                                tls=args.tls or None, db_topology=args.db)
     if config.timing not in ("fast", "aws"):
         config.timing = str(Path(config.timing).resolve())
+    if args.db and manage.is_up(config.state_dir):
+        running = LabConfig.load(config.state_dir).db_topology
+        if running != args.db:
+            raise GamedayError(f"the lab is already up with DB topology {running!r}; stop it "
+                               f"(`gameday lab down`) and start it with --db {args.db}")
     print(manage.up(config))
     return 0
 
@@ -174,6 +179,9 @@ def add_lab_parsers(sub) -> None:
                    help="encrypted lab: Redis and MariaDB speak TLS only, with certificates from the lab's own "
                         "CA; Redis needs the ACL user (`gameday lab env` prints the settings; "
                         "docs/encrypted-lab.md)")
+    p.add_argument("--db", metavar="TOPOLOGY",
+                   help="DB topology: instance (default: a Multi-AZ DB instance, primary + standby) or "
+                        "cluster (a Multi-AZ DB cluster: a writer and two readers; docs/db-cluster.md)")
     p.set_defaults(func=cmd_lab_up)
     lab_sub.add_parser("down", parents=[common], help="stop everything the lab started").set_defaults(
         func=cmd_lab_down)

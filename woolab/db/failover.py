@@ -116,9 +116,10 @@ class DbMechanics:
         build it afresh from a copy of the primary when it diverged. A node slow to start or a
         refused connection is retried within `REBUILD_BUDGET`; beyond that the node is handed
         to healing (status `failed`, the health monitor replaces it), never left `rebuilding`.
-        Returns whether the standby replicates now."""
+        Returns whether the standby replicates now. `instance_id` may name a DB cluster, whose
+        readers are rebuilt the same way."""
         parts = self.parts
-        db = parts.state.db_instance(instance_id)
+        db = parts.state.db_resource(instance_id)
 
         def attempt() -> bool:
             try:
