@@ -58,12 +58,13 @@ def cmd_lab_status(args) -> int:
         return print_dead_controller(info)
     print(f"lab state dir: {info['state_dir']}  timing: {info.get('timing', 'fast')}  "
           f"{'TLS (gameday lab env prints the CA and user)  ' if info.get('tls') else ''}"
-          f"(shop-db: {info['db_status']}, shop-cache: {info['cache_status']})")
+          f"({info.get('db_id', 'shop-db')}: {info['db_status']}, shop-cache: {info['cache_status']})")
     if info["in_use_by"] is not None:
         print(f"in use by: {describe(info['in_use_by'])}")
-    print(f"{'NODE':<16}{'KIND':<10}{'ROLE':<10}{'AZ':<12}{'ADDRESS':<12}{'PORT':<7}{'PID':<9}{'HEALTH':<8}NETWORK")
+    width = max([16] + [len(n["name"]) + 2 for n in info["nodes"]])  # a cluster's member ids are longer
+    print(f"{'NODE':<{width}}{'KIND':<10}{'ROLE':<10}{'AZ':<12}{'ADDRESS':<12}{'PORT':<7}{'PID':<9}{'HEALTH':<8}NETWORK")
     for n in info["nodes"]:
-        print(f"{n['name']:<16}{n['kind']:<10}{n['role']:<10}{n['az']:<12}{n.get('address', ''):<12}"
+        print(f"{n['name']:<{width}}{n['kind']:<10}{n['role']:<10}{n['az']:<12}{n.get('address', ''):<12}"
               f"{n['port']:<7}{str(n['pid']):<9}{'ok' if n['healthy'] else n.get('status', 'DOWN').upper():<8}"
               f"{n.get('impaired') or '-'}")
     print("endpoints:")

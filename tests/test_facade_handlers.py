@@ -401,7 +401,7 @@ def test_unknown_action_is_invalid_action_400(fake_lab):
 
 def test_modelled_but_unimplemented_action_is_invalid_action(rds):
     with pytest.raises(ClientError) as err:
-        rds.describe_db_clusters()
+        rds.describe_db_snapshots()
     assert error_of(err) == ("InvalidAction", 400)
 
 

@@ -285,7 +285,7 @@ def status(state_dir: Path) -> dict:
         node["impaired"] = impaired.get(node["az"], "")
     names = [db["endpoint"]["address"], group["primary_endpoint"]["address"], group["reader_endpoint"]["address"]]
     return {"state_dir": str(state_dir), "controller": "running", "timing": config.timing, "tls": config.tls,
-            "db_status": db["status"], "cache_status": group["status"], "nodes": nodes,
+            "db_id": db["id"], "db_status": db["status"], "cache_status": group["status"], "nodes": nodes,
             "endpoints": endpoints, "addresses": network.endpoint_addresses(config, names),
             "in_use_by": runlock.lock_holder(state_dir),
             "redundancy": call(config, "/_lab/converged?timeout=0")["problems"]}

@@ -44,12 +44,13 @@ class PowerControl:
         """(pid, az) of a DB or cache node by name; LabNotFound for anything else."""
         state = self.parts.state
         with state.lock:
-            for db in state.db.values():
+            for db in list(state.db.values()) + list(state.clusters.values()):
                 if name in db.nodes:
                     return db.nodes[name].pid, db.nodes[name].az
             if name in state.nodes:
                 return state.nodes[name].pid, state.nodes[name].az
-        known = [n for db in state.db.values() for n in db.nodes] + list(state.nodes)
+        known = [n for db in list(state.db.values()) + list(state.clusters.values()) for n in db.nodes] \
+            + list(state.nodes)
         raise LabNotFound(f"node {name} not found (nodes: {', '.join(sorted(known))})")
 
     def _signal(self, name: str, sig: int, what: str) -> None:
