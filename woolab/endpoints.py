@@ -69,10 +69,10 @@ class DnsEndpoints:
         return None
 
     def _cluster_lookup(self, cluster, name: str) -> Optional[Tuple[List[str], float]]:
-        """A DB cluster's names (state lock held): the cluster endpoint names the writer, the
-        reader endpoint the available readers (rotated per query, so clients that take the first
-        answer spread over them; the writer when no reader is available), an instance endpoint
-        its member."""
+        """A DB cluster's names (state lock held): the cluster endpoint names the writer; the
+        reader endpoint one available reader per query, in turn, so clients spread over them
+        as the reader endpoint sends each connection to one of the readers (the writer when no
+        reader is available); an instance endpoint its member."""
         cfg = self.config
         if name == cfg.db_cluster_endpoint_name.lower():
             return ([cluster.nodes[cluster.endpoint_node].ip] if cluster.endpoint_node else []), self.db_ttl
@@ -80,8 +80,7 @@ class DnsEndpoints:
             readers = [cluster.nodes[r].ip for r in cluster.readers if cluster.nodes[r].status == "available"]
             self._reader_turn += 1
             if readers:
-                turn = self._reader_turn % len(readers)
-                return readers[turn:] + readers[:turn], self.db_ttl
+                return [readers[self._reader_turn % len(readers)]], self.db_ttl
             return [cluster.nodes[cluster.primary].ip], self.db_ttl
         for member, address in cluster.member_endpoints.items():
             if name == address.lower():
