@@ -6,6 +6,7 @@ the automatic failover of a crashed writer, and (slow) 20 failovers under contin
 """
 import threading
 import time
+import uuid
 
 import boto3
 import dns.message
@@ -215,6 +216,27 @@ def test_chaostoolkit_aws_failover_db_cluster_works_unchanged(cluster_lab, rds, 
                                  configuration={"aws_region": "us-east-1"})
     assert answer["DBCluster"]["Status"] == "failing-over"
     assert writer_of(wait_available(rds)) == target
+
+
+def test_fis_failover_db_cluster_resolves_the_cluster_by_tag_and_moves_the_writer(cluster_lab, rds):
+    fis = boto3.client("fis", endpoint_url=cluster_lab.env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                       aws_access_key_id="lab", aws_secret_access_key="lab")
+    before = writer_of(describe(rds))
+    template = fis.create_experiment_template(
+        clientToken=str(uuid.uuid4()), description="cluster failover", stopConditions=[{"source": "none"}],
+        roleArn="arn:aws:iam::123456789012:role/failover-gameday-fis",
+        targets={"cluster": {"resourceType": "aws:rds:cluster", "resourceTags": {"chaos:allowed": "true"},
+                             "selectionMode": "ALL"}},
+        actions={"failover": {"actionId": "aws:rds:failover-db-cluster", "targets": {"Clusters": "cluster"}}},
+    )["experimentTemplate"]["id"]
+    experiment = fis.start_experiment(clientToken=str(uuid.uuid4()), experimentTemplateId=template)["experiment"]
+    state = {}
+
+    def ended() -> bool:
+        state.update(fis.get_experiment(id=experiment["id"])["experiment"]["state"])
+        return state["status"] in ("completed", "stopped", "failed")
+    assert poll_until(ended, 60, 0.2) and state["status"] == "completed", state
+    assert writer_of(describe(rds)) != before
 
 
 @pytest.mark.slow
