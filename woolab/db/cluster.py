@@ -103,11 +103,11 @@ class ClusterMechanics:
         went_down = failed_since or time.monotonic()
         self._event(cluster_id, "failover-started", "RDS-EVENT-0073", name=target)
         parts.marker(cluster_id, f"cluster endpoint unavailable (was {old})")
-        position = None if automatic else self.db._quiesce(old)
+        position = None if automatic else self.db.quiesce(old)
         parts.procs.stop(old, hard=True)  # RDS terminates the old writer, then promotes a reader
         with parts.state.lock:
             cluster.nodes[old].status = "failed" if automatic else "rebuilding"
-        self.db._promote(target, position)
+        self.db.promote(target, position)
         self._follow(cluster, target)
         self._open_endpoint(cluster, old, target, went_down)
         time.sleep(parts.endpoints.db_ttl)  # the old address refuses until cached answers expired
