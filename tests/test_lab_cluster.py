@@ -4,6 +4,7 @@ Its API shapes (DescribeDBClusters, members in DescribeDBInstances), its DNS ans
 after a failover, FailoverDBCluster with and without a target, the refusals that change nothing,
 the automatic failover of a crashed writer, and (slow) 20 failovers under continuous commits.
 """
+import json
 import threading
 import time
 import uuid
@@ -237,6 +238,22 @@ def test_fis_failover_db_cluster_resolves_the_cluster_by_tag_and_moves_the_write
         return state["status"] in ("completed", "stopped", "failed")
     assert poll_until(ended, 60, 0.2) and state["status"] == "completed", state
     assert writer_of(describe(rds)) != before
+
+
+@pytest.mark.slow
+def test_rds_cluster_failover_game_day_passes_with_rto_and_nothing_lost(cluster_lab, monkeypatch, tmp_path):
+    from gameday import request, run
+    monkeypatch.setenv("GAMEDAY_REPORTS_DIR", str(tmp_path))
+    on_lab = request.LabRequest(state_dir=cluster_lab.state_dir, db_topology="cluster")
+    started = time.monotonic()
+    code = run.game_day(request.build("rds-cluster-failover", "lab", lab=on_lab, run_id="cluster",
+                                      load=request.LoadRequest(users=8)))
+    summary = json.loads((tmp_path / "cluster" / "summary.json").read_text())
+    assert code == 0 and summary["verdict"] == "passed", summary["verdict_reasons"]
+    assert time.monotonic() - started <= 120
+    journal = json.loads((tmp_path / "cluster" / "journal.json").read_text())
+    fault = next(a["output"] for a in journal["run"] if a["activity"]["name"] == "rds-cluster-failover")
+    assert 0 < fault["rto_seconds"] <= FAST_BOUND and fault["after"]["writer"] != fault["before"]["writer"]
 
 
 @pytest.mark.slow
