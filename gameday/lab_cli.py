@@ -107,7 +107,9 @@ def cmd_lab_env(args) -> int:
 
 def cmd_lab_failover(args) -> int:
     config = manage.require_up(state_dir_of(args))
-    route = {"db": "/_lab/db-failover?id=shop-db", "cache": "/_lab/cache-failover?id=shop-cache"}[args.kind]
+    db_route = ("/_lab/db-cluster-failover?id=shop-db-cluster" if config.db_topology == "cluster"
+                else "/_lab/db-failover?id=shop-db")
+    route = {"db": db_route, "cache": "/_lab/cache-failover?id=shop-cache"}[args.kind]
     with lab_lock(state_dir_of(args)):
         manage.call(config, route, method="POST")
         if args.wait:

@@ -5,9 +5,13 @@ after a failover, FailoverDBCluster with and without a target, the refusals that
 the automatic failover of a crashed writer, and (slow) 20 failovers under continuous commits.
 """
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import boto3
 import dns.message
@@ -176,6 +180,16 @@ def test_failover_to_a_named_reader_makes_it_the_writer(cluster_lab, rds):
     target = readers_of(describe(rds))[-1]
     rds.failover_db_cluster(DBClusterIdentifier=CLUSTER, TargetDBInstanceIdentifier=target)
     assert writer_of(wait_available(rds)) == target
+
+
+def test_lab_failover_db_on_the_command_line_fails_the_cluster_over(cluster_lab, rds):
+    before = writer_of(describe(rds))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    done = subprocess.run([sys.executable, "-m", "gameday.cli", "lab", "failover", "db",
+                           "--state-dir", str(cluster_lab.state_dir)], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout == "db failover done\n", done.stderr
+    assert writer_of(describe(rds)) != before
 
 
 def test_a_bad_target_or_a_busy_cluster_is_refused_and_nothing_changes(cluster_lab, rds):
