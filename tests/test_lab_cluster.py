@@ -221,6 +221,21 @@ def test_a_crashed_writer_fails_over_by_itself_and_rejoins_as_a_reader(cluster_l
     assert completed and completed[0]["source_type"] == "db-cluster"
 
 
+def test_the_writer_az_losing_power_fails_over_and_its_member_rejoins_when_power_returns(cluster_lab, rds):
+    before = describe(rds)
+    az = next(m["AvailabilityZone"] for m in rds.describe_db_instances(
+        Filters=[{"Name": "db-cluster-id", "Values": [CLUSTER]}])["DBInstances"]
+        if m["DBInstanceIdentifier"] == writer_of(before))
+    powered_off = cluster_lab.call(f"/_lab/interrupt-az?id={az}&seconds=8")["powered_off"]
+    assert writer_of(before) in powered_off
+    assert poll_until(lambda: writer_of(describe(rds)) != writer_of(before), 20, 0.2)
+    assert poll_until(lambda: commit(cluster_lab, f"power-{time.time()}"), 10, 0.05)
+    assert poll_until(lambda: not cluster_lab.call("/_lab/converged?timeout=0", method="GET")["problems"], 60, 0.5)
+    members = {m["DBInstanceIdentifier"]: m["DBInstanceStatus"] for m in rds.describe_db_instances(
+        Filters=[{"Name": "db-cluster-id", "Values": [CLUSTER]}])["DBInstances"]}
+    assert writer_of(before) in readers_of(describe(rds)) and set(members.values()) == {"available"}
+
+
 def test_chaostoolkit_aws_failover_db_cluster_works_unchanged(cluster_lab, rds, monkeypatch):
     """chaostoolkit-aws sends `TargetDBInstanceIdentifier=None` when no target is given, which
     botocore refuses before any request (docs/db-cluster.md), so it is called with a target."""

@@ -93,7 +93,7 @@ class Lab:
             self.shop.start()
         self.webhook = WebhookReceiver(cfg.webhook_port, cfg.path("webhook")).start()
         self.state.save()
-        self.power = PowerControl(parts, self.runner, self.db, self.cache)
+        self.power = PowerControl(parts, self.runner, self.db, self.cache, self.cluster)
         self.monitor = HealthMonitor(parts, self.runner, self.db, self.cache, self.power.powered_off, self.cluster)
         self.monitor.start()
         self._watcher = threading.Thread(target=self._watch, name="lab-watch", daemon=True)

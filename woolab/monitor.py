@@ -121,16 +121,20 @@ class HealthMonitor:
                                                                      "db_detection_seconds"):
                     continue
                 failed_since = self._since.pop(name)
-                readers = [r for r in cluster.readers if cluster.nodes[r].status == "available"]
-                if name == cluster.primary and readers and not self.powered_off(node.az):
+                powered = not self.powered_off(node.az)
+                readers = [r for r in cluster.readers if cluster.nodes[r].status == "available"
+                           and not self.powered_off(cluster.nodes[r].az)]
+                if name == cluster.primary and readers:
                     with state.lock:
                         cluster.status = "failing-over"
                     self.runner.run(owner, self.cluster.failover, cluster.id,
-                                    most_up_to_date(self.parts, readers), failed_since)
-                elif name != cluster.primary and not self.powered_off(node.az):
+                                    most_up_to_date(self.parts, readers), failed_since, powered)
+                elif name != cluster.primary:
                     with state.lock:
-                        cluster.status, node.status = "modifying", "rebuilding"
-                    self.runner.run(owner, self.cluster.recover_reader, cluster.id, name)
+                        cluster.status, node.status = ("modifying", "rebuilding") if powered else \
+                            (cluster.status, "failed")  # no power: rebuilt when it returns
+                    if powered:
+                        self.runner.run(owner, self.cluster.recover_reader, cluster.id, name)
                 break
 
     # cache ----------------------------------------------------------------------------------

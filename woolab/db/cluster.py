@@ -90,12 +90,14 @@ class ClusterMechanics:
     def _event(self, cluster_id: str, kind: str, event_id: str, **fields) -> None:
         self.parts.aws_event("db-cluster", cluster_id, "rds", kind, event_id, ["failover"], **fields)
 
-    def failover(self, cluster_id: str, target: str, failed_since: Optional[float] = None) -> None:
+    def failover(self, cluster_id: str, target: str, failed_since: Optional[float] = None,
+                 rejoin: bool = True) -> None:
         """Promote `target`: the old writer stops taking writes (or is already lost), `target`
         applies every transaction the writer had, the other reader follows `target`, the
         cluster endpoint moves after the profile's outage, and the old writer rejoins as a
         reader. `failed_since` (monotonic) marks an automatic failover of a writer that crashed
-        or hung: the outage counts from then, and what the readers received is promoted."""
+        or hung: the outage counts from then, and what the readers received is promoted. Without
+        `rejoin` (its AZ has no power) the old writer stays `failed` until the power returns."""
         parts = self.parts
         cluster = parts.state.db_cluster(cluster_id)
         old = cluster.primary
@@ -111,7 +113,7 @@ class ClusterMechanics:
         self._follow(cluster, target)
         self._open_endpoint(cluster, old, target, went_down)
         time.sleep(parts.endpoints.db_ttl)  # the old address refuses until cached answers expired
-        rejoined = self.db.rebuild_standby(cluster_id, old)
+        rejoined = self.db.rebuild_standby(cluster_id, old) if rejoin else True
         with parts.state.lock:
             cluster.status = "available"
             cluster.last_failover_at = time.time()
