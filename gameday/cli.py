@@ -42,7 +42,7 @@ def run_request(args):
     """The one typed request of `gameday run`, validated once (gameday/request.py)."""
     from . import request, run
     lab = request.LabRequest(state_dir=state_dir_of(args), timing=args.timing, tls=args.tls,
-                             keep=args.keep_lab, shop_settings=parse_settings(args.shop_setting))
+                             db_topology=args.db, keep=args.keep_lab, shop_settings=parse_settings(args.shop_setting))
     load = request.LoadRequest(args.users, args.spawn_rate,
                                run.load_layout(args.workers, args.master_bind, args.remote_workers))
     return request.build(args.experiment, args.target, lab=lab, run_id=args.run_id, region=args.region,
@@ -182,6 +182,9 @@ def _add_run_parser(sub) -> None:
     p.add_argument("--timing", help="lab only: timing profile of a lab this run starts (fast, aws or a JSON file)")
     p.add_argument("--tls", action="store_true",
                    help="lab only: a lab this run starts is encrypted (see `gameday lab up --tls`)")
+    p.add_argument("--db", metavar="TOPOLOGY",
+                   help="lab only: DB topology of a lab this run starts: instance (default) or cluster "
+                        "(see `gameday lab up --db`)")
     _add_gate_options(p)
     _add_live_options(p)
     _add_console_options(p)

@@ -31,9 +31,14 @@ def cmd_lab_up(args) -> int:
                                 db_failover_outage_seconds=args.db_failover_seconds,
                                 cache_failover_outage_seconds=args.cache_failover_seconds,
                                 timing=args.timing, with_shop=False if args.no_shop else None,
-                                tls=args.tls or None)
+                                tls=args.tls or None, db_topology=args.db)
     if config.timing not in ("fast", "aws"):
         config.timing = str(Path(config.timing).resolve())
+    if args.db and manage.is_up(config.state_dir):
+        running = LabConfig.load(config.state_dir).db_topology
+        if running != args.db:
+            raise GamedayError(f"the lab is already up with DB topology {running!r}; stop it "
+                               f"(`gameday lab down`) and start it with --db {args.db}")
     print(manage.up(config))
     return 0
 
@@ -53,12 +58,13 @@ def cmd_lab_status(args) -> int:
         return print_dead_controller(info)
     print(f"lab state dir: {info['state_dir']}  timing: {info.get('timing', 'fast')}  "
           f"{'TLS (gameday lab env prints the CA and user)  ' if info.get('tls') else ''}"
-          f"(shop-db: {info['db_status']}, shop-cache: {info['cache_status']})")
+          f"({info.get('db_id', 'shop-db')}: {info['db_status']}, shop-cache: {info['cache_status']})")
     if info["in_use_by"] is not None:
         print(f"in use by: {describe(info['in_use_by'])}")
-    print(f"{'NODE':<16}{'KIND':<10}{'ROLE':<10}{'AZ':<12}{'ADDRESS':<12}{'PORT':<7}{'PID':<9}{'HEALTH':<8}NETWORK")
+    width = max([16] + [len(n["name"]) + 2 for n in info["nodes"]])  # a cluster's member ids are longer
+    print(f"{'NODE':<{width}}{'KIND':<10}{'ROLE':<10}{'AZ':<12}{'ADDRESS':<12}{'PORT':<7}{'PID':<9}{'HEALTH':<8}NETWORK")
     for n in info["nodes"]:
-        print(f"{n['name']:<16}{n['kind']:<10}{n['role']:<10}{n['az']:<12}{n.get('address', ''):<12}"
+        print(f"{n['name']:<{width}}{n['kind']:<10}{n['role']:<10}{n['az']:<12}{n.get('address', ''):<12}"
               f"{n['port']:<7}{str(n['pid']):<9}{'ok' if n['healthy'] else n.get('status', 'DOWN').upper():<8}"
               f"{n.get('impaired') or '-'}")
     print("endpoints:")
@@ -101,7 +107,9 @@ def cmd_lab_env(args) -> int:
 
 def cmd_lab_failover(args) -> int:
     config = manage.require_up(state_dir_of(args))
-    route = {"db": "/_lab/db-failover?id=shop-db", "cache": "/_lab/cache-failover?id=shop-cache"}[args.kind]
+    db_route = ("/_lab/db-cluster-failover?id=shop-db-cluster" if config.db_topology == "cluster"
+                else "/_lab/db-failover?id=shop-db")
+    route = {"db": db_route, "cache": "/_lab/cache-failover?id=shop-cache"}[args.kind]
     with lab_lock(state_dir_of(args)):
         manage.call(config, route, method="POST")
         if args.wait:
@@ -174,6 +182,9 @@ def add_lab_parsers(sub) -> None:
                    help="encrypted lab: Redis and MariaDB speak TLS only, with certificates from the lab's own "
                         "CA; Redis needs the ACL user (`gameday lab env` prints the settings; "
                         "docs/encrypted-lab.md)")
+    p.add_argument("--db", metavar="TOPOLOGY",
+                   help="DB topology: instance (default: a Multi-AZ DB instance, primary + standby) or "
+                        "cluster (a Multi-AZ DB cluster: a writer and two readers; docs/db-cluster.md)")
     p.set_defaults(func=cmd_lab_up)
     lab_sub.add_parser("down", parents=[common], help="stop everything the lab started").set_defaults(
         func=cmd_lab_down)

@@ -31,6 +31,7 @@ class LabRequest:
     state_dir: Path
     timing: Optional[str] = None  # profile of a lab this run starts (a running lab keeps its own)
     tls: bool = False  # a lab this run starts is encrypted
+    db_topology: Optional[str] = None  # instance | cluster: the DB of a lab this run starts
     keep: bool = False  # leave a lab this run started running
     shop_settings: Dict[str, str] = field(default_factory=dict)  # restored after the run
 
@@ -81,20 +82,41 @@ class RunRequest:
 def _check_lab(target: str, lab: LabRequest) -> None:
     """Lab-only options on AWS, and a running lab that cannot honour --timing / --tls."""
     from woolab import manage
-    from woolab.config import LabConfig
+    from woolab.config import LabConfig, check_db_topology
     if lab.shop_settings and target != "lab":
         raise GamedayError("--shop-setting configures the lab's stand-in shop; on AWS change your store")
     if lab.tls and target != "lab":
         raise GamedayError("--tls starts an encrypted lab; on AWS set GAMEDAY_REDIS_TLS / GAMEDAY_MYSQL_TLS "
                            "(docs/before-aws.md)")
-    if target != "lab" or not (lab.timing or lab.tls) or not manage.is_up(lab.state_dir):
+    if lab.db_topology is not None:
+        if target != "lab":
+            raise GamedayError("--db chooses the lab's DB topology; on AWS the experiment names your DB")
+        check_db_topology(lab.db_topology)
+    if target != "lab" or not (lab.timing or lab.tls or lab.db_topology) or not manage.is_up(lab.state_dir):
         return
     running = LabConfig.load(lab.state_dir)
+    if lab.db_topology and lab.db_topology != running.db_topology:
+        raise GamedayError(f"the lab is already up with DB topology {running.db_topology!r}; stop it "
+                           f"(`gameday lab down`) or drop --db {lab.db_topology}")
     if lab.timing and Path(running.timing).name != Path(lab.timing).name and running.timing != lab.timing:
         raise GamedayError(f"the lab is already up with timing {running.timing!r}; stop it "
                            f"(`gameday lab down`) or drop --timing {lab.timing}")
     if lab.tls and not running.tls:
         raise GamedayError("the lab is already up without TLS; stop it (`gameday lab down`) or drop --tls")
+
+
+def _check_topology(target: str, lab: LabRequest, name: str, spec: dict) -> None:
+    """An experiment tagged `db-cluster` needs a lab whose DB is a cluster (nothing is started)."""
+    from woolab import manage
+    from woolab.config import LabConfig
+    if target != "lab" or "db-cluster" not in spec.get("tags", []):
+        return
+    topology = lab.db_topology
+    if topology is None and manage.is_up(lab.state_dir):
+        topology = LabConfig.load(lab.state_dir).db_topology
+    if topology != "cluster":
+        raise GamedayError(f"{name} needs a Multi-AZ DB cluster, but the lab's DB is a DB instance: "
+                           f"run it with --db cluster (after `gameday lab down` if a lab is up)")
 
 
 def build(experiment: str, target: str = "lab", *, lab: Optional[LabRequest] = None,
@@ -118,6 +140,7 @@ def build(experiment: str, target: str = "lab", *, lab: Optional[LabRequest] = N
     spec = run.apply_overrides(run.load_and_validate(path), load.users, load.spawn_rate, False,
                                consent.allow_remote_load, load.layout)
     spec = live_apply(spec, live) if live else spec
+    _check_topology(target, lab, path.stem, spec)
     if target == "aws" and "lab-only" in spec.get("tags", []):
         raise GamedayError(f"{path.stem} runs only on the lab (AWS offers no way to inject this fault); "
                            "see `gameday list` for the experiments that run on AWS")

@@ -152,7 +152,7 @@ def target_env(request: RunRequest) -> Tuple[Dict[str, str], bool]:
         state_dir, started = request.lab.state_dir, False
         if not manage.is_up(state_dir):
             config = LabConfig.from_env(state_dir=state_dir, timing=request.lab.timing,
-                                        tls=request.lab.tls or None)
+                                        tls=request.lab.tls or None, db_topology=request.lab.db_topology)
             request.console.say(manage.up(config))
             started = True
         env.update(manage.env(state_dir))

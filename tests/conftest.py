@@ -235,6 +235,14 @@ def timed_lab(request, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def cluster_lab(tmp_path_factory):
+    """A lab whose DB is a Multi-AZ DB cluster (`gameday lab up --db cluster`) of the test
+    module's own, stopped after the module."""
+    with module_lab(tmp_path_factory, "cluster-lab", db_topology="cluster") as handle:
+        yield handle
+
+
+@pytest.fixture(scope="module")
 def tls_lab(tmp_path_factory):
     """An encrypted lab (`gameday lab up --tls`) of the test module's own, stopped after the module."""
     with module_lab(tmp_path_factory, "tls-lab", tls=True) as handle:

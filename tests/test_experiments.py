@@ -16,9 +16,10 @@ from woolab import manage, servers
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS = sorted(p.stem for p in run.EXPERIMENTS_DIR.glob("*.json"))
-# impairments (gray failures) are judged by their own figures: tests/test_network_experiments.py
-FAILOVER_SHAPED = [n for n in EXPERIMENTS if "impairment" not in json.loads(
-    (run.EXPERIMENTS_DIR / f"{n}.json").read_text()).get("tags", [])]
+# impairments (gray failures) are judged by their own figures: tests/test_network_experiments.py;
+# the session lab's DB is an instance, experiments for a DB cluster run on tests/test_lab_cluster.py's lab
+FAILOVER_SHAPED = [n for n in EXPERIMENTS if not {"impairment", "db-cluster"} & set(json.loads(
+    (run.EXPERIMENTS_DIR / f"{n}.json").read_text()).get("tags", []))]
 LAB_RTO_TARGETS = {"db-primary-crash": 5.0}  # a crash is noticed first (detection 2 s in the fast timing)
 LAB_RTO_TARGET = 3.0  # seconds, the lab's RTO target
 

@@ -76,6 +76,13 @@ class ShapeOnlyFakeLab:
             self.events.record("db-instance", instance_id, "Multi-AZ instance failover started.",
                                "RDS-EVENT-0013", ["failover"])
 
+    def start_db_cluster_failover(self, cluster_id, target=None):
+        self.calls.append(("cluster-failover", cluster_id, target))
+        if cluster_id not in self.state.get("db_clusters", {}):
+            raise LabNotFound(f"DB cluster {cluster_id} not found")
+        self.state["db_clusters"][cluster_id]["status"] = "failing-over"
+        return target or "reader"
+
     def start_cache_primary_loss(self, replication_group_id, node_group_id):
         group_id = replication_group_id
         self.calls.append(("primary-loss", group_id, node_group_id))
@@ -410,7 +417,7 @@ def test_unknown_action_is_invalid_action_400(fake_lab):
 
 def test_modelled_but_unimplemented_action_is_invalid_action(rds):
     with pytest.raises(ClientError) as err:
-        rds.describe_db_clusters()
+        rds.describe_db_snapshots()
     assert error_of(err) == ("InvalidAction", 400)
 
 

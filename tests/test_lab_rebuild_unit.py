@@ -22,7 +22,8 @@ def parts(monkeypatch):
     db = types.SimpleNamespace(id="shop-db", primary="shop-db-b", nodes=nodes)
     stopped, markers = [], []
     parts = types.SimpleNamespace(
-        state=types.SimpleNamespace(db_instance=lambda _id: db, lock=threading.RLock(), save=lambda: None),
+        state=types.SimpleNamespace(db_instance=lambda _id: db, db_resource=lambda _id: db, lock=threading.RLock(),
+                                    save=lambda: None),
         procs=types.SimpleNamespace(stop=lambda name, hard=False: stopped.append((name, hard))),
         marker=lambda source, message, **_kw: markers.append(message))
     parts.nodes, parts.stopped, parts.markers = nodes, stopped, markers

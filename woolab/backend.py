@@ -21,6 +21,10 @@ class LabBackend(Protocol):
     def start_db_reboot(self, instance_id: str, force_failover: bool) -> None:
         """RebootDBInstance: validate, mark `rebooting`, run in the background."""
 
+    def start_db_cluster_failover(self, cluster_id: str, target: Optional[str] = None) -> str:
+        """FailoverDBCluster: validate, mark `failing-over`, run in the background; returns the
+        reader being promoted."""
+
     def start_cache_primary_loss(self, replication_group_id: str, node_group_id: str) -> None:
         """TestFailover: validate, mark the group `modifying`, run in the background."""
 

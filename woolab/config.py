@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from .errors import LabConfigError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR_ENV = "GAMEDAY_LAB_STATE_DIR"
 TLS_ENV = "GAMEDAY_LAB_TLS"  # set by `gameday run --tls`: a lab the run starts is encrypted
@@ -20,6 +22,15 @@ DB_INSTANCE_ID = "shop-db"
 REPLICATION_GROUP_ID = "shop-cache"
 NODE_GROUP_ID = "0001"
 AZS = ("us-east-1a", "us-east-1b", "us-east-1c")
+DB_CLUSTER_ID = "shop-db-cluster"
+DB_TOPOLOGIES = ("instance", "cluster")  # a Multi-AZ DB instance, or a Multi-AZ DB cluster (docs/db-cluster.md)
+
+
+def check_db_topology(value: str) -> str:
+    """The DB topology asked for, or a one-line refusal naming the choices."""
+    if value not in DB_TOPOLOGIES:
+        raise LabConfigError(f"unknown DB topology {value!r}: use {' or '.join(DB_TOPOLOGIES)}")
+    return value
 
 
 def default_state_dir() -> Path:
@@ -54,6 +65,7 @@ class LabConfig:
     db_multi_az: bool = True
     with_shop: bool = True
     shop_env: dict = field(default_factory=dict)
+    db_topology: str = "instance"  # instance (primary + standby) | cluster (a writer and two readers)
     tls: bool = False  # `up --tls`: TLS-only Redis (ACL user) and MariaDB with the lab's own CA (woolab/tls.py)
 
     @classmethod
@@ -65,6 +77,7 @@ class LabConfig:
         for key, value in overrides.items():
             if value is not None:
                 setattr(cfg, key, value)
+        check_db_topology(cfg.db_topology)
         cfg.state_dir = Path(cfg.state_dir).resolve()
         if cfg.timing not in ("fast", "aws"):
             cfg.timing = str(Path(cfg.timing).resolve())
@@ -87,6 +100,14 @@ class LabConfig:
     def db_endpoint_port(self) -> int:
         """Every DB node listens on this port, each on its own address (DNS picks the primary)."""
         return self.base_port + 6
+
+    @property
+    def db_node_count(self) -> int:
+        """MariaDB nodes of the topology: a cluster's writer and two readers, an instance's
+        primary and standby (only the primary when it is not Multi-AZ)."""
+        if self.db_topology == "cluster":
+            return 3
+        return 2 if self.db_multi_az else 1
 
     def db_node_port(self, index: int) -> int:
         return self.db_endpoint_port
@@ -129,6 +150,25 @@ class LabConfig:
     def db_endpoint_name(self) -> str:
         return f"{DB_INSTANCE_ID}.{self.dns_zone_id}.{self.region}.rds.amazonaws.com"
 
+    @property
+    def db_cluster_endpoint_name(self) -> str:
+        """The cluster (writer) endpoint, shaped like AWS's `<id>.cluster-<zone>.<region>.rds.amazonaws.com`."""
+        return f"{DB_CLUSTER_ID}.cluster-{self.dns_zone_id}.{self.region}.rds.amazonaws.com"
+
+    @property
+    def db_reader_endpoint_name(self) -> str:
+        """The reader endpoint over the cluster's readers (`cluster-ro-` as on AWS)."""
+        return f"{DB_CLUSTER_ID}.cluster-ro-{self.dns_zone_id}.{self.region}.rds.amazonaws.com"
+
+    def db_member_endpoint_name(self, member: str) -> str:
+        """The instance endpoint of one cluster member."""
+        return f"{member}.{self.dns_zone_id}.{self.region}.rds.amazonaws.com"
+
+    @property
+    def db_writer_name(self) -> str:
+        """The name clients write through: the cluster endpoint or the instance endpoint."""
+        return self.db_cluster_endpoint_name if self.db_topology == "cluster" else self.db_endpoint_name
+
     def _cache_domain(self) -> str:
         short = self.region.replace("us-east-", "use").replace("eu-west-", "euw")
         return f"{REPLICATION_GROUP_ID}.{self.dns_zone_id}.{short}.cache.amazonaws.com"
@@ -146,8 +186,8 @@ class LabConfig:
 
     def all_ports(self) -> list:
         """Every TCP listener of the lab: ports on 127.0.0.1 or (address, port) pairs."""
-        ports = [self.facade_port, self.webhook_port, (self.db_node_address(0), self.db_endpoint_port),
-                 (self.db_node_address(1), self.db_endpoint_port)]
+        ports = [self.facade_port, self.webhook_port]
+        ports += [(self.db_node_address(i), self.db_endpoint_port) for i in range(max(2, self.db_node_count))]
         ports += [(self.cache_node_address(n), self.cache_primary_port) for n in range(1, self.cache_replicas + 2)]
         ports += [self.sentinel_port(i) for i in range(3)]
         if self.with_shop:
@@ -167,7 +207,7 @@ class LabConfig:
     def load(cls, state_dir: Path) -> "LabConfig":
         data = json.loads(Path(state_dir, "lab-config.json").read_text())
         data["state_dir"] = Path(data["state_dir"])
-        return cls(**data)
+        return cls(**data)  # a file from before `db_topology` existed gets the default, instance
 
 
 def load_or_create_secrets(state_dir: Path) -> dict:

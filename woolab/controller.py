@@ -50,6 +50,7 @@ def control_routes(lab: Lab) -> dict:
     """`POST /_lab/<route>?id=…`: the lab's own operations (failovers and failures by hand)."""
     return {
         "/_lab/db-failover": lambda q: lab.start_db_reboot(q["id"], force_failover=True),
+        "/_lab/db-cluster-failover": lambda q: {"promoting": lab.start_db_cluster_failover(q["id"], q.get("target"))},
         "/_lab/db-reboot": lambda q: lab.start_db_reboot(q["id"], force_failover=False),
         "/_lab/cache-failover": lambda q: lab.start_cache_primary_loss(q["id"], q.get("node_group", "0001")),
         "/_lab/cache-delete": lambda q: lab.start_delete_cache_node(q["id"]),

@@ -29,8 +29,9 @@ REPLICA_LINK_GRACE = 15.0  # a cache replica may resync this long before it coun
 
 class Healer:
     def __init__(self, parts: LabParts, runner: BackgroundRunner, db: DbMechanics, cache: CacheMechanics,
-                 powered_off: Callable[[str], bool]):
+                 powered_off: Callable[[str], bool], cluster=None):
         self.parts, self.runner, self.db, self.cache = parts, runner, db, cache
+        self.cluster = cluster  # ClusterMechanics of a cluster lab
         self.powered_off = powered_off
         self._last_try: Dict[str, float] = {}  # resource -> when healing last started
         self._link_down_since: Dict[str, float] = {}  # cache replica -> first seen unsynced
@@ -52,6 +53,7 @@ class Healer:
         no standby to promote; an instance leaves it when its restart starts."""
         now = time.monotonic()
         self._heal_db(now, lost_primaries)
+        self._heal_clusters(now)
         self._heal_cache(now)
 
     def _heal_db(self, now: float, lost_primaries: Set[str]) -> None:
@@ -78,6 +80,24 @@ class Healer:
                 with state.lock:
                     standby.status = "rebuilding"
                 self.runner.run(owner, self.db.recover_standby, db.id, db.standby)
+
+    def _heal_clusters(self, now: float) -> None:
+        """A cluster reader that is `failed` or stopped replicating is rebuilt."""
+        state = self.parts.state
+        for cluster in self.runner.idle("db-cluster", list(state.clusters.values())):
+            for name in cluster.readers:
+                node = cluster.nodes[name]
+                if self.powered_off(node.az):
+                    continue
+                broken = self._replication_broken(name) if node.status == "available" else None
+                if (node.status == "available" and broken is None) or not self._due(name, now):
+                    continue
+                if broken:
+                    self.parts.marker(name, f"reader {name} stopped replicating ({broken}): replacing it")
+                with state.lock:
+                    cluster.status, node.status = "modifying", "rebuilding"
+                self.runner.run(("db-cluster", cluster.id), self.cluster.recover_reader, cluster.id, name)
+                return
 
     def _replication_broken(self, name: str) -> Optional[str]:
         """Why a standby's replication stopped on an error that will not clear by itself (a
@@ -128,13 +148,15 @@ def redundancy_problems(parts: LabParts, runner: BackgroundRunner, powered_off: 
     problems += [f"{az} without power" for az in sorted({n.az for n in _all_nodes(state)}) if powered_off(az)]
     for db in list(state.db.values()):
         problems += _db_problems(parts, db)
+    for cluster in list(state.clusters.values()):
+        problems += _cluster_problems(parts, cluster)
     for group in list(state.groups.values()):
         problems += _cache_problems(parts, group)
     return problems
 
 
 def _all_nodes(state) -> list:
-    return [n for db in state.db.values() for n in db.nodes.values()] + list(state.nodes.values())
+    return state.all_db_nodes() + list(state.nodes.values())
 
 
 def _db_problems(parts: LabParts, db) -> List[str]:
@@ -153,6 +175,29 @@ def _db_problems(parts: LabParts, db) -> List[str]:
                     problems.append(f"standby {db.standby} is not replicating")
         except Exception as exc:
             problems.append(f"standby {db.standby} is not replicating ({exc})")
+    return problems
+
+
+def _cluster_problems(parts: LabParts, cluster) -> List[str]:
+    """A DB cluster is whole when it is available, its writer takes writes and both readers
+    replicate from it."""
+    problems = [] if cluster.status == "available" else [f"{cluster.id} is {cluster.status}"]
+    problems += [f"{name} is {node.status}" for name, node in cluster.nodes.items() if node.status != "available"]
+    try:
+        with parts.admin.mysql(cluster.primary, timeout=1.0, read_timeout=2.0) as conn:
+            if _read_only(conn):
+                problems.append(f"writer {cluster.primary} is read-only")
+    except Exception as exc:
+        problems.append(f"writer {cluster.primary} does not answer ({exc})")
+    for name in cluster.readers:
+        if cluster.nodes[name].status != "available":
+            continue
+        try:
+            with parts.admin.mysql(name, timeout=1.0, read_timeout=2.0) as conn:
+                if not replication_running(conn, name):
+                    problems.append(f"reader {name} is not replicating")
+        except Exception as exc:
+            problems.append(f"reader {name} is not replicating ({exc})")
     return problems
 
 

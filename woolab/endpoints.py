@@ -35,6 +35,7 @@ class DnsEndpoints:
         self.db_ttl, self.cache_ttl = ttl
         self.server: Optional[LabDns] = None
         self.fresh = Resolver(f"127.0.0.1:{config.dns_port}", cache_seconds=0)
+        self._reader_turn = 0
 
     def start(self) -> "DnsEndpoints":
         self.server = LabDns(self.config.dns_port, self.lookup).start()
@@ -51,6 +52,11 @@ class DnsEndpoints:
             if name == cfg.db_endpoint_name.lower():
                 db = next(iter(self.state.db.values()), None)
                 return ([db.nodes[db.endpoint_node].ip], self.db_ttl) if db and db.endpoint_node else None
+            cluster = next(iter(self.state.clusters.values()), None)
+            if cluster is not None:
+                found = self._cluster_lookup(cluster, name)
+                if found is not None:
+                    return found
             nodes = list(self.state.nodes.values())
         if name == cfg.cache_primary_name.lower():
             return [n.ip for n in nodes if n.role == "primary"][:1], self.cache_ttl
@@ -60,6 +66,25 @@ class DnsEndpoints:
         for node in nodes:
             if name == node.address.lower():
                 return [node.ip], self.cache_ttl
+        return None
+
+    def _cluster_lookup(self, cluster, name: str) -> Optional[Tuple[List[str], float]]:
+        """A DB cluster's names (state lock held): the cluster endpoint names the writer; the
+        reader endpoint one available reader per query, in turn, so clients spread over them
+        as the reader endpoint sends each connection to one of the readers (the writer when no
+        reader is available); an instance endpoint its member."""
+        cfg = self.config
+        if name == cfg.db_cluster_endpoint_name.lower():
+            return ([cluster.nodes[cluster.endpoint_node].ip] if cluster.endpoint_node else []), self.db_ttl
+        if name == cfg.db_reader_endpoint_name.lower():
+            readers = [cluster.nodes[r].ip for r in cluster.readers if cluster.nodes[r].status == "available"]
+            self._reader_turn += 1
+            if readers:
+                return [readers[self._reader_turn % len(readers)]], self.db_ttl
+            return [cluster.nodes[cluster.primary].ip], self.db_ttl
+        for member, address in cluster.member_endpoints.items():
+            if name == address.lower():
+                return [cluster.nodes[member].ip], self.db_ttl
         return None
 
     # what the mechanics do -------------------------------------------------------------------------
@@ -73,9 +98,10 @@ class DnsEndpoints:
 
     # ground truth probes ---------------------------------------------------------------------------
     def wait_db_writable(self, timeout: float = 30.0) -> float:
-        """Resolve the instance endpoint and commit, every 20 ms; the time the first commit landed."""
+        """Resolve the instance (or cluster) endpoint and commit, every 20 ms; the time the first
+        commit landed."""
         def commit():
-            host = self.fresh.address(self.config.db_endpoint_name)
+            host = self.fresh.address(self.config.db_writer_name)
             conn = pymysql.connect(host=host, port=self.config.db_endpoint_port, user="admin",
                                    password=self.secrets["db_admin_password"], connect_timeout=0.5,
                                    read_timeout=5, write_timeout=5, autocommit=True,
@@ -84,7 +110,8 @@ class DnsEndpoints:
                 servers.sql(conn, "REPLACE INTO woolab.probe VALUES (1, %s)", (time.time(),))
             finally:
                 conn.close()
-        return _first_success(commit, pymysql.MySQLError, timeout, "DB instance endpoint")
+        what = "DB cluster endpoint" if self.config.db_topology == "cluster" else "DB instance endpoint"
+        return _first_success(commit, pymysql.MySQLError, timeout, what)
 
     def wait_cache_writable(self, timeout: float) -> float:
         """Resolve the primary endpoint and write, every 20 ms; the time the first write landed."""

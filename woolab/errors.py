@@ -23,3 +23,9 @@ class LabStartError(LabError):
 
 class LabBusy(LabError):
     """Another run holds the lab's lock; the message names it."""
+
+
+class LabConfigError(LabError):
+    """A lab setting that cannot be honoured, such as an unknown DB topology (a usage error)."""
+
+    exit_code = 2

@@ -24,6 +24,7 @@ from .cache.setup import start_cache
 from .cache.watch import adopt_roles, demote_stale_primaries, live_masters, node_roles
 from .convergence import redundancy_problems
 from .config import REPLICATION_GROUP_ID, LabConfig, load_or_create_secrets
+from .db import cluster as db_cluster
 from .db.commitguard import set_strict
 from .db.failover import DbMechanics, check_reboot
 from .db.setup import start_db
@@ -76,12 +77,14 @@ class Lab:
         endpoints = DnsEndpoints(cfg, self.state, secrets, (timing.db_dns_ttl_seconds, timing.cache_dns_ttl_seconds))
         self.parts = parts = LabParts(cfg, self.state, self.events, admin, endpoints, self.procs, secrets, timing)
         self.db = DbMechanics(parts)
+        self.cluster = db_cluster.ClusterMechanics(parts, self.db)
         self.cache = CacheMechanics(parts)
         self.shop = ShopLauncher(parts)
         self.network = NetworkLayer(cfg, self.state, self.events, lambda strict: set_strict(parts, strict)).start()
         parts.network_impaired = lambda: bool(self.network.in_force())
         with ThreadPoolExecutor(2) as pool:  # MariaDB and Redis come up side by side
-            for future in [pool.submit(start_db, parts), pool.submit(start_cache, parts)]:
+            start_database = db_cluster.start_cluster if cfg.db_topology == "cluster" else start_db
+            for future in [pool.submit(start_database, parts), pool.submit(start_cache, parts)]:
                 future.result()
         endpoints.start()
         endpoints.wait_cache_writable(timeout=10)
@@ -90,8 +93,8 @@ class Lab:
             self.shop.start()
         self.webhook = WebhookReceiver(cfg.webhook_port, cfg.path("webhook")).start()
         self.state.save()
-        self.power = PowerControl(parts, self.runner, self.db, self.cache)
-        self.monitor = HealthMonitor(parts, self.runner, self.db, self.cache, self.power.powered_off)
+        self.power = PowerControl(parts, self.runner, self.db, self.cache, self.cluster)
+        self.monitor = HealthMonitor(parts, self.runner, self.db, self.cache, self.power.powered_off, self.cluster)
         self.monitor.start()
         self._watcher = threading.Thread(target=self._watch, name="lab-watch", daemon=True)
         self._watcher.start()
@@ -120,6 +123,8 @@ class Lab:
         with self.state.lock:
             if kind == "db" and resource_id in self.state.db:
                 self.state.db[resource_id].status = "available"
+            elif kind == "db-cluster" and resource_id in self.state.clusters:
+                self.state.clusters[resource_id].status = "available"
             elif kind == "replication-group" and resource_id in self.state.groups:
                 self.state.groups[resource_id].status = "available"
                 for node_id, node in list(self.state.nodes.items()):
@@ -176,6 +181,13 @@ class Lab:
             self.runner.run(("db", instance_id), self.db.failover, instance_id)
         else:
             self.runner.run(("db", instance_id), self.db.reboot_in_place, instance_id, too_soon)
+
+    def start_db_cluster_failover(self, cluster_id: str, target: Optional[str] = None) -> str:
+        """FailoverDBCluster: validate, mark `failing-over`, promote in the background; returns
+        the reader being promoted."""
+        chosen = db_cluster.check_failover(self.parts, cluster_id, target)
+        self.runner.run(("db-cluster", cluster_id), self.cluster.failover, cluster_id, chosen)
+        return chosen
 
     def start_cache_primary_loss(self, replication_group_id: str, node_group_id: str) -> None:
         self.cache.check_primary_loss(replication_group_id, node_group_id)

@@ -18,7 +18,7 @@ from typing import Optional
 from groundfloor.supervisor import poll_until
 
 from . import runlock, servers
-from .config import DB_INSTANCE_ID, REPLICATION_GROUP_ID, LabConfig, load_or_create_secrets, write_json_atomic
+from .config import DB_CLUSTER_ID, DB_INSTANCE_ID, REPLICATION_GROUP_ID, LabConfig, load_or_create_secrets, write_json_atomic
 from .errors import LabNotRunning, LabStartError
 from .network import control as network
 from .network.layer import SENTINEL_AZS
@@ -245,7 +245,7 @@ def status(state_dir: Path) -> dict:
     config = require_up(state_dir)
     snap = call(config, "/_lab/status")
     nodes = []
-    for db in snap["db_instances"].values():
+    for db in list(snap["db_instances"].values()) + list(snap.get("db_clusters", {}).values()):
         for name, node in db["nodes"].items():
             nodes.append({"name": name, "kind": "mariadb", "resource": db["id"], "role": node["role"],
                           "az": node["az"], "address": node["ip"], "port": node["port"], "pid": node["pid"],
@@ -267,12 +267,12 @@ def status(state_dir: Path) -> dict:
             nodes.append({"name": name, "kind": name, "resource": "-", "role": "-", "az": "-",
                           "address": "127.0.0.1", "port": port,
                           "pid": pids[name], "healthy": servers.pid_alive(pids[name]) and servers.port_in_use(port)})
-    db = snap["db_instances"][DB_INSTANCE_ID]
+    db = snap["db_instances"].get(DB_INSTANCE_ID) or snap["db_clusters"][DB_CLUSTER_ID]
     group = snap["replication_groups"][REPLICATION_GROUP_ID]
     endpoints = {
         "aws_api": controller_url(config),
         "dns server (the endpoints' names)": f"127.0.0.1:{config.dns_port}/udp",
-        f"{DB_INSTANCE_ID} (instance endpoint)": f"{db['endpoint']['address']}:{db['endpoint']['port']}",
+        **_db_endpoints(db),
         f"{REPLICATION_GROUP_ID} primary endpoint":
             f"{group['primary_endpoint']['address']}:{group['primary_endpoint']['port']}",
         f"{REPLICATION_GROUP_ID} reader endpoint":
@@ -285,10 +285,20 @@ def status(state_dir: Path) -> dict:
         node["impaired"] = impaired.get(node["az"], "")
     names = [db["endpoint"]["address"], group["primary_endpoint"]["address"], group["reader_endpoint"]["address"]]
     return {"state_dir": str(state_dir), "controller": "running", "timing": config.timing, "tls": config.tls,
-            "db_status": db["status"], "cache_status": group["status"], "nodes": nodes,
+            "db_id": db["id"], "db_status": db["status"], "cache_status": group["status"], "nodes": nodes,
             "endpoints": endpoints, "addresses": network.endpoint_addresses(config, names),
             "in_use_by": runlock.lock_holder(state_dir),
             "redundancy": call(config, "/_lab/converged?timeout=0")["problems"]}
+
+
+def _db_endpoints(db: dict) -> dict:
+    """The DB's endpoints for `lab status`: the instance endpoint, or a cluster's endpoints."""
+    if "reader_endpoint" not in db:
+        return {f"{db['id']} (instance endpoint)": f"{db['endpoint']['address']}:{db['endpoint']['port']}"}
+    port = db["endpoint"]["port"]
+    return {f"{db['id']} (cluster endpoint)": f"{db['endpoint']['address']}:{port}",
+            f"{db['id']} (reader endpoint)": f"{db['reader_endpoint']['address']}:{port}",
+            **{f"{member} (instance endpoint)": f"{name}:{port}" for member, name in db["member_endpoints"].items()}}
 
 
 def env(state_dir: Path) -> dict:
@@ -302,7 +312,7 @@ def env(state_dir: Path) -> dict:
         "AWS_REGION": config.region, "AWS_ACCESS_KEY_ID": "lab", "AWS_SECRET_ACCESS_KEY": "lab",
         "GAMEDAY_DB_INSTANCE_ID": DB_INSTANCE_ID, "GAMEDAY_REPLICATION_GROUP_ID": REPLICATION_GROUP_ID,
         "GAMEDAY_DNS_SERVER": f"127.0.0.1:{config.dns_port}",
-        "GAMEDAY_MYSQL_HOST": config.db_endpoint_name, "GAMEDAY_MYSQL_PORT": str(config.db_endpoint_port),
+        "GAMEDAY_MYSQL_HOST": config.db_writer_name, "GAMEDAY_MYSQL_PORT": str(config.db_endpoint_port),
         "GAMEDAY_MYSQL_USER": "shop", "GAMEDAY_MYSQL_PASSWORD": s["db_app_password"],
         "GAMEDAY_MYSQL_DATABASE": "shop",
         "GAMEDAY_REDIS_HOST": config.cache_primary_name, "GAMEDAY_REDIS_PORT": str(config.cache_primary_port),
@@ -312,6 +322,9 @@ def env(state_dir: Path) -> dict:
         "GAMEDAY_SLACK_WEBHOOK_URL": f"http://127.0.0.1:{config.webhook_port}/slack",
     }
     values.update(tls_env(config))
+    if config.db_topology == "cluster":
+        values.update({"GAMEDAY_DB_CLUSTER_ID": DB_CLUSTER_ID, "GAMEDAY_DB_TOPOLOGY": "cluster",
+                       "GAMEDAY_MYSQL_READER_HOST": config.db_reader_endpoint_name})
     if config.with_shop:
         values.update({"GAMEDAY_SHOP_URL": f"http://127.0.0.1:{config.shop_port}",
                        "GAMEDAY_SHOP_CONSUMER_KEY": s["shop_consumer_key"],

@@ -12,7 +12,7 @@ Nothing is replaced in an AZ without power (`PowerControl`) until its power retu
 import logging
 import threading
 import time
-from typing import Callable, Dict, Set
+from typing import Callable, Dict, Optional, Set
 
 import pymysql
 
@@ -21,6 +21,7 @@ from groundfloor.supervisor import pid_alive
 from .background import BackgroundRunner
 from .cache.failover import CacheMechanics
 from .convergence import Healer
+from .db.cluster import ClusterMechanics, most_up_to_date
 from .db.failover import DbMechanics
 from .parts import LabParts
 
@@ -30,13 +31,14 @@ CHECK_INTERVAL = 0.5
 
 class HealthMonitor:
     def __init__(self, parts: LabParts, runner: BackgroundRunner, db: DbMechanics, cache: CacheMechanics,
-                 powered_off: Callable[[str], bool]):
+                 powered_off: Callable[[str], bool], cluster: Optional[ClusterMechanics] = None):
         self.parts, self.runner, self.db, self.cache = parts, runner, db, cache
+        self.cluster = cluster
         self.powered_off = powered_off
         self._since: Dict[str, float] = {}  # node -> when it was first seen unhealthy
         self._limit: Dict[str, float] = {}  # node -> detection time drawn for this incident
         self.lost_primaries: Set[str] = set()  # DB instances whose primary failed with no standby
-        self.healer = Healer(parts, runner, db, cache, powered_off)
+        self.healer = Healer(parts, runner, db, cache, powered_off, cluster)
 
     def start(self) -> threading.Thread:
         thread = threading.Thread(target=self._loop, name="lab-health", daemon=True)
@@ -47,6 +49,7 @@ class HealthMonitor:
         while not self.parts.stopping.wait(CHECK_INTERVAL):
             try:
                 self.check_db()
+                self.check_clusters()
                 self.check_cache()
                 self.healer.heal(self.lost_primaries)
             except Exception:  # the monitor must outlive any one bad check
@@ -105,6 +108,34 @@ class HealthMonitor:
                         standby.status = "rebuilding"
                     self.runner.run(owner, self.db.recover_standby, db.id, db.standby)
                 state.save()
+
+    def check_clusters(self) -> None:
+        """A DB cluster's writer unhealthy for the detection time: automatic failover to the most
+        up-to-date available reader; a reader unhealthy that long: rebuilt."""
+        state = self.parts.state
+        for cluster in self.runner.idle("db-cluster", list(state.clusters.values())):
+            owner = ("db-cluster", cluster.id)
+            for name in [cluster.primary] + cluster.readers:
+                node = cluster.nodes[name]
+                if node.status != "available" or not self._detected(name, self._db_healthy(name, node.pid),
+                                                                     "db_detection_seconds"):
+                    continue
+                failed_since = self._since.pop(name)
+                powered = not self.powered_off(node.az)
+                readers = [r for r in cluster.readers if cluster.nodes[r].status == "available"
+                           and not self.powered_off(cluster.nodes[r].az)]
+                if name == cluster.primary and readers:
+                    with state.lock:
+                        cluster.status = "failing-over"
+                    self.runner.run(owner, self.cluster.failover, cluster.id,
+                                    most_up_to_date(self.parts, readers), failed_since, powered)
+                elif name != cluster.primary:
+                    with state.lock:
+                        cluster.status, node.status = ("modifying", "rebuilding") if powered else \
+                            (cluster.status, "failed")  # no power: rebuilt when it returns
+                    if powered:
+                        self.runner.run(owner, self.cluster.recover_reader, cluster.id, name)
+                break
 
     # cache ----------------------------------------------------------------------------------
     def check_cache(self) -> None:

@@ -26,8 +26,10 @@ MAX_INTERRUPTION_SECONDS = 12 * 3600  # FIS allows up to 12 hours
 
 
 class PowerControl:
-    def __init__(self, parts: LabParts, runner: BackgroundRunner, db: DbMechanics, cache: CacheMechanics):
+    def __init__(self, parts: LabParts, runner: BackgroundRunner, db: DbMechanics, cache: CacheMechanics,
+                 cluster=None):
         self.parts, self.runner, self.db, self.cache = parts, runner, db, cache
+        self.cluster = cluster  # ClusterMechanics of a cluster lab
         self._off: Dict[str, float] = {}  # AZ -> time its power returns
         self._lock = threading.Lock()
 
@@ -44,12 +46,13 @@ class PowerControl:
         """(pid, az) of a DB or cache node by name; LabNotFound for anything else."""
         state = self.parts.state
         with state.lock:
-            for db in state.db.values():
+            for db in list(state.db.values()) + list(state.clusters.values()):
                 if name in db.nodes:
                     return db.nodes[name].pid, db.nodes[name].az
             if name in state.nodes:
                 return state.nodes[name].pid, state.nodes[name].az
-        known = [n for db in state.db.values() for n in db.nodes] + list(state.nodes)
+        known = [n for db in list(state.db.values()) + list(state.clusters.values()) for n in db.nodes] \
+            + list(state.nodes)
         raise LabNotFound(f"node {name} not found (nodes: {', '.join(sorted(known))})")
 
     def _signal(self, name: str, sig: int, what: str) -> None:
@@ -73,7 +76,8 @@ class PowerControl:
     def nodes_in(self, az: str, kinds=("db", "cache")) -> List[str]:
         state = self.parts.state
         with state.lock:
-            db = [n for db in state.db.values() for n, node in db.nodes.items() if node.az == az]
+            db = [n for db in list(state.db.values()) + list(state.clusters.values())
+                  for n, node in db.nodes.items() if node.az == az]
             cache = [n.id for n in state.nodes.values() if n.az == az]
         return (db if "db" in kinds else []) + (cache if "cache" in kinds else [])
 
@@ -119,6 +123,7 @@ class PowerControl:
                         with state.lock:
                             node.status = "rebuilding"
                         self.runner.run(("db", db.id), self.db.recover_standby, db.id, name)
+        self._restore_clusters(az)
         for node in list(state.nodes.values()):
             if node.az == az:
                 owner = ("replication-group", node.replication_group_id)
@@ -126,6 +131,20 @@ class PowerControl:
                 with state.lock:
                     state.groups[node.replication_group_id].status = "modifying"
                 self.runner.run(owner, self._replace_cache_node, node.replication_group_id, node.id)
+
+    def _restore_clusters(self, az: str) -> None:
+        """A DB cluster's members in `az` rejoin as readers once the failover the outage started
+        has finished (a writer that was never failed over is left to the health monitor)."""
+        state = self.parts.state
+        for cluster in list(state.clusters.values()):
+            for name in [n for n, node in cluster.nodes.items() if node.az == az]:
+                owner = ("db-cluster", cluster.id)
+                self._when_idle(owner)
+                if name == cluster.primary:
+                    continue
+                with state.lock:
+                    cluster.status, cluster.nodes[name].status = "modifying", "rebuilding"
+                self.runner.run(owner, self.cluster.recover_reader, cluster.id, name)
 
     def _replace_cache_node(self, group_id: str, node_id: str) -> None:
         if self.parts.state.nodes[node_id].role == "primary":  # back before anyone noticed it was gone

@@ -25,12 +25,12 @@ class ShopLauncher:
     def start(self) -> None:
         from .shop import schema, server  # imported late: `--no-shop` labs never load it
         cfg, s = self.parts.config, self.parts.secrets
-        primary = next(iter(self.parts.state.db.values()))
+        primary = self.parts.state.db_owner()
         tls = lab_tls(cfg)
         schema.install(primary.nodes[primary.primary].ip, cfg.db_endpoint_port, "shop", s["db_app_password"], "shop",
                        ssl_ca=str(tls.ca) if tls else None)
         shop_config = {
-            "db_host": cfg.db_endpoint_name, "db_port": cfg.db_endpoint_port, "db_user": "shop",
+            "db_host": cfg.db_writer_name, "db_port": cfg.db_endpoint_port, "db_user": "shop",
             "db_password": s["db_app_password"], "db_name": "shop",
             "redis_host": cfg.cache_primary_name, "redis_port": cfg.cache_primary_port,
             "redis_password": s["redis_password"], "redis_reader_port": cfg.cache_reader_port,

@@ -60,6 +60,34 @@ class DbInstance:
 
 
 @dataclass
+class DbCluster:
+    """A Multi-AZ DB cluster: a writer and two readers, one per AZ, each a DB instance of its own.
+
+    `primary` names the writer and `nodes` holds the members (role `writer` or `reader`), the
+    same fields as a `DbInstance`'s, so the DB mechanics that rebuild a replica serve both."""
+    id: str
+    engine: str
+    engine_version: str
+    endpoint: Endpoint  # the cluster (writer) endpoint
+    reader_endpoint: Endpoint
+    primary: str
+    nodes: Dict[str, DbNode]
+    status: str = "available"  # available | failing-over
+    db_name: str = "shop"
+    master_username: str = "admin"
+    instance_class: str = "db.lab.small"
+    created_at: float = field(default_factory=time.time)
+    last_failover_at: Optional[float] = None
+    tags: Dict[str, str] = field(default_factory=lambda: {"chaos:allowed": "true"})
+    member_endpoints: Dict[str, str] = field(default_factory=dict)  # member -> its instance endpoint name
+    endpoint_node: Optional[str] = None  # the member the cluster endpoint's record names
+
+    @property
+    def readers(self) -> List[str]:
+        return sorted(name for name in self.nodes if name != self.primary)
+
+
+@dataclass
 class CacheNode:
     """One redis-server of a replication group (an ElastiCache cache cluster id)."""
     id: str
@@ -111,6 +139,7 @@ class LabState:
         self.region, self.account_id = region, account_id
         self.lock = threading.RLock()
         self.db: Dict[str, DbInstance] = {}
+        self.clusters: Dict[str, DbCluster] = {}
         self.groups: Dict[str, ReplicationGroup] = {}
         self.nodes: Dict[str, CacheNode] = {}
         self.processes: Dict[str, int] = {}  # process name -> pid, for crash cleanup
@@ -119,6 +148,32 @@ class LabState:
     # lookups ------------------------------------------------------------------------------
     def db_instance(self, instance_id: str) -> DbInstance:
         return _get(self.db, instance_id, "DB instance")
+
+    def db_cluster(self, cluster_id: str) -> DbCluster:
+        return _get(self.clusters, cluster_id, "DB cluster")
+
+    def db_resource(self, resource_id: str):
+        """A DB instance or a DB cluster by id (both have `id`, `primary`, `nodes`)."""
+        if resource_id in self.db:
+            return self.db[resource_id]
+        return self.db_cluster(resource_id)
+
+    def db_node(self, name: str) -> DbNode:
+        """A MariaDB node by name, of an instance or of a cluster."""
+        for owner in list(self.db.values()) + list(self.clusters.values()):
+            if name in owner.nodes:
+                return owner.nodes[name]
+        raise LabNotFound(f"DB node {name} not found")
+
+    def db_owner(self):
+        """The DB resource the shop writes to: the DB instance, or the DB cluster."""
+        owners = list(self.db.values()) + list(self.clusters.values())
+        if not owners:
+            raise LabNotFound("the lab has no DB instance or DB cluster")
+        return owners[0]
+
+    def all_db_nodes(self) -> List[DbNode]:
+        return [n for owner in list(self.db.values()) + list(self.clusters.values()) for n in owner.nodes.values()]
 
     def group(self, group_id: str) -> ReplicationGroup:
         return _get(self.groups, group_id, "Replication group")
@@ -158,7 +213,8 @@ class LabState:
 
     # tags ------------------------------------------------------------------------------------
     def tags_of(self, kind: str, resource_id: str) -> Dict[str, str]:
-        table = {"db": self.db, "replication-group": self.groups, "cache-cluster": self.nodes}.get(kind)
+        table = {"db": self.db, "cluster": self.clusters, "replication-group": self.groups,
+                 "cache-cluster": self.nodes}.get(kind)
         if table is None:
             raise LabNotFound(f"unknown resource kind {kind}")
         return _get(table, resource_id, kind).tags
@@ -170,6 +226,7 @@ class LabState:
             return copy.deepcopy({
                 "region": self.region, "account_id": self.account_id,
                 "db_instances": {k: asdict(v) for k, v in self.db.items()},
+                "db_clusters": {k: asdict(v) for k, v in self.clusters.items()},
                 "replication_groups": {k: asdict(v) for k, v in self.groups.items()},
                 "cache_clusters": {k: asdict(v) for k, v in self.nodes.items()}})
 

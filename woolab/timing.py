@@ -24,6 +24,10 @@ class TimingProfile:
     # RDS Multi-AZ DB instance: how long the instance endpoint stays unusable in a failover
     # (AWS: "typically 60-120 seconds", RDS User Guide, Concepts.MultiAZ.Failover).
     db_failover_seconds: Duration = 1.5
+    # Multi-AZ DB cluster: how long the cluster endpoint stays unusable in a FailoverDBCluster
+    # (AWS: "Failover times are typically under 35 seconds", RDS User Guide,
+    # multi-az-db-clusters-concepts-failover; docs/db-cluster.md)
+    db_cluster_failover_seconds: Duration = 1.0
     # how long RDS's monitoring takes to act on a crashed, hung or unreachable primary
     db_detection_seconds: Duration = 2.0
     # ElastiCache TestFailover: how long the group has no writable primary before promotion
@@ -56,6 +60,7 @@ PROFILES = {
     "fast": TimingProfile(),
     "aws": TimingProfile(
         name="aws", db_failover_seconds=(60.0, 120.0), db_detection_seconds=(10.0, 30.0),
+        db_cluster_failover_seconds=(15.0, 35.0),
         cache_failover_seconds=(15.0, 45.0), cache_detection_seconds=(5.0, 15.0),
         replacement_delay_seconds=(5.0, 15.0), db_dns_ttl_seconds=5.0, cache_dns_ttl_seconds=5.0),
 }

@@ -24,7 +24,8 @@ NORMAL_TIMEOUT_MS = 2000  # servers.mariadb_start's --rpl-semi-sync-master-timeo
 
 def _primaries(parts: LabParts) -> list:
     with parts.state.lock:
-        return [db.primary for db in parts.state.db.values() if db.standby]
+        return [db.primary for db in parts.state.db.values() if db.standby] + \
+            [cluster.primary for cluster in parts.state.clusters.values()]
 
 
 def _semi_sync_on(conn) -> bool:

@@ -53,12 +53,12 @@ class DbMechanics:
     def failover(self, instance_id: str) -> None:
         parts = self.parts
         old, new, went_down = self._start_failover(instance_id)
-        position = self._quiesce(old)
-        self._promote(new, position)
+        position = self.quiesce(old)
+        self.promote(new, position)
         parts.procs.stop(old, hard=True)
         self._finish_promotion(instance_id, old, new, went_down)
 
-    def _quiesce(self, old: str) -> Optional[str]:
+    def quiesce(self, old: str) -> Optional[str]:
         """Make the old primary read-only and return its GTID position (None when it is dead)."""
         if not self.parts.procs.alive(old):
             return None
@@ -70,7 +70,7 @@ class DbMechanics:
             log.warning("could not quiesce %s: %s", old, exc)
             return None
 
-    def _promote(self, new: str, position: Optional[str], catch_up_timeout: float = 10.0) -> None:
+    def promote(self, new: str, position: Optional[str], catch_up_timeout: float = 10.0) -> None:
         """Let the standby apply `position` (or, with the primary gone, everything it received:
         semi-sync acknowledged each commit once it was in the standby's relay log), then make it a
         writable primary."""
@@ -116,11 +116,12 @@ class DbMechanics:
         build it afresh from a copy of the primary when it diverged. A node slow to start or a
         refused connection is retried within `REBUILD_BUDGET`; beyond that the node is handed
         to healing (status `failed`, the health monitor replaces it), never left `rebuilding`.
-        Returns whether the standby replicates now. A primary whose process is gone ends the
-        attempts at once: no standby can be built from it, and its loss is the health monitor's
-        to handle (restarted in place), which it does only once this rebuild has ended."""
+        Returns whether the standby replicates now. `instance_id` may name a DB cluster, whose
+        readers are rebuilt the same way. A primary whose process is gone ends the attempts at
+        once: no standby can be built from it, and its loss is the health monitor's to handle
+        (restarted in place), which it does only once this rebuild has ended."""
         parts = self.parts
-        db = parts.state.db_instance(instance_id)
+        db = parts.state.db_resource(instance_id)
         primary_lost = []
 
         def attempt() -> bool:
@@ -173,7 +174,7 @@ class DbMechanics:
         parts.procs.stop(old, hard=True)  # a hung host is replaced, not waited for
         with parts.state.lock:
             db.nodes[old].status = "failed"
-        self._promote(new, None)
+        self.promote(new, None)
         self.parts.aws_event("db-instance", instance_id, "rds", reason, None, ["failover"])
         self._finish_promotion(instance_id, old, new, went_down, rebuild=False)
         if rebuild:

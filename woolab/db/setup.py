@@ -34,6 +34,23 @@ def start_db(parts: LabParts) -> None:
     """Start every node, create the users and schemas, start replication; record the instance."""
     cfg = parts.config
     names = list(NODE_NAMES if cfg.db_multi_az else NODE_NAMES[:1])
+    nodes = start_nodes(parts, names, ("primary", "standby"))
+    create_users(parts, names[0])
+    for name in names[1:]:
+        replicate(parts, name, names[0], nodes[names[0]], gtid_mode="slave_pos")
+    version = server_version(parts, names[0])
+    with parts.state.lock:
+        parts.state.db[DB_INSTANCE_ID] = DbInstance(
+            id=DB_INSTANCE_ID, engine="mariadb", engine_version=version,
+            multi_az=cfg.db_multi_az, endpoint=Endpoint(cfg.db_endpoint_name, cfg.db_endpoint_port),
+            primary=names[0], standby=names[1] if len(names) > 1 else None, nodes=nodes,
+            endpoint_node=names[0], ca_certificate=ca_details(lab_tls(cfg)))
+
+
+def start_nodes(parts: LabParts, names: list, roles: tuple) -> dict:
+    """Start one mariadbd per name, node i in AZ i on address i: the first writable with role
+    `roles[0]`, the others read-only with `roles[1]`; returns the nodes once each answers."""
+    cfg = parts.config
     datadirs = [cfg.path("db", n) for n in names]
     if not (datadirs[0] / "mysql").exists():
         servers.mariadb_install(datadirs[0], cfg.path("mariadb-install.log"))
@@ -46,24 +63,20 @@ def start_db(parts: LabParts) -> None:
         proc = parts.procs.add(name, servers.mariadb_start(datadirs[i], cfg.db_node_port(i), i + 1,
                                                            parts.config.path("run"), read_only=i > 0, address=ip,
                                                            tls=lab_tls(cfg)))
-        nodes[name] = DbNode(az=AZS[i], port=cfg.db_node_port(i), role="primary" if i == 0 else "standby",
+        nodes[name] = DbNode(az=AZS[i], port=cfg.db_node_port(i), role=roles[0] if i == 0 else roles[1],
                              pid=proc.pid, server_id=i + 1, ip=ip)
     for name in nodes:
         servers.wait_mysql_ready(cfg.path("run"), name, START_TIMEOUT, parts.procs.get(name))
-    _create_users(parts, names[0])
-    for name in names[1:]:
-        replicate(parts, name, names[0], nodes[names[0]], gtid_mode="slave_pos")
-    with parts.admin.mysql(names[0]) as conn:
-        version = servers.sql(conn, "SELECT VERSION()")[0][0].split("-")[0]
-    with parts.state.lock:
-        parts.state.db[DB_INSTANCE_ID] = DbInstance(
-            id=DB_INSTANCE_ID, engine="mariadb", engine_version=version, multi_az=cfg.db_multi_az,
-            endpoint=Endpoint(cfg.db_endpoint_name, cfg.db_endpoint_port), primary=names[0],
-            standby=names[1] if len(names) > 1 else None, nodes=nodes, endpoint_node=names[0],
-            ca_certificate=ca_details(lab_tls(cfg)))
+    return nodes
 
 
-def _create_users(parts: LabParts, primary: str) -> None:
+def server_version(parts: LabParts, name: str) -> str:
+    with parts.admin.mysql(name) as conn:
+        return servers.sql(conn, "SELECT VERSION()")[0][0].split("-")[0]
+
+
+def create_users(parts: LabParts, primary: str) -> None:
+    """The admin, replication and shop users, the shop's schema and the lab's probe table."""
     s = parts.secrets
     with parts.admin.mysql(primary) as conn:
         for stmt, args in (
@@ -165,8 +178,8 @@ def _master_ssl(parts: LabParts) -> tuple:
 
 
 def restart_node(parts: LabParts, name: str, read_only: bool) -> None:
-    """Start a stopped node of the instance again (after a failover or a reboot)."""
-    node = parts.state.db[DB_INSTANCE_ID].nodes[name]
+    """Start a stopped DB node again (after a failover or a reboot), of an instance or a cluster."""
+    node = parts.state.db_node(name)
     proc = parts.procs.add(name, servers.mariadb_start(parts.config.path("db", name), node.port, node.server_id,
                                                        parts.config.path("run"), read_only=read_only,
                                                        address=node.ip, tls=lab_tls(parts.config)))

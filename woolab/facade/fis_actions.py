@@ -59,10 +59,17 @@ def reboot_db_instances(run: ActionRun) -> None:
 
 
 def failover_db_cluster(run: ActionRun) -> None:
-    """The lab has no DB clusters, so target resolution never gets here with a target."""
+    """FailoverDBCluster on every target cluster (RDS picks the reader), then wait until each is
+    `available` again."""
     clusters = run.targets.get("Clusters", [])
-    raise ActionFailed(f"FailoverDBCluster is not available in the failover-gameday lab "
-                       f"(no DB clusters; targets: {[c.id for c in clusters]}).", "ConfigurationFailure")
+    for resource in clusters:
+        try:
+            run.lab.start_db_cluster_failover(resource.id, None)
+        except LabError as exc:
+            raise ActionFailed(f"FailoverDBCluster failed for {resource.id}: {exc}") from None
+    _wait(run, lambda snap: all(snap.get("db_clusters", {}).get(r.id, {}).get("status") == "available"
+                                for r in clusters), REBOOT_TIMEOUT,
+          f"DB clusters {', '.join(r.id for r in clusters)} were not available again")
 
 
 def interrupt_az_power(run: ActionRun) -> None:

@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping
 
-from woolab.facade import elasticache, rds, vpc
+from woolab.facade import elasticache, rds, rds_cluster, vpc
 from woolab.facade.common import arn
 from woolab.facade.fis_catalog import selection
 
@@ -64,7 +64,13 @@ def candidates(snapshot: Mapping[str, Any], resource_type: str) -> List[tuple]:
         found = [(Resource(resource_type, i["InstanceId"], i["_arn"], [i["Placement"]["AvailabilityZone"]],
                            dict(i["_tags"]), az=i["Placement"]["AvailabilityZone"]), vpc.public(i))
                  for i in vpc.instances(snapshot)]
-    # aws:rds:cluster: the lab has Multi-AZ DB instances, no DB clusters.
+    elif resource_type == "aws:rds:cluster":
+        for cluster in snapshot.get("db_clusters", {}).values():
+            described = rds_cluster.db_cluster(snapshot, cluster)
+            writer = cluster["nodes"][cluster["primary"]]["az"]
+            azs = [writer] + [az for az in described["AvailabilityZones"] if az != writer]
+            found.append((Resource(resource_type, cluster["id"], described["DBClusterArn"], azs,
+                                   dict(cluster.get("tags", {}))), described))
     return found
 
 
@@ -100,6 +106,10 @@ def _apply_parameters(resources: List[Resource], parameters: Mapping[str, str]) 
     if zones and zones.strip().lower() != "all":
         wanted = {z.strip() for z in zones.split(",")}
         resources = [r for r in resources if r.azs and r.azs[0] in wanted]  # the instance's current AZ
+    writers = parameters.get("writerAvailabilityZoneIdentifiers")  # aws:rds:cluster: the writer's AZ
+    if writers and writers.strip().lower() != "all":
+        wanted = {z.strip() for z in writers.split(",")}
+        resources = [r for r in resources if r.azs and r.azs[0] in wanted]
     zone = parameters.get("availabilityZoneIdentifier")
     if zone:
         resources = [Resource(r.resource_type, r.id, r.arn, r.azs, r.tags, az=zone)

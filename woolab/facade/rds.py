@@ -12,10 +12,12 @@ from typing import Any, Callable, Dict, Mapping
 from woolab.errors import LabInvalidState, LabNotFound
 from woolab.facade import vpc
 from woolab.facade.common import arn, page, query_events, split_arn, tag_list, tags_from_list
+from woolab.facade import rds_cluster
 from woolab.facade.protocol import AwsError, model_error
 
 SERVICE = "rds"
-SOURCE_TYPES = ("db-instance",)
+SOURCE_TYPES = ("db-instance", "db-cluster")
+ARN_KINDS = {"db-instance": "db", "db-cluster": "cluster"}
 
 
 def _error(name: str, message: str) -> AwsError:
@@ -77,15 +79,19 @@ def db_instance(snapshot: Mapping[str, Any], instance: Mapping[str, Any]) -> Dic
 
 
 def describe_db_instances(lab, params):
+    """The DB instances, and the members of DB clusters (each a DB instance on AWS)."""
     snapshot = lab.snapshot()
-    instances = snapshot["db_instances"]
+    described = {key: db_instance(snapshot, value) for key, value in snapshot["db_instances"].items()}
+    described.update(rds_cluster.members(snapshot))
     if "DBInstanceIdentifier" in params:
-        selected = [_instance(snapshot, params["DBInstanceIdentifier"])]
+        if params["DBInstanceIdentifier"] not in described:
+            raise _not_found(params["DBInstanceIdentifier"])
+        selected = [described[params["DBInstanceIdentifier"]]]
     else:
-        selected = [instances[key] for key in sorted(instances)]
+        selected = [described[key] for key in sorted(described)]
     selected = [i for i in selected if _matches_filters(snapshot, i, params.get("Filters", []))]
     items, marker = page(selected, params)
-    out = {"DBInstances": [db_instance(snapshot, i) for i in items]}
+    out = {"DBInstances": items}
     if marker:
         out["Marker"] = marker
     return out
@@ -96,11 +102,15 @@ def _matches_filters(snapshot, instance, filters) -> bool:
     for item in filters:
         name, values = item["Name"], item.get("Values", [])
         if name == "db-instance-id":
-            ids = {instance["id"], arn(snapshot, SERVICE, "db", instance["id"])}
+            ids = {instance["DBInstanceIdentifier"], instance["DBInstanceArn"]}
             if not ids & set(values):
                 return False
+        elif name == "db-cluster-id":
+            cluster = instance.get("DBClusterIdentifier")
+            if cluster is None or not {cluster, arn(snapshot, SERVICE, "cluster", cluster)} & set(values):
+                return False
         elif name == "engine":
-            if instance["engine"] not in values:
+            if instance["Engine"] not in values:
                 return False
         else:
             raise AwsError("InvalidParameterValue", f"Unrecognized filter name: {name}.")
@@ -146,7 +156,7 @@ def describe_events(lab, params):
         "Message": e["message"],
         "EventCategories": list(e.get("categories", [])),
         "Date": e["time"],
-        "SourceArn": arn(snapshot, SERVICE, "db", e["source_id"]),
+        "SourceArn": arn(snapshot, SERVICE, ARN_KINDS.get(e["source_type"], "db"), e["source_id"]),
     } for e in items]}
     if marker:
         out["Marker"] = marker
@@ -154,7 +164,7 @@ def describe_events(lab, params):
 
 
 def _tagged_instance(snapshot, resource_name: str) -> Dict[str, Any]:
-    """The DB instance an ARN names; other RDS resource kinds do not exist in the lab."""
+    """The DB instance or DB cluster an ARN names; other RDS resource kinds do not exist in the lab."""
     try:
         kind, resource_id = split_arn(snapshot, SERVICE, resource_name)
     except ValueError:
@@ -163,8 +173,9 @@ def _tagged_instance(snapshot, resource_name: str) -> Dict[str, Any]:
         raise _not_found(resource_id)
     if kind == "db":
         return _instance(snapshot, resource_id)
-    missing = {"cluster": ("DBClusterNotFoundFault", "DBCluster"),
-               "snapshot": ("DBSnapshotNotFoundFault", "DBSnapshot")}.get(kind)
+    if kind == "cluster":
+        return dict(rds_cluster.find_cluster(snapshot, resource_id), kind="cluster")
+    missing = {"snapshot": ("DBSnapshotNotFoundFault", "DBSnapshot")}.get(kind)
     if missing:
         raise _error(missing[0], f"{missing[1]} {resource_id} not found.")
     raise AwsError("InvalidParameterValue", f"Invalid resource name: {resource_name}")
@@ -179,13 +190,13 @@ def add_tags_to_resource(lab, params):
     instance = _tagged_instance(lab.snapshot(), params["ResourceName"])
     tags = dict(instance.get("tags", {}))
     tags.update(tags_from_list(params.get("Tags", [])))
-    _mutate_tags(lambda: lab.set_tags("db", instance["id"], tags), instance["id"])
+    _mutate_tags(lambda: lab.set_tags(instance.get("kind", "db"), instance["id"], tags), instance["id"])
     return None
 
 
 def remove_tags_from_resource(lab, params):
     instance = _tagged_instance(lab.snapshot(), params["ResourceName"])
-    _mutate_tags(lambda: lab.remove_tags("db", instance["id"], list(params.get("TagKeys", []))),
+    _mutate_tags(lambda: lab.remove_tags(instance.get("kind", "db"), instance["id"], list(params.get("TagKeys", []))),
                  instance["id"])
     return None
 
@@ -204,4 +215,5 @@ OPERATIONS: Dict[str, Callable] = {
     "ListTagsForResource": list_tags_for_resource,
     "AddTagsToResource": add_tags_to_resource,
     "RemoveTagsFromResource": remove_tags_from_resource,
+    **rds_cluster.OPERATIONS,
 }

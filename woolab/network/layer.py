@@ -42,7 +42,7 @@ class NetworkLayer:
         """listener -> server, for every DB node (public and peer address) and every cache node
         the lab may ever run."""
         cfg, routes = self.config, {}
-        for i in range(2):
+        for i in range(max(2, cfg.db_node_count)):
             public = cfg.db_node_address(i)
             server = (addresses.server_address(public), cfg.db_endpoint_port)
             routes[(public, cfg.db_endpoint_port)] = server
@@ -126,7 +126,7 @@ class NetworkLayer:
 
     def _db_azs(self) -> set:
         with self.state.lock:
-            return {n.az for db in self.state.db.values() for n in db.nodes.values()}
+            return {n.az for n in self.state.all_db_nodes()}
 
     def _touches_db(self, impairments) -> bool:
         azs = self._db_azs()
@@ -138,10 +138,9 @@ class NetworkLayer:
     def node_az(self, public: str) -> Optional[str]:
         """The AZ of the node whose public address this is (None for no node)."""
         with self.state.lock:
-            for db in self.state.db.values():
-                for node in db.nodes.values():
-                    if node.ip == public:
-                        return node.az
+            for node in self.state.all_db_nodes():
+                if node.ip == public:
+                    return node.az
             for node in self.state.nodes.values():
                 if node.ip == public:
                     return node.az

@@ -1,0 +1,313 @@
+"""The Multi-AZ DB cluster lab (`gameday lab up --db cluster`), started once for this module.
+
+Its API shapes (DescribeDBClusters, members in DescribeDBInstances), its DNS answers before and
+after a failover, FailoverDBCluster with and without a target, the refusals that change nothing,
+the automatic failover of a crashed writer, and (slow) 20 failovers under continuous commits.
+"""
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import boto3
+import dns.message
+import dns.query
+import pymysql
+import pytest
+from botocore.exceptions import ClientError
+
+from groundfloor.resolve import Resolver
+from groundfloor.supervisor import poll_until
+from woolab import manage
+from woolab.config import DB_CLUSTER_ID
+
+pytestmark = pytest.mark.lab
+CLUSTER = DB_CLUSTER_ID
+FAST_BOUND = 3.0  # seconds: cluster endpoint writable / reader endpoint serving after FailoverDBCluster
+
+
+@pytest.fixture(autouse=True)
+def _cluster_whole_after_each_test(cluster_lab):
+    """Every test starts on, and leaves, a whole cluster: available, both readers replicating."""
+    yield
+    result = manage.converged(cluster_lab.state_dir, 60)
+    assert result["converged"], result["problems"]
+
+
+@pytest.fixture
+def rds(cluster_lab):
+    return boto3.client("rds", endpoint_url=cluster_lab.env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                        aws_access_key_id="lab", aws_secret_access_key="lab")
+
+
+def describe(rds) -> dict:
+    return rds.describe_db_clusters(DBClusterIdentifier=CLUSTER)["DBClusters"][0]
+
+
+def writer_of(cluster: dict) -> str:
+    return next(m["DBInstanceIdentifier"] for m in cluster["DBClusterMembers"] if m["IsClusterWriter"])
+
+
+def readers_of(cluster: dict) -> list:
+    return sorted(m["DBInstanceIdentifier"] for m in cluster["DBClusterMembers"] if not m["IsClusterWriter"])
+
+
+def connect(lab, name: str) -> pymysql.connections.Connection:
+    host = Resolver(lab.env["GAMEDAY_DNS_SERVER"], cache_seconds=0).address(name)
+    return pymysql.connect(host=host, port=int(lab.env["GAMEDAY_MYSQL_PORT"]), user="shop",
+                           password=lab.env["GAMEDAY_MYSQL_PASSWORD"], database="shop", autocommit=True,
+                           connect_timeout=0.5, read_timeout=2, write_timeout=2)
+
+
+def commit(lab, value: str) -> bool:
+    """One row committed through the cluster endpoint (resolved afresh); False when refused."""
+    try:
+        conn = connect(lab, lab.env["GAMEDAY_MYSQL_HOST"])
+        try:
+            with conn.cursor() as cur:
+                cur.execute("CREATE TABLE IF NOT EXISTS cluster_probe (v VARCHAR(64) PRIMARY KEY)")
+                cur.execute("INSERT INTO cluster_probe VALUES (%s)", (value,))
+            return True
+        finally:
+            conn.close()
+    except pymysql.MySQLError:
+        return False
+
+
+def read_through(lab, name: str, value: str) -> bool:
+    """Whether `value` can be read through endpoint `name` now."""
+    try:
+        conn = connect(lab, name)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT COUNT(*) FROM cluster_probe WHERE v = %s", (value,))
+                return cur.fetchone()[0] == 1
+        finally:
+            conn.close()
+    except pymysql.MySQLError:
+        return False
+
+
+def wait_available(rds, timeout: float = 30) -> dict:
+    seen = {}
+
+    def available() -> bool:
+        seen.update(describe(rds))
+        return seen["Status"] == "available"
+    assert poll_until(available, timeout, 0.1), seen["Status"]
+    return seen
+
+
+def ttl_of(lab, name: str) -> int:
+    host, port = lab.env["GAMEDAY_DNS_SERVER"].split(":")
+    answer = dns.query.udp(dns.message.make_query(name, "A"), host, port=int(port), timeout=2)
+    return answer.answer[0].ttl
+
+
+def test_describe_db_clusters_shows_a_writer_and_two_readers_in_three_azs(cluster_lab, rds):
+    cluster = describe(rds)
+    assert cluster["Status"] == "available" and cluster["MultiAZ"] is True
+    assert cluster["AvailabilityZones"] == ["us-east-1a", "us-east-1b", "us-east-1c"]
+    assert len(readers_of(cluster)) == 2 and writer_of(cluster) not in readers_of(cluster)
+    assert cluster["Endpoint"] == cluster_lab.env["GAMEDAY_MYSQL_HOST"]
+    assert cluster["Endpoint"].startswith(f"{CLUSTER}.cluster-") and ".cluster-ro-" in cluster["ReaderEndpoint"]
+    assert {"Key": "chaos:allowed", "Value": "true"} in cluster["TagList"]
+    tags = rds.list_tags_for_resource(ResourceName=cluster["DBClusterArn"])["TagList"]
+    assert tags == cluster["TagList"]
+    members = rds.describe_db_instances(Filters=[{"Name": "db-cluster-id", "Values": [CLUSTER]}])["DBInstances"]
+    assert sorted(m["DBInstanceIdentifier"] for m in members) == sorted(
+        m["DBInstanceIdentifier"] for m in cluster["DBClusterMembers"])
+    assert {m["AvailabilityZone"] for m in members} == set(cluster["AvailabilityZones"])
+    assert all(m["DBClusterIdentifier"] == CLUSTER and m["DBInstanceStatus"] == "available" for m in members)
+
+
+def test_endpoints_name_the_writer_the_readers_and_each_member_with_the_profile_ttl(cluster_lab, rds):
+    cluster = describe(rds)
+    resolver = Resolver(cluster_lab.env["GAMEDAY_DNS_SERVER"], cache_seconds=0)
+    ips = {m["DBInstanceIdentifier"]: resolver.address(m["Endpoint"]["Address"])
+           for m in rds.describe_db_instances(Filters=[{"Name": "db-cluster-id", "Values": [CLUSTER]}])["DBInstances"]}
+    assert len(set(ips.values())) == 3
+    assert resolver.addresses(cluster["Endpoint"]) == [ips[writer_of(cluster)]]
+    answers = [resolver.addresses(cluster["ReaderEndpoint"]) for _ in range(4)]
+    assert all(len(a) == 1 for a in answers)  # one reader per answer, in turn
+    assert {a[0] for a in answers} == {ips[r] for r in readers_of(cluster)}
+    assert ttl_of(cluster_lab, cluster["Endpoint"]) == ttl_of(cluster_lab, cluster["ReaderEndpoint"]) == 1
+
+
+def test_a_commit_reaches_the_readers_semi_synchronously(cluster_lab, rds):
+    conn = connect(cluster_lab, cluster_lab.config.db_member_endpoint_name(writer_of(describe(rds))))
+    with conn.cursor() as cur:
+        cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN "
+                    "('Rpl_semi_sync_master_status', 'Rpl_semi_sync_master_clients')")
+        status = dict(cur.fetchall())
+    conn.close()
+    assert status == {"Rpl_semi_sync_master_status": "ON", "Rpl_semi_sync_master_clients": "2"}
+    value = f"semi-{time.time()}"
+    assert commit(cluster_lab, value)
+    assert poll_until(lambda: read_through(cluster_lab, cluster_lab.env["GAMEDAY_MYSQL_READER_HOST"], value), 5, 0.05)
+
+
+def test_failover_without_a_target_promotes_a_reader_within_the_fast_bounds(cluster_lab, rds):
+    before = describe(rds)
+    value = f"before-{time.time()}"
+    assert commit(cluster_lab, value)
+    asked = time.monotonic()
+    answer = rds.failover_db_cluster(DBClusterIdentifier=CLUSTER)["DBCluster"]
+    assert answer["Status"] == "failing-over"
+    writable = poll_until(lambda: commit(cluster_lab, f"w-{time.time()}") and time.monotonic(), 10, 0.02)
+    serving = poll_until(lambda: read_through(cluster_lab, before["ReaderEndpoint"], value) and time.monotonic(),
+                         10, 0.02)
+    assert writable and writable - asked <= FAST_BOUND, writable and writable - asked
+    assert serving and serving - asked <= FAST_BOUND
+    after = wait_available(rds)
+    assert writer_of(after) in readers_of(before) and writer_of(before) in readers_of(after)
+    resolver = Resolver(cluster_lab.env["GAMEDAY_DNS_SERVER"], cache_seconds=0)
+    new_ip = resolver.address(cluster_lab.config.db_member_endpoint_name(writer_of(after)))
+    assert resolver.addresses(after["Endpoint"]) == [new_ip]
+    assert new_ip not in {resolver.address(after["ReaderEndpoint"]) for _ in range(4)}
+    messages = [e["Message"] for e in rds.describe_events(SourceType="db-cluster", SourceIdentifier=CLUSTER,
+                                                            Duration=5)["Events"]]
+    assert f"Started cross AZ failover to DB instance: {writer_of(after)}" in messages
+    assert f"Completed failover to DB instance: {writer_of(after)}" in messages
+    assert read_through(cluster_lab, after["Endpoint"], value)  # nothing acknowledged was lost
+
+
+def test_failover_to_a_named_reader_makes_it_the_writer(cluster_lab, rds):
+    target = readers_of(describe(rds))[-1]
+    rds.failover_db_cluster(DBClusterIdentifier=CLUSTER, TargetDBInstanceIdentifier=target)
+    assert writer_of(wait_available(rds)) == target
+
+
+def test_lab_failover_db_on_the_command_line_fails_the_cluster_over(cluster_lab, rds):
+    before = writer_of(describe(rds))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    done = subprocess.run([sys.executable, "-m", "gameday.cli", "lab", "failover", "db",
+                           "--state-dir", str(cluster_lab.state_dir)], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout == "db failover done\n", done.stderr
+    assert writer_of(describe(rds)) != before
+
+
+def test_a_bad_target_or_a_busy_cluster_is_refused_and_nothing_changes(cluster_lab, rds):
+    before = describe(rds)
+    for target, why in (("no-such-instance", "is not a member"), (writer_of(before), "is the writer")):
+        with pytest.raises(ClientError) as err:
+            rds.failover_db_cluster(DBClusterIdentifier=CLUSTER, TargetDBInstanceIdentifier=target)
+        assert err.value.response["Error"]["Code"] == "InvalidDBInstanceState" and why in str(err.value)
+    assert describe(rds) == before
+    with pytest.raises(ClientError) as err:
+        rds.failover_db_cluster(DBClusterIdentifier="no-such-cluster")
+    assert err.value.response["Error"]["Code"] == "DBClusterNotFoundFault"
+    rds.failover_db_cluster(DBClusterIdentifier=CLUSTER)
+    with pytest.raises(ClientError) as err:
+        rds.failover_db_cluster(DBClusterIdentifier=CLUSTER)
+    assert err.value.response["Error"]["Code"] == "InvalidDBClusterStateFault"
+    wait_available(rds)
+
+
+def test_a_crashed_writer_fails_over_by_itself_and_rejoins_as_a_reader(cluster_lab, rds):
+    before = describe(rds)
+    since = time.time()
+    cluster_lab.call(f"/_lab/crash?id={writer_of(before)}")
+    assert poll_until(lambda: writer_of(describe(rds)) != writer_of(before), 20, 0.2)
+    after = wait_available(rds)
+    assert writer_of(before) in readers_of(after)
+    assert poll_until(lambda: commit(cluster_lab, f"crash-{time.time()}"), 10, 0.05)
+    completed = [e for e in cluster_lab.events(since) if e.get("event_id") == "RDS-EVENT-0071"]
+    assert completed and completed[0]["source_type"] == "db-cluster"
+
+
+def test_the_writer_az_losing_power_fails_over_and_its_member_rejoins_when_power_returns(cluster_lab, rds):
+    before = describe(rds)
+    az = next(m["AvailabilityZone"] for m in rds.describe_db_instances(
+        Filters=[{"Name": "db-cluster-id", "Values": [CLUSTER]}])["DBInstances"]
+        if m["DBInstanceIdentifier"] == writer_of(before))
+    powered_off = cluster_lab.call(f"/_lab/interrupt-az?id={az}&seconds=8")["powered_off"]
+    assert writer_of(before) in powered_off
+    assert poll_until(lambda: writer_of(describe(rds)) != writer_of(before), 20, 0.2)
+    assert poll_until(lambda: commit(cluster_lab, f"power-{time.time()}"), 10, 0.05)
+    assert poll_until(lambda: not cluster_lab.call("/_lab/converged?timeout=0", method="GET")["problems"], 60, 0.5)
+    members = {m["DBInstanceIdentifier"]: m["DBInstanceStatus"] for m in rds.describe_db_instances(
+        Filters=[{"Name": "db-cluster-id", "Values": [CLUSTER]}])["DBInstances"]}
+    assert writer_of(before) in readers_of(describe(rds)) and set(members.values()) == {"available"}
+
+
+def test_chaostoolkit_aws_failover_db_cluster_works_unchanged(cluster_lab, rds, monkeypatch):
+    """chaostoolkit-aws sends `TargetDBInstanceIdentifier=None` when no target is given, which
+    botocore refuses before any request (docs/db-cluster.md), so it is called with a target."""
+    from chaosaws.rds.actions import failover_db_cluster
+    cluster_lab.aws_env(monkeypatch)
+    target = readers_of(describe(rds))[0]
+    answer = failover_db_cluster(CLUSTER, target_db_instance_identifier=target,
+                                 configuration={"aws_region": "us-east-1"})
+    assert answer["DBCluster"]["Status"] == "failing-over"
+    assert writer_of(wait_available(rds)) == target
+
+
+def test_fis_failover_db_cluster_resolves_the_cluster_by_tag_and_moves_the_writer(cluster_lab, rds):
+    fis = boto3.client("fis", endpoint_url=cluster_lab.env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                       aws_access_key_id="lab", aws_secret_access_key="lab")
+    before = writer_of(describe(rds))
+    template = fis.create_experiment_template(
+        clientToken=str(uuid.uuid4()), description="cluster failover", stopConditions=[{"source": "none"}],
+        roleArn="arn:aws:iam::123456789012:role/failover-gameday-fis",
+        targets={"cluster": {"resourceType": "aws:rds:cluster", "resourceTags": {"chaos:allowed": "true"},
+                             "selectionMode": "ALL"}},
+        actions={"failover": {"actionId": "aws:rds:failover-db-cluster", "targets": {"Clusters": "cluster"}}},
+    )["experimentTemplate"]["id"]
+    experiment = fis.start_experiment(clientToken=str(uuid.uuid4()), experimentTemplateId=template)["experiment"]
+    state = {}
+
+    def ended() -> bool:
+        state.update(fis.get_experiment(id=experiment["id"])["experiment"]["state"])
+        return state["status"] in ("completed", "stopped", "failed")
+    assert poll_until(ended, 60, 0.2) and state["status"] == "completed", state
+    assert writer_of(describe(rds)) != before
+
+
+@pytest.mark.slow
+def test_rds_cluster_failover_game_day_passes_with_rto_and_nothing_lost(cluster_lab, monkeypatch, tmp_path):
+    from gameday import request, run
+    monkeypatch.setenv("GAMEDAY_REPORTS_DIR", str(tmp_path))
+    on_lab = request.LabRequest(state_dir=cluster_lab.state_dir, db_topology="cluster")
+    started = time.monotonic()
+    code = run.game_day(request.build("rds-cluster-failover", "lab", lab=on_lab, run_id="cluster",
+                                      load=request.LoadRequest(users=8)))
+    summary = json.loads((tmp_path / "cluster" / "summary.json").read_text())
+    assert code == 0 and summary["verdict"] == "passed", summary["verdict_reasons"]
+    assert time.monotonic() - started <= 120
+    journal = json.loads((tmp_path / "cluster" / "journal.json").read_text())
+    fault = next(a["output"] for a in journal["run"] if a["activity"]["name"] == "rds-cluster-failover")
+    assert 0 < fault["rto_seconds"] <= FAST_BOUND and fault["after"]["writer"] != fault["before"]["writer"]
+
+
+@pytest.mark.slow
+def test_twenty_failovers_under_continuous_commits_lose_no_acknowledged_commit(cluster_lab, rds):
+    acknowledged, stop = [], threading.Event()
+
+    def writer():
+        n = 0
+        while not stop.is_set():
+            n += 1
+            if commit(cluster_lab, f"stress-{n}"):
+                acknowledged.append(f"stress-{n}")
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        for _ in range(20):
+            rds.failover_db_cluster(DBClusterIdentifier=CLUSTER)
+            wait_available(rds, 60)
+            assert manage.converged(cluster_lab.state_dir, 60)["converged"]
+    finally:
+        stop.set()
+        thread.join(10)
+    conn = connect(cluster_lab, cluster_lab.env["GAMEDAY_MYSQL_HOST"])
+    with conn.cursor() as cur:
+        cur.execute("SELECT v FROM cluster_probe WHERE v LIKE 'stress-%%'")
+        stored = {row[0] for row in cur.fetchall()}
+    conn.close()
+    assert len(acknowledged) > 100 and not set(acknowledged) - stored
