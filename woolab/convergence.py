@@ -160,44 +160,40 @@ def _all_nodes(state) -> list:
 
 
 def _db_problems(parts: LabParts, db) -> List[str]:
-    problems = [] if db.status == "available" else [f"{db.id} is {db.status}"]
-    problems += [f"{name} is {node.status}" for name, node in db.nodes.items() if node.status != "available"]
-    try:
-        with parts.admin.mysql(db.primary, timeout=1.0, read_timeout=2.0) as conn:
-            if _read_only(conn):
-                problems.append(f"primary {db.primary} is read-only")
-    except Exception as exc:
-        problems.append(f"primary {db.primary} does not answer ({exc})")
-    if db.standby and db.nodes[db.standby].status == "available":
-        try:
-            with parts.admin.mysql(db.standby, timeout=1.0, read_timeout=2.0) as conn:
-                if not replication_running(conn, db.standby):
-                    problems.append(f"standby {db.standby} is not replicating")
-        except Exception as exc:
-            problems.append(f"standby {db.standby} is not replicating ({exc})")
-    return problems
+    """A Multi-AZ DB instance is whole when it is available, its primary takes writes and its
+    standby replicates from it."""
+    standbys = [db.standby] if db.standby else []
+    return _mysql_problems(parts, db, ("primary", "standby"), standbys)
 
 
 def _cluster_problems(parts: LabParts, cluster) -> List[str]:
     """A DB cluster is whole when it is available, its writer takes writes and both readers
     replicate from it."""
-    problems = [] if cluster.status == "available" else [f"{cluster.id} is {cluster.status}"]
-    problems += [f"{name} is {node.status}" for name, node in cluster.nodes.items() if node.status != "available"]
+    return _mysql_problems(parts, cluster, ("writer", "reader"), list(cluster.readers))
+
+
+def _mysql_problems(parts: LabParts, resource, roles, replicas: List[str]) -> List[str]:
+    """What keeps a DB instance or cluster from being whole: its status, any member not
+    available, a primary (`roles[0]`) that does not take writes, a replica (`roles[1]`) that
+    is available but does not replicate."""
+    problems = [] if resource.status == "available" else [f"{resource.id} is {resource.status}"]
+    problems += [f"{name} is {node.status}" for name, node in resource.nodes.items()
+                 if node.status != "available"]
     try:
-        with parts.admin.mysql(cluster.primary, timeout=1.0, read_timeout=2.0) as conn:
+        with parts.admin.mysql(resource.primary, timeout=1.0, read_timeout=2.0) as conn:
             if _read_only(conn):
-                problems.append(f"writer {cluster.primary} is read-only")
+                problems.append(f"{roles[0]} {resource.primary} is read-only")
     except Exception as exc:
-        problems.append(f"writer {cluster.primary} does not answer ({exc})")
-    for name in cluster.readers:
-        if cluster.nodes[name].status != "available":
+        problems.append(f"{roles[0]} {resource.primary} does not answer ({exc})")
+    for name in replicas:
+        if resource.nodes[name].status != "available":
             continue
         try:
             with parts.admin.mysql(name, timeout=1.0, read_timeout=2.0) as conn:
                 if not replication_running(conn, name):
-                    problems.append(f"reader {name} is not replicating")
+                    problems.append(f"{roles[1]} {name} is not replicating")
         except Exception as exc:
-            problems.append(f"reader {name} is not replicating ({exc})")
+            problems.append(f"{roles[1]} {name} is not replicating ({exc})")
     return problems
 
 
