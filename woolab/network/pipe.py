@@ -43,7 +43,7 @@ class Side(asyncio.Protocol):
     # receiving ------------------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
         if self.peer is None:  # one side spoke before both were linked (a MySQL greeting;
-            # a client's first bytes, which uvloop may read before the pause): delivered at the
+            # a client's first bytes, read before the pause took hold): delivered at the
             # link, impaired as if it had been read then
             effect = self.flow.effect(self.direction) if self.flow is not None else None
             self.queue.append((self._due(len(data), effect) if effect else 0.0, data))

@@ -20,16 +20,6 @@ log = logging.getLogger("woolab")
 Address = Tuple[str, int]
 
 
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop's event loop (libuv, about half the CPU per relayed chunk of asyncio's own loop on
-    this machine: docs/lab-network.md) when it is installed, else asyncio's."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
-
-
 @dataclass
 class Flow:
     """One relayed connection: where it goes, who opened it; `effect(direction)` is asked for
@@ -47,7 +37,7 @@ class Relay:
         self.classify = classify
         self.check_every = check_every
         self.routes: Dict[Address, Address] = {}
-        self.loop = new_event_loop()
+        self.loop = asyncio.new_event_loop()
         self._servers: Dict[Address, asyncio.AbstractServer] = {}
         self._changed = asyncio.Event()
         self._thread: Optional[threading.Thread] = None
@@ -175,6 +165,6 @@ class Relay:
             upstream.transport.close()
             return
         client.peer, upstream.peer = upstream, client
-        client.flush()  # what the client sent before the link (uvloop may read before pausing)
+        client.flush()  # what the client sent before the link (read before the pause took hold)
         client._pause(False)
         upstream.flush()  # what the server said before the link (a MySQL greeting)
