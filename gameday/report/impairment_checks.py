@@ -47,10 +47,12 @@ def _check(label: str, step: str, key: str, limit: float,
     value = _value(figures, figure) if figures else None
     allowed = f"the {_fmt(limit, unit)} allowed"
     if value is None:
-        why = ("no requests during the impairment" if not figures or not
-               (figures.get("during") or {}).get("requests") else
-               "did not recover within the run" if figure == "time_to_recover_seconds"
-               and figures.get("steady_state") else "no baseline to compare with")
+        if figure == "time_to_recover_seconds" and figures and figures.get("steady_state"):
+            why = "did not recover within the run"  # requests during the impairment or not
+        elif not figures or not (figures.get("during") or {}).get("requests"):
+            why = "no requests during the impairment"
+        else:
+            why = "no baseline to compare with"
         outcome, message = "failed", f"{step} {why} ({allowed})"
     else:
         outcome = "passed" if value <= limit else "failed"
