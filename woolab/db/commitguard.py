@@ -36,19 +36,40 @@ def _semi_sync_on(conn) -> bool:
     return bool(rows) and rows[0][1] == "ON"
 
 
+def _set(conn, strict: bool) -> None:
+    servers.sql(conn, "SET GLOBAL rpl_semi_sync_master_wait_no_slave = %s", (1 if strict else 0,))
+    servers.sql(conn, "SET GLOBAL rpl_semi_sync_master_timeout = %s",
+                (STRICT_TIMEOUT_MS if strict else NORMAL_TIMEOUT_MS,))
+
+
+def _earlier_commits_acknowledged(conn) -> bool:
+    """A commit already waiting when the timeout changed keeps the 2 s it started with: cut off
+    now, it would time out and switch semi-sync off, and the commits after it would be
+    acknowledged without the standby. The standby acknowledges by binlog position, so once a
+    commit made after the change is acknowledged (semi-sync still on), every earlier one is."""
+    try:
+        return _semi_sync_on(conn)
+    except Exception as exc:  # no acknowledgement within the admin read timeout
+        log.warning("commit guard: no acknowledgement from the standby: %s", exc)
+        return False
+
+
 def set_strict(parts: LabParts, strict: bool) -> None:
     """Make the current primary wait for its standby without a timeout (`strict`), or restore
-    the fallback. Strict is refused (nothing changed) while semi-sync is off: the standby is not
-    in sync, and commits would go on without it."""
+    the fallback. Strict is refused (nothing changed) while semi-sync is off, and until a commit
+    made after the change is acknowledged: the standby is not in sync, and commits would go on
+    without it."""
     for name in _primaries(parts):
         try:
             with parts.admin.mysql(name, timeout=1.0, read_timeout=5.0) as conn:
                 if strict and not _semi_sync_on(conn):
                     raise LabInvalidState(f"the DB standby is not in sync with {name} (semi-synchronous replication "
                                           "is off): wait for full redundancy (gameday lab status), then try again")
-                servers.sql(conn, "SET GLOBAL rpl_semi_sync_master_wait_no_slave = %s", (1 if strict else 0,))
-                servers.sql(conn, "SET GLOBAL rpl_semi_sync_master_timeout = %s",
-                            (STRICT_TIMEOUT_MS if strict else NORMAL_TIMEOUT_MS,))
+                _set(conn, strict)
+                if strict and not _earlier_commits_acknowledged(conn):
+                    _restore(parts, name)
+                    raise LabInvalidState(f"the DB standby did not acknowledge {name}'s commits: wait for full "
+                                          "redundancy (gameday lab status), then try again")
         except LabInvalidState:
             raise
         except Exception as exc:  # a crashed or frozen primary: nothing to set
@@ -56,3 +77,12 @@ def set_strict(parts: LabParts, strict: bool) -> None:
             continue
         parts.marker(name, "commits wait for the standby without a timeout" if strict
                      else "commits fall back to asynchronous after 2 s without the standby")
+
+
+def _restore(parts: LabParts, name: str) -> None:
+    """The normal timeout back, on a fresh connection (the one that timed out may be unusable)."""
+    try:
+        with parts.admin.mysql(name, timeout=1.0, read_timeout=5.0) as conn:
+            _set(conn, False)
+    except Exception as exc:
+        log.warning("commit guard: could not restore %s's timeout: %s", name, exc)
