@@ -82,7 +82,10 @@ def test_the_ledger_carries_the_impairment_with_its_end(fis, monkeypatch, tmp_pa
     assert ended["impairment"]["ended_at"] == "2026-12-06T15:01:01.000Z"
 
 
-def test_az_application_slowdown_runs_the_latency_document_on_the_instances_of_the_az(fis):
+# numbers, or the strings an experiment's environment configuration gives (the -fis experiments)
+@pytest.mark.parametrize("delay_ms, duration_seconds", [(200, 20), ("200", "20"), (200.0, "20.0")])
+def test_az_application_slowdown_runs_the_latency_document_on_the_instances_of_the_az(
+        fis, delay_ms, duration_seconds):
     document = {"DelayMilliseconds": "200", "JitterMilliseconds": "0", "Sources": "us-east-1a",
                 "TrafficType": "egress", "FlowsPercent": "100", "DurationSeconds": "20", "InstallDependencies": "True"}
     expected = {
@@ -96,7 +99,8 @@ def test_az_application_slowdown_runs_the_latency_document_on_the_instances_of_t
             "parameters": {"documentArn": "arn:aws:ssm:us-east-1::document/AWSFIS-Run-Network-Latency-Sources",
                            "documentParameters": json.dumps(document), "duration": "PT60S"}}}}
     _queue_run(fis, expected, "aws:ssm:send-command", "LatencyForEC2")
-    result = fis_actions.az_application_slowdown("us-east-1a", duration_seconds=20, configuration=CONFIG, **FAST)
+    result = fis_actions.az_application_slowdown("us-east-1a", delay_ms=delay_ms, duration_seconds=duration_seconds,
+                                                 configuration=CONFIG, **FAST)
     impairment = result["impairment"]
     assert (impairment["delay_ms"], impairment["direction"], impairment["duration_seconds"]) == (200, "to", 20.0)
     assert result["fault"] == "fis-az-application-slowdown"
@@ -128,6 +132,12 @@ def test_cross_az_traffic_slowdown_sends_loss_toward_the_other_azs(fis):
      "scope 's3'"),
     (lambda: fis_actions.az_application_slowdown("us-east-1a", delay_ms=0, configuration=CONFIG),
      "delay_ms must be a number above 0"),
+    (lambda: fis_actions.az_application_slowdown("us-east-1a", delay_ms="slow", configuration=CONFIG),
+     "delay_ms must be a number above 0, not 'slow'"),
+    (lambda: fis_actions.cross_az_traffic_slowdown("us-east-1a", duration_seconds="nan", configuration=CONFIG),
+     "duration_seconds must be a number above 0, not 'nan'"),
+    (lambda: fis_actions.cross_az_traffic_slowdown("us-east-1a", loss_percent=True, configuration=CONFIG),
+     "loss_percent must be a number above 0, not True"),
     (lambda: fis_actions.az_application_slowdown("us-east-1a", duration_seconds=50_000, configuration=CONFIG),
      "more than FIS's 12 h"),
     (lambda: fis_actions.cross_az_traffic_slowdown("us-east-1a", loss_percent=150, configuration=CONFIG),

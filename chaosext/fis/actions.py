@@ -233,7 +233,8 @@ def az_application_slowdown(availability_zone: str = PRIMARY, delay_ms: int = 20
     `availability_zone` "primary" (default): the AZ of the configured primaries. Returns the
     impairment fault once the experiment ended.
     """
-    _positive(delay_ms=delay_ms, duration_seconds=duration_seconds)
+    checked = _positive(delay_ms=delay_ms, duration_seconds=duration_seconds)
+    delay_ms, duration_seconds = checked["delay_ms"], checked["duration_seconds"]
     zone = resolve_zone(availability_zone, configuration, secrets)
     plan = Plan(zone, f"egress of the shop's instances in {zone} toward {zone} (+{delay_ms:g} ms)",
                 float(duration_seconds), direction="to", delay_ms=delay_ms, jitter_ms=jitter_ms)
@@ -257,7 +258,8 @@ def cross_az_traffic_slowdown(availability_zone: str = PRIMARY, loss_percent: in
     The other AZs: `source_availability_zones`, else every AZ the configured DB instance and
     cache nodes are in, except this one. Returns the impairment fault once the experiment ended.
     """
-    _positive(loss_percent=loss_percent, duration_seconds=duration_seconds)
+    checked = _positive(loss_percent=loss_percent, duration_seconds=duration_seconds)
+    loss_percent, duration_seconds = checked["loss_percent"], checked["duration_seconds"]
     if loss_percent > 100:
         raise ActivityError(f"loss_percent {loss_percent} is more than 100")
     zone = resolve_zone(availability_zone, configuration, secrets)
@@ -274,12 +276,21 @@ def cross_az_traffic_slowdown(availability_zone: str = PRIMARY, loss_percent: in
                    poll_interval, measure_data_plane, dry_run, configuration, secrets)
 
 
-def _positive(**values) -> None:
+def _positive(**values) -> Dict[str, float]:
+    """Each value as a number above 0 (a numeric string from an experiment's environment
+    configuration counts; whole numbers stay ints for the SSM documents), or a one-line refusal."""
+    numbers = {}
     for name, value in values.items():
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+        try:
+            number = float(value) if not isinstance(value, bool) else float("nan")
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not number > 0:  # NaN fails too
             raise ActivityError(f"{name} must be a number above 0, not {value!r}")
-    if values.get("duration_seconds", 0) > 43_200:
+        numbers[name] = int(number) if number.is_integer() else number
+    if numbers.get("duration_seconds", 0) > 43_200:
         raise ActivityError(f"duration_seconds {values['duration_seconds']} is more than FIS's 12 h (43200)")
+    return numbers
 
 
 def _region(configuration: Configuration, secrets: Secrets) -> str:
