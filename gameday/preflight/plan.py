@@ -90,8 +90,10 @@ def _fis_impairment_row(n: int, action: Dict[str, Any], context: Context) -> Row
         what = fis_impairment.describe(func, args, named)
     except GamedayError as exc:
         return Row("plan", f"impairment {n}", FAIL, str(exc))
+    waits = args.get("wait", True) not in (False, "false")
     return Row("plan", f"impairment {n}", INFO, f"{ACTIVITIES[func]} on {zone}: {what}, through AWS FIS; "
-               "the run waits for the experiment's end (the rollback stops it early)")
+               + ("the run waits for the experiment's end" if waits else "the experiment ends by itself")
+               + " (the rollback stops it early)")
 
 
 def _impairment_row(n: int, action: Dict[str, Any], context: Context) -> Row:
