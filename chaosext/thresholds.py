@@ -23,6 +23,8 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, Iterable, Mapping, Optional, Sequence
 
+from chaoslib import substitute_dict
+
 from chaosext.errors import GamedayError
 from chaosext.fault_model import ACTIVITIES, CATALOGUE, service_of_data_plane
 from groundfloor.timefmt import duration_seconds
@@ -131,7 +133,8 @@ def redundancy_timeout(configuration: Optional[Mapping[str, Any]], given: Any = 
 def _activity_seconds(activity: Dict[str, Any], configuration: Mapping[str, Any]) -> float:
     provider = activity.get("provider") or {}
     func = provider.get("func")
-    args = provider.get("arguments") or {}
+    # "${name}" arguments as `chaos run` resolves them (a cut of ${cut_duration} lasts that long)
+    args = substitute_dict(dict(provider.get("arguments") or {}), dict(configuration))
     if func in ACTIVITIES:
         declared = CATALOGUE[ACTIVITIES[func]]
         seconds = fault_timeout(configuration, declared.name, None, args.get("timeout"),

@@ -31,13 +31,14 @@ from .request import RunRequest
 from .verdict import finish, journal_verdict, verdict_table
 from groundfloor import run_files
 
-__all__ = ["catalog", "resolve", "load_and_validate", "apply_overrides", "load_layout", "check_gate",
+__all__ = ["catalog", "doc_page", "resolve", "load_and_validate", "apply_overrides", "load_layout", "check_gate",
            "target_env", "game_day", "finish", "journal_verdict", "verdict_table", "write_target"]
 
 # package data, so an installed wheel lists the same catalogue as a checkout (experiments/ there)
 EXPERIMENTS_DIR = Path(str(importlib.resources.files("gameday").joinpath("experiments")))
 LOAD_CONTROL = "chaosext.load.control"
 PHASES_CONTROL = "chaosext.progress"
+FIS_VARIANT = "-fis"  # suffix of an experiment that runs its sibling's fault through AWS FIS
 
 
 def catalog() -> List[dict]:
@@ -46,8 +47,19 @@ def catalog() -> List[dict]:
     for path in sorted(EXPERIMENTS_DIR.glob("*.json")):
         data = json.loads(path.read_text())
         entries.append({"name": path.stem, "title": data.get("title", ""), "path": str(path),
-                        "description": data.get("description", ""), "tags": data.get("tags", [])})
+                        "description": data.get("description", ""), "tags": data.get("tags", []),
+                        "doc": doc_page(path.stem)})
     return entries
+
+
+def doc_page(name: str) -> str:
+    """The page of docs/experiments/ that documents an experiment: its own, except that an FIS
+    variant (`<sibling>-fis`) is the "On AWS" part of its lab sibling's page, so one page tells
+    both forms of a fault apart."""
+    sibling = name.removesuffix(FIS_VARIANT)
+    if sibling != name and (EXPERIMENTS_DIR / f"{sibling}.json").is_file():
+        return f"docs/experiments/{sibling}.md"
+    return f"docs/experiments/{name}.md"
 
 
 def resolve(name_or_path: str) -> Path:

@@ -230,7 +230,7 @@ def test_each_experiment_page_lists_the_iam_actions_of_the_one_iam_source():
     from gameday import iam
     for entry in run.catalog():
         spec = json.loads(Path(entry["path"]).read_text())
-        page = (ROOT / "docs" / "experiments" / f"{entry['name']}.md").read_text()
+        page = (ROOT / entry["doc"]).read_text()
         assert iam.experiment_line(spec, entry["name"]) in page, entry["name"]
     gameday = json.loads(Path(run.resolve("gameday")).read_text())
     assert "elasticache:CreateCacheCluster" in iam.experiment_actions(gameday)  # its rollback's

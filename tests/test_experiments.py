@@ -50,7 +50,7 @@ def test_the_catalogue_has_the_six_game_days():
 def test_experiment_is_valid_documented_and_uses_ranges_not_sets(name):
     experiment = json.loads((run.EXPERIMENTS_DIR / f"{name}.json").read_text())
     ensure_experiment_is_valid(experiment)
-    assert (ROOT / "docs" / "experiments" / f"{name}.md").is_file()
+    assert (ROOT / run.doc_page(name)).is_file()
     for probe, tolerance in list_tolerances(experiment):
         # a 2-element list is an inclusive range in chaostoolkit-lib, never a set of allowed values
         assert len(tolerance) == 2 and all(isinstance(x, (int, float)) for x in tolerance), probe

@@ -82,7 +82,10 @@ def test_the_ledger_carries_the_impairment_with_its_end(fis, monkeypatch, tmp_pa
     assert ended["impairment"]["ended_at"] == "2026-12-06T15:01:01.000Z"
 
 
-def test_az_application_slowdown_runs_the_latency_document_on_the_instances_of_the_az(fis):
+# numbers, or the strings an experiment's environment configuration gives (the -fis experiments)
+@pytest.mark.parametrize("delay_ms, duration_seconds", [(200, 20), ("200", "20"), (200.0, "20.0")])
+def test_az_application_slowdown_runs_the_latency_document_on_the_instances_of_the_az(
+        fis, delay_ms, duration_seconds):
     document = {"DelayMilliseconds": "200", "JitterMilliseconds": "0", "Sources": "us-east-1a",
                 "TrafficType": "egress", "FlowsPercent": "100", "DurationSeconds": "20", "InstallDependencies": "True"}
     expected = {
@@ -96,7 +99,8 @@ def test_az_application_slowdown_runs_the_latency_document_on_the_instances_of_t
             "parameters": {"documentArn": "arn:aws:ssm:us-east-1::document/AWSFIS-Run-Network-Latency-Sources",
                            "documentParameters": json.dumps(document), "duration": "PT60S"}}}}
     _queue_run(fis, expected, "aws:ssm:send-command", "LatencyForEC2")
-    result = fis_actions.az_application_slowdown("us-east-1a", duration_seconds=20, configuration=CONFIG, **FAST)
+    result = fis_actions.az_application_slowdown("us-east-1a", delay_ms=delay_ms, duration_seconds=duration_seconds,
+                                                 configuration=CONFIG, **FAST)
     impairment = result["impairment"]
     assert (impairment["delay_ms"], impairment["direction"], impairment["duration_seconds"]) == (200, "to", 20.0)
     assert result["fault"] == "fis-az-application-slowdown"
@@ -128,6 +132,12 @@ def test_cross_az_traffic_slowdown_sends_loss_toward_the_other_azs(fis):
      "scope 's3'"),
     (lambda: fis_actions.az_application_slowdown("us-east-1a", delay_ms=0, configuration=CONFIG),
      "delay_ms must be a number above 0"),
+    (lambda: fis_actions.az_application_slowdown("us-east-1a", delay_ms="slow", configuration=CONFIG),
+     "delay_ms must be a number above 0, not 'slow'"),
+    (lambda: fis_actions.cross_az_traffic_slowdown("us-east-1a", duration_seconds="nan", configuration=CONFIG),
+     "duration_seconds must be a number above 0, not 'nan'"),
+    (lambda: fis_actions.cross_az_traffic_slowdown("us-east-1a", loss_percent=True, configuration=CONFIG),
+     "loss_percent must be a number above 0, not True"),
     (lambda: fis_actions.az_application_slowdown("us-east-1a", duration_seconds=50_000, configuration=CONFIG),
      "more than FIS's 12 h"),
     (lambda: fis_actions.cross_az_traffic_slowdown("us-east-1a", loss_percent=150, configuration=CONFIG),
@@ -196,3 +206,48 @@ def test_the_load_bound_counts_the_impairment_s_length_before_its_recovery_wait(
         {"method": [dict(method[0], provider=dict(method[0]["provider"], arguments={"duration": "PT1M"}))]})
     assert cut - base == 540
     assert thresholds.experiment_seconds({"method": slow}) >= 120
+
+
+class _PlanContext:
+    """The preflight's view of one FIS network action: resolved arguments, the primaries' AZs read."""
+
+    def __init__(self, func, arguments, primary_azs=None):
+        self.actions = [{"phase": "method", "func": f"chaosext.fis.actions.{func}", "arguments": arguments,
+                         "background": False}]
+        self.facts = {"primary_azs": primary_azs or {}}
+        self.spec, self.run_id = {}, "run-1"
+
+    def setting(self, key, default=None):
+        return {"db_instance_id": "shop-db", "replication_group_id": "shop-cache"}.get(key, default)
+
+    def load_arguments(self):
+        return None
+
+
+def test_the_preflight_plans_each_fis_network_fault_or_fails_on_its_bad_input():
+    from gameday.preflight import plan as preflight_plan
+    from gameday.preflight.table import FAIL, INFO
+    both_in_b = {"shop-db": "us-east-1b", "shop-cache": "us-east-1b"}
+    cut = _PlanContext("disrupt_az_connectivity", {"availability_zone": "primary", "duration": "PT1M",
+                                                   "scope": "all"}, both_in_b)
+    [row] = [r for r in preflight_plan.plan_rows(cut, "http://shop") if r.item == "impairment 1"]
+    assert row.status == INFO
+    assert row.detail.startswith("fis-az-connectivity-disruption on us-east-1b now (the AZ of the primaries "
+                                 "of shop-db and shop-cache, resolved again when it starts): every flow into "
+                                 "and out of the tagged subnets of us-east-1b for PT1M, through AWS FIS")
+    slow = _PlanContext("az_application_slowdown", {"availability_zone": "us-east-1a", "delay_ms": "200",
+                                                    "duration_seconds": "20"})
+    row = preflight_plan._impairment_row(1, slow.actions[0], slow)
+    assert row.detail.startswith("fis-az-application-slowdown on us-east-1a: +200 ms on what the tagged "
+                                 "instances in us-east-1a send toward us-east-1a for 20 s")
+    unread = _PlanContext("cross_az_traffic_slowdown", {"availability_zone": "primary", "loss_percent": "15",
+                                                        "duration_seconds": "20"})
+    row = preflight_plan._impairment_row(1, unread.actions[0], unread)
+    assert "on an AZ to resolve" in row.detail and "15 % loss on what the tagged instances in that AZ" in row.detail
+    for func, arguments, words in (
+            ("disrupt_az_connectivity", {"duration": "PT30S"}, "between PT1M and PT12H"),
+            ("az_application_slowdown", {"duration_seconds": "abc"}, "duration_seconds must be a number above 0"),
+            ("cross_az_traffic_slowdown", {"loss_percent": "150"}, "loss_percent 150 is more than 100")):
+        bad = _PlanContext(func, arguments, both_in_b)
+        row = preflight_plan._impairment_row(1, bad.actions[0], bad)
+        assert row.status == FAIL and words in row.detail, row.detail

@@ -138,6 +138,12 @@ def test_shipped_suites_are_valid_and_nightly_skips_lab_only_on_aws():
     assert list(skipped) == ["db-primary-crash", "az-network-slowdown", "cross-az-packet-loss",
                              "cache-latency", "az-network-isolation"]
     assert "runs only on the lab" in skipped["db-primary-crash"]
+    # the gray failures run on AWS through FIS, each right after its lab-only sibling
+    ran = [e.name for e in nightly_aws.entries if not e.skip_reason]
+    for sibling in ("az-network-slowdown", "cross-az-packet-loss", "az-network-isolation"):
+        assert f"{sibling}-fis" in ran
+        names = [e.name for e in nightly_aws.entries]
+        assert names.index(f"{sibling}-fis") == names.index(sibling) + 1
 
 
 # ------------------------------------------------------------------ score
@@ -311,7 +317,7 @@ def test_dry_run_runs_every_preflight_and_prints_one_plan(tmp_path, reports, mon
 
     monkeypatch.setattr(runner, "run_experiment", preflight)
     code, out, _ = run_cli(["suite", "nightly", "--target", "aws", "--dry-run"], capsys)
-    assert code == 2 and all(dry for _, dry in seen) and len(seen) == 6
+    assert code == 2 and all(dry for _, dry in seen) and len(seen) == 9  # 6 failovers + 3 FIS gray failures
     plan = out[out.index("suite nightly on the aws"):]
     assert "elasticache-test-failover" in plan and "NOT READY" in plan
     assert "db-primary-crash" in plan and "SKIP" in plan and "runs only on the lab" in plan

@@ -131,3 +131,12 @@ def test_an_explicit_load_bound_shorter_than_the_experiment_is_kept_but_warned(c
     assert control._bound({"max_duration": "auto"}) > 360
     control.configure_control(configuration={}, experiment=None)
     assert control._bound({"max_duration": "auto"}) is None  # LoadSettings' own default
+
+
+def test_the_load_bound_covers_an_fis_cut_as_long_as_its_configuration_asks():
+    """The FIS isolation's duration is "${cut_duration}": resolved from the configuration, a
+    30-minute cut on AWS keeps the shoppers running for all of it."""
+    experiment = json.loads((ROOT / "experiments" / "az-network-isolation-fis.json").read_text())
+    short = load_configuration(experiment["configuration"])
+    long = {**short, "cut_duration": "PT30M"}
+    assert thresholds.experiment_seconds(experiment, long) - thresholds.experiment_seconds(experiment, short) == 1740

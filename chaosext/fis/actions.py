@@ -19,7 +19,7 @@ from chaosext.aws import aws_client
 from chaosext.errors import ActivityError
 from chaosext.fault_model import FaultSpec, service_of_data_plane, spec
 from chaosext.fis import templates
-from chaosext.fis.impairment import ImpairmentRun, Plan
+from chaosext.fis.impairment import ImpairmentRun, Plan, checked_cut, positive_numbers
 from chaosext.fis.placement import PRIMARY, node_zones, resolve_zone
 from chaosext.fis.experiment import FisRun, stop_live, stop_one
 from chaosext.guardrails import DEFAULT_ALLOW_TAG
@@ -183,14 +183,6 @@ def _impair(fault: str, plan: Plan, template: Dict[str, Any], method: str, role_
     return run.run(method, wait, timeout, poll_interval, measure_data_plane, dry_run)
 
 
-def _seconds(duration: str) -> float:
-    seconds = templates.duration_seconds(duration)
-    if seconds is None or not 60 <= seconds <= 43_200:
-        raise ActivityError(f"duration {duration!r} must be an ISO-8601 duration between PT1M and PT12H "
-                            "(FIS network actions last one minute to 12 hours)")
-    return seconds
-
-
 def disrupt_az_connectivity(availability_zone: str = PRIMARY, duration: str = "PT1M", scope: str = "all",
                             tags: Optional[Dict[str, str]] = None, role_arn: Optional[str] = None,
                             wait: bool = True, timeout: Optional[float] = None, poll_interval: float = 0.5,
@@ -205,10 +197,7 @@ def disrupt_az_connectivity(availability_zone: str = PRIMARY, duration: str = "P
     impairment fault with `impairment` and each service's `time_to_recover_seconds` from the
     end of the cut.
     """
-    seconds = _seconds(duration)
-    if scope not in ("all", "availability-zone"):
-        raise ActivityError(f"scope {scope!r}: this action cuts an AZ with scope 'all' or "
-                            "'availability-zone' (other scopes name AWS endpoints, not an AZ)")
+    seconds = checked_cut(duration, scope)
     zone = resolve_zone(availability_zone, configuration, secrets)
     cut = scope == "availability-zone"
     plan = Plan(zone, f"every flow between the subnets of {zone} and the other AZs" if cut
@@ -233,7 +222,8 @@ def az_application_slowdown(availability_zone: str = PRIMARY, delay_ms: int = 20
     `availability_zone` "primary" (default): the AZ of the configured primaries. Returns the
     impairment fault once the experiment ended.
     """
-    _positive(delay_ms=delay_ms, duration_seconds=duration_seconds)
+    checked = positive_numbers(delay_ms=delay_ms, duration_seconds=duration_seconds)
+    delay_ms, duration_seconds = checked["delay_ms"], checked["duration_seconds"]
     zone = resolve_zone(availability_zone, configuration, secrets)
     plan = Plan(zone, f"egress of the shop's instances in {zone} toward {zone} (+{delay_ms:g} ms)",
                 float(duration_seconds), direction="to", delay_ms=delay_ms, jitter_ms=jitter_ms)
@@ -257,9 +247,8 @@ def cross_az_traffic_slowdown(availability_zone: str = PRIMARY, loss_percent: in
     The other AZs: `source_availability_zones`, else every AZ the configured DB instance and
     cache nodes are in, except this one. Returns the impairment fault once the experiment ended.
     """
-    _positive(loss_percent=loss_percent, duration_seconds=duration_seconds)
-    if loss_percent > 100:
-        raise ActivityError(f"loss_percent {loss_percent} is more than 100")
+    checked = positive_numbers(loss_percent=loss_percent, duration_seconds=duration_seconds)
+    loss_percent, duration_seconds = checked["loss_percent"], checked["duration_seconds"]
     zone = resolve_zone(availability_zone, configuration, secrets)
     others = [z for z in (source_availability_zones or node_zones(configuration, secrets)) if z != zone]
     if not others:
@@ -272,14 +261,6 @@ def cross_az_traffic_slowdown(availability_zone: str = PRIMARY, loss_percent: in
     return _impair("fis-cross-az-traffic-slowdown", plan, template, "FIS cross-AZ traffic slowdown "
                    "(aws:ssm:send-command AWSFIS-Run-Network-Packet-Loss-Sources)", role_arn, wait, timeout,
                    poll_interval, measure_data_plane, dry_run, configuration, secrets)
-
-
-def _positive(**values) -> None:
-    for name, value in values.items():
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-            raise ActivityError(f"{name} must be a number above 0, not {value!r}")
-    if values.get("duration_seconds", 0) > 43_200:
-        raise ActivityError(f"duration_seconds {values['duration_seconds']} is more than FIS's 12 h (43200)")
 
 
 def _region(configuration: Configuration, secrets: Secrets) -> str:

@@ -1,8 +1,10 @@
 """The exact plan of a run, as rows: the load, what the steady-state checks write, each fault
 and rollback with its resolved target, and the mark the run's orders carry."""
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from chaosext.errors import GamedayError
+from chaosext.fault_model import ACTIVITIES
+from chaosext.fis import impairment as fis_impairment
 from chaosext.network.plan import ask
 from chaosext.shop.marker import order_note
 
@@ -57,8 +59,47 @@ IMPAIRMENT_ARGS = ("availability_zone", "delay_ms", "jitter_ms", "loss_percent",
                    "fault")
 
 
+# FIS network activities (run on the lab and on AWS): their blast radius is planned the same way
+FIS_IMPAIRMENTS = {f"chaosext.fis.actions.{f}" for f in ("disrupt_az_connectivity", "az_application_slowdown",
+                                                          "cross_az_traffic_slowdown")}
+
+
+def _primaries_now(context: Context, resources: List[str]) -> Optional[str]:
+    """The one AZ the preflight found the primaries of `resources` in, or None."""
+    now = {(context.facts.get("primary_azs") or {}).get(r) for r in resources}
+    return now.pop() if len(now) == 1 and None not in now else None
+
+
+def _primaries_az(context: Context, resources: List[str]) -> str:
+    """The AZ of the primaries as the preflight read them, said as a plan (it is resolved again
+    when the fault starts)."""
+    now = _primaries_now(context, resources)
+    return ((f"{now} now" if now else "an AZ to resolve")
+            + f" (the AZ of the primaries of {' and '.join(resources)}, resolved again when it starts)")
+
+
+def _fis_impairment_row(n: int, action: Dict[str, Any], context: Context) -> Row:
+    """The blast radius of one FIS network fault, or its bad input as a FAIL row."""
+    func, args = action["func"].rsplit(".", 1)[-1], action["arguments"]
+    wanted = args.get("availability_zone", "primary")
+    resources = [r for r in (context.setting("db_instance_id"), context.setting("replication_group_id")) if r]
+    zone, named = wanted, wanted
+    if wanted == "primary":
+        zone, named = _primaries_az(context, resources), _primaries_now(context, resources) or "that AZ"
+    try:
+        what = fis_impairment.describe(func, args, named)
+    except GamedayError as exc:
+        return Row("plan", f"impairment {n}", FAIL, str(exc))
+    waits = args.get("wait", True) not in (False, "false")
+    return Row("plan", f"impairment {n}", INFO, f"{ACTIVITIES[func]} on {zone}: {what}, through AWS FIS; "
+               + ("the run waits for the experiment's end" if waits else "the experiment ends by itself")
+               + " (the rollback stops it early)")
+
+
 def _impairment_row(n: int, action: Dict[str, Any], context: Context) -> Row:
     """The blast radius of one network impairment: which AZ, which flows, for how long."""
+    if action.get("func") in FIS_IMPAIRMENTS:
+        return _fis_impairment_row(n, action, context)
     args = action["arguments"]
     try:
         wanted = ask(**{k: args[k] for k in IMPAIRMENT_ARGS if k in args})
@@ -67,10 +108,7 @@ def _impairment_row(n: int, action: Dict[str, Any], context: Context) -> Row:
     resources = [r for r in (context.setting("db_instance_id"), context.setting("replication_group_id")) if r]
     if wanted.service == "cache":
         resources = resources[1:]
-    now = {(context.facts.get("primary_azs") or {}).get(r) for r in resources}
-    az = wanted.availability_zone or (
-        (f"{now.pop()} now" if len(now) == 1 and None not in now else "an AZ to resolve")
-        + f" (the AZ of the primaries of {' and '.join(resources)}, resolved again when it starts)")
+    az = wanted.availability_zone or _primaries_az(context, resources)
     ends = "; the run waits for its end" if args.get("wait", True) not in (False, "false") else \
         "; it ends by itself (or at the rollback)"
     return Row("plan", f"impairment {n}", INFO, f"{wanted.fault} on {az}: "
@@ -82,7 +120,8 @@ def plan_rows(context: Context, shop_url: str) -> List[Row]:
     rows = [_load_row(context, shop_url)] + _steady_rows(context)
     for n, action in enumerate([a for a in context.actions if a["phase"] == "method"], 1):
         rows.append(Row("plan", f"method {n}", INFO, _activity_text(action)))
-    impairments = [a for a in context.actions if a["phase"] == "method" and a["func"] == IMPAIRMENT]
+    impairments = [a for a in context.actions if a["phase"] == "method"
+                   and (a["func"] == IMPAIRMENT or a["func"] in FIS_IMPAIRMENTS)]
     rows += [_impairment_row(n, a, context) for n, a in enumerate(impairments, 1)]
     for n, action in enumerate([a for a in context.actions if a["phase"] == "rollback"], 1):
         rows.append(Row("plan", f"rollback {n}", INFO, _activity_text(action)))
