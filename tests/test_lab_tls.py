@@ -20,7 +20,12 @@ from woolab import manage, tls
 from woolab.measure import EndpointWriter
 
 pytestmark = pytest.mark.lab
-EXPERIMENTS = sorted(p.stem for p in run.EXPERIMENTS_DIR.glob("*.json"))
+# Every failover-shaped experiment of an instance lab: the encrypted paths are the clients' and the
+# replicas'; gray failures (tag "impairment") act on bytes, encrypted or not, and run on the plain
+# lab (test_network_experiments.py, test_fis_network_experiments.py); DB-cluster experiments need
+# a cluster lab (test_lab_cluster.py).
+EXPERIMENTS = sorted(p.stem for p in run.EXPERIMENTS_DIR.glob("*.json")
+                     if not {"impairment", "db-cluster"} & set(json.loads(p.read_text()).get("tags", [])))
 
 
 def node_ip(lab, role: str) -> str:
