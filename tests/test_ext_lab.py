@@ -13,7 +13,7 @@ from groundfloor.timefmt import parse_time
 
 pytestmark = pytest.mark.lab
 
-TOLERANCE = 0.25  # seconds: measured vs ground truth (issue 6 target)
+TOLERANCE = 0.25  # seconds: measured vs ground truth (the pack's RTO accuracy target)
 WAIT = {"timeout": 90, "poll_interval": 0.2}
 
 

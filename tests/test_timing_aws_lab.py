@@ -39,7 +39,9 @@ def test_gameday_passes_at_aws_timescales_with_rtos_in_the_profile_and_measured_
     ranges = {"rds-force-failover": aws.db_failover_seconds, "elasticache-test-failover": aws.cache_failover_seconds}
     for fault in summary["faults"]:
         low, high = ranges[fault["fault"]]
-        assert low <= fault["rto_seconds"] <= high + 3, fault  # + name resolution, reconnect, first write
+        # + name resolution, reconnect, first write; the RTO is the middle of an interval about
+        # 0.1 s wide (docs/reports.md), so it may read up to half of that under the outage itself
+        assert low - 0.1 <= fault["rto_seconds"] <= high + 3, fault
         injected = parse_time(fault["injected_at"]).timestamp()
         truth = next(e["time"] for e in events if e["source_type"] == "lab" and e["time"] >= injected
                      and e["message"].startswith("endpoint writable"))
