@@ -18,7 +18,7 @@ from ..errors import LabInvalidState, LabNotFound
 from ..parts import LabParts
 from ..state import DbCluster, Endpoint
 from .failover import DbMechanics
-from .setup import create_users, gtid_seqs, replicate, server_version, start_nodes
+from .setup import gtid_seqs, replicate, start_replicated
 
 log = logging.getLogger("woolab")
 
@@ -30,11 +30,7 @@ def start_cluster(parts: LabParts) -> None:
     record the cluster."""
     cfg = parts.config
     names = list(MEMBER_NAMES)
-    nodes = start_nodes(parts, names, ("writer", "reader"))
-    create_users(parts, names[0])
-    for name in names[1:]:
-        replicate(parts, name, names[0], nodes[names[0]], gtid_mode="slave_pos")
-    version = server_version(parts, names[0])
+    nodes, version = start_replicated(parts, names, ("writer", "reader"))
     with parts.state.lock:
         parts.state.clusters[DB_CLUSTER_ID] = DbCluster(
             id=DB_CLUSTER_ID, engine="mariadb", engine_version=version,

@@ -34,17 +34,23 @@ def start_db(parts: LabParts) -> None:
     """Start every node, create the users and schemas, start replication; record the instance."""
     cfg = parts.config
     names = list(NODE_NAMES if cfg.db_multi_az else NODE_NAMES[:1])
-    nodes = start_nodes(parts, names, ("primary", "standby"))
-    create_users(parts, names[0])
-    for name in names[1:]:
-        replicate(parts, name, names[0], nodes[names[0]], gtid_mode="slave_pos")
-    version = server_version(parts, names[0])
+    nodes, version = start_replicated(parts, names, ("primary", "standby"))
     with parts.state.lock:
         parts.state.db[DB_INSTANCE_ID] = DbInstance(
             id=DB_INSTANCE_ID, engine="mariadb", engine_version=version,
             multi_az=cfg.db_multi_az, endpoint=Endpoint(cfg.db_endpoint_name, cfg.db_endpoint_port),
             primary=names[0], standby=names[1] if len(names) > 1 else None, nodes=nodes,
             endpoint_node=names[0], ca_certificate=ca_details(lab_tls(cfg)))
+
+
+def start_replicated(parts: LabParts, names: list, roles: tuple) -> tuple:
+    """Start the nodes, create the users on the first, make every other one its replica; the
+    nodes and the server's version (a Multi-AZ instance and a DB cluster start alike)."""
+    nodes = start_nodes(parts, names, roles)
+    create_users(parts, names[0])
+    for name in names[1:]:
+        replicate(parts, name, names[0], nodes[names[0]], gtid_mode="slave_pos")
+    return nodes, server_version(parts, names[0])
 
 
 def start_nodes(parts: LabParts, names: list, roles: tuple) -> dict:
