@@ -23,6 +23,7 @@ from .cache.failover import CacheMechanics
 from .convergence import Healer
 from .db.cluster import ClusterMechanics, most_up_to_date
 from .db.failover import DbMechanics
+from . import servers
 from .parts import LabParts
 
 log = logging.getLogger("woolab")
@@ -71,8 +72,7 @@ class HealthMonitor:
         if not pid_alive(pid):
             return False
         try:
-            conn = pymysql.connect(unix_socket=str(self.parts.config.path("run", name + ".sock")), user="root",
-                                   password="", connect_timeout=0.5, read_timeout=1.0)
+            conn = servers.mysql_root(self.parts.config.path("run"), name, timeout=0.5, read_timeout=1.0)
         except pymysql.MySQLError:
             return False
         conn.close()
