@@ -21,7 +21,7 @@ def _replication_healthy(config, state_dir: Path) -> bool:
     import pymysql
     snap = manage.call(config, "/_lab/status")
     standby = snap["db_instances"]["shop-db"]["standby"]
-    conn = pymysql.connect(unix_socket=str(state_dir / "run" / f"{standby}.sock"), user="root", password="",
+    conn = pymysql.connect(ssl_disabled=True, unix_socket=str(state_dir / "run" / f"{standby}.sock"), user="root", password="",
                            connect_timeout=5, read_timeout=10)
     try:
         with conn.cursor(pymysql.cursors.DictCursor) as cur:

@@ -85,7 +85,7 @@ def db_order_keys(lab, ids: Iterable[int]) -> Dict[int, str]:
     if not ids:
         return {}
     env = lab.env
-    conn = pymysql.connect(host=lab.resolve(env["GAMEDAY_MYSQL_HOST"]), port=int(env["GAMEDAY_MYSQL_PORT"]),
+    conn = pymysql.connect(ssl_disabled=True, host=lab.resolve(env["GAMEDAY_MYSQL_HOST"]), port=int(env["GAMEDAY_MYSQL_PORT"]),
                            user=env["GAMEDAY_MYSQL_USER"], password=env["GAMEDAY_MYSQL_PASSWORD"],
                            database=env["GAMEDAY_MYSQL_DATABASE"], connect_timeout=5)
     try:

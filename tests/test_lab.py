@@ -80,7 +80,7 @@ def test_db_failover_loses_no_acknowledged_commit_and_replication_recovers(lab):
     assert writer.lost() == []
     stored = len(writer.acked)
     standby = lab.snapshot()["db_instances"]["shop-db"]["standby"]
-    replica = pymysql.connect(unix_socket=str(lab.state_dir / "run" / f"{standby}.sock"), user="root", password="",
+    replica = pymysql.connect(ssl_disabled=True, unix_socket=str(lab.state_dir / "run" / f"{standby}.sock"), user="root", password="",
                               autocommit=True)
     assert poll_until(lambda: scalar(replica, "SELECT COUNT(*) FROM shop.lab_rpo") >= stored, 5, 0.1), \
         scalar(replica, "SELECT COUNT(*) FROM shop.lab_rpo")

@@ -58,7 +58,7 @@ def readers_of(cluster: dict) -> list:
 
 def connect(lab, name: str) -> pymysql.connections.Connection:
     host = Resolver(lab.env["GAMEDAY_DNS_SERVER"], cache_seconds=0).address(name)
-    return pymysql.connect(host=host, port=int(lab.env["GAMEDAY_MYSQL_PORT"]), user="shop",
+    return pymysql.connect(ssl_disabled=True, host=host, port=int(lab.env["GAMEDAY_MYSQL_PORT"]), user="shop",
                            password=lab.env["GAMEDAY_MYSQL_PASSWORD"], database="shop", autocommit=True,
                            connect_timeout=0.5, read_timeout=2, write_timeout=2)
 

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.lab
 
 
 def sql(lab, node: str, statement: str):
-    with pymysql.connect(unix_socket=str(lab.state_dir / "run" / f"{node}.sock"), user="root", password="",
+    with pymysql.connect(ssl_disabled=True, unix_socket=str(lab.state_dir / "run" / f"{node}.sock"), user="root", password="",
                          autocommit=True) as conn, conn.cursor() as cur:
         cur.execute(statement)
         return cur.fetchall()

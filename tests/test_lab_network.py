@@ -129,7 +129,7 @@ def test_blackhole_hangs_connections_keeps_the_processes_and_fails_nothing_over(
         sock.recv(10)
     sock.close()
     with pytest.raises(pymysql.err.OperationalError):  # no handshake within the connect timeout
-        pymysql.connect(host=lab.config.db_node_address(0), port=lab.config.db_endpoint_port, user="admin",
+        pymysql.connect(ssl_disabled=True, host=lab.config.db_node_address(0), port=lab.config.db_endpoint_port, user="admin",
                         password=lab.secrets["db_admin_password"], connect_timeout=1, read_timeout=1)
     changed = poll_until(lambda: [e for e in lab.events(since) if "ailover" in e["message"]
                                   or "primary" in e["message"]] or roles(lab) != before, 5, interval=0.25)

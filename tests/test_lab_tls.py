@@ -68,7 +68,7 @@ def plain_reply(port: int) -> bytes:
 
 
 def test_replication_and_sentinels_run_over_tls(tls_lab):
-    with pymysql.connect(unix_socket=str(tls_lab.state_dir / "run" / "shop-db-b.sock"), user="root",
+    with pymysql.connect(ssl_disabled=True, unix_socket=str(tls_lab.state_dir / "run" / "shop-db-b.sock"), user="root",
                          password="") as conn, conn.cursor(pymysql.cursors.DictCursor) as cur:
         cur.execute("SHOW SLAVE STATUS")
         status = cur.fetchone()
@@ -144,7 +144,7 @@ def test_db_failover_rebuilds_the_standby_with_replication_over_tls_and_loses_no
     wait_for(lambda: len(writer.acked) > acked + 20)
     writer.finish()
     assert writer.lost() == []
-    with pymysql.connect(unix_socket=str(tls_lab.state_dir / "run" / f"{before}.sock"), user="root",
+    with pymysql.connect(ssl_disabled=True, unix_socket=str(tls_lab.state_dir / "run" / f"{before}.sock"), user="root",
                          password="") as conn, conn.cursor(pymysql.cursors.DictCursor) as cur:
         cur.execute("SHOW SLAVE STATUS")  # the old primary is the new standby
         status = cur.fetchone()

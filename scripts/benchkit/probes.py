@@ -129,7 +129,8 @@ def _mysql_writer(env: dict) -> Callable[[str], None]:
     import pymysql
     options = {"port": int(env["GAMEDAY_MYSQL_PORT"]), "user": env["GAMEDAY_MYSQL_USER"],
                "password": env["GAMEDAY_MYSQL_PASSWORD"], "database": env["GAMEDAY_MYSQL_DATABASE"],
-               "connect_timeout": 0.1, "read_timeout": 0.1, "write_timeout": 0.1, "autocommit": True}
+               "connect_timeout": 0.1, "read_timeout": 0.1, "write_timeout": 0.1, "autocommit": True,
+               "ssl_disabled": True}  # loopback: no TLS context (CPU) per connection
 
     created = []
 
