@@ -175,6 +175,21 @@ def test_relay_forwards_unimpaired_then_delays_then_clears(relayed):
     assert _round_trip(server.port) < 0.05
 
 
+def test_relay_passes_megabytes_intact_and_an_end_of_stream_both_ways(relayed):
+    """More than the sockets' buffers hold (the relay must wait for the reader and stop reading
+    meanwhile), then a half-close: the echo server sees the end, echoes the rest, closes."""
+    server, relay, state = relayed
+    payload = bytes(range(256)) * 16384  # 4 MiB
+    with socket.create_connection(("127.0.99.1", server.port), timeout=10) as sock:
+        received = bytearray()
+        sender = threading.Thread(target=lambda: (sock.sendall(payload), sock.shutdown(socket.SHUT_WR)))
+        sender.start()
+        while chunk := sock.recv(65536):
+            received += chunk
+        sender.join(10)
+    assert bytes(received) == payload
+
+
 def test_relay_black_hole_hangs_without_reset_and_delivers_after_the_hold(relayed):
     server, relay, state = relayed
     sock = socket.create_connection(("127.0.99.1", server.port), timeout=5)
