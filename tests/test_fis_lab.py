@@ -15,6 +15,7 @@ import pytest
 import chaosext.fis.actions as fis_actions
 from groundfloor.supervisor import poll_until
 from groundfloor.timefmt import parse_time
+from test_experiments import primaries_in_one_az
 
 pytestmark = pytest.mark.lab
 
@@ -207,6 +208,7 @@ def _first_writable(lab, source_id, since):
 def test_the_az_power_interruption_measures_each_services_rto_like_ground_truth(lab_env, lab):
     """One FIS experiment fails both services over: one RTO per service, each one the lab's."""
     lab.wait_idle()
+    primaries_in_one_az(lab)
     conf = {**CONFIG, "db_instance_id": "shop-db", "replication_group_id": "shop-cache",
             **{key: lab_env[f"GAMEDAY_{key.upper()}"] for key in (
                 "mysql_host", "mysql_port", "mysql_user", "mysql_password", "mysql_database",
