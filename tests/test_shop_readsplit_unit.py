@@ -4,6 +4,7 @@ avoided, and that a reader that refuses costs a read on the writer. Refusals are
 ports, not mocks."""
 import socket
 
+import pymysql
 import pytest
 
 from woolab.shop import readsplit
@@ -117,3 +118,20 @@ def test_a_writer_connection_sends_the_requests_later_reads_to_the_writer():
         with pytest.raises(ServiceUnavailable), db.connection():
             pass
         assert reads.wrote and reads.target() == readsplit.WRITER
+
+
+def test_a_read_the_reader_fails_runs_again_on_the_writer():
+    """A reader that lags may lack a table or row the writer has: the read is repeated there."""
+    db, tried = _spied_database("127.0.0.2")
+    refusing_connect = db._connect
+
+    def reader_lacks_the_table(read_timeout=None, address=None):
+        if address == "127.0.0.2":
+            tried.append(address)
+            raise pymysql.err.ProgrammingError(1146, "Table 'shop.products' doesn't exist")
+        return refusing_connect(read_timeout, address)
+    db._connect = reader_lacks_the_table
+    reads = readsplit.RequestReads(may_use_reader=True)
+    with readsplit.request_scope(reads), pytest.raises(ServiceUnavailable):
+        db.read(lambda conn: None)
+    assert tried == ["127.0.0.2", "writer"] and reads.served == {readsplit.FALLBACK}

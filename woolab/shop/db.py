@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import ssl
-from typing import Callable, Iterator, Optional, TypeVar
+from typing import Callable, ContextManager, Iterator, Optional, TypeVar
 
 import pymysql
 from pymysql.err import Error as MySQLError
@@ -69,7 +69,7 @@ class Database:
             **options,
         )
 
-    def connection(self, read_timeout: Optional[float] = None):
+    def connection(self, read_timeout: Optional[float] = None) -> ContextManager[pymysql.connections.Connection]:
         """A writer connection for work that may write; the request's later reads then go to
         the writer too. Outages surface as ServiceUnavailable."""
         reads = readsplit.current()
@@ -79,7 +79,8 @@ class Database:
 
     def read(self, work: Callable[[pymysql.connections.Connection], T]) -> T:
         """Run the read-only `work(conn)` where the request's routing sends reads: the reader
-        endpoint, or the writer when pinned, after a write, or when the reader fails."""
+        endpoint, or the writer when pinned, after a write, or when the reader fails (cannot be
+        reached, or fails the read: a lagging reader may lack what the writer has)."""
         reads = readsplit.current()
         reader_host = self.config.db_reader_host
         if reader_host and reads.target() == readsplit.READER:
@@ -91,7 +92,7 @@ class Database:
                         result = work(conn)
                     reads.served.add(readsplit.READER)
                     return result
-            except (ServiceUnavailable, OSError) as exc:
+            except (ServiceUnavailable, MySQLError, OSError) as exc:  # e.g. a table not replicated yet
                 if address:
                     self.readers_down.mark(address)
                 log.warning("reader endpoint %s (%s) failed, reading from the writer: %s",

@@ -10,8 +10,8 @@ read/write-splitting ``db.php`` drop-ins do (HyperDB, LudicrousDB; docs/db-clust
   sends all of its reads to the primary (the drop-ins' ``send_reads_to_masters()``).
   Here a route opts in to the readers (``READER_ROUTES``: the catalogue); every other route is
   pinned to the writer, so a route added later is safe by default.
-- A reader that cannot be reached costs one read on the writer instead of an error (the
-  drop-ins try the next server of their read groups, the primary last), and its address is
+- A reader that cannot be reached, or fails the read, costs one read on the writer instead of
+  an error (the drop-ins try the next server of their read groups, the primary last), and its address is
   avoided for ``READER_DOWN_SECONDS`` (HyperDB marks a server down for 10 s), so a dead reader
   does not cost every read a connect timeout.
 
