@@ -8,12 +8,14 @@ runs against the lab's stand-in shop and a real store. Requests are named by jou
 statistics group per step. Right after an acknowledged checkout the shopper reads its order back
 through the Store API's order route (``order_received``: what the order-received page shows); an
 order the store answers it cannot find is a read-your-writes failure, error class
-``order_not_visible``. Measurement lives in :mod:`chaosext.load.recorder` (imported below), not in the tasks.
+``order_not_visible``. Measurement lives in :mod:`chaosext.load.recorder` (imported below),
+not in the tasks.
 
 Settings (command line or environment): ``--browse-weight`` ``--product-weight``
 ``--add-to-cart-weight`` ``--view-cart-weight`` ``--checkout-weight`` (integers, 0 disables a
-step), ``--order-received-check`` (1 default, 0 skips the read-back), ``--think-min``/``--think-max`` (seconds between steps), ``--request-timeout``, and the
-checkout address ``--address-country``/``--address-state``/``--address-postcode``/``--address-city``.
+step), ``--order-received-check`` (1 default, 0 skips the read-back), ``--think-min``/
+``--think-max`` (seconds between steps), ``--request-timeout``, and the checkout address
+``--address-country``/``--address-state``/``--address-postcode``/``--address-city``.
 Every task is tagged with its step name, so ``--tags checkout`` or ``--exclude-tags browse`` work.
 
 Run: ``locust -f loadtests/shopper.py --headless -u 20 -r 5 --run-time 1m --host http://shop``

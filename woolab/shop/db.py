@@ -2,8 +2,8 @@
 
 Reads that may go to a Multi-AZ DB cluster's reader endpoint go through :meth:`Database.read`,
 which asks :mod:`woolab.shop.readsplit` where the current request's reads belong and falls back
-to the writer when the reader cannot be reached. Connection loss, a read-only server and timeouts become ``ServiceUnavailable`` (503 with
-Retry-After), never a 500. PyMySQL 1.2 builds a new TLS context per connection when no TLS
+to the writer when the reader fails. Connection loss, a read-only server and timeouts become
+``ServiceUnavailable`` (503 with Retry-After), never a 500. PyMySQL 1.2 builds a new TLS context per connection when no TLS
 option is given (~20 ms CPU each), so TLS is off on loopback unless a CA bundle is configured,
 in which case one shared ``ssl.SSLContext`` serves every connection.
 """
@@ -60,7 +60,8 @@ class Database:
         c = self.config
         options = {"ssl": self._ssl} if self._ssl else {"ssl_disabled": True}
         return pymysql.connect(
-            host=address or self.resolver.address(c.db_host), port=c.db_port, user=c.db_user, password=c.db_password,
+            host=address or self.resolver.address(c.db_host), port=c.db_port, user=c.db_user,
+            password=c.db_password,
             database=c.db_name, charset="utf8mb4", autocommit=False,
             connect_timeout=c.db_connect_timeout,
             read_timeout=read_timeout or c.db_read_timeout,
