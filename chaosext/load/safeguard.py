@@ -23,8 +23,8 @@ Which steps a fault affects comes from configuration ``fault_affected_steps`` (s
 default: database faults affect ``checkout`` and ``order_received``, cache faults (and faults
 that declare no service) every step; a fault that touches several services affects the union of
 their steps. Its threshold is the largest of its services' ``rto_threshold_seconds``
-(chaosext.thresholds); a fault without one is allowed the default fault timeout (300 s). The services come from the
-ledger record (chaosext.fault_model), never from the fault's name. A fault
+(chaosext.thresholds); a fault without one is allowed the default fault timeout (300 s). The
+services come from the ledger record (chaosext.fault_model), never from the fault's name. A fault
 started without waiting (``wait: false``) has no recovery time in the ledger: it stays in flight,
 so rule 2 judges it once its threshold has passed.
 """

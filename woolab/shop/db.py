@@ -3,9 +3,10 @@
 Reads that may go to a Multi-AZ DB cluster's reader endpoint go through :meth:`Database.read`,
 which asks :mod:`woolab.shop.readsplit` where the current request's reads belong and falls back
 to the writer when the reader fails. Connection loss, a read-only server and timeouts become
-``ServiceUnavailable`` (503 with Retry-After), never a 500. PyMySQL 1.2 builds a new TLS context per connection when no TLS
-option is given (~20 ms CPU each), so TLS is off on loopback unless a CA bundle is configured,
-in which case one shared ``ssl.SSLContext`` serves every connection.
+``ServiceUnavailable`` (503 with Retry-After), never a 500. PyMySQL 1.2 builds a new TLS
+context per connection when no TLS option is given (~20 ms CPU each), so TLS is off on loopback
+unless a CA bundle is configured, in which case one shared ``ssl.SSLContext`` serves every
+connection.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import ssl
 from typing import Callable, ContextManager, Iterator, Optional, TypeVar
 
 import pymysql
+from pymysql.connections import Connection
 from pymysql.err import Error as MySQLError
 
 from groundfloor.resolve import Resolver
@@ -70,7 +72,7 @@ class Database:
             **options,
         )
 
-    def connection(self, read_timeout: Optional[float] = None) -> ContextManager[pymysql.connections.Connection]:
+    def connection(self, read_timeout: Optional[float] = None) -> ContextManager[Connection]:
         """A writer connection for work that may write; the request's later reads then go to
         the writer too. Outages surface as ServiceUnavailable."""
         reads = readsplit.current()
