@@ -42,6 +42,9 @@ class Answer:
     def failure(self, exc):
         self.failed = exc
 
+    def success(self):
+        self.succeeded = True
+
     def __enter__(self):
         return self
 
@@ -57,13 +60,16 @@ def cart(*ids):
 def shopper():
     """A Shopper's state and its own methods, the store answering from `shopper.answers`."""
     me = types.SimpleNamespace(cart={}, maybe_ordered={}, number=1, products=[7, 8],
-                               address=dict(Shopper.address), answers=[], seen=[])
-    for name in ("_check_cart", "add_to_cart", "view_cart", "checkout", "restart_session"):
+                               address=dict(Shopper.address), answers=[], seen=[],
+                               order_received_check=True)
+    for name in ("_check_cart", "add_to_cart", "view_cart", "checkout", "restart_session",
+                 "order_received"):
         setattr(me, name, types.MethodType(getattr(Shopper, name), me))
     me._remember = lambda response: None
 
     def call(method, path, step, body=None):
         answer = me.answers.pop(0)
+        answer.path = path
         me.seen.append((step, answer))
         return answer
     me._call = call
@@ -130,3 +136,44 @@ def test_an_add_that_got_no_answer_is_not_taken_for_acknowledged(shopper):
     assert shopper.add_to_cart() is False
     shopper.view_cart()  # 7 never made it: no loss, and nothing expected
     assert lost(shopper) == [] and shopper.cart == {}
+
+
+ORDER = {"order_id": 41, "order_key": "wc_order_abc", "status": "processing",
+         "payment_result": {"payment_status": "success"}}
+
+
+def test_an_acknowledged_order_is_read_back_with_its_key_and_billing_email(shopper):
+    shopper.cart = {7: 1}
+    shopper.answers = [Answer(200, ORDER), Answer(200, {"id": 41, "status": "processing"})]
+    shopper.checkout()
+    step, answer = shopper.seen[-1]
+    assert step == "order_received" and answer.failed is None
+    assert answer.path == "/order/41?key=wc_order_abc&billing_email=shopper1%40example.com"
+
+
+@pytest.mark.parametrize("status", [404, 401])  # 401: WooCommerce releases that check the key first
+def test_an_acknowledged_order_the_store_cannot_find_is_an_order_not_visible_failure(shopper, status):
+    shopper.cart = {7: 1}
+    missing = {"code": "woocommerce_rest_invalid_order", "message": "Invalid order ID."}
+    shopper.answers = [Answer(200, ORDER), Answer(status, missing)]
+    shopper.checkout()
+    failed = shopper.seen[-1][1].failed
+    assert failed is not None and failed.label == "order_not_visible" and "41" in str(failed)
+
+
+def test_an_outage_on_the_read_back_is_an_http_failure_not_an_invisible_order(shopper):
+    shopper.cart = {7: 1}
+    down = {"code": "woocommerce_rest_database_unavailable", "message": "try again"}
+    shopper.answers = [Answer(200, ORDER), Answer(503, down)]
+    shopper.checkout()
+    assert shopper.seen[-1][1].failed is None  # Locust fails it by its status: "503 <code>"
+
+
+def test_a_store_without_the_order_route_turns_the_read_back_off(shopper, monkeypatch):
+    monkeypatch.setattr(Shopper, "order_received_check", True)
+    shopper.cart = {7: 1}
+    no_route = {"code": "rest_no_route", "message": "No route was found matching the URL"}
+    shopper.answers = [Answer(200, ORDER), Answer(404, no_route)]
+    shopper.checkout()
+    answer = shopper.seen[-1][1]
+    assert answer.failed is None and answer.succeeded and Shopper.order_received_check is False

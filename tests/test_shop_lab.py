@@ -255,3 +255,24 @@ def test_a_stale_cart_save_never_overwrites_a_newer_cart(lab):
     store.save(session, {"items": [], "rev": "r4"})  # without a revision: written as before
     assert store.load(session)["rev"] == "r4"
     store.clear(session)
+
+
+def test_on_an_instance_lab_every_query_goes_through_the_one_endpoint(lab, shop_url):
+    """No reader endpoint: catalogue reads, checkout and the Store API order lookup all go to
+    the instance endpoint, and the lookup finds the order just placed."""
+    settings = json.loads((lab.state_dir / "run" / "shop.json").read_text())
+    assert "db_reader_host" not in settings and settings["db_host"] == lab.env["GAMEDAY_MYSQL_HOST"]
+    log_path = lab.state_dir / "run" / "shop-access.jsonl"
+    offset = log_path.stat().st_size
+    shopper = Shopper(shop_url).start()
+    assert shopper.call("GET", STORE + "/products?search=instance-lab-listing")[0] == 200
+    shopper.add(3)
+    status, _, order = shopper.checkout()
+    assert status == 200
+    lookup = f"{STORE}/order/{order['order_id']}?key={order['order_key']}&billing_email=ada%40example.com"
+    status, _, found = shopper.call("GET", lookup)
+    assert status == 200 and found["id"] == order["order_id"] and found["items"][0]["id"] == 3
+    with open(log_path, "rb") as fh:
+        fh.seek(offset)
+        served = {json.loads(ln)["db"] for ln in fh.read().splitlines() if ln.strip()}
+    assert served <= {None, "writer"} and "writer" in served

@@ -39,6 +39,8 @@ class ShopLauncher:
             "nonce_secret": s["shop_nonce_secret"], "access_log": str(cfg.path("run", "shop-access.jsonl")),
             # carts are acknowledged only once a replica has them, so a primary loss keeps them
             "cart_wait_replicas": 1, "cart_wait_timeout_ms": 200}
+        if cfg.db_topology == "cluster":  # the hardened shop reads its catalogue from the readers
+            shop_config["db_reader_host"] = cfg.db_reader_endpoint_name
         if tls:  # TLS to both, verified against the lab's CA; Redis as the ACL user
             shop_config.update(db_ssl_ca=str(tls.ca), redis_ssl=True, redis_ssl_ca=str(tls.ca),
                                redis_username=REDIS_USERNAME)

@@ -20,11 +20,11 @@ every fault action the moment it injects and again when it recovers):
 
 Which steps a fault affects comes from configuration ``fault_affected_steps`` (same lookup as
 ``rto_threshold_seconds``: by fault name, target or declared service; a list of steps or "*"),
-default: database faults affect ``checkout``, cache faults (and faults that declare no service)
-every step; a fault that touches several services affects the union of their steps. Its
-threshold is the largest of its services' ``rto_threshold_seconds`` (chaosext.thresholds); a
-fault without one is allowed the default fault timeout (300 s). The services come from the
-ledger record (chaosext.fault_model), never from the fault's name. A fault
+default: database faults affect ``checkout`` and ``order_received``, cache faults (and faults
+that declare no service) every step; a fault that touches several services affects the union of
+their steps. Its threshold is the largest of its services' ``rto_threshold_seconds``
+(chaosext.thresholds); a fault without one is allowed the default fault timeout (300 s). The
+services come from the ledger record (chaosext.fault_model), never from the fault's name. A fault
 started without waiting (``wait: false``) has no recovery time in the ledger: it stays in flight,
 so rule 2 judges it once its threshold has passed.
 """
@@ -53,7 +53,8 @@ __all__ = ["outage_within_budget", "safeguard_reasons"]
 logger = logging.getLogger("chaostoolkit")
 
 ALL_STEPS = "*"
-DEFAULT_AFFECTED = {"rds": ["checkout"], "elasticache": ALL_STEPS}
+# database faults: the steps that read or write the database past the object cache
+DEFAULT_AFFECTED = {"rds": ["checkout", "order_received"], "elasticache": ALL_STEPS}
 VERDICT_FILE = run_files.SAFEGUARD
 
 Cells = Dict[Tuple[int, str], Tuple[int, int]]  # (second, step) -> (requests, failures)

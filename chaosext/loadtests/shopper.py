@@ -4,13 +4,18 @@ cart, check out with Cash on delivery.
 Each shopper is one browser session: it keeps the ``Nonce`` and ``Cart-Token`` response headers
 and sends them back on every request, as the WooCommerce blocks checkout does, so the same file
 runs against the lab's stand-in shop and a real store. Requests are named by journey step
-(``browse``, ``product``, ``add_to_cart``, ``view_cart``, ``checkout``) so statistics group per
-step. Measurement lives in :mod:`chaosext.load.recorder` (imported below), not in the tasks.
+(``browse``, ``product``, ``add_to_cart``, ``view_cart``, ``checkout``, ``order_received``) so
+statistics group per step. Right after an acknowledged checkout the shopper reads its order back
+through the Store API's order route (``order_received``: what the order-received page shows); an
+order the store answers it cannot find is a read-your-writes failure, error class
+``order_not_visible``. Measurement lives in :mod:`chaosext.load.recorder` (imported below),
+not in the tasks.
 
 Settings (command line or environment): ``--browse-weight`` ``--product-weight``
 ``--add-to-cart-weight`` ``--view-cart-weight`` ``--checkout-weight`` (integers, 0 disables a
-step), ``--think-min``/``--think-max`` (seconds between steps), ``--request-timeout``, and the
-checkout address ``--address-country``/``--address-state``/``--address-postcode``/``--address-city``.
+step), ``--order-received-check`` (1 default, 0 skips the read-back), ``--think-min``/
+``--think-max`` (seconds between steps), ``--request-timeout``, and the checkout address
+``--address-country``/``--address-state``/``--address-postcode``/``--address-city``.
 Every task is tagged with its step name, so ``--tags checkout`` or ``--exclude-tags browse`` work.
 
 Run: ``locust -f loadtests/shopper.py --headless -u 20 -r 5 --run-time 1m --host http://shop``
@@ -21,6 +26,7 @@ import itertools
 import random
 import sys
 from typing import Any, Dict, List, Optional
+from urllib.parse import urlencode
 
 from locust import FastHttpUser, between, constant, events, tag, task
 
@@ -28,6 +34,10 @@ from chaosext.load.recorder import CartLost, StepFailed, order_acknowledged
 from chaosext.shop.marker import order_note
 
 API = "/wp-json/wc/store/v1"
+# WooCommerce's answer for an order it cannot find (404), or that fails the key check (401,
+# older releases) — right after an acknowledged checkout, either means the order was not visible
+ORDER_NOT_FOUND = "woocommerce_rest_invalid_order"
+ORDER_NOT_VISIBLE = "order_not_visible"  # the error class timelines and reports count
 
 # flag, environment variable, type, default, help
 SETTINGS = [
@@ -36,6 +46,8 @@ SETTINGS = [
     ("--add-to-cart-weight", "SHOPPER_ADD_TO_CART_WEIGHT", int, 4, "weight of adding to cart"),
     ("--view-cart-weight", "SHOPPER_VIEW_CART_WEIGHT", int, 3, "weight of viewing the cart"),
     ("--checkout-weight", "SHOPPER_CHECKOUT_WEIGHT", int, 2, "weight of checking out"),
+    ("--order-received-check", "SHOPPER_ORDER_RECEIVED_CHECK", int, 1,
+     "1: read the order back right after checkout (read-your-writes); 0: skip it"),
     ("--think-min", "SHOPPER_THINK_MIN", float, 0.5, "least seconds between steps"),
     ("--think-max", "SHOPPER_THINK_MAX", float, 2.0, "most seconds between steps"),
     ("--request-timeout", "SHOPPER_REQUEST_TIMEOUT", float, 10.0,
@@ -72,6 +84,9 @@ def _configure(environment: Any, **_: Any) -> None:
                  f"({opts.think_max})")
     if opts.request_timeout <= 0:
         sys.exit("shopper: --request-timeout must be > 0")
+    if opts.order_received_check not in (0, 1):
+        sys.exit(f"shopper: --order-received-check must be 0 or 1 (got {opts.order_received_check})")
+    Shopper.order_received_check = bool(opts.order_received_check)
     Shopper.tasks = [getattr(Shopper, step) for step, w in weights.items() for _ in range(w)]
     Shopper.wait_time = (constant(0) if opts.think_max == 0
                          else between(opts.think_min, opts.think_max))
@@ -86,6 +101,7 @@ class Shopper(FastHttpUser):
 
     address: Dict[str, str] = {"city": "San Francisco", "postcode": "94110",
                                "country": "US", "state": "CA"}
+    order_received_check = True  # off for the run once the store answers that it lacks the route
 
     def on_start(self) -> None:
         self.number = next(_shopper_numbers)
@@ -232,6 +248,26 @@ class Shopper(FastHttpUser):
             payment = (data.get("payment_result") or {}).get("payment_status")
             if payment == "failure":
                 resp.failure(StepFailed(f"order {order_id}: payment failed", "payment_failed"))
+        if self.order_received_check:
+            self.order_received(order_id, data.get("order_key"), billing["email"])
+
+    def order_received(self, order_id: Any, order_key: Any, email: str) -> None:
+        """Read the order just placed back, as the order-received page does: an acknowledged
+        order the store cannot find is a read-your-writes failure (``order_not_visible``)."""
+        query = urlencode({"key": order_key or "", "billing_email": email})
+        with self._call("GET", f"/order/{order_id}?{query}", "order_received") as resp:
+            self._remember(resp)
+            data = _json(resp)
+            data = data if isinstance(data, dict) else {}
+            code = data.get("code")
+            if resp.status_code == 404 and code == "rest_no_route":
+                resp.success()  # a WooCommerce without the Store API order route: no check
+                Shopper.order_received_check = False
+            elif resp.status_code in (401, 404) and code == ORDER_NOT_FOUND:
+                resp.failure(StepFailed(f"order {order_id} acknowledged by checkout but not found: "
+                                        f"{data.get('message')}", ORDER_NOT_VISIBLE))
+            elif _answered_ok(resp) and data.get("id") != order_id:
+                resp.failure(StepFailed(f"order {order_id} answered with id {data.get('id')}"))
 
 
 def _answered_ok(response: Any) -> bool:

@@ -4,6 +4,8 @@ Handlers return ``(status, body, headers)``; expected failures are ``ShopError``
 REST error bodies. Every route but the health check runs through the profile's request life cycle
 (``self.site``, :mod:`woolab.shop.stock`): under ``hardened`` an unexpected exception is the only
 way to a 500 (logged as a bug); under ``stock`` outages are WordPress's 500 error pages on purpose.
+Each request gets its read routing (:mod:`woolab.shop.readsplit`); the access log's ``db`` field
+says what served its database work (``reader``, ``writer``, ``writer-fallback``).
 """
 from __future__ import annotations
 
@@ -24,9 +26,11 @@ from .checkout import Checkout
 from .config import ShopConfig
 from .db import Database
 from .errors import ShopError
+from . import readsplit
 from .order_changes import OrderChanges
 from .orders import Orders
 from .stock import make_site
+from .store_order import StoreOrders
 from .tokens import Tokens
 
 log = logging.getLogger("woolab.shop")
@@ -106,6 +110,7 @@ class ShopApp:
         self.carts = Carts(config, self.site.cart_store(), self.catalog)
         self.checkout = Checkout(config, self.db, self.carts)
         self.orders = Orders(config, self.db)
+        self.store_orders = StoreOrders(config, self.orders)
         self.order_changes = OrderChanges(self.db, self.orders)
         self.auth = Authenticator(KeyStore(config, self.db))
         self._probe = make_client(config, read_timeout=min(1.0, config.read_write_timeout))
@@ -120,6 +125,7 @@ class ShopApp:
             ("POST", re.compile(STORE + r"/cart/update-item/?"), "cart_update_item", self.update_item, True, True),
             ("POST", re.compile(STORE + r"/cart/remove-item/?"), "cart_remove_item", self.remove_item, True, True),
             ("POST", re.compile(STORE + r"/checkout/?"), "checkout", self.place_order, True, True),
+            ("GET", re.compile(STORE + r"/order/(\d+)/?"), "store_order", self.get_store_order, True, False),
             ("GET", re.compile(V3 + r"/orders/(\d+)/?"), "order", self.get_order, False, False),
             ("GET", re.compile(V3 + r"/orders/?"), "orders", self.list_orders, False, False),
             ("PUT", re.compile(V3 + r"/orders/(\d+)/?"), "order_update", self.update_order, False, False),
@@ -131,11 +137,17 @@ class ShopApp:
 
     # -- WSGI --
     def __call__(self, environ, start_response):
+        with readsplit.request_scope(readsplit.RequestReads()) as reads:
+            return self._serve(environ, start_response, reads)
+
+    def _serve(self, environ, start_response, reads: readsplit.RequestReads):
         started = time.perf_counter()
         req = Request(environ, self.config.max_body_bytes)
         route, code, cause = "unmatched", None, None
         try:
             route, handler, store, mutating = self._route(req)
+            reads.may_use_reader = readsplit.may_use_reader(self.config.profile, route,
+                                                            self.config.db_reader_host)
             if store:
                 self._session(req, mutating)
             status, payload, extra = handler(req) if route == "health" else self.site.serve(handler, req)
@@ -154,7 +166,7 @@ class ShopApp:
         headers = [("Content-Type", extra.pop("Content-Type", JSON_TYPE)), ("Content-Length", str(len(body)))]
         headers += list(extra.items())
         start_response(f"{status} {_REASONS.get(status, 'Status')}", headers)
-        self._access(req, route, status, code, len(body), started, cause)
+        self._access(req, route, status, code, len(body), started, cause, reads.summary())
         return [body]
 
     def _route(self, req: Request):
@@ -187,7 +199,7 @@ class ShopApp:
                 "Access-Control-Expose-Headers": "Cart-Token, Nonce, Nonce-Timestamp"}
 
     def _access(self, req: Request, route: str, status: int, code: Optional[str], size: int,
-                started: float, cause: Optional[str] = None) -> None:
+                started: float, cause: Optional[str] = None, db: Optional[str] = None) -> None:
         if not self.config.access_log:
             return
         if self._log_fd is None or self._log_pid != os.getpid():  # reopen after fork
@@ -198,7 +210,7 @@ class ShopApp:
             "ts": datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="milliseconds"),
             "t": round(now, 3), "method": req.method, "path": req.path, "route": route,
             "status": status, "code": code, "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-            "bytes": size, "cause": cause, "pid": self._log_pid}, separators=(",", ":"))
+            "bytes": size, "cause": cause, "db": db, "pid": self._log_pid}, separators=(",", ":"))
         os.write(self._log_fd, line.encode() + b"\n")
 
     # -- Store API handlers --
@@ -225,6 +237,9 @@ class ShopApp:
 
     def place_order(self, req: Request) -> Result:
         return 200, self.checkout.place(req.session, req.json()), {}
+
+    def get_store_order(self, req: Request) -> Result:
+        return 200, self.store_orders.get(int(req.match.group(1)), req.query), {}
 
     # -- REST v3 and health --
     def get_order(self, req: Request) -> Result:

@@ -4,7 +4,9 @@ Cache entries carry a "fresh until" time. A fresh entry is served straight from 
 one is refreshed from the database, and if the database is down the stale entry is served
 anyway — that is what keeps browsing up during a database failover. Checkout does not evict
 entries (an evicted product could not be added to a cart during an outage); stock shown is at
-most ``product_cache_ttl`` seconds old, and checkout re-checks it under a row lock.
+most ``product_cache_ttl`` seconds old, and checkout re-checks it under a row lock. Database
+reads go through ``Database.read``: on a DB cluster the hardened shop reads the catalogue from
+the reader endpoint (:mod:`woolab.shop.readsplit`).
 """
 from __future__ import annotations
 
@@ -107,9 +109,11 @@ class Catalog:
         return rec
 
     def _load_product(self, pid: int) -> Optional[Dict[str, Any]]:
-        with self.db.connection() as conn, conn.cursor() as cur:
-            cur.execute(_SELECT + " WHERE p.id = %s", (pid,))
-            row = cur.fetchone()
+        def load(conn) -> Optional[Tuple]:
+            with conn.cursor() as cur:
+                cur.execute(_SELECT + " WHERE p.id = %s", (pid,))
+                return cur.fetchone()
+        row = self.db.read(load)
         return _record(row) if row else None
 
     def listing(self, page: int, per_page: int, category: str, search: str) -> Dict[str, Any]:
@@ -136,13 +140,15 @@ class Catalog:
             where.append("p.name LIKE %s")
             args.append("%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
         cond = (" WHERE " + " AND ".join(where)) if where else ""
-        with self.db.connection() as conn, conn.cursor() as cur:
-            cur.execute("SELECT COUNT(*) FROM products p JOIN categories c ON c.id = p.category_id"
-                        + cond, args)
-            total = cur.fetchone()[0]
-            cur.execute(_SELECT + cond + " ORDER BY p.id LIMIT %s OFFSET %s",
-                        args + [per_page, (page - 1) * per_page])
-            rows = cur.fetchall()
+        def load(conn) -> Tuple[int, Tuple]:
+            with conn.cursor() as cur:
+                cur.execute("SELECT COUNT(*) FROM products p JOIN categories c ON c.id = p.category_id"
+                            + cond, args)
+                count = cur.fetchone()[0]
+                cur.execute(_SELECT + cond + " ORDER BY p.id LIMIT %s OFFSET %s",
+                            args + [per_page, (page - 1) * per_page])
+                return count, cur.fetchall()
+        total, rows = self.db.read(load)
         body = json.dumps([product_shape(_record(r), self.config) for r in rows],
                           separators=(",", ":"), ensure_ascii=False)
         return {"total": total, "pages": max(1, -(-total // per_page)), "body": body}

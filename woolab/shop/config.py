@@ -26,7 +26,10 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class ShopConfig:
     # -- endpoints and credentials (the lab's endpoints, never a node) --
-    db_host: str = "127.0.0.1"
+    db_host: str = "127.0.0.1"  # the writer: an instance endpoint or a DB cluster's cluster endpoint
+    # a DB cluster's reader endpoint: the hardened profile reads the catalogue there
+    # (woolab/shop/readsplit.py); None = every query through db_host
+    db_reader_host: Optional[str] = None
     db_port: int = 3306
     db_user: str = "shop"
     db_password: str = ""

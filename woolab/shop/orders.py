@@ -1,8 +1,9 @@
 """WooCommerce REST v3 order reads (``/wc/v3/orders``), used by the RPO check.
 
 Authenticated like WooCommerce (:mod:`woolab.shop.auth`): OAuth 1.0a over HTTP, and over HTTPS
-also HTTP Basic or ``consumer_key``/``consumer_secret`` query parameters. Reads go to the primary through the
-instance endpoint, so "the order exists" means it survived on the current writer.
+also HTTP Basic or ``consumer_key``/``consumer_secret`` query parameters. Reads go to the writer
+(the instance endpoint, or a DB cluster's cluster endpoint: never a reader), so "the order
+exists" means it survived on the current writer.
 """
 from __future__ import annotations
 
