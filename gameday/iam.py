@@ -27,8 +27,10 @@ _FIS = ["fis:CreateExperimentTemplate", "fis:GetExperimentTemplate", "fis:StartE
 ACTIVITY_ACTIONS: Dict[str, List[str]] = {
     "chaosext.rds.actions.force_failover": _RDS_INSTANCE,
     "chaosext.rds.actions.reboot_db_instance": _RDS_INSTANCE,
-    "chaosext.rds.actions.failover_db_cluster": ["rds:DescribeDBClusters", "rds:ListTagsForResource",
-                                                 "rds:DescribeEvents", "rds:FailoverDBCluster"],
+    # a cluster's members (their AZs) come from DescribeDBInstances (chaosext/rds/targets.py)
+    "chaosext.rds.actions.failover_db_cluster": ["rds:DescribeDBClusters", "rds:DescribeDBInstances",
+                                                 "rds:ListTagsForResource", "rds:DescribeEvents",
+                                                 "rds:FailoverDBCluster"],
     "chaosext.elasticache.actions.test_failover": _CACHE_READ + ["elasticache:TestFailover"],
     "chaosext.elasticache.actions.delete_primary_node": _CACHE_READ + [
         "elasticache:DeleteCacheCluster", "elasticache:TestFailover"],
@@ -42,7 +44,8 @@ ACTIVITY_ACTIONS: Dict[str, List[str]] = {
     "chaosext.fis.actions.az_power_interruption": _FIS + _RDS_INSTANCE[:3] + _CACHE_READ,
     "chaosext.fis.actions.run_experiment": _FIS,
     "chaosext.fis.actions.reboot_db_instances": _FIS + _RDS_INSTANCE[:3],
-    "chaosext.fis.actions.failover_db_cluster": _FIS + ["rds:DescribeDBClusters", "rds:ListTagsForResource"],
+    "chaosext.fis.actions.failover_db_cluster": _FIS + ["rds:DescribeDBClusters", "rds:DescribeDBInstances",
+                                                        "rds:ListTagsForResource"],
     "chaosext.fis.actions.interrupt_cache_az_power": _FIS + _CACHE_READ,
     "chaosext.fis.actions.stop_experiment": ["fis:StopExperiment", "fis:GetExperiment"],
     # FIS network faults: "primary" is resolved from the DB and the cache; FIS's role cuts or slows

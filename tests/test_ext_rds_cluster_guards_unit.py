@@ -102,6 +102,15 @@ def test_cluster_failover_on_an_instance_id_names_the_instance_experiment(aws):
     assert "shop-db is a DB instance, not a DB cluster" in one_line(err) and "rds-force-failover" in str(err.value)
 
 
+def test_cluster_failover_on_a_member_instance_id_asks_for_the_cluster(aws):
+    aws["rds"].add_client_error("describe_db_clusters", "DBClusterNotFoundFault", "DBCluster db-2 not found", 404)
+    aws["rds"].add_response("describe_db_instances", instance("db-2", "shop-cluster"), {"DBInstanceIdentifier": "db-2"})
+    with pytest.raises(GuardrailRefused) as err:
+        rds_actions.failover_db_cluster("db-2", configuration=CONFIG)
+    assert "db-2 is a DB instance, not a DB cluster (it is a member of DB cluster shop-cluster: name the " \
+           "cluster)" in one_line(err)
+
+
 def test_an_unknown_cluster_id_stays_not_found(aws):
     aws["rds"].add_client_error("describe_db_clusters", "DBClusterNotFoundFault", "DBCluster nope not found", 404)
     aws["rds"].add_client_error("describe_db_instances", "DBInstanceNotFound", "DBInstance nope not found", 404)

@@ -269,6 +269,50 @@ def test_fis_failover_db_cluster_resolves_the_cluster_by_tag_and_moves_the_write
     assert writer_of(describe(rds)) != before
 
 
+FIS_CONFIG = {"aws_region": "us-east-1", "fis_role_arn": "arn:aws:iam::123456789012:role/failover-gameday-fis"}
+
+
+def test_the_pack_s_fis_cluster_failover_selects_the_cluster_by_tag_and_id_and_moves_the_writer(
+        cluster_lab, rds, monkeypatch):
+    from chaosext.fis.actions import failover_db_cluster
+    cluster_lab.aws_env(monkeypatch)
+    before = writer_of(describe(rds))
+    result = failover_db_cluster(db_cluster_identifier=CLUSTER, measure_data_plane=False, poll_interval=0.2,
+                                 timeout=60, configuration=FIS_CONFIG)
+    assert result["fis"]["state"] == "completed"
+    assert result["before"]["targets"]["Clusters"]["filters"] == [{"path": "DBClusterIdentifier", "values": [CLUSTER]}]
+    assert result["writer"]["before"] == before and result["writer"]["moved"]
+    assert writer_of(wait_available(rds)) == result["writer"]["after"] != before
+
+
+def test_cluster_guardrails_refuse_on_the_lab_in_one_line_and_change_nothing(cluster_lab, rds, monkeypatch):
+    from chaosext.errors import GuardrailRefused
+    from chaosext.fis.actions import failover_db_cluster as fis_failover
+    from chaosext.rds.actions import failover_db_cluster, force_failover
+    cluster_lab.aws_env(monkeypatch)
+    fis = boto3.client("fis", endpoint_url=cluster_lab.env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                       aws_access_key_id="lab", aws_secret_access_key="lab")
+    experiments, before = len(fis.list_experiments()["experiments"]), describe(rds)
+    member = readers_of(before)[0]
+    refusals = {
+        "is not in the resource allow-list": lambda: fis_failover(
+            db_cluster_identifier=CLUSTER, configuration={**FIS_CONFIG, "aws_allowed_resources": "other"}),
+        f"{CLUSTER} is a DB cluster, not a DB instance": lambda: force_failover(CLUSTER, configuration=FIS_CONFIG),
+        f"it is a member of DB cluster {CLUSTER}: name the cluster": lambda: failover_db_cluster(
+            member, configuration=FIS_CONFIG),
+    }
+    for why, call in refusals.items():
+        with pytest.raises(GuardrailRefused) as err:
+            call()
+        assert why in str(err.value) and "\n" not in str(err.value) and "nothing was changed" in str(err.value)
+    assert describe(rds) == before and len(fis.list_experiments()["experiments"]) == experiments
+    rds.failover_db_cluster(DBClusterIdentifier=CLUSTER)
+    with pytest.raises(GuardrailRefused, match="it is failing-over, not available"):
+        fis_failover(db_cluster_identifier=CLUSTER, configuration=FIS_CONFIG)
+    assert len(fis.list_experiments()["experiments"]) == experiments
+    wait_available(rds)
+
+
 @pytest.mark.slow
 def test_rds_cluster_failover_game_day_passes_with_rto_and_nothing_lost(cluster_lab, monkeypatch, tmp_path):
     from gameday import request, run
@@ -283,6 +327,21 @@ def test_rds_cluster_failover_game_day_passes_with_rto_and_nothing_lost(cluster_
     journal = json.loads((tmp_path / "cluster" / "journal.json").read_text())
     fault = next(a["output"] for a in journal["run"] if a["activity"]["name"] == "rds-cluster-failover")
     assert 0 < fault["rto_seconds"] <= FAST_BOUND and fault["after"]["writer"] != fault["before"]["writer"]
+
+
+@pytest.mark.slow
+def test_rds_cluster_failover_fis_game_day_passes_with_rto_and_nothing_lost(cluster_lab, monkeypatch, tmp_path):
+    from gameday import request, run
+    monkeypatch.setenv("GAMEDAY_REPORTS_DIR", str(tmp_path))
+    on_lab = request.LabRequest(state_dir=cluster_lab.state_dir, db_topology="cluster")
+    code = run.game_day(request.build("rds-cluster-failover-fis", "lab", lab=on_lab, run_id="cluster-fis",
+                                      load=request.LoadRequest(users=8)))
+    summary = json.loads((tmp_path / "cluster-fis" / "summary.json").read_text())
+    assert code == 0 and summary["verdict"] == "passed", summary["verdict_reasons"]
+    journal = json.loads((tmp_path / "cluster-fis" / "journal.json").read_text())
+    fault = next(a["output"] for a in journal["run"] if a["activity"]["name"] == "fis-rds-cluster-failover")
+    assert 0 < fault["rto_seconds"] <= FAST_BOUND and fault["writer"]["moved"]
+    assert fault["fis"]["state"] == "completed" and summary["rpo"]["orders_lost"] == 0 < summary["rpo"]["orders_checked"]
 
 
 @pytest.mark.slow

@@ -23,6 +23,7 @@ from chaosext.fis.impairment import ImpairmentRun, Plan, checked_cut, positive_n
 from chaosext.fis.placement import PRIMARY, node_zones, resolve_zone
 from chaosext.fis.experiment import FisRun, stop_live, stop_one
 from chaosext.guardrails import DEFAULT_ALLOW_TAG
+from chaosext.rds.probes import describe_cluster, writer_of
 from chaosext.rds.targets import checked_cluster
 
 __all__ = ["run_experiment", "reboot_db_instances", "failover_db_cluster",
@@ -107,15 +108,21 @@ def failover_db_cluster(tags: Optional[Dict[str, str]] = None,
     With `db_cluster_identifier`, FIS selects only the tagged cluster of that id, and the cluster
     is checked first as the API action checks it (a cluster, not an instance; `available`; a
     reader; writer and readers in two AZs or more; tag and allow-lists), refusing in one line
-    before any template exists. Returns the fault result with the FIS experiment.
+    before any template exists, and the result's `writer` says which member was the writer
+    before and after (`moved`). Returns the fault result with the FIS experiment.
     """
-    if db_cluster_identifier:
-        checked_cluster(aws_client("rds", configuration, secrets), db_cluster_identifier,
-                        "FIS aws:rds:failover-db-cluster", configuration)
+    rds = aws_client("rds", configuration, secrets) if db_cluster_identifier else None
+    if rds is not None:
+        cluster, _ = checked_cluster(rds, db_cluster_identifier, "FIS aws:rds:failover-db-cluster", configuration)
     template = templates.failover_db_cluster_template(_tags(tags, configuration), writer_availability_zone,
                                                       db_cluster_arns, db_cluster_identifier)
-    return _run("fis-rds-failover-db-cluster", template, "FIS aws:rds:failover-db-cluster",
-                role_arn, wait, timeout, poll_interval, measure_data_plane, dry_run, configuration, secrets)
+    result = _run("fis-rds-failover-db-cluster", template, "FIS aws:rds:failover-db-cluster",
+                  role_arn, wait, timeout, poll_interval, measure_data_plane, dry_run, configuration, secrets)
+    if rds is not None and wait and not result.get("dry_run"):
+        before, after = writer_of(cluster), writer_of(describe_cluster(rds, db_cluster_identifier))
+        result["writer"] = {"before": before["writer"], "after": after["writer"],
+                            "moved": after["writer"] not in (None, before["writer"])}
+    return result
 
 
 def interrupt_cache_az_power(availability_zone: str, duration: str = "PT1M",

@@ -7,7 +7,7 @@ line that names the right experiment, not with a bare "not found". The cluster's
 from DescribeDBInstances (filter `db-cluster-id`), the only call that gives each member's AZ.
 Only Describe/List calls; nothing is changed here.
 """
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from chaoslib.types import Configuration
 
@@ -29,32 +29,34 @@ def cluster_members(client, db_cluster_identifier: str) -> List[Dict[str, Any]]:
     return list(answer.get("DBInstances") or [])
 
 
-def _exists(lookup, client, name: str) -> bool:
-    """Whether the other kind of resource has this id; any refusal (not found, access denied)
-    counts as no, so the caller reports its own "not found"."""
+def _found(lookup, client, name: str) -> Optional[Dict[str, Any]]:
+    """The other kind of resource with this id, or None; any refusal (not found, access denied)
+    counts as none, so the caller reports its own "not found"."""
     try:
-        lookup(client, name)
+        return lookup(client, name)
     except ActivityError:
-        return False
-    return True
+        return None
 
 
 def _cluster_or_mismatch(client, name: str, action: str) -> Dict[str, Any]:
     try:
         return describe_cluster(client, name)
     except ActivityError as exc:
-        if exc.code != CLUSTER_NOT_FOUND or not _exists(describe_instance, client, name):
+        instance = _found(describe_instance, client, name) if exc.code == CLUSTER_NOT_FOUND else None
+        if instance is None:
             raise
+    owner = instance.get("DBClusterIdentifier")
+    fix = (f"it is a member of DB cluster {owner}: name the cluster" if owner else
+           "fail it over with RebootDBInstance(ForceFailover): the experiment rds-force-failover")
     raise GuardrailRefused(f"{action} on DB cluster {name} refused: {name} is a DB instance, not a "
-                           "DB cluster (fail it over with RebootDBInstance(ForceFailover): the "
-                           "experiment rds-force-failover); nothing was changed")
+                           f"DB cluster ({fix}); nothing was changed")
 
 
 def _instance_or_mismatch(client, name: str, action: str) -> Dict[str, Any]:
     try:
         return describe_instance(client, name)
     except ActivityError as exc:
-        if exc.code != INSTANCE_NOT_FOUND or not _exists(describe_cluster, client, name):
+        if exc.code != INSTANCE_NOT_FOUND or _found(describe_cluster, client, name) is None:
             raise
     raise GuardrailRefused(f"{action} on DB instance {name} refused: {name} is a DB cluster, not a "
                            "DB instance (fail it over with FailoverDBCluster: the experiment "
