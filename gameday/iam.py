@@ -65,6 +65,30 @@ MUTATING = {"fis:StartExperiment", "fis:CreateExperimentTemplate", "rds:RebootDB
             "elasticache:CreateCacheCluster", "elasticache:AddTagsToResource"}
 
 
+# The role FIS assumes (GAMEDAY_FIS_ROLE_ARN) acts on the targets, not the runner: its rows, per FIS
+# action the pack runs, from AWS's managed policy for that service (AWS Managed Policy Reference).
+FIS_ROLE_ROWS = [
+    ("aws:rds:failover-db-cluster", "`rds:FailoverDBCluster` on `arn:aws:rds:*:*:cluster:*`; "
+     "`rds:DescribeDBClusters`, `rds:DescribeDBInstances`, `tag:GetResources` on `*`",
+     "AWSFaultInjectionSimulatorRDSAccess"),
+    ("aws:rds:reboot-db-instances", "`rds:RebootDBInstance` on `arn:aws:rds:*:*:db:*`; "
+     "`rds:DescribeDBClusters`, `rds:DescribeDBInstances`, `tag:GetResources` on `*`",
+     "AWSFaultInjectionSimulatorRDSAccess"),
+    ("aws:network:disrupt-connectivity", "the EC2 network-ACL actions listed in [fis.md](fis.md)",
+     "AWSFaultInjectionSimulatorNetworkAccess"),
+]
+
+
+def _fis_role_lines() -> List[str]:
+    lines = ["", "## The role FIS assumes (`GAMEDAY_FIS_ROLE_ARN`)", "",
+             "FIS experiments act through this role, not through the runner's policy above (the runner",
+             "only needs `iam:PassRole` on it). Per FIS action the pack runs, from the AWS managed",
+             "policy named (AWS Managed Policy Reference); attaching that policy grants them. Other FIS",
+             "actions: [fis.md](fis.md), \"Configuration\".", "",
+             "| FIS action | the role needs | AWS managed policy |", "|---|---|---|"]
+    return lines + [f"| `{action}` | {needs} | `{policy}` |" for action, needs, policy in FIS_ROLE_ROWS]
+
+
 def load_policy(path: Path = POLICY_PATH) -> dict:
     return json.loads(Path(path).read_text())
 
@@ -117,7 +141,7 @@ def markdown(policy: dict = None) -> str:
                               for k, v in kv.items()) or "—"
         lines.append(f"| {s.get('Sid', '')} | {', '.join(f'`{a}`' for a in _as_list(s['Action']))} | "
                      f"{', '.join(f'`{r}`' for r in _as_list(s['Resource']))} | {condition} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _fis_role_lines()) + "\n"
 
 
 if __name__ == "__main__":  # python -m gameday.iam > docs/iam.md (or --experiment NAME); behaves on pipes
