@@ -313,6 +313,20 @@ def test_cluster_guardrails_refuse_on_the_lab_in_one_line_and_change_nothing(clu
     wait_available(rds)
 
 
+def test_the_fis_variant_s_preflight_shows_the_cluster_plan_and_fails_off_the_allow_list(
+        cluster_lab, rds, monkeypatch, capsys):
+    from gameday import cli
+    writer = writer_of(describe(rds))
+    monkeypatch.setenv("GAMEDAY_ALLOWED_RESOURCES", "another-cluster")
+    code = cli.main(["run", "rds-cluster-failover-fis", "--dry-run", "--state-dir", str(cluster_lab.state_dir)])
+    out = capsys.readouterr().out
+    plan = next(line for line in out.splitlines() if "cluster failover 1" in line)
+    assert f"on DB cluster {CLUSTER}: writer {writer}" in plan and "DBClusterIdentifier" in plan
+    row = next(line for line in out.splitlines() if line.startswith("target") and CLUSTER in line)
+    assert code == 2 and "FAIL" in row and "not in the resource allow-list" in row and "NOT READY" in out
+    assert writer_of(describe(rds)) == writer
+
+
 @pytest.mark.slow
 def test_rds_cluster_failover_game_day_passes_with_rto_and_nothing_lost(cluster_lab, monkeypatch, tmp_path):
     from gameday import request, run

@@ -16,7 +16,7 @@ from chaosext.aws import aws_call
 from chaosext.errors import ActivityError, GuardrailRefused
 from chaosext.rds.probes import cluster_target, describe_cluster, describe_instance, instance_target
 
-__all__ = ["cluster_members", "checked_cluster", "checked_instance"]
+__all__ = ["cluster_members", "cluster_of", "instance_of", "checked_cluster", "checked_instance"]
 
 CLUSTER_NOT_FOUND = "DBClusterNotFoundFault"
 INSTANCE_NOT_FOUND = "DBInstanceNotFound"
@@ -38,7 +38,8 @@ def _found(lookup, client, name: str) -> Optional[Dict[str, Any]]:
         return None
 
 
-def _cluster_or_mismatch(client, name: str, action: str) -> Dict[str, Any]:
+def cluster_of(client, name: str, action: str) -> Dict[str, Any]:
+    """DescribeDBClusters of `name`; an instance's id is refused naming the right experiment."""
     try:
         return describe_cluster(client, name)
     except ActivityError as exc:
@@ -52,7 +53,8 @@ def _cluster_or_mismatch(client, name: str, action: str) -> Dict[str, Any]:
                            f"DB cluster ({fix}); nothing was changed")
 
 
-def _instance_or_mismatch(client, name: str, action: str) -> Dict[str, Any]:
+def instance_of(client, name: str, action: str) -> Dict[str, Any]:
+    """DescribeDBInstances of `name`; a cluster's id is refused naming the right experiment."""
     try:
         return describe_instance(client, name)
     except ActivityError as exc:
@@ -67,7 +69,7 @@ def checked_cluster(client, name: str, action: str, configuration: Configuration
                     target_instance: str = None) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
     """The cluster and its members, once the tag, allow-list, region and account guardrails and
     the failover readiness (available, a reader, two AZs) passed; else GuardrailRefused."""
-    cluster = _cluster_or_mismatch(client, name, action)
+    cluster = cluster_of(client, name, action)
     guardrails.check_target(cluster_target(client, cluster), action, configuration)
     members = cluster_members(client, name)
     guardrails.require_cluster_ready(cluster, members, target_instance, action)
@@ -76,7 +78,7 @@ def checked_cluster(client, name: str, action: str, configuration: Configuration
 
 def checked_instance(client, name: str, action: str, configuration: Configuration = None) -> Dict[str, Any]:
     """The Multi-AZ DB instance, once the guardrails passed and it is not a cluster member."""
-    instance = _instance_or_mismatch(client, name, action)
+    instance = instance_of(client, name, action)
     guardrails.check_target(instance_target(client, instance), action, configuration)
     guardrails.require_not_cluster_member(instance, action)
     guardrails.require_multi_az(instance, action)
