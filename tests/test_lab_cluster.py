@@ -358,6 +358,42 @@ def test_rds_cluster_failover_fis_game_day_passes_with_rto_and_nothing_lost(clus
     assert fault["fis"]["state"] == "completed" and summary["rpo"]["orders_lost"] == 0 < summary["rpo"]["orders_checked"]
 
 
+def cache_primary_az(cluster_lab) -> str:
+    return next(c["az"] for c in cluster_lab.snapshot()["cache_clusters"].values() if c["role"] == "primary")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)  # the interruption lasts 60 s, then recovery and a 35 s pause
+def test_az_power_interruption_on_a_cluster_lab_fails_the_cluster_over_through_its_endpoint(
+        cluster_lab, rds, monkeypatch, tmp_path):
+    from gameday import request, run
+    az = cache_primary_az(cluster_lab)  # "primary": the writer and the cache primary in one AZ
+    zones = {m["DBInstanceIdentifier"]: m["AvailabilityZone"] for m in rds.describe_db_instances(
+        Filters=[{"Name": "db-cluster-id", "Values": [CLUSTER]}])["DBInstances"]}
+    if zones[writer_of(describe(rds))] != az:
+        rds.failover_db_cluster(DBClusterIdentifier=CLUSTER,
+                                TargetDBInstanceIdentifier=next(n for n, z in zones.items() if z == az))
+        wait_available(rds)
+    writer = writer_of(describe(rds))
+    monkeypatch.setenv("GAMEDAY_REPORTS_DIR", str(tmp_path))
+    on_lab = request.LabRequest(state_dir=cluster_lab.state_dir, db_topology="cluster")
+    code = run.game_day(request.build("az-power-interruption", "lab", lab=on_lab, run_id="azp",
+                                      load=request.LoadRequest(users=8)))
+    summary = json.loads((tmp_path / "azp" / "summary.json").read_text())
+    assert code == 0 and summary["verdict"] == "passed", summary["verdict_reasons"]
+    [fault] = summary["faults"]
+    actions = {a["action_id"]: a["state"] for a in fault["fis"]["actions"].values()}
+    assert actions["aws:rds:failover-db-cluster"] == "completed" and actions["aws:rds:reboot-db-instances"] == "skipped"
+    db = fault["recovery"]["rds"]
+    assert db["data_plane"]["endpoint"].startswith(cluster_lab.env["GAMEDAY_MYSQL_HOST"])
+    assert 0 < db["rto_seconds"] <= 5.0 and writer_of(describe(rds)) != writer
+    journal = json.loads((tmp_path / "azp" / "journal.json").read_text())
+    events = {r["activity"]["name"]: r["output"] for r in journal["run"] if "events-within" in r["activity"]["name"]}
+    assert events["rds-cluster-failover-events-within-rto-threshold"]["met"] is True
+    assert events["rds-failover-and-standby-recovery-events-within-rto-threshold"]["skipped"]  # no DB instance
+    assert summary["rpo"]["orders_lost"] == 0 < summary["rpo"]["orders_checked"]
+
+
 @pytest.mark.slow
 def test_twenty_failovers_under_continuous_commits_lose_no_acknowledged_commit(cluster_lab, rds):
     acknowledged, stop = [], threading.Event()
