@@ -221,6 +221,33 @@ def test_a_crashed_writer_fails_over_by_itself_and_rejoins_as_a_reader(cluster_l
     assert completed and completed[0]["source_type"] == "db-cluster"
 
 
+def test_a_writer_lost_while_no_reader_is_available_is_restarted_in_place_never_promoting_a_reader(
+        cluster_lab, rds):
+    before = describe(rds)
+    writer = writer_of(before)
+    kept = f"kept-{time.time()}"
+    assert commit(cluster_lab, kept)
+    zones = {m["DBInstanceIdentifier"]: m["AvailabilityZone"] for m in rds.describe_db_instances(
+        Filters=[{"Name": "db-cluster-id", "Values": [CLUSTER]}])["DBInstances"]}
+    since = time.time()
+    for reader in readers_of(before):
+        cluster_lab.call(f"/_lab/interrupt-az?id={zones[reader]}&seconds=8")
+
+    def readers_lost() -> bool:
+        nodes = cluster_lab.snapshot()["db_clusters"][CLUSTER]["nodes"]
+        return all(nodes[r]["status"] != "available" for r in readers_of(before))
+    assert poll_until(readers_lost, 10, 0.1)  # the lab's monitoring saw both readers go
+    cluster_lab.call(f"/_lab/crash?id={writer}")
+    crashed = time.monotonic()
+    writable = poll_until(lambda: commit(cluster_lab, f"restarted-{time.time()}") and time.monotonic(), 15, 0.05)
+    assert writable and writable - crashed <= 6.0, "the writer was not restarted in place"
+    assert writer_of(describe(rds)) == writer and read_through(cluster_lab, cluster_lab.env["GAMEDAY_MYSQL_HOST"], kept)
+    events = cluster_lab.events(since)
+    assert [e["event_id"] for e in events if e.get("source_id") == writer and e.get("event_id")] == [
+        "RDS-EVENT-0004", "RDS-EVENT-0006"]
+    assert not [e for e in events if e.get("event_id") in ("RDS-EVENT-0073", "RDS-EVENT-0071")]  # no promotion
+
+
 def test_the_writer_az_losing_power_fails_over_and_its_member_rejoins_when_power_returns(cluster_lab, rds):
     before = describe(rds)
     az = next(m["AvailabilityZone"] for m in rds.describe_db_instances(
