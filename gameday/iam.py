@@ -24,6 +24,8 @@ _CACHE_READ = ["elasticache:DescribeReplicationGroups", "elasticache:ListTagsFor
                "elasticache:DescribeEvents"]
 _FIS = ["fis:CreateExperimentTemplate", "fis:GetExperimentTemplate", "fis:StartExperiment", "fis:GetExperiment",
         "fis:StopExperiment", "fis:ListExperiments", "iam:PassRole"]
+# where "primary" is (chaosext/fis/placement.py): the DB instance, or a DB cluster's writer, and the cache
+_PLACEMENT = _RDS_INSTANCE[:3] + ["rds:DescribeDBClusters"] + _CACHE_READ
 ACTIVITY_ACTIONS: Dict[str, List[str]] = {
     "chaosext.rds.actions.force_failover": _RDS_INSTANCE,
     "chaosext.rds.actions.reboot_db_instance": _RDS_INSTANCE,
@@ -41,7 +43,7 @@ ACTIVITY_ACTIONS: Dict[str, List[str]] = {
     "chaosext.shop.actions.remember_carts": [],
     "chaosext.shop.actions.warm_catalogue": [],
     # FIS: the runner creates, starts, watches and stops experiments; FIS itself (its role) acts
-    "chaosext.fis.actions.az_power_interruption": _FIS + _RDS_INSTANCE[:3] + _CACHE_READ,
+    "chaosext.fis.actions.az_power_interruption": _FIS + _PLACEMENT,
     "chaosext.fis.actions.run_experiment": _FIS,
     "chaosext.fis.actions.reboot_db_instances": _FIS + _RDS_INSTANCE[:3],
     "chaosext.fis.actions.failover_db_cluster": _FIS + ["rds:DescribeDBClusters", "rds:DescribeDBInstances",
@@ -49,9 +51,9 @@ ACTIVITY_ACTIONS: Dict[str, List[str]] = {
     "chaosext.fis.actions.interrupt_cache_az_power": _FIS + _CACHE_READ,
     "chaosext.fis.actions.stop_experiment": ["fis:StopExperiment", "fis:GetExperiment"],
     # FIS network faults: "primary" is resolved from the DB and the cache; FIS's role cuts or slows
-    "chaosext.fis.actions.disrupt_az_connectivity": _FIS + _RDS_INSTANCE[:3] + _CACHE_READ,
-    "chaosext.fis.actions.az_application_slowdown": _FIS + _RDS_INSTANCE[:3] + _CACHE_READ,
-    "chaosext.fis.actions.cross_az_traffic_slowdown": _FIS + _RDS_INSTANCE[:3] + _CACHE_READ,
+    "chaosext.fis.actions.disrupt_az_connectivity": _FIS + _PLACEMENT,
+    "chaosext.fis.actions.az_application_slowdown": _FIS + _PLACEMENT,
+    "chaosext.fis.actions.cross_az_traffic_slowdown": _FIS + _PLACEMENT,
     # lab-only faults: they talk to the lab's control API, never to AWS
     "chaosext.lab.actions.crash_db_primary": [],
     "chaosext.lab.actions.crash_cache_primary": [],

@@ -159,13 +159,12 @@ def failover_events_within(kind: str, resource_id: str, since: Optional[str] = N
     if kind not in ("rds", "elasticache"):
         raise ActivityError(f"unknown kind {kind!r}: use rds or elasticache")
     if kind == "rds" and source_type not in RDS_SOURCE_TYPES:
-        raise ActivityError(f"unknown RDS source type {source_type!r}: use db-instance or "
-                            "db-cluster")
+        raise ActivityError(f"unknown RDS source type {source_type!r}: use db-instance or db-cluster")
     names = [expect] if isinstance(expect, str) else list(expect or DEFAULT_EXPECT)
     matchers = {str(n): _matcher(kind, n) for n in names}
-    unjudged = {"met": None, "kind": kind, "resource_id": resource_id, "expected": names, "missing": [],
-                "late": [], "refusals": [], "found": {}, "latency_seconds": {}, "events": []}
-    if guardrails.is_dry_run(configuration):  # nothing failed over: there is nothing to judge
+    unjudged = dict(met=None, kind=kind, resource_id=resource_id, expected=names, missing=[], late=[], refusals=[],
+                    found={}, latency_seconds={}, events=[])
+    if guardrails.is_dry_run(configuration):  # nothing failed over, nothing to judge
         return {**unjudged, "dry_run": True}
     if not resource_id:  # e.g. the DB instance's probe when the DB is a cluster: nothing to judge
         logger.info("Failover events of %s: no resource configured, not checked", kind)
