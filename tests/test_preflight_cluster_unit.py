@@ -101,3 +101,23 @@ def test_plan_row_warns_when_fis_would_select_every_tagged_cluster():
     ctx = context([], [(FIS, {})])
     [row] = [r for r in plan.plan_rows(ctx, "http://shop") if r.item == "cluster failover 1"]
     assert row.status == WARN and "FIS selects all of them" in row.detail
+
+
+def cluster_spec(default: str) -> dict:
+    return {"title": "cluster failover", "configuration": {
+        "aws_region": "eu-west-1",
+        "db_cluster_id": {"type": "env", "key": "GAMEDAY_DB_CLUSTER_ID", "default": default},
+        "shop_url": {"type": "env", "key": "GAMEDAY_SHOP_URL", "default": "http://127.0.0.1:15301"}},
+        "method": [{"type": "action", "name": "fail-over", "provider": {
+            "type": "python", "module": "chaosext.rds.actions", "func": "failover_db_cluster",
+            "arguments": {"db_cluster_identifier": "${db_cluster_id}"}}}]}
+
+
+def test_on_aws_the_cluster_id_must_be_set_when_the_experiment_defaults_to_the_lab_s():
+    from gameday.preflight import _required_rows
+    from gameday.preflight.context import build_context
+    env = {"AWS_REGION": "eu-west-1", "GAMEDAY_SHOP_URL": "https://staging.shop.example"}
+    rows = {r.item: r for r in _required_rows(build_context(cluster_spec("shop-db-cluster"), "aws", env, "run-1"))}
+    assert rows["GAMEDAY_DB_CLUSTER_ID"].status == FAIL and rows["GAMEDAY_DB_CLUSTER_ID"].fix == "set GAMEDAY_DB_CLUSTER_ID"
+    optional = {r.item for r in _required_rows(build_context(cluster_spec(""), "aws", env, "run-1"))}
+    assert "GAMEDAY_DB_CLUSTER_ID" not in optional  # an empty default: the step is skipped without one
