@@ -22,7 +22,8 @@ from chaosext.settings import flag
 
 __all__ = [
     "Target", "check_target", "is_dry_run", "require_multi_az",
-    "require_cluster_reader", "require_cache_failover_ready", "flag", "allow_tag",
+    "require_cluster_reader", "require_cluster_ready", "require_not_cluster_member",
+    "require_cache_failover_ready", "flag", "allow_tag",
     "carries_allow_tag", "production_marks", "tag_waived", "allowed_resources",
 ]
 
@@ -169,6 +170,40 @@ def require_cluster_reader(cluster: Dict[str, Any], target_instance: Optional[st
         raise GuardrailRefused(f"{action} on DB cluster {name} refused: target "
                                f"{target_instance} is not one of its readers {readers}; "
                                "nothing was changed")
+
+
+def require_cluster_ready(cluster: Dict[str, Any], members: List[Dict[str, Any]],
+                          target_instance: Optional[str], action: str) -> None:
+    """A cluster failover that can succeed: the cluster `available`, a reader to promote (the
+    target, when given), and writer and readers in at least two AZs.
+
+    `members` are the cluster's DB instances as DescribeDBInstances lists them (their AZs are
+    not in DescribeDBClusters). Members all in one AZ make the failover a restart in the same
+    AZ: it proves nothing about losing an AZ, so it is refused."""
+    name = cluster["DBClusterIdentifier"]
+    status = cluster.get("Status")
+    if status != "available":
+        raise GuardrailRefused(f"{action} on DB cluster {name} refused: it is {status}, not "
+                               "available (wait until it is); nothing was changed")
+    require_cluster_reader(cluster, target_instance, action)
+    zones = {m.get("DBInstanceIdentifier"): m.get("AvailabilityZone") for m in members}
+    placed = sorted({az for az in zones.values() if az})
+    if len(placed) < 2:
+        where = ", ".join(f"{n} in {az or 'an unknown AZ'}" for n, az in sorted(zones.items())) or "no member"
+        raise GuardrailRefused(f"{action} on DB cluster {name} refused: its writer and readers are "
+                               f"in fewer than two AZs ({where}), so a failover would not leave the "
+                               "writer's AZ; nothing was changed")
+
+
+def require_not_cluster_member(instance: Dict[str, Any], action: str) -> None:
+    """RebootDBInstance(ForceFailover) is for Multi-AZ DB instances; a member of a DB cluster
+    fails over with its cluster (FailoverDBCluster)."""
+    cluster = instance.get("DBClusterIdentifier")
+    if cluster:
+        raise GuardrailRefused(
+            f"{action} on DB instance {instance['DBInstanceIdentifier']} refused: it is a member "
+            f"of DB cluster {cluster}, which fails over as a whole (FailoverDBCluster; the "
+            "experiment rds-cluster-failover); nothing was changed")
 
 
 def require_cache_failover_ready(group: Dict[str, Any], node_group: Dict[str, Any],

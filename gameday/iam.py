@@ -24,11 +24,15 @@ _CACHE_READ = ["elasticache:DescribeReplicationGroups", "elasticache:ListTagsFor
                "elasticache:DescribeEvents"]
 _FIS = ["fis:CreateExperimentTemplate", "fis:GetExperimentTemplate", "fis:StartExperiment", "fis:GetExperiment",
         "fis:StopExperiment", "fis:ListExperiments", "iam:PassRole"]
+# where "primary" is (chaosext/fis/placement.py): the DB instance, or a DB cluster's writer, and the cache
+_PLACEMENT = _RDS_INSTANCE[:3] + ["rds:DescribeDBClusters"] + _CACHE_READ
 ACTIVITY_ACTIONS: Dict[str, List[str]] = {
     "chaosext.rds.actions.force_failover": _RDS_INSTANCE,
     "chaosext.rds.actions.reboot_db_instance": _RDS_INSTANCE,
-    "chaosext.rds.actions.failover_db_cluster": ["rds:DescribeDBClusters", "rds:ListTagsForResource",
-                                                 "rds:DescribeEvents", "rds:FailoverDBCluster"],
+    # a cluster's members (their AZs) come from DescribeDBInstances (chaosext/rds/targets.py)
+    "chaosext.rds.actions.failover_db_cluster": ["rds:DescribeDBClusters", "rds:DescribeDBInstances",
+                                                 "rds:ListTagsForResource", "rds:DescribeEvents",
+                                                 "rds:FailoverDBCluster"],
     "chaosext.elasticache.actions.test_failover": _CACHE_READ + ["elasticache:TestFailover"],
     "chaosext.elasticache.actions.delete_primary_node": _CACHE_READ + [
         "elasticache:DeleteCacheCluster", "elasticache:TestFailover"],
@@ -39,16 +43,17 @@ ACTIVITY_ACTIONS: Dict[str, List[str]] = {
     "chaosext.shop.actions.remember_carts": [],
     "chaosext.shop.actions.warm_catalogue": [],
     # FIS: the runner creates, starts, watches and stops experiments; FIS itself (its role) acts
-    "chaosext.fis.actions.az_power_interruption": _FIS + _RDS_INSTANCE[:3] + _CACHE_READ,
+    "chaosext.fis.actions.az_power_interruption": _FIS + _PLACEMENT,
     "chaosext.fis.actions.run_experiment": _FIS,
     "chaosext.fis.actions.reboot_db_instances": _FIS + _RDS_INSTANCE[:3],
-    "chaosext.fis.actions.failover_db_cluster": _FIS + ["rds:DescribeDBClusters", "rds:ListTagsForResource"],
+    "chaosext.fis.actions.failover_db_cluster": _FIS + ["rds:DescribeDBClusters", "rds:DescribeDBInstances",
+                                                        "rds:ListTagsForResource"],
     "chaosext.fis.actions.interrupt_cache_az_power": _FIS + _CACHE_READ,
     "chaosext.fis.actions.stop_experiment": ["fis:StopExperiment", "fis:GetExperiment"],
     # FIS network faults: "primary" is resolved from the DB and the cache; FIS's role cuts or slows
-    "chaosext.fis.actions.disrupt_az_connectivity": _FIS + _RDS_INSTANCE[:3] + _CACHE_READ,
-    "chaosext.fis.actions.az_application_slowdown": _FIS + _RDS_INSTANCE[:3] + _CACHE_READ,
-    "chaosext.fis.actions.cross_az_traffic_slowdown": _FIS + _RDS_INSTANCE[:3] + _CACHE_READ,
+    "chaosext.fis.actions.disrupt_az_connectivity": _FIS + _PLACEMENT,
+    "chaosext.fis.actions.az_application_slowdown": _FIS + _PLACEMENT,
+    "chaosext.fis.actions.cross_az_traffic_slowdown": _FIS + _PLACEMENT,
     # lab-only faults: they talk to the lab's control API, never to AWS
     "chaosext.lab.actions.crash_db_primary": [],
     "chaosext.lab.actions.crash_cache_primary": [],
@@ -60,6 +65,30 @@ ACTIVITY_ACTIONS: Dict[str, List[str]] = {
 MUTATING = {"fis:StartExperiment", "fis:CreateExperimentTemplate", "rds:RebootDBInstance", "rds:FailoverDBCluster", "elasticache:TestFailover",
             "elasticache:DeleteCacheCluster", "elasticache:IncreaseReplicaCount",
             "elasticache:CreateCacheCluster", "elasticache:AddTagsToResource"}
+
+
+# The role FIS assumes (GAMEDAY_FIS_ROLE_ARN) acts on the targets, not the runner: its rows, per FIS
+# action the pack runs, from AWS's managed policy for that service (AWS Managed Policy Reference).
+FIS_ROLE_ROWS = [
+    ("aws:rds:failover-db-cluster", "`rds:FailoverDBCluster` on `arn:aws:rds:*:*:cluster:*`; "
+     "`rds:DescribeDBClusters`, `rds:DescribeDBInstances`, `tag:GetResources` on `*`",
+     "AWSFaultInjectionSimulatorRDSAccess"),
+    ("aws:rds:reboot-db-instances", "`rds:RebootDBInstance` on `arn:aws:rds:*:*:db:*`; "
+     "`rds:DescribeDBClusters`, `rds:DescribeDBInstances`, `tag:GetResources` on `*`",
+     "AWSFaultInjectionSimulatorRDSAccess"),
+    ("aws:network:disrupt-connectivity", "the EC2 network-ACL actions listed in [fis.md](fis.md)",
+     "AWSFaultInjectionSimulatorNetworkAccess"),
+]
+
+
+def _fis_role_lines() -> List[str]:
+    lines = ["", "## The role FIS assumes (`GAMEDAY_FIS_ROLE_ARN`)", "",
+             "FIS experiments act through this role, not through the runner's policy above (the runner",
+             "only needs `iam:PassRole` on it). Per FIS action the pack runs, from the AWS managed",
+             "policy named (AWS Managed Policy Reference); attaching that policy grants them. Other FIS",
+             "actions: [fis.md](fis.md), \"Configuration\".", "",
+             "| FIS action | the role needs | AWS managed policy |", "|---|---|---|"]
+    return lines + [f"| `{action}` | {needs} | `{policy}` |" for action, needs, policy in FIS_ROLE_ROWS]
 
 
 def load_policy(path: Path = POLICY_PATH) -> dict:
@@ -114,7 +143,7 @@ def markdown(policy: dict = None) -> str:
                               for k, v in kv.items()) or "—"
         lines.append(f"| {s.get('Sid', '')} | {', '.join(f'`{a}`' for a in _as_list(s['Action']))} | "
                      f"{', '.join(f'`{r}`' for r in _as_list(s['Resource']))} | {condition} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _fis_role_lines()) + "\n"
 
 
 if __name__ == "__main__":  # python -m gameday.iam > docs/iam.md (or --experiment NAME); behaves on pipes

@@ -105,18 +105,38 @@ def _check_lab(target: str, lab: LabRequest) -> None:
         raise GamedayError("the lab is already up without TLS; stop it (`gameday lab down`) or drop --tls")
 
 
+# activities that fail over or reboot a Multi-AZ DB *instance*: nothing to act on in a DB cluster
+INSTANCE_FAULTS = {"chaosext.rds.actions.force_failover", "chaosext.rds.actions.reboot_db_instance",
+                   "chaosext.shop.actions.checkout_through_db_failover", "chaosext.fis.actions.reboot_db_instances"}
+
+
+def _instance_faults(spec: dict) -> list:
+    found = []
+    for activity in list(spec.get("method") or []) + list(spec.get("rollbacks") or []):
+        provider = activity.get("provider") or {} if isinstance(activity, dict) else {}
+        if f"{provider.get('module')}.{provider.get('func')}" in INSTANCE_FAULTS:
+            found.append(activity.get("name"))
+    return found
+
+
 def _check_topology(target: str, lab: LabRequest, name: str, spec: dict) -> None:
-    """An experiment tagged `db-cluster` needs a lab whose DB is a cluster (nothing is started)."""
+    """An experiment tagged `db-cluster` needs a lab whose DB is a cluster, and one that fails
+    over a DB instance needs a lab whose DB is an instance (nothing is started)."""
     from woolab import manage
     from woolab.config import LabConfig
-    if target != "lab" or "db-cluster" not in spec.get("tags", []):
+    if target != "lab":
         return
     topology = lab.db_topology
     if topology is None and manage.is_up(lab.state_dir):
         topology = LabConfig.load(lab.state_dir).db_topology
-    if topology != "cluster":
+    if "db-cluster" in spec.get("tags", []) and topology != "cluster":
         raise GamedayError(f"{name} needs a Multi-AZ DB cluster, but the lab's DB is a DB instance: "
                            f"run it with --db cluster (after `gameday lab down` if a lab is up)")
+    faults = _instance_faults(spec)
+    if topology == "cluster" and faults:
+        raise GamedayError(f"{name} fails over a Multi-AZ DB instance ({', '.join(faults)}), but the lab's DB "
+                           "is a Multi-AZ DB cluster: run it with --db instance (after `gameday lab down` if a "
+                           "lab is up), or run rds-cluster-failover")
 
 
 def build(experiment: str, target: str = "lab", *, lab: Optional[LabRequest] = None,

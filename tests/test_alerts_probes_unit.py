@@ -194,6 +194,13 @@ def test_bad_arguments_give_one_clear_error_and_call_nothing(clients, kwargs, wo
         probes.failover_events_within(configuration=CONFIG, **kwargs)
 
 
+def test_a_resource_the_experiment_does_not_name_is_skipped_without_any_call(clients):
+    result = probes.failover_events_within("rds", "", since=SINCE, source_type="db-cluster",
+                                           expect=["started", "completed"], configuration=CONFIG)
+    assert result["met"] is None and result["skipped"] == "no resource configured"
+    assert result["expected"] == ["started", "completed"] and result["events"] == []
+
+
 # -- cloudwatch_alarm_fired ------------------------------------------------------------------
 def history_item(seconds, old, new, reason="Threshold Crossed"):
     return {"AlarmName": "shop-db-cpu", "AlarmType": "MetricAlarm", "Timestamp": at(seconds),

@@ -47,3 +47,11 @@ def test_the_cluster_topology_has_three_nodes_and_aws_shaped_endpoint_names(tmp_
     assert ("127.0.10.3", 24306) not in LabConfig(state_dir=tmp_path, base_port=24300).all_ports()
     with pytest.raises(LabConfigError):
         LabConfig.from_env(state_dir=tmp_path, db_topology="aurora")
+
+
+def test_an_instance_experiment_is_refused_for_a_cluster_lab_before_anything_starts(capsys, tmp_path):
+    state_dir = tmp_path / "lab"
+    code, _, err = run_cli(capsys, "run", "rds-force-failover", "--db", "cluster", "--state-dir", str(state_dir))
+    assert code == 1 and len(err.splitlines()) == 1
+    assert "rds-force-failover fails over a Multi-AZ DB instance (rds-force-failover)" in err
+    assert "--db instance" in err and not state_dir.exists()

@@ -149,7 +149,9 @@ def test_experiment_passes_on_the_lab_with_measured_rto_and_nothing_lost(lab, mo
     assert summary["rpo"]["orders_lost"] == 0
     assert not manage.is_up(tmp_path)  # nothing else started beside the session lab
     checks = [r["output"] for r in journal["run"] if "events-within" in r["activity"]["name"]]
-    assert checks and all(c["met"] is True for c in checks)  # AWS-style events arrived in time
+    # a check of a resource the lab does not have (az-power-interruption's DB cluster) is skipped
+    judged = [c for c in checks if not (c.get("skipped") and c["resource_id"] == "")]
+    assert judged and all(c["met"] is True for c in judged)  # AWS-style events arrived in time
     notes = [r["body"] for r in lab.webhooks("/hook")[notified_before:]]
     events = [n["event"] for n in notes]
     assert events[0] == "run-started" and events[-1] == "run-completed", events

@@ -40,6 +40,16 @@ def cluster(writer="db-1", status="available", tags=(("chaos:allowed", "true"),)
         "TagList": [{"Key": k, "Value": v} for k, v in tags]}]}
 
 
+def members(zones=("us-east-1a", "us-east-1b", "us-east-1c"), statuses=("available",) * 3):
+    """DescribeDBInstances of the cluster's members db-1..db-3, in `zones`."""
+    return {"DBInstances": [{"DBInstanceIdentifier": f"db-{n}", "DBClusterIdentifier": "shop-cluster",
+                             "AvailabilityZone": az, "DBInstanceStatus": status}
+                            for n, (az, status) in enumerate(zip(zones, statuses), 1)]}
+
+
+MEMBERS = {"Filters": [{"Name": "db-cluster-id", "Values": ["shop-cluster"]}]}
+
+
 def event(message, seconds=0.0):
     return {"SourceIdentifier": "shop-db", "SourceType": "db-instance", "Message": message,
             "Date": datetime.fromtimestamp(1_800_000_000 + seconds, tz=timezone.utc)}
@@ -104,6 +114,7 @@ def test_force_failover_reports_invalid_state_refusal(rds):
 def test_force_failover_reports_unknown_instance(rds):
     rds.add_client_error("describe_db_instances", "DBInstanceNotFound", "DBInstance nope not found",
                          404)
+    rds.add_client_error("describe_db_clusters", "DBClusterNotFoundFault", "DBCluster nope not found", 404)
     with pytest.raises(ActivityError, match="DescribeDBInstances on DB instance nope refused: "
                        "no such DB instance"):
         rds_actions.force_failover("nope", configuration=CONFIG)
@@ -128,6 +139,7 @@ def test_force_failover_fails_clearly_when_rds_does_not_attempt_it(rds):
 
 def test_failover_db_cluster_omits_target_when_not_given(rds):
     rds.add_response("describe_db_clusters", cluster(), CLUSTER)
+    rds.add_response("describe_db_instances", members(), MEMBERS)
     rds.add_response("failover_db_cluster", {}, {"DBClusterIdentifier": "shop-cluster"})
     result = rds_actions.failover_db_cluster("shop-cluster", wait=False, configuration=CONFIG)
     assert result["method"] == "FailoverDBCluster" and result["before"]["writer"] == "db-1"
@@ -135,6 +147,7 @@ def test_failover_db_cluster_omits_target_when_not_given(rds):
 
 def test_failover_db_cluster_sends_target_and_waits_for_that_writer(rds):
     rds.add_response("describe_db_clusters", cluster(), CLUSTER)
+    rds.add_response("describe_db_instances", members(), MEMBERS)
     rds.add_response("failover_db_cluster", {}, {"DBClusterIdentifier": "shop-cluster",
                                                  "TargetDBInstanceIdentifier": "db-3"})
     rds.add_response("describe_db_clusters", cluster(status="failing-over"), CLUSTER)
@@ -148,6 +161,7 @@ def test_failover_db_cluster_sends_target_and_waits_for_that_writer(rds):
 
 def test_failover_db_cluster_refuses_target_that_is_not_a_reader(rds):
     rds.add_response("describe_db_clusters", cluster(), CLUSTER)
+    rds.add_response("describe_db_instances", members(), MEMBERS)
     with pytest.raises(GuardrailRefused, match="target db-1 is not one of its readers"):
         rds_actions.failover_db_cluster("shop-cluster", "db-1", configuration=CONFIG)
 

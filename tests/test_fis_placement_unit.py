@@ -79,5 +79,23 @@ def test_split_primaries_are_refused_before_any_fis_call(monkeypatch):
 def test_primary_without_any_resource_configured_names_the_fix(monkeypatch):
     monkeypatch.delenv("GAMEDAY_DB_INSTANCE_ID", raising=False)
     monkeypatch.delenv("GAMEDAY_REPLICATION_GROUP_ID", raising=False)
-    with pytest.raises(ActivityError, match="needs db_instance_id or replication_group_id"):
+    with pytest.raises(ActivityError, match="needs db_instance_id, db_cluster_id or replication_group_id"):
         placement.resolve_zone("primary", {"aws_region": "us-east-1"})
+
+
+def test_primary_on_a_db_cluster_is_the_az_of_its_writer(monkeypatch):
+    on_cluster = {k: v for k, v in CONFIG.items() if k != "db_instance_id"} | {"db_cluster_id": "shop-cluster"}
+    members = [("shop-cluster-1", "us-east-1a", False), ("shop-cluster-2", "us-east-1b", True),
+               ("shop-cluster-3", "us-east-1c", False)]
+    with stubbed(monkeypatch) as stubs:
+        stubs["rds"].add_response("describe_db_clusters", {"DBClusters": [{
+            "DBClusterIdentifier": "shop-cluster", "Status": "available", "DBClusterMembers": [
+                {"DBInstanceIdentifier": n, "IsClusterWriter": w} for n, _, w in members]}]},
+            {"DBClusterIdentifier": "shop-cluster"})
+        stubs["rds"].add_response("describe_db_instances", {"DBInstances": [
+            {"DBInstanceIdentifier": n, "AvailabilityZone": az} for n, az, _ in members]},
+            {"Filters": [{"Name": "db-cluster-id", "Values": ["shop-cluster"]}]})
+        stubs["elasticache"].add_response("describe_replication_groups", group("us-east-1a"),
+                                          {"ReplicationGroupId": "shop-cache"})
+        with pytest.raises(ActivityError, match="DB cluster shop-cluster writer shop-cluster-2 in us-east-1b"):
+            placement.resolve_zone("primary", on_cluster)

@@ -2,7 +2,9 @@
 
 Its API shapes (DescribeDBClusters, members in DescribeDBInstances), its DNS answers before and
 after a failover, FailoverDBCluster with and without a target, the refusals that change nothing,
-the automatic failover of a crashed writer, and (slow) 20 failovers under continuous commits.
+the automatic failover of a crashed writer, a writer lost with no reader available (restarted in
+place), the pack's FIS cluster failover with its guardrails and preflight, and (slow) the cluster
+game days (API, FIS), the AZ power interruption, and 20 failovers under continuous commits.
 """
 import json
 import os
@@ -221,6 +223,33 @@ def test_a_crashed_writer_fails_over_by_itself_and_rejoins_as_a_reader(cluster_l
     assert completed and completed[0]["source_type"] == "db-cluster"
 
 
+def test_a_writer_lost_while_no_reader_is_available_is_restarted_in_place_never_promoting_a_reader(
+        cluster_lab, rds):
+    before = describe(rds)
+    writer = writer_of(before)
+    kept = f"kept-{time.time()}"
+    assert commit(cluster_lab, kept)
+    zones = {m["DBInstanceIdentifier"]: m["AvailabilityZone"] for m in rds.describe_db_instances(
+        Filters=[{"Name": "db-cluster-id", "Values": [CLUSTER]}])["DBInstances"]}
+    since = time.time()
+    for reader in readers_of(before):
+        cluster_lab.call(f"/_lab/interrupt-az?id={zones[reader]}&seconds=8")
+
+    def readers_lost() -> bool:
+        nodes = cluster_lab.snapshot()["db_clusters"][CLUSTER]["nodes"]
+        return all(nodes[r]["status"] != "available" for r in readers_of(before))
+    assert poll_until(readers_lost, 10, 0.1)  # the lab's monitoring saw both readers go
+    cluster_lab.call(f"/_lab/crash?id={writer}")
+    crashed = time.monotonic()
+    writable = poll_until(lambda: commit(cluster_lab, f"restarted-{time.time()}") and time.monotonic(), 15, 0.05)
+    assert writable and writable - crashed <= 6.0, "the writer was not restarted in place"
+    assert writer_of(describe(rds)) == writer and read_through(cluster_lab, cluster_lab.env["GAMEDAY_MYSQL_HOST"], kept)
+    events = cluster_lab.events(since)
+    assert [e["event_id"] for e in events if e.get("source_id") == writer and e.get("event_id")] == [
+        "RDS-EVENT-0004", "RDS-EVENT-0006"]
+    assert not [e for e in events if e.get("event_id") in ("RDS-EVENT-0073", "RDS-EVENT-0071")]  # no promotion
+
+
 def test_the_writer_az_losing_power_fails_over_and_its_member_rejoins_when_power_returns(cluster_lab, rds):
     before = describe(rds)
     az = next(m["AvailabilityZone"] for m in rds.describe_db_instances(
@@ -269,6 +298,64 @@ def test_fis_failover_db_cluster_resolves_the_cluster_by_tag_and_moves_the_write
     assert writer_of(describe(rds)) != before
 
 
+FIS_CONFIG = {"aws_region": "us-east-1", "fis_role_arn": "arn:aws:iam::123456789012:role/failover-gameday-fis"}
+
+
+def test_the_pack_s_fis_cluster_failover_selects_the_cluster_by_tag_and_id_and_moves_the_writer(
+        cluster_lab, rds, monkeypatch):
+    from chaosext.fis.actions import failover_db_cluster
+    cluster_lab.aws_env(monkeypatch)
+    before = writer_of(describe(rds))
+    result = failover_db_cluster(db_cluster_identifier=CLUSTER, measure_data_plane=False, poll_interval=0.2,
+                                 timeout=60, configuration=FIS_CONFIG)
+    assert result["fis"]["state"] == "completed"
+    assert result["before"]["targets"]["Clusters"]["filters"] == [{"path": "DBClusterIdentifier", "values": [CLUSTER]}]
+    assert result["writer"]["before"] == before and result["writer"]["moved"]
+    assert writer_of(wait_available(rds)) == result["writer"]["after"] != before
+
+
+def test_cluster_guardrails_refuse_on_the_lab_in_one_line_and_change_nothing(cluster_lab, rds, monkeypatch):
+    from chaosext.errors import GuardrailRefused
+    from chaosext.fis.actions import failover_db_cluster as fis_failover
+    from chaosext.rds.actions import failover_db_cluster, force_failover
+    cluster_lab.aws_env(monkeypatch)
+    fis = boto3.client("fis", endpoint_url=cluster_lab.env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                       aws_access_key_id="lab", aws_secret_access_key="lab")
+    experiments, before = len(fis.list_experiments()["experiments"]), describe(rds)
+    member = readers_of(before)[0]
+    refusals = {
+        "is not in the resource allow-list": lambda: fis_failover(
+            db_cluster_identifier=CLUSTER, configuration={**FIS_CONFIG, "aws_allowed_resources": "other"}),
+        f"{CLUSTER} is a DB cluster, not a DB instance": lambda: force_failover(CLUSTER, configuration=FIS_CONFIG),
+        f"it is a member of DB cluster {CLUSTER}: name the cluster": lambda: failover_db_cluster(
+            member, configuration=FIS_CONFIG),
+    }
+    for why, call in refusals.items():
+        with pytest.raises(GuardrailRefused) as err:
+            call()
+        assert why in str(err.value) and "\n" not in str(err.value) and "nothing was changed" in str(err.value)
+    assert describe(rds) == before and len(fis.list_experiments()["experiments"]) == experiments
+    rds.failover_db_cluster(DBClusterIdentifier=CLUSTER)
+    with pytest.raises(GuardrailRefused, match="it is failing-over, not available"):
+        fis_failover(db_cluster_identifier=CLUSTER, configuration=FIS_CONFIG)
+    assert len(fis.list_experiments()["experiments"]) == experiments
+    wait_available(rds)
+
+
+def test_the_fis_variant_s_preflight_shows_the_cluster_plan_and_fails_off_the_allow_list(
+        cluster_lab, rds, monkeypatch, capsys):
+    from gameday import cli
+    writer = writer_of(describe(rds))
+    monkeypatch.setenv("GAMEDAY_ALLOWED_RESOURCES", "another-cluster")
+    code = cli.main(["run", "rds-cluster-failover-fis", "--dry-run", "--state-dir", str(cluster_lab.state_dir)])
+    out = capsys.readouterr().out
+    plan = next(line for line in out.splitlines() if "cluster failover 1" in line)
+    assert f"on DB cluster {CLUSTER}: writer {writer}" in plan and "DBClusterIdentifier" in plan
+    row = next(line for line in out.splitlines() if line.startswith("target") and CLUSTER in line)
+    assert code == 2 and "FAIL" in row and "not in the resource allow-list" in row and "NOT READY" in out
+    assert writer_of(describe(rds)) == writer
+
+
 @pytest.mark.slow
 def test_rds_cluster_failover_game_day_passes_with_rto_and_nothing_lost(cluster_lab, monkeypatch, tmp_path):
     from gameday import request, run
@@ -283,6 +370,57 @@ def test_rds_cluster_failover_game_day_passes_with_rto_and_nothing_lost(cluster_
     journal = json.loads((tmp_path / "cluster" / "journal.json").read_text())
     fault = next(a["output"] for a in journal["run"] if a["activity"]["name"] == "rds-cluster-failover")
     assert 0 < fault["rto_seconds"] <= FAST_BOUND and fault["after"]["writer"] != fault["before"]["writer"]
+
+
+@pytest.mark.slow
+def test_rds_cluster_failover_fis_game_day_passes_with_rto_and_nothing_lost(cluster_lab, monkeypatch, tmp_path):
+    from gameday import request, run
+    monkeypatch.setenv("GAMEDAY_REPORTS_DIR", str(tmp_path))
+    on_lab = request.LabRequest(state_dir=cluster_lab.state_dir, db_topology="cluster")
+    code = run.game_day(request.build("rds-cluster-failover-fis", "lab", lab=on_lab, run_id="cluster-fis",
+                                      load=request.LoadRequest(users=8)))
+    summary = json.loads((tmp_path / "cluster-fis" / "summary.json").read_text())
+    assert code == 0 and summary["verdict"] == "passed", summary["verdict_reasons"]
+    journal = json.loads((tmp_path / "cluster-fis" / "journal.json").read_text())
+    fault = next(a["output"] for a in journal["run"] if a["activity"]["name"] == "fis-rds-cluster-failover")
+    assert 0 < fault["rto_seconds"] <= FAST_BOUND and fault["writer"]["moved"]
+    assert fault["fis"]["state"] == "completed" and summary["rpo"]["orders_lost"] == 0 < summary["rpo"]["orders_checked"]
+
+
+def cache_primary_az(cluster_lab) -> str:
+    return next(c["az"] for c in cluster_lab.snapshot()["cache_clusters"].values() if c["role"] == "primary")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)  # the interruption lasts 60 s, then recovery and a 35 s pause
+def test_az_power_interruption_on_a_cluster_lab_fails_the_cluster_over_through_its_endpoint(
+        cluster_lab, rds, monkeypatch, tmp_path):
+    from gameday import request, run
+    az = cache_primary_az(cluster_lab)  # "primary": the writer and the cache primary in one AZ
+    zones = {m["DBInstanceIdentifier"]: m["AvailabilityZone"] for m in rds.describe_db_instances(
+        Filters=[{"Name": "db-cluster-id", "Values": [CLUSTER]}])["DBInstances"]}
+    if zones[writer_of(describe(rds))] != az:
+        rds.failover_db_cluster(DBClusterIdentifier=CLUSTER,
+                                TargetDBInstanceIdentifier=next(n for n, z in zones.items() if z == az))
+        wait_available(rds)
+    writer = writer_of(describe(rds))
+    monkeypatch.setenv("GAMEDAY_REPORTS_DIR", str(tmp_path))
+    on_lab = request.LabRequest(state_dir=cluster_lab.state_dir, db_topology="cluster")
+    code = run.game_day(request.build("az-power-interruption", "lab", lab=on_lab, run_id="azp",
+                                      load=request.LoadRequest(users=8)))
+    summary = json.loads((tmp_path / "azp" / "summary.json").read_text())
+    assert code == 0 and summary["verdict"] == "passed", summary["verdict_reasons"]
+    [fault] = summary["faults"]
+    actions = {a["action_id"]: a["state"] for a in fault["fis"]["actions"].values()}
+    assert actions["aws:rds:failover-db-cluster"] == "completed" and actions["aws:rds:reboot-db-instances"] == "skipped"
+    db = fault["recovery"]["rds"]
+    assert db["data_plane"]["endpoint"].startswith(cluster_lab.env["GAMEDAY_MYSQL_HOST"])
+    assert 0 < db["rto_seconds"] <= 5.0 and writer_of(describe(rds)) != writer
+    journal = json.loads((tmp_path / "azp" / "journal.json").read_text())
+    events = {r["activity"]["name"]: r["output"] for r in journal["run"] if "events-within" in r["activity"]["name"]}
+    assert events["rds-cluster-failover-events-within-rto-threshold"]["met"] is True
+    assert events["rds-failover-and-standby-recovery-events-within-rto-threshold"]["skipped"]  # no DB instance
+    assert summary["rpo"]["orders_lost"] == 0 < summary["rpo"]["orders_checked"]
 
 
 @pytest.mark.slow

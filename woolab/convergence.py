@@ -5,7 +5,8 @@ and again until the resource is whole ("Recovery of standby DB instance", "Recov
 nodes"). The lab does the same: every mechanic either finishes its step or leaves the node
 `failed`, and the healer picks up whatever no running operation owns:
 - a DB standby that is `failed` (or `rebuilding` with nobody rebuilding it) is rebuilt;
-- a DB primary that died while there was no standby to promote is restarted in place;
+- a DB primary (or cluster writer) that died while there was no standby (or available reader)
+  to promote is restarted in place;
 - a cache node that is `failed`, or a replica whose replication link stays down, is replaced.
 Nothing is replaced in an AZ without power. `redundancy_problems` lists what is still missing;
 an empty list is the converged lab that `gameday lab status`, the tests and the bench wait for.
@@ -49,11 +50,11 @@ class Healer:
 
     def heal(self, lost_primaries: Set[str]) -> None:
         """One pass: start the repair of every resource that is degraded and owned by nobody.
-        `lost_primaries` holds the DB instances whose primary the health monitor found dead with
-        no standby to promote; an instance leaves it when its restart starts."""
+        `lost_primaries` holds the DB instances and clusters whose primary (writer) the health
+        monitor found dead with nothing to promote; one leaves it when its restart starts."""
         now = time.monotonic()
         self._heal_db(now, lost_primaries)
-        self._heal_clusters(now)
+        self._heal_clusters(now, lost_primaries)
         self._heal_cache(now)
 
     def _heal_db(self, now: float, lost_primaries: Set[str]) -> None:
@@ -81,10 +82,19 @@ class Healer:
                     standby.status = "rebuilding"
                 self.runner.run(owner, self.db.recover_standby, db.id, db.standby)
 
-    def _heal_clusters(self, now: float) -> None:
-        """A cluster reader that is `failed` or stopped replicating is rebuilt."""
+    def _heal_clusters(self, now: float, lost_writers: Set[str]) -> None:
+        """A cluster writer lost with no reader to promote is restarted in place; a cluster reader
+        that is `failed` or stopped replicating is rebuilt."""
         state = self.parts.state
         for cluster in self.runner.idle("db-cluster", list(state.clusters.values())):
+            writer = cluster.nodes[cluster.primary]
+            if cluster.id in lost_writers and not self.powered_off(writer.az) and self._due(cluster.primary, now):
+                lost_writers.discard(cluster.id)
+                self.parts.marker(cluster.id, f"writer {cluster.primary} lost with no reader to promote: restarting it")
+                with state.lock:
+                    cluster.status = "rebooting"
+                self.runner.run(("db-cluster", cluster.id), self.cluster.restart_lost_writer, cluster.id)
+                return
             for name in cluster.readers:
                 node = cluster.nodes[name]
                 if self.powered_off(node.az):

@@ -310,7 +310,9 @@ def env(state_dir: Path) -> dict:
         "AWS_ENDPOINT_URL": controller_url(config), "GAMEDAY_LAB_CONTROL_URL": controller_url(config),
         "AWS_DEFAULT_REGION": config.region,
         "AWS_REGION": config.region, "AWS_ACCESS_KEY_ID": "lab", "AWS_SECRET_ACCESS_KEY": "lab",
-        "GAMEDAY_DB_INSTANCE_ID": DB_INSTANCE_ID, "GAMEDAY_REPLICATION_GROUP_ID": REPLICATION_GROUP_ID,
+        # a cluster lab has no DB instance outside its cluster: experiments then skip what needs one
+        "GAMEDAY_DB_INSTANCE_ID": "" if config.db_topology == "cluster" else DB_INSTANCE_ID,
+        "GAMEDAY_REPLICATION_GROUP_ID": REPLICATION_GROUP_ID,
         "GAMEDAY_DNS_SERVER": f"127.0.0.1:{config.dns_port}",
         "GAMEDAY_MYSQL_HOST": config.db_writer_name, "GAMEDAY_MYSQL_PORT": str(config.db_endpoint_port),
         "GAMEDAY_MYSQL_USER": "shop", "GAMEDAY_MYSQL_PASSWORD": s["db_app_password"],

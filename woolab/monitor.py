@@ -38,7 +38,8 @@ class HealthMonitor:
         self.powered_off = powered_off
         self._since: Dict[str, float] = {}  # node -> when it was first seen unhealthy
         self._limit: Dict[str, float] = {}  # node -> detection time drawn for this incident
-        self.lost_primaries: Set[str] = set()  # DB instances whose primary failed with no standby
+        # DB instances and clusters whose primary (writer) failed with no standby (reader) to promote
+        self.lost_primaries: Set[str] = set()
         self.healer = Healer(parts, runner, db, cache, powered_off, cluster)
 
     def start(self) -> threading.Thread:
@@ -111,7 +112,8 @@ class HealthMonitor:
 
     def check_clusters(self) -> None:
         """A DB cluster's writer unhealthy for the detection time: automatic failover to the most
-        up-to-date available reader; a reader unhealthy that long: rebuilt."""
+        up-to-date available reader, or, with no such reader, a restart in place (by the healer,
+        once its AZ has power); a reader unhealthy that long: rebuilt."""
         state = self.parts.state
         for cluster in self.runner.idle("db-cluster", list(state.clusters.values())):
             owner = ("db-cluster", cluster.id)
@@ -129,6 +131,9 @@ class HealthMonitor:
                         cluster.status = "failing-over"
                     self.runner.run(owner, self.cluster.failover, cluster.id,
                                     most_up_to_date(self.parts, readers), failed_since, powered)
+                elif name == cluster.primary:
+                    if powered:  # no reader to promote: restarted in place, never a stale promotion
+                        self.lost_primaries.add(cluster.id)
                 elif name != cluster.primary:
                     with state.lock:
                         cluster.status, node.status = ("modifying", "rebuilding") if powered else \

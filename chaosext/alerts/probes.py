@@ -152,18 +152,23 @@ def failover_events_within(kind: str, resource_id: str, since: Optional[str] = N
     Returns {"met", "missing", "late", "refusals", "found", "latency_seconds" (per expected
     event, from the fault), "events", ...}. `met` is false when an expected event is missing or
     late, or when AWS reported it did not fail over (RDS-EVENT-0034, a failed cluster failover).
+    An empty `resource_id` (the experiment names no such resource, say no DB instance on a DB
+    cluster) is not checked: `met` None and `skipped`, so one experiment serves both topologies.
     """
     kind = str(kind).strip().lower()
     if kind not in ("rds", "elasticache"):
         raise ActivityError(f"unknown kind {kind!r}: use rds or elasticache")
     if kind == "rds" and source_type not in RDS_SOURCE_TYPES:
-        raise ActivityError(f"unknown RDS source type {source_type!r}: use db-instance or "
-                            "db-cluster")
+        raise ActivityError(f"unknown RDS source type {source_type!r}: use db-instance or db-cluster")
     names = [expect] if isinstance(expect, str) else list(expect or DEFAULT_EXPECT)
     matchers = {str(n): _matcher(kind, n) for n in names}
-    if guardrails.is_dry_run(configuration):  # nothing failed over: there is nothing to judge
-        return {"met": None, "dry_run": True, "kind": kind, "resource_id": resource_id, "expected": names,
-                "missing": [], "late": [], "refusals": [], "found": {}, "latency_seconds": {}, "events": []}
+    unjudged = dict(met=None, kind=kind, resource_id=resource_id, expected=names, missing=[], late=[], refusals=[],
+                    found={}, latency_seconds={}, events=[])
+    if guardrails.is_dry_run(configuration):  # nothing failed over, nothing to judge
+        return {**unjudged, "dry_run": True}
+    if not resource_id:  # e.g. the DB instance's probe when the DB is a cluster: nothing to judge
+        logger.info("Failover events of %s: no resource configured, not checked", kind)
+        return {**unjudged, "skipped": "no resource configured"}
     anchor = window_start(since, fault, resource_id).timestamp()
     if within_seconds is None:
         within_seconds = thresholds.rto_threshold(configuration, None, resource_id, kind) \

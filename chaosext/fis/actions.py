@@ -23,6 +23,8 @@ from chaosext.fis.impairment import ImpairmentRun, Plan, checked_cut, positive_n
 from chaosext.fis.placement import PRIMARY, node_zones, resolve_zone
 from chaosext.fis.experiment import FisRun, stop_live, stop_one
 from chaosext.guardrails import DEFAULT_ALLOW_TAG
+from chaosext.rds.probes import describe_cluster, writer_of
+from chaosext.rds.targets import checked_cluster
 
 __all__ = ["run_experiment", "reboot_db_instances", "failover_db_cluster",
            "interrupt_cache_az_power", "az_power_interruption", "stop_experiment",
@@ -95,20 +97,32 @@ def reboot_db_instances(tags: Optional[Dict[str, str]] = None, force_failover: b
 
 def failover_db_cluster(tags: Optional[Dict[str, str]] = None,
                         writer_availability_zone: Optional[str] = None,
-                        db_cluster_arns: Optional[List[str]] = None, role_arn: Optional[str] = None,
-                        wait: bool = True, timeout: float = 900.0, poll_interval: float = 2.0,
-                        measure_data_plane: bool = True, dry_run: Optional[bool] = None,
-                        configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+                        db_cluster_arns: Optional[List[str]] = None, db_cluster_identifier: Optional[str] = None,
+                        role_arn: Optional[str] = None, wait: bool = True, timeout: float = 900.0,
+                        poll_interval: float = 2.0, measure_data_plane: bool = True,
+                        dry_run: Optional[bool] = None, configuration: Configuration = None,
+                        secrets: Secrets = None) -> Dict[str, Any]:
     """Fail the tagged Multi-AZ DB clusters or Aurora clusters over through FIS
     (aws:rds:failover-db-cluster), optionally only those whose writer is in one AZ.
 
-    Returns the fault result with the FIS experiment. The lab has no DB clusters: there the
-    experiment fails with InvalidTarget.
+    With `db_cluster_identifier`, FIS selects only the tagged cluster of that id, and the cluster
+    is checked first as the API action checks it (a cluster, not an instance; `available`; a
+    reader; writer and readers in two AZs or more; tag and allow-lists), refusing in one line
+    before any template exists, and the result's `writer` says which member was the writer
+    before and after (`moved`). Returns the fault result with the FIS experiment.
     """
-    template = templates.failover_db_cluster_template(_tags(tags, configuration),
-                                                      writer_availability_zone, db_cluster_arns)
-    return _run("fis-rds-failover-db-cluster", template, "FIS aws:rds:failover-db-cluster",
-                role_arn, wait, timeout, poll_interval, measure_data_plane, dry_run, configuration, secrets)
+    rds = aws_client("rds", configuration, secrets) if db_cluster_identifier else None
+    if rds is not None:
+        cluster, _ = checked_cluster(rds, db_cluster_identifier, "FIS aws:rds:failover-db-cluster", configuration)
+    template = templates.failover_db_cluster_template(_tags(tags, configuration), writer_availability_zone,
+                                                      db_cluster_arns, db_cluster_identifier)
+    result = _run("fis-rds-failover-db-cluster", template, "FIS aws:rds:failover-db-cluster",
+                  role_arn, wait, timeout, poll_interval, measure_data_plane, dry_run, configuration, secrets)
+    if rds is not None and wait and not result.get("dry_run"):
+        before, after = writer_of(cluster), writer_of(describe_cluster(rds, db_cluster_identifier))
+        result["writer"] = {"before": before["writer"], "after": after["writer"],
+                            "moved": after["writer"] not in (None, before["writer"])}
+    return result
 
 
 def interrupt_cache_az_power(availability_zone: str, duration: str = "PT1M",

@@ -153,5 +153,5 @@ class FisRun:
 
 def _targets(template: Dict[str, Any]) -> Dict[str, Any]:
     return {name: {k: v for k, v in spec.items() if k in ("resourceType", "resourceTags", "resourceArns",
-                                                         "parameters", "selectionMode")}
+                                                         "parameters", "filters", "selectionMode")}
             for name, spec in (template.get("targets") or {}).items()}

@@ -56,13 +56,19 @@ def reboot_db_instances_template(tags: Mapping[str, str], force_failover: bool =
 
 
 def failover_db_cluster_template(tags: Mapping[str, str], writer_availability_zone: Optional[str] = None,
-                                 arns: Optional[list] = None) -> Dict[str, Any]:
-    """aws:rds:failover-db-cluster on the tagged (or named) DB clusters."""
+                                 arns: Optional[list] = None, cluster_id: Optional[str] = None) -> Dict[str, Any]:
+    """aws:rds:failover-db-cluster on the tagged (or named) DB clusters; with ``cluster_id``,
+    only the tagged cluster of that id (a filter on DBClusterIdentifier, a path into the
+    DescribeDBClusters output as the Targets page describes filters), so one tag shared by
+    several clusters cannot widen the blast radius."""
     parameters = ({"writerAvailabilityZoneIdentifiers": writer_availability_zone}
                   if writer_availability_zone else None)
+    clusters = target("aws:rds:cluster", tags, arns, parameters)
+    if cluster_id and not arns:
+        clusters["filters"] = [{"path": "DBClusterIdentifier", "values": [cluster_id]}]
     return _template(
-        "Fail over DB clusters",
-        {"Clusters": target("aws:rds:cluster", tags, arns, parameters)},
+        f"Fail over DB cluster {cluster_id}" if cluster_id else "Fail over DB clusters",
+        {"Clusters": clusters},
         {"FailoverDBClusters": {"actionId": "aws:rds:failover-db-cluster",
                                 "targets": {"Clusters": "Clusters"}}})
 

@@ -16,10 +16,8 @@ from chaosext.aws import aws_call, aws_client
 from chaosext.errors import ActivityError
 from chaosext.fault_model import spec
 from chaosext.recovery import Fault, dry_run_result, run_fault
-from chaosext.rds.probes import (
-    cluster_target, describe_cluster, describe_instance, events_since, instance_target,
-    placement, writer_of,
-)
+from chaosext.rds.probes import describe_cluster, describe_instance, events_since, instance_target, placement, writer_of
+from chaosext.rds.targets import checked_cluster, checked_instance
 
 __all__ = ["force_failover", "failover_db_cluster", "reboot_db_instance"]
 
@@ -32,17 +30,16 @@ def force_failover(db_instance_identifier: str, wait: bool = True,
                    secrets: Secrets = None) -> Dict[str, Any]:
     """Reboot a Multi-AZ DB instance through a failover, so the standby becomes the primary.
 
-    Refuses (changing nothing) unless the instance is Multi-AZ and passes the tag, region and
-    account guardrails. With `wait`, returns once the instance is `available` in the other AZ
+    Refuses (changing nothing) unless the instance is Multi-AZ, not a DB cluster's member (nor
+    a cluster's id), and passes the tag, allow-list, region and account guardrails. With
+    `wait`, returns once the instance is `available` in the other AZ
     (and the MySQL endpoint, when configured, is writable again): injected / completed /
     writable timestamps, the AZs before and after and the failover events RDS reported. Fails
     when RDS declines the failover because one happened recently (RDS-EVENT-0034).
     """
     client = aws_client("rds", configuration, secrets)
     action = "RebootDBInstance(ForceFailover=True)"
-    instance = describe_instance(client, db_instance_identifier)
-    guardrails.check_target(instance_target(client, instance), action, configuration)
-    guardrails.require_multi_az(instance, action)
+    instance = checked_instance(client, db_instance_identifier, action, configuration)
     before = placement(instance)
     injected = {}
 
@@ -78,15 +75,16 @@ def failover_db_cluster(db_cluster_identifier: str,
     """Fail a Multi-AZ DB cluster or Aurora cluster over, so a reader becomes the writer.
 
     Without `target_db_instance_identifier` RDS picks the reader (the parameter is then not
-    sent at all). Refuses (changing nothing) when the cluster has no reader or fails the tag,
-    region and account guardrails. With `wait`, returns once the cluster is `available` with a
+    sent at all). Refuses (changing nothing) unless the cluster is `available`, has a reader,
+    has its writer and readers in at least two AZs, is a cluster (not an instance's id) and
+    passes the tag, allow-list, region and account guardrails. With `wait`, returns once the
+    cluster is `available` with a
     different writer: timestamps, writer before and after, the cluster's failover events.
     """
     client = aws_client("rds", configuration, secrets)
     action = "FailoverDBCluster"
-    cluster = describe_cluster(client, db_cluster_identifier)
-    guardrails.check_target(cluster_target(client, cluster), action, configuration)
-    guardrails.require_cluster_reader(cluster, target_db_instance_identifier, action)
+    cluster, _ = checked_cluster(client, db_cluster_identifier, action, configuration,
+                                 target_db_instance_identifier)
     before = writer_of(cluster)
     params = {"DBClusterIdentifier": db_cluster_identifier}
     if target_db_instance_identifier:

@@ -20,7 +20,14 @@ __all__ = ["Preflight", "run_preflight", "render", "Row", "build_context", "envi
 
 # configuration entries whose lab default must never be used against AWS
 REQUIRED_ON_AWS = {"shop_url": "GAMEDAY_SHOP_URL", "db_instance_id": "GAMEDAY_DB_INSTANCE_ID",
-                   "replication_group_id": "GAMEDAY_REPLICATION_GROUP_ID"}
+                   "db_cluster_id": "GAMEDAY_DB_CLUSTER_ID", "replication_group_id": "GAMEDAY_REPLICATION_GROUP_ID"}
+
+
+def _lab_default(spec: dict, key: str) -> bool:
+    """Whether the experiment's own default for `key` names a lab resource (an empty default
+    means the experiment works without one: az-power-interruption's DB cluster)."""
+    entry = (spec.get("configuration") or {}).get(key)
+    return not isinstance(entry, dict) or entry.get("default") not in (None, "")
 
 
 SECTIONS = ["settings", "waivers", "credentials", "target", "allow-lists", "iam", "reach", "store", "plan"]
@@ -52,7 +59,7 @@ def _required_rows(context: Context) -> List[Row]:
     used = json.dumps([context.spec.get(k) for k in ("method", "rollbacks", "steady-state-hypothesis")])
     rows = []
     for key, env in REQUIRED_ON_AWS.items():
-        if key != "shop_url" and "${" + key + "}" not in used:
+        if key != "shop_url" and ("${" + key + "}" not in used or not _lab_default(context.spec, key)):
             continue
         if context.env.get(env):
             rows.append(Row("settings", env, OK, context.env[env]))

@@ -11,7 +11,8 @@ from chaosext import guardrails
 from chaosext.aws import DENIED_CODES, aws_call, aws_client
 from chaosext.elasticache.probes import describe_group, group_target, roles
 from chaosext.errors import GamedayError
-from chaosext.rds.probes import cluster_target, describe_cluster, describe_instance, instance_target
+from chaosext.rds.probes import cluster_target, instance_target, writer_of
+from chaosext.rds.targets import cluster_members, cluster_of, instance_of
 from gameday import iam
 
 from .context import Context
@@ -75,7 +76,7 @@ def _prove_events(client, source_type: str, name: str) -> None:
 
 
 def _instance_rows(context: Context, rds, name: str) -> List[Row]:
-    instance = describe_instance(rds, name)
+    instance = instance_of(rds, name, "the fault")
     _prove_events(rds, "db-instance", name)
     target = instance_target(rds, instance)
     context.facts.setdefault("arns", {})[name] = target.arn
@@ -89,21 +90,31 @@ def _instance_rows(context: Context, rds, name: str) -> List[Row]:
     context.facts.setdefault("primary_azs", {})[name] = instance.get("AvailabilityZone")
     failure = _guard(f"DB instance {name}", lambda: (
         guardrails.check_target(target, "the fault", context.configuration),
+        guardrails.require_not_cluster_member(instance, "the fault"),
         guardrails.require_multi_az(instance, "the fault")))
     context.facts.setdefault("accounts", set()).add(target.account)
     return [failure] if failure else rows
 
 
 def _cluster_rows(context: Context, rds, name: str) -> List[Row]:
-    cluster = describe_cluster(rds, name)
+    """The cluster with its writer and readers and their AZs; FAIL when a guardrail or the
+    failover readiness (available, a reader, two AZs or more) would refuse the fault."""
+    cluster = cluster_of(rds, name, "the fault")
+    _prove_events(rds, "db-cluster", name)
     target = cluster_target(rds, cluster)
+    members = cluster_members(rds, name)
+    zones = {m["DBInstanceIdentifier"]: m.get("AvailabilityZone") for m in members}
+    roles = writer_of(cluster)
     context.facts.setdefault("arns", {})[name] = target.arn
-    members = cluster.get("DBClusterMembers", [])
-    detail = (f"{cluster.get('Status')}, Multi-AZ {'yes' if cluster.get('MultiAZ') else 'NO'}, "
-              f"{len(members)} members, {_tags_text(target.tags)}")
+    context.facts.setdefault("clusters", {})[name] = {**roles, "zones": zones}
+    context.facts.setdefault("primary_azs", {})[name] = zones.get(roles["writer"])
+    readers = ", ".join(f"{r} ({zones.get(r) or '?'})" for r in roles["readers"]) or "none"
+    detail = (f"{cluster.get('Status')}, Multi-AZ {'yes' if cluster.get('MultiAZ') else 'NO'}, writer "
+              f"{roles['writer']} ({zones.get(roles['writer']) or '?'}), readers {readers}, endpoint "
+              f"{cluster.get('Endpoint')}:{cluster.get('Port')}, {_tags_text(target.tags)}")
     failure = _guard(f"DB cluster {name}", lambda: (
         guardrails.check_target(target, "the fault", context.configuration),
-        guardrails.require_cluster_reader(cluster, None, "the fault")))
+        guardrails.require_cluster_ready(cluster, members, None, "the fault")))
     context.facts.setdefault("accounts", set()).add(target.account)
     return [failure or _target_row(context, f"DB cluster {name}", target, detail)]
 

@@ -9,7 +9,7 @@ from chaosext.network.plan import ask
 from chaosext.shop.marker import order_note
 
 from .context import Context
-from .table import FAIL, INFO, Row
+from .table import FAIL, INFO, WARN, Row
 
 __all__ = ["plan_rows", "WRITING_PROBES"]
 
@@ -116,6 +116,34 @@ def _impairment_row(n: int, action: Dict[str, Any], context: Context) -> Row:
                    " (no node of the shop is there now)", "") + ends)
 
 
+# DB cluster failovers (API and FIS): the plan names the writer now and where it goes
+CLUSTER_FAILOVERS = {"chaosext.rds.actions.failover_db_cluster": "FailoverDBCluster",
+                     "chaosext.fis.actions.failover_db_cluster": "AWS FIS aws:rds:failover-db-cluster"}
+
+
+def _cluster_failover_row(n: int, action: Dict[str, Any], context: Context) -> Row:
+    """Which cluster fails over, from which writer to which readers, and how FIS selects it."""
+    args, how = action["arguments"], CLUSTER_FAILOVERS[action["func"]]
+    name = args.get("db_cluster_identifier")
+    allow = context.setting("chaos_allow_tag", "chaos:allowed=true")
+    if not name:
+        return Row("plan", f"cluster failover {n}", WARN, f"{how} on every DB cluster tagged "
+                   f"{args.get('tags') or allow}: no db_cluster_identifier, so FIS selects all of them",
+                   "pass db_cluster_identifier to fail over one cluster")
+    found = (context.facts.get("clusters") or {}).get(name)
+    if not found:
+        return Row("plan", f"cluster failover {n}", INFO, f"{how} on DB cluster {name} (its members were "
+                   "not read: see its target row)")
+    zones = found["zones"]
+    to = args.get("target_db_instance_identifier")
+    to = f"{to} ({zones.get(to) or '?'})" if to else "one of " + ", ".join(
+        f"{r} ({zones.get(r) or '?'})" for r in found["readers"]) + " (RDS chooses)"
+    selected = (f"; FIS selects it by the tag {allow} and DBClusterIdentifier {name}, the rollback stops "
+                "the experiment" if "fis" in action["func"] else "")
+    return Row("plan", f"cluster failover {n}", INFO, f"{how} on DB cluster {name}: writer {found['writer']} "
+               f"({zones.get(found['writer']) or '?'}) -> {to}; the cluster endpoint follows the new writer{selected}")
+
+
 def plan_rows(context: Context, shop_url: str) -> List[Row]:
     rows = [_load_row(context, shop_url)] + _steady_rows(context)
     for n, action in enumerate([a for a in context.actions if a["phase"] == "method"], 1):
@@ -123,6 +151,8 @@ def plan_rows(context: Context, shop_url: str) -> List[Row]:
     impairments = [a for a in context.actions if a["phase"] == "method"
                    and (a["func"] == IMPAIRMENT or a["func"] in FIS_IMPAIRMENTS)]
     rows += [_impairment_row(n, a, context) for n, a in enumerate(impairments, 1)]
+    clusters = [a for a in context.actions if a["phase"] == "method" and a["func"] in CLUSTER_FAILOVERS]
+    rows += [_cluster_failover_row(n, a, context) for n, a in enumerate(clusters, 1)]
     for n, action in enumerate([a for a in context.actions if a["phase"] == "rollback"], 1):
         rows.append(Row("plan", f"rollback {n}", INFO, _activity_text(action)))
     rows.append(Row("plan", "orders", INFO, f"marked with the customer note \"{order_note(context.run_id)}\"; "

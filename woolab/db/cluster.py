@@ -18,7 +18,7 @@ from ..errors import LabInvalidState, LabNotFound
 from ..parts import LabParts
 from ..state import DbCluster, Endpoint
 from .failover import DbMechanics
-from .setup import gtid_seqs, replicate, start_replicated
+from .setup import gtid_seqs, replicate, restart_node, start_replicated
 
 log = logging.getLogger("woolab")
 
@@ -86,6 +86,10 @@ class ClusterMechanics:
     def _event(self, cluster_id: str, kind: str, event_id: str, **fields) -> None:
         self.parts.aws_event("db-cluster", cluster_id, "rds", kind, event_id, ["failover"], **fields)
 
+    def _member_event(self, name: str, kind: str, event_id: str) -> None:
+        """An event of one member: a cluster's members are DB instances with their own events."""
+        self.parts.aws_event("db-instance", name, "rds", kind, event_id, ["availability"])
+
     def failover(self, cluster_id: str, target: str, failed_since: Optional[float] = None,
                  rejoin: bool = True) -> None:
         """Promote `target`: the old writer stops taking writes (or is already lost), `target`
@@ -127,6 +131,25 @@ class ClusterMechanics:
         with self.parts.state.lock:
             self.parts.state.db_cluster(cluster_id).status = "available"
         self.parts.state.save()
+
+    def restart_lost_writer(self, cluster_id: str) -> None:
+        """The writer crashed or hung while no reader could take over: its host is restarted in
+        place, as the instance topology restarts a primary without a standby. An outage, never a
+        promotion of a reader that may lack acknowledged commits; the cluster endpoint keeps
+        naming the writer, and readers that come back follow it (the healer rebuilds them)."""
+        parts = self.parts
+        cluster = parts.state.db_cluster(cluster_id)
+        writer = cluster.primary
+        self._member_event(writer, "shutdown", "RDS-EVENT-0004")
+        parts.marker(cluster_id, f"cluster endpoint unavailable (was {writer})")
+        parts.procs.stop(writer, timeout=10, hard=True)
+        restart_node(parts, writer, read_only=False)
+        parts.marker(cluster_id, f"endpoint writable on {writer}", categories=["writable"],
+                     at=parts.endpoints.wait_db_writable())
+        self._member_event(writer, "restarted", "RDS-EVENT-0006")
+        with parts.state.lock:
+            cluster.status = "available"
+        parts.state.save()
 
     def _follow(self, cluster: DbCluster, writer: str) -> None:
         """Point every reader that still answers at the new writer (GTID catch-up)."""
