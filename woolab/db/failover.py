@@ -20,6 +20,7 @@ from ..config import DB_INSTANCE_ID
 from ..errors import LabInvalidState, LabStartError
 from ..parts import LabParts
 from .setup import Diverged, gtid_seqs, holds_position, replicate, reseed, restart_node
+from .lag import lift_delay
 
 log = logging.getLogger("woolab")
 
@@ -75,6 +76,8 @@ class DbMechanics:
         semi-sync acknowledged each commit once it was in the standby's relay log), then make it a
         writable primary."""
         with self.parts.admin.mysql(new) as conn:
+            if lift_delay(conn):
+                log.info("promoting %s: its replication delay was lifted first", new)
             current = lambda: servers.sql(conn, "SELECT @@gtid_current_pos")[0][0]  # noqa: E731
             if position is None:
                 servers.sql(conn, "STOP SLAVE IO_THREAD")
