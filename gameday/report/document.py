@@ -40,8 +40,9 @@ def _met(value: Optional[bool]) -> str:
 def build(summary: Dict[str, Any]) -> List[Block]:
     from gameday.report.glance import glance  # glance uses this module's formatting helpers
     blocks: List[Block] = glance(summary)
-    for part in (_overview, _hypothesis, _faults, _pauses, _charts, _load, _rpo, _safeguards,
-                 _rollbacks, _notes, _timeline):
+    from gameday.report.replica_lag import lag_blocks
+    for part in (_overview, _hypothesis, _faults, _pauses, _charts, lag_blocks, _load, _rpo,
+                 _safeguards, _rollbacks, _notes, _timeline):
         blocks += part(summary)
     return blocks
 
