@@ -53,7 +53,7 @@ __all__ = ["outage_within_budget", "safeguard_reasons"]
 logger = logging.getLogger("chaostoolkit")
 
 ALL_STEPS = "*"
-DEFAULT_AFFECTED = {"rds": ["checkout"], "elasticache": ALL_STEPS}
+DEFAULT_AFFECTED = {"rds": ["checkout"], "rds-reader": ["checkout"], "elasticache": ALL_STEPS}
 VERDICT_FILE = run_files.SAFEGUARD
 
 Cells = Dict[Tuple[int, str], Tuple[int, int]]  # (second, step) -> (requests, failures)

@@ -172,7 +172,8 @@ def recovery_lines(f: Dict) -> List[str]:
             f" (threshold {num(limit)} s: {'met' if r.get('rto_within_threshold') else 'MISSED'})")
         recover = "" if r.get("time_to_recover_seconds") is None else \
             f", {num(r['time_to_recover_seconds'])} s after the impairment ended"
-        lines.append(f"{_label(service)}: writable again {clock(r.get('writable_at'))}, RTO "
+        again = SERVICES[service].recovered if service in SERVICES else "writable"
+        lines.append(f"{_label(service)}: {again} again {clock(r.get('writable_at'))}, RTO "
                      f"{num(r['rto_seconds'])} s{recover}{judged}"
                      + (f", measured by {r['source']}" if r.get("source") not in (None, "fault")
                         else ""))
