@@ -47,5 +47,5 @@ def add_parsers(lab_sub, common: argparse.ArgumentParser) -> None:
                            help="make a reader of the DB cluster (--db cluster) apply commits N s late "
                                 "(--seconds 0 lifts it), or show every reader's lag")
     p.add_argument("member", nargs="?", help="a reader, e.g. shop-db-cluster-instance-2")
-    p.add_argument("--seconds", type=str, help="how late it applies the writer's commits (0-3600; 0: on time)")
+    p.add_argument("--seconds", type=str, help="how late it applies the writer's commits (0-300; 0: on time)")
     p.set_defaults(func=cmd_lab_lag)

@@ -9,8 +9,10 @@ yet (GTID positions, per replication domain).
 A reader lags on purpose through MariaDB's delayed replication (`MASTER_DELAY`): it still
 receives and acknowledges every commit at once (semi-sync holds, nothing is lost), but applies
 each one only `seconds` after the writer committed it, so reads through it are that much
-behind. The delay lasts until it is set to 0, the reader is promoted (a promotion lifts it
-before applying what the reader received) or rebuilt.
+behind. The delay lasts until it is set to 0, or the reader is promoted or rebuilt. A promotion
+of a delayed reader waits until it applied everything it received, as RDS completes a failover
+only once the readers "have applied outstanding transactions" (docs/db-cluster.md): a lagging
+reader makes the failover that much slower, and loses nothing.
 """
 import logging
 import time
@@ -25,9 +27,9 @@ from .setup import gtid_seqs
 
 log = logging.getLogger("woolab")
 
-MAX_DELAY_SECONDS = 3600  # a lag for a game day, not a delayed replica kept for days
+MAX_DELAY_SECONDS = 300  # a lag for a game day; a failover that promotes the reader waits up to this
 
-__all__ = ["replica_lag", "set_delay", "lift_delay", "transactions_behind", "MAX_DELAY_SECONDS"]
+__all__ = ["replica_lag", "set_delay", "delay_of", "transactions_behind", "MAX_DELAY_SECONDS"]
 
 
 def transactions_behind(writer_pos: Optional[str], reader_pos: Optional[str]) -> Optional[int]:
@@ -123,11 +125,9 @@ def set_delay(parts: LabParts, cluster_id: str, member: str, seconds: Any) -> Di
     return {"cluster": cluster_id, "member": member, "delay_seconds": delay}
 
 
-def lift_delay(conn) -> bool:
-    """Before a promotion: a delayed reader applies what it received at once (True when it was
-    delayed), so a lag set by hand never holds back a failover or costs a commit."""
+def delay_of(conn) -> int:
+    """The reader's replication delay in seconds (0: none, or not a replica). A promotion waits
+    that much longer for the reader to apply what it received: changing the delay then would
+    discard its relay log, and with it commits the lost writer can no longer send."""
     rows = servers.sql_dict(conn, "SHOW SLAVE STATUS")
-    if not rows or not int(rows[0].get("SQL_Delay") or 0):
-        return False
-    _apply_delay(conn, 0)
-    return True
+    return int(rows[0].get("SQL_Delay") or 0) if rows else 0
