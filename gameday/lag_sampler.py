@@ -23,7 +23,7 @@ from groundfloor.timefmt import iso
 
 log = logging.getLogger("gameday")
 
-INTERVAL_SECONDS = 1.0  # AWS publishes ReplicaLag per minute; the lab's failovers last seconds
+INTERVAL_SECONDS = 1.0  # the lab's failovers last seconds
 
 __all__ = ["sampling", "sample_once", "INTERVAL_SECONDS"]
 
