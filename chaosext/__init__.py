@@ -3,7 +3,7 @@
 
 `chaos discover failover-gameday` (the distribution's name; Chaos Toolkit maps it to this
 package) publishes the `__all__` activities of every module named `actions` or `probes` under
-`chaosext`, plus `chaosext.dataplane`. Finding the modules by name rather than from a list
+`chaosext`, plus `chaosext.dataplane` and `chaosext.readplane`. Finding the modules by name rather than from a list
 means a new service package is published the day it is added.
 """
 import importlib
@@ -29,7 +29,8 @@ except PackageNotFoundError:  # running from a checkout without installation
 logger = logging.getLogger("chaostoolkit")
 
 KINDS = {"actions": "action", "probes": "probe"}
-EXTRA_ACTIVITY_MODULES = [("chaosext.dataplane", "probe"), ("chaosext.load.safeguard", "probe")]
+EXTRA_ACTIVITY_MODULES = [("chaosext.dataplane", "probe"), ("chaosext.readplane", "probe"),
+                          ("chaosext.load.safeguard", "probe")]
 
 
 def discover(discover_system: bool = True) -> Discovery:

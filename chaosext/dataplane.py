@@ -19,7 +19,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import pymysql
 import redis
@@ -279,6 +279,7 @@ class WriteWatch:
     attempts: int = 0
     failures: int = 0
     last_error: Optional[str] = None
+    attempt: Optional[Callable[..., Tuple[bool, Optional[str], float, float]]] = None  # else attempt_write
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: Optional[threading.Thread] = None
 
@@ -300,7 +301,7 @@ class WriteWatch:
 
     def step(self) -> bool:
         """One attempt; returns whether the endpoint was writable."""
-        ok, why, started, finished = attempt_write(self.kind, self.configuration, self.secrets)
+        ok, why, started, finished = (self.attempt or attempt_write)(self.kind, self.configuration, self.secrets)
         self.attempts += 1
         if ok:
             if self.first_success_at is None:

@@ -3,7 +3,8 @@
 Every fault of the pack is declared here once (`CATALOGUE`), and everything that judges a
 fault follows from the declaration, never from the fault's name:
 
-- its **services** (`SERVICES`): "rds" (the database, measured through the MySQL endpoint)
+- its **services** (`SERVICES`): "rds" (the database, measured through the MySQL endpoint),
+  "rds-reader" (a DB cluster's reader endpoint, measured by reads through it: serving again)
   and/or "elasticache" (the cache, measured through the Redis endpoint). Each service has its
   own RTO threshold (configuration `rto_threshold_seconds`, chaosext.thresholds), and a fault
   that touches several services gets one recovery figure per service, judged against that
@@ -34,11 +35,13 @@ __all__ = ["Service", "Kind", "FaultSpec", "SERVICES", "KINDS", "CATALOGUE", "AC
 
 @dataclass(frozen=True)
 class Service:
-    """An AWS service a fault can touch, and the endpoint through which its recovery is seen."""
+    """An AWS service a fault can touch, and the endpoint through which its recovery is seen
+    (a service with two endpoints, a DB cluster's writer and readers, is one entry per endpoint)."""
 
-    name: str  # the key of `rto_threshold_seconds` mappings: "rds", "elasticache"
-    label: str  # what a report calls it: "database", "cache"
-    data_plane: str  # the chaosext.dataplane endpoint kind: "mysql", "redis"
+    name: str  # the key of `rto_threshold_seconds` mappings: "rds", "rds-reader", "elasticache"
+    label: str  # what a report calls it: "database", "database readers", "cache"
+    data_plane: str  # the endpoint kind: "mysql", "redis" (chaosext.dataplane), "mysql-reader" (readplane)
+    recovered: str = "writable"  # what recovery means there: "writable" again, or "serving" reads again
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class FaultSpec:
 
 SERVICES: Dict[str, Service] = {
     "rds": Service("rds", "database", "mysql"),
+    "rds-reader": Service("rds-reader", "database readers", "mysql-reader", "serving"),
     "elasticache": Service("elasticache", "cache", "redis"),
 }
 KINDS: Dict[str, Kind] = {
@@ -81,7 +85,7 @@ KINDS: Dict[str, Kind] = {
 _FIS_ENDED = "fis-experiment-ended"
 CATALOGUE: Dict[str, FaultSpec] = {s.name: s for s in (
     FaultSpec("rds-force-failover", ("rds",), "failover"),
-    FaultSpec("rds-cluster-failover", ("rds",), "failover"),
+    FaultSpec("rds-cluster-failover", ("rds", "rds-reader"), "failover"),
     FaultSpec("rds-reboot", ("rds",), "outage", "restarted"),
     FaultSpec("elasticache-test-failover", ("elasticache",), "failover"),
     FaultSpec("elasticache-primary-deletion", ("elasticache",), "outage"),

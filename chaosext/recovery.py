@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from chaoslib.types import Configuration, Secrets
 
-from chaosext import dataplane, faultlog, thresholds
+from chaosext import dataplane, faultlog, readplane, thresholds
 from chaosext.alerts import faults as fault_log
 from chaosext.errors import ActivityError
 from chaosext.fault_model import KINDS, SERVICES, FaultSpec
@@ -75,14 +75,15 @@ def dry_run_result(fault: Fault, would: str) -> Dict[str, Any]:
 
 def _watches(fault: Fault, measure: bool, configuration: Configuration,
              secrets: Secrets) -> Watches:
-    """A write watch per service of the fault whose endpoint is configured."""
+    """A watch per service of the fault whose endpoint is configured: writes through a writer
+    endpoint, reads through a reader endpoint (chaosext.readplane)."""
     if not measure or fault.repair:
         return {}
     found = {}
     for service in fault.services:
-        kind = SERVICES[service].data_plane
-        if dataplane.endpoint(kind, configuration, secrets) is not None:
-            found[service] = dataplane.WriteWatch(kind, configuration, secrets)
+        watch = readplane.watch_for(SERVICES[service].data_plane, configuration, secrets)
+        if watch is not None:
+            found[service] = watch
     return found
 
 

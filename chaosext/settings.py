@@ -24,6 +24,8 @@ class Setting:
 SETTINGS = (
     Setting("mysql_host", "GAMEDAY_MYSQL_HOST", "DB instance endpoint (empty: the DB data-plane check is skipped)"),
     Setting("mysql_port", "GAMEDAY_MYSQL_PORT", "its port (3306)"),
+    Setting("mysql_reader_host", "GAMEDAY_MYSQL_READER_HOST", "DB cluster reader endpoint, same port "
+            "(empty: a cluster failover's reader endpoint is not measured)"),
     Setting("mysql_user", "GAMEDAY_MYSQL_USER", "a user that may create and update `gameday_probe`"),
     Setting("mysql_password", "GAMEDAY_MYSQL_PASSWORD", "its password"),
     Setting("mysql_database", "GAMEDAY_MYSQL_DATABASE", "the schema holding `gameday_probe`"),

@@ -14,7 +14,7 @@ from woolab.runlock import describe, lab_lock
 
 from chaosext.errors import GamedayError
 
-from . import labnet
+from . import lablag, labnet
 
 __all__ = ["add_lab_parsers", "state_dir_of", "parse_settings"]
 
@@ -209,6 +209,7 @@ def add_lab_parsers(sub) -> None:
     p.set_defaults(func=cmd_lab_shop_settings)
     _add_lab_fault_parsers(lab_sub, common)
     labnet.add_parsers(lab_sub, common)
+    lablag.add_parsers(lab_sub, common)
 
 
 def _add_lab_fault_parsers(lab_sub, common) -> None:

@@ -122,11 +122,12 @@ def _last_fault(ledger: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
 
 
 def _milestone_name(record: Dict[str, Any]) -> str:
-    """"writable", or "cache writable" for one service of a fault that touches several."""
+    """"writable", or "cache writable" for one service of a fault that touches several
+    ("database readers serving" for a DB cluster's reader endpoint)."""
     name = MILESTONES[record["record"]]
     service = SERVICES.get(record.get("service") or "")
     if service and len(record.get("services") or ()) > 1:
-        return f"{service.label} {name}"
+        return f"{service.label} {service.recovered if name == 'writable' else name}"
     return name
 
 

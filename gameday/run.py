@@ -22,7 +22,7 @@ from woolab.config import LabConfig
 from chaosext import rundir
 from chaosext.errors import GamedayError
 
-from . import safety
+from . import lag_sampler, safety
 from .live.session import live_session
 from .console import Console
 from .pulse import Pulse
@@ -285,7 +285,8 @@ def _run(request: RunRequest, spec: dict, signals: Interrupts) -> int:
         print(f"gameday: running {request.path.stem} against the {request.target} (run dir {run_dir})",
               flush=True)
         events = lab.state_dir / "events.jsonl" if request.target == "lab" else None
-        with live_session(request.live, run_dir, events):
+        with live_session(request.live, run_dir, events), \
+                lag_sampler.sampling(request.target, lab.state_dir, run_dir):
             run_chaos(effective, run_dir, env, signals, spec, console)
     finally:
         with signals.deferring():

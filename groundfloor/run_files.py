@@ -19,6 +19,7 @@ ORDERS = "orders.jsonl"  # acknowledged orders (the RPO ledger)
 FAULTS = "faults.jsonl"  # injected faults and their milestones
 PROGRESS = "progress.jsonl"  # where the experiment is, as it happens
 NOT_MEASURED = "not-measured.jsonl"  # figures a run could not measure, and why
+REPLICA_LAG = "replica-lag.jsonl"  # the DB cluster readers' lag, per reader and second (lab)
 LOAD_SUMMARY = "load-summary.json"
 LOAD_STARTED = "load-started.json"
 LOAD_ERRORS = "load-errors.json"

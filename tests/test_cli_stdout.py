@@ -58,6 +58,7 @@ SAMPLE = {  # arguments that run the command for real without harming anything
     ("lab", "repair"): ["--timeout", "1", *NOLAB],
     ("lab", "network"): ["us-east-1a", "--delay-ms", "10", *NOLAB],
     ("lab", "resolve"): ["master.example", *NOLAB],
+    ("lab", "lag"): ["shop-db-cluster-instance-2", "--seconds", "3", *NOLAB],
 }
 # the one-line error each sample ends in (no lab runs in its state dir; nothing is harmed)
 NOT_UP = "the lab is not up"
@@ -68,7 +69,7 @@ EXPECTED_ERROR = {
     ("lab", "repair"): NOT_UP,
     ("lab", "up"): "outside 1-65535", ("cleanup",): "has no readable target.json",
     ("matrix",): "more than --max-runs 1", ("suite",): NOT_UP,
-    ("lab", "network"): NOT_UP, ("lab", "resolve"): NOT_UP,
+    ("lab", "network"): NOT_UP, ("lab", "resolve"): NOT_UP, ("lab", "lag"): NOT_UP,
 }
 CASES = [((), ["--help"])] + [(c, ["--help"]) for c in commands()] + \
         [(c, SAMPLE.get(c, [])) for c in commands()]

@@ -103,7 +103,7 @@ def test_a_service_still_down_at_the_deadline_names_its_endpoint(monkeypatch):
 @pytest.mark.parametrize("kind, services, message", [
     ("meltdown", ("rds",), "fault x: unknown kind 'meltdown'; use one of failover, outage, "
                            "impairment"),
-    ("outage", ("dynamodb",), "fault x: unknown service(s) dynamodb; use rds, elasticache"),
+    ("outage", ("dynamodb",), "fault x: unknown service(s) dynamodb; use rds, rds-reader, elasticache"),
 ])
 def test_an_unknown_kind_or_service_is_one_clear_error(kind, services, message):
     with pytest.raises(ActivityError) as caught:

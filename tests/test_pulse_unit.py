@@ -167,3 +167,15 @@ def test_a_fault_of_two_services_shows_when_each_writes_again():
     fault = _last_fault(ledger)
     assert _fault_text(fault, fault["injected"] + 5) == (
         "fis-az-power-interruption +5s injected, database writable 1.9s, cache writable 4.5s")
+
+
+def test_a_db_cluster_failover_shows_the_writer_writable_and_the_readers_serving():
+    from gameday.pulse import _fault_text, _last_fault
+    base = {"fault": "rds-cluster-failover", "target": "shop-db-cluster",
+            "injected_at": "2026-12-06T10:00:00.000Z", "services": ["rds", "rds-reader"]}
+    ledger = [{"record": "injected", **base},
+              {"record": "writable", "at": "2026-12-06T10:00:00.300Z", "service": "rds-reader", **base},
+              {"record": "writable", "at": "2026-12-06T10:00:01.900Z", "service": "rds", **base}]
+    fault = _last_fault(ledger)
+    assert _fault_text(fault, fault["injected"] + 3) == (
+        "rds-cluster-failover +3s injected, database readers serving 0.3s, database writable 1.9s")

@@ -94,7 +94,7 @@ def test_summary_has_the_documented_stable_keys(run_dir):
     assert set(summary) == {
         "schema", "run_id", "experiment", "target", "start", "end", "duration_seconds", "status",
         "deviated", "verdict", "verdict_reasons", "hypothesis", "faults", "load", "rpo",
-        "safeguards", "rollbacks", "pauses", "events", "interruption", "notes"}
+        "safeguards", "rollbacks", "pauses", "events", "interruption", "notes", "replica_lag"}
     assert summary["target"] == {"kind": "lab", "region": "us-east-1", "account": None,
                                  "ids": ["shop-db", "shop-cache"], "endpoints": {},
                                  "not_measured": [], "timing_profile": None,

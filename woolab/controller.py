@@ -15,7 +15,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-from .config import LabConfig, write_json_atomic
+from .config import DB_CLUSTER_ID, LabConfig, write_json_atomic
 from .errors import LabError, LabInvalidState, LabNotFound
 from .facade.server import handle as facade_handle
 from .lab import Lab
@@ -121,6 +121,13 @@ class LabRequestHandler(BaseHTTPRequestHandler):
             return 202, {"stopping": True}
         if path == "/_lab/shop-settings" and method == "POST":
             return 200, lab.configure_shop(query)
+        if path == "/_lab/replica-lag":
+            cluster = query.get("cluster") or DB_CLUSTER_ID
+            if method == "GET":
+                return 200, lab.replica_lag(cluster)
+            if "id" not in query or "seconds" not in query:
+                return 400, {"error": "give the reader (id) and the delay (seconds)"}
+            return 200, lab.set_replica_delay(cluster, query["id"], query["seconds"])
         if path == "/_lab/network":
             if method == "GET":
                 return 200, {"impairments": lab.network_impairments()}

@@ -25,6 +25,7 @@ from .cache.watch import adopt_roles, demote_stale_primaries, live_masters, node
 from .convergence import redundancy_problems
 from .config import REPLICATION_GROUP_ID, LabConfig, load_or_create_secrets
 from .db import cluster as db_cluster
+from .db import lag as db_lag
 from .db.commitguard import set_strict
 from .db.failover import DbMechanics, check_reboot
 from .db.setup import start_db
@@ -242,6 +243,13 @@ class Lab:
     def end_az_power_interruption(self, az: str) -> None:
         """Give the AZ its power back before the planned end (a stopped FIS experiment)."""
         self.power.restore(az)
+
+    # the DB cluster's readers: their lag, and a lag on purpose (woolab/db/lag.py) -----------
+    def replica_lag(self, cluster_id: str) -> dict:
+        return db_lag.replica_lag(self.parts, cluster_id)
+
+    def set_replica_delay(self, cluster_id: str, member: str, seconds) -> dict:
+        return db_lag.set_delay(self.parts, cluster_id, member, seconds)
 
     # gray failures: the data path's impairments (woolab/network) -----------------------------
     def impair_network(self, values: dict) -> dict:

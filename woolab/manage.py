@@ -201,6 +201,18 @@ def shop_settings(state_dir: Path, settings: dict) -> dict:
     return call(config, "/_lab/shop-settings?" + urlencode(settings), method="POST")
 
 
+def replica_lag(state_dir: Path) -> dict:
+    """The DB cluster's readers' lag now (woolab/db/lag.py)."""
+    return call(require_up(state_dir), "/_lab/replica-lag", timeout=10.0)
+
+
+def set_replica_delay(state_dir: Path, member: str, seconds: str) -> dict:
+    """Make reader `member` apply commits `seconds` late (0: on time again)."""
+    from urllib.parse import urlencode
+    query = urlencode({"id": member, "seconds": seconds})
+    return call(require_up(state_dir), f"/_lab/replica-lag?{query}", method="POST", timeout=30.0)
+
+
 def converged(state_dir: Path, timeout: float = 0.0) -> dict:
     """Wait up to `timeout` s for full redundancy: {"converged", "problems", "events"}."""
     config = require_up(state_dir)

@@ -53,8 +53,10 @@ __all__ = ["outage_within_budget", "safeguard_reasons"]
 logger = logging.getLogger("chaostoolkit")
 
 ALL_STEPS = "*"
-# database faults: the steps that read or write the database past the object cache
-DEFAULT_AFFECTED = {"rds": ["checkout", "order_received"], "elasticache": ALL_STEPS}
+# database faults: the steps that read or write the database past the object cache (the
+# reader endpoint serves the catalogue on a cluster, so browse too)
+DEFAULT_AFFECTED = {"rds": ["checkout", "order_received"], "rds-reader": ["browse", "checkout", "order_received"],
+                    "elasticache": ALL_STEPS}
 VERDICT_FILE = run_files.SAFEGUARD
 
 Cells = Dict[Tuple[int, str], Tuple[int, int]]  # (second, step) -> (requests, failures)

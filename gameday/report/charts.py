@@ -18,7 +18,7 @@ from gameday.report.journal import epoch  # noqa: E402
 from groundfloor.timefmt import iso  # noqa: E402
 
 __all__ = ["CHARTS", "PALETTE", "render_charts", "figure_png", "plt", "impairment_span",
-           "IMPAIRMENT_COLOUR"]
+           "IMPAIRMENT_COLOUR", "fault_markers"]
 
 # (file stem, title, y label)
 CHARTS = (("requests", "Requests per second", "requests/s"),
@@ -164,3 +164,6 @@ def _markers(ax, faults: List[Dict], t0: int, t1: Optional[int] = None) -> None:
             ax.axvline(at - t0, color=colour, linestyle=style, linewidth=1.2,
                        label=None if label in labelled else label)
             labelled.add(label)
+
+
+fault_markers = _markers  # the faults' markers, for charts drawn elsewhere (replica_lag.py)

@@ -40,8 +40,9 @@ def _met(value: Optional[bool]) -> str:
 def build(summary: Dict[str, Any]) -> List[Block]:
     from gameday.report.glance import glance  # glance uses this module's formatting helpers
     blocks: List[Block] = glance(summary)
-    for part in (_overview, _hypothesis, _faults, _pauses, _charts, _load, _rpo, _safeguards,
-                 _rollbacks, _notes, _timeline):
+    from gameday.report.replica_lag import lag_blocks
+    for part in (_overview, _hypothesis, _faults, _pauses, _charts, lag_blocks, _load, _rpo,
+                 _safeguards, _rollbacks, _notes, _timeline):
         blocks += part(summary)
     return blocks
 
@@ -171,7 +172,8 @@ def recovery_lines(f: Dict) -> List[str]:
             f" (threshold {num(limit)} s: {'met' if r.get('rto_within_threshold') else 'MISSED'})")
         recover = "" if r.get("time_to_recover_seconds") is None else \
             f", {num(r['time_to_recover_seconds'])} s after the impairment ended"
-        lines.append(f"{_label(service)}: writable again {clock(r.get('writable_at'))}, RTO "
+        again = SERVICES[service].recovered if service in SERVICES else "writable"
+        lines.append(f"{_label(service)}: {again} again {clock(r.get('writable_at'))}, RTO "
                      f"{num(r['rto_seconds'])} s{recover}{judged}"
                      + (f", measured by {r['source']}" if r.get("source") not in (None, "fault")
                         else ""))

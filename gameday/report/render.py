@@ -15,6 +15,7 @@ from gameday.report.charts import render_charts
 from gameday.report.document import build
 from gameday.report.junit import junit_xml
 from gameday.report.redact import known_secret_values, redact
+from gameday.report.replica_lag import CHART_NAME as LAG_CHART, lag_chart
 from gameday.report.sources import ReportError, read_run
 from gameday.report.summary import summarize_files
 from groundfloor import run_files
@@ -63,10 +64,15 @@ def _html_table(headers: List[str], rows: List[List[str]], style: str = "") -> s
 
 def _which(charts: List[Dict[str, Any]], block: tuple) -> List[Dict[str, Any]]:
     """The charts a ("charts", kind) block shows: the per-fault close-ups ("fault"), the
-    whole-run charts ("run"), or every chart (no kind, e.g. the matrix report)."""
+    readers' lag ("replica-lag"), the whole-run charts ("run"), or every chart (no kind, e.g.
+    the matrix report)."""
     if len(block) < 2:
         return list(charts)
-    return [c for c in charts if c["name"].startswith("fault-") == (block[1] == "fault")]
+
+    def kind(chart: Dict[str, Any]) -> str:
+        name = chart["name"]
+        return "fault" if name.startswith("fault-") else name if name == LAG_CHART else "run"
+    return [c for c in charts if kind(c) == block[1]]
 
 
 def render_html(summary: Dict[str, Any], charts: List[Dict[str, Any]]) -> str:
@@ -175,6 +181,8 @@ def write_report(run_dir: str, rto_threshold: Any = None, redact_journal: bool =
     if baseline:
         summary["baseline"] = _gate(summary, run_dir, baseline, tolerance, reports_dir)
     charts = render_charts(summary, files.cells, os.path.join(run_dir, CHART_DIR))
+    charts += lag_chart(summary, run_dir, min((t for t, _ in files.cells), default=None),
+                        os.path.join(run_dir, CHART_DIR))
     paths = {name: os.path.join(run_dir, name)
              for name in (run_files.REPORT_HTML, run_files.REPORT_MD, run_files.JUNIT, run_files.SUMMARY)}
     _atomic_write(paths[run_files.SUMMARY], json.dumps(summary, indent=2).encode("utf-8"))

@@ -12,6 +12,7 @@ from gameday.report.impairment_checks import attach_impairments
 from gameday.report.notes import note_events, placed_notes
 from gameday.report.paths import strip_paths
 from gameday.report.redact import known_secret_values, redact
+from gameday.report.replica_lag import summarize_lag
 from gameday.report.sources import RunFiles, read_run
 from gameday.report.windows import interval_figures, load_figures
 from chaosext.load.safeguard import safeguard_reasons
@@ -81,6 +82,7 @@ def summarize_files(files: RunFiles, rto_threshold: Any = None) -> Dict[str, Any
         "faults": faults,
         "load": {**load_figures(files.cells, intervals), **_load_meta(files)},
         "rpo": rpo,
+        "replica_lag": summarize_lag(files.run_dir),
         "safeguards": safeguards,
         "rollbacks": jr.rollbacks(journal),
         "pauses": _pauses(files.run_dir),

@@ -20,6 +20,7 @@ from ..config import DB_INSTANCE_ID
 from ..errors import LabInvalidState, LabStartError
 from ..parts import LabParts
 from .setup import Diverged, gtid_seqs, holds_position, replicate, reseed, restart_node
+from .lag import delay_of
 
 log = logging.getLogger("woolab")
 
@@ -75,6 +76,10 @@ class DbMechanics:
         semi-sync acknowledged each commit once it was in the standby's relay log), then make it a
         writable primary."""
         with self.parts.admin.mysql(new) as conn:
+            delay = delay_of(conn)  # a reader lagging on purpose applies what it received late
+            if delay:
+                log.info("promoting %s: it applies commits %d s late, the promotion waits for them", new, delay)
+                catch_up_timeout += delay
             current = lambda: servers.sql(conn, "SELECT @@gtid_current_pos")[0][0]  # noqa: E731
             if position is None:
                 servers.sql(conn, "STOP SLAVE IO_THREAD")
