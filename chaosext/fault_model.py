@@ -93,7 +93,7 @@ CATALOGUE: Dict[str, FaultSpec] = {s.name: s for s in (
     FaultSpec("db-primary-crash", ("rds",), "outage"),
     FaultSpec("cache-primary-crash", ("elasticache",), "outage"),
     FaultSpec("fis-rds-reboot-db-instances", ("rds",), "failover", _FIS_ENDED),
-    FaultSpec("fis-rds-failover-db-cluster", ("rds",), "failover", _FIS_ENDED),
+    FaultSpec("fis-rds-failover-db-cluster", ("rds", "rds-reader"), "failover", _FIS_ENDED),
     FaultSpec("fis-elasticache-interrupt-az-power", ("elasticache",), "outage", _FIS_ENDED),
     FaultSpec("fis-az-power-interruption", ("rds", "elasticache"), "outage", _FIS_ENDED),
     # FIS network actions (chaosext.fis.actions): the shop's flows to the database and the cache
