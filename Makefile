@@ -8,8 +8,9 @@ bootstrap:
 	./scripts/bootstrap.sh
 
 # One pytest-xdist worker per core, one test file per worker at a time (module fixtures and a
-# file's own lab stay together); each worker runs its own lab on its own ports (tests/conftest.py).
-XDIST := -n auto --dist loadfile
+# file's own lab stay together), the longest files first (tests/conftest.py); each worker runs
+# its own lab on its own ports.
+XDIST := -n auto --dist loadfile --no-loadscope-reorder
 
 test: bootstrap
 	$(VENV)/python -m pytest $(XDIST) $(PYTEST_ARGS)
