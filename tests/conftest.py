@@ -20,11 +20,14 @@ from woolab.events import read_events
 from woolab.webhook import read_received
 
 TEST_BASE_PORT = 25300
-WORKER_PORT_STRIDE = 4000  # each pytest-xdist worker's labs use their own block of ports
+# each pytest-xdist worker's labs use their own block of ports: 25300, 27300, 29300, 31300 for
+# four workers, all below Linux's ephemeral range (32768 and up), clear of the fixed ports of
+# test_lab_lifecycle (26300), test_load_workers (27150-27159) and test_live_unit (28370-28398)
+WORKER_PORT_STRIDE = 2000
 
 
 def _ports_of_this_worker() -> None:
-    """Under pytest-xdist (`make test` runs one worker per core) every worker starts its own
+    """Under pytest-xdist (`make test`: one worker per core; CI: one more) every worker starts its own
     labs: worker N's base port is N blocks above the first, set before any test module reads it."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     if worker.startswith("gw"):

@@ -12,6 +12,7 @@ import time
 import pymysql
 import pytest
 import redis
+from conftest import second_lab_port
 
 from groundfloor.supervisor import poll_until
 from network_helpers import fully_redundant, partition_then_crash
@@ -209,8 +210,7 @@ def test_lab_down_during_an_impairment_leaves_nothing_behind(tmp_path):
     from woolab.config import LabConfig
     from woolab.network import control
     from woolab.network.addresses import server_address
-    config = LabConfig.from_env(state_dir=tmp_path / "lab", base_port=int(os.environ.get(
-        "GAMEDAY_LAB_SLOW_BASE_PORT", 26300)), with_shop=False)
+    config = LabConfig.from_env(state_dir=tmp_path / "lab", base_port=second_lab_port(), with_shop=False)
     manage.up(config)
     try:
         control.impair(config.state_dir, {"az": "us-east-1a", "blackhole": "1", "seconds": "600"})
