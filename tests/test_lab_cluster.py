@@ -8,6 +8,7 @@ game days (API, FIS), the AZ power interruption, and 20 failovers under continuo
 """
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -23,13 +24,17 @@ import pytest
 from botocore.exceptions import ClientError
 
 from groundfloor.resolve import Resolver
-from groundfloor.supervisor import poll_until
+from groundfloor.supervisor import ProcessId, poll_until
+from network_helpers import partition_then_crash
 from woolab import manage
 from woolab.config import DB_CLUSTER_ID
+from woolab.timing import PROFILES
 
 pytestmark = pytest.mark.lab
 CLUSTER = DB_CLUSTER_ID
 FAST_BOUND = 3.0  # seconds: cluster endpoint writable / reader endpoint serving after FailoverDBCluster
+# a hung writer: the fast profile's detection (db_detection_seconds) plus the failover's own bound
+HANG_BOUND = PROFILES["fast"].db_detection_seconds + FAST_BOUND
 
 
 @pytest.fixture(autouse=True)
@@ -221,6 +226,60 @@ def test_a_crashed_writer_fails_over_by_itself_and_rejoins_as_a_reader(cluster_l
     assert poll_until(lambda: commit(cluster_lab, f"crash-{time.time()}"), 10, 0.05)
     completed = [e for e in cluster_lab.events(since) if e.get("event_id") == "RDS-EVENT-0071"]
     assert completed and completed[0]["source_type"] == "db-cluster"
+
+
+def member_read_only(lab, name: str) -> int:
+    """@@read_only of one member, asked through its instance endpoint."""
+    conn = connect(lab, lab.config.db_member_endpoint_name(name))
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT @@read_only")
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_a_hung_writer_fails_over_by_itself_and_rejoins_as_a_reader_not_a_second_writer(cluster_lab, rds):
+    before = describe(rds)
+    writer = writer_of(before)
+    kept = f"hang-kept-{time.time()}"
+    assert commit(cluster_lab, kept)
+    hung = ProcessId.of(cluster_lab.snapshot()["db_clusters"][CLUSTER]["nodes"][writer]["pid"])
+    cluster_lab.call(f"/_lab/freeze?id={writer}")  # SIGSTOP: the host hangs, its connections hang
+    frozen = time.monotonic()
+    writable = poll_until(lambda: commit(cluster_lab, f"hang-{time.time()}") and time.monotonic(), 20, 0.05)
+    assert writable and writable - frozen <= HANG_BOUND, writable and writable - frozen
+    print(f"hung writer: cluster endpoint writable {writable - frozen:.2f} s after SIGSTOP")
+    after = describe(rds)
+    assert writer_of(after) in readers_of(before)
+    if hung.alive():  # the host comes back: the hung process resumes, if the lab left it running
+        os.kill(hung.pid, signal.SIGCONT)
+    assert poll_until(lambda: wait_available(rds)["Status"] == "available", 60, 0.2)
+    assert manage.converged(cluster_lab.state_dir, 60)["converged"]
+    after = describe(rds)
+    assert writer_of(after) != writer and writer in readers_of(after)
+    assert member_read_only(cluster_lab, writer) == 1  # a reader, never a second writer
+    with pytest.raises(pymysql.MySQLError) as refused:
+        with connect(cluster_lab, cluster_lab.config.db_member_endpoint_name(writer)).cursor() as cur:
+            cur.execute("INSERT INTO cluster_probe VALUES (%s)", (f"old-writer-{time.time()}",))
+    assert refused.value.args[0] == 1290  # ER_OPTION_PREVENTS_STATEMENT: --read-only
+    resolver = Resolver(cluster_lab.env["GAMEDAY_DNS_SERVER"], cache_seconds=0)
+    assert resolver.addresses(after["Endpoint"]) == [
+        resolver.address(cluster_lab.config.db_member_endpoint_name(writer_of(after)))]
+    assert read_through(cluster_lab, after["Endpoint"], kept)
+
+
+def test_partition_then_crash_of_the_writer_loses_no_acknowledged_commit(cluster_lab):
+    """The writer's AZ cut from the readers' (DB nodes only) for 2.5 s under commits with a 1 s
+    timeout, the writer killed, the cut cleared once a reader is the writer; two trials."""
+    trials = [partition_then_crash(cluster_lab.config, cluster_lab.env, "db", service="db", write_timeout=1.0)
+              for _ in range(2)]
+    print("partition-then-crash trials:", trials)
+    for trial in trials:
+        assert trial["moved"] and trial["writable_again"] and trial["healed"], trial
+        assert trial["acknowledged"] >= 5 and trial["lost"] == [], trial
+        assert trial["acknowledged_during_cut"] == 0, trial  # nothing acknowledged without a reader
+    assert trials[0]["old_primary"] != trials[1]["old_primary"]
 
 
 def test_a_writer_lost_while_no_reader_is_available_is_restarted_in_place_never_promoting_a_reader(
