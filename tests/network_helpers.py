@@ -26,7 +26,7 @@ def fully_redundant(config) -> bool:
             and not manage.call(config, "/_lab/network")["impairments"])
 
 
-def _cut(config, az: str, service: str = "") -> bool:
+def cut_az(config, az: str, service: str = "") -> bool:
     """Cut `az` from the others (only its `service` nodes when given); False while the lab
     refuses (the DB standby not in sync yet)."""
     query = {"az": az, "partition": "*", "seconds": 300, **({"service": service} if service else {})}
@@ -54,7 +54,7 @@ def partition_then_crash(config, env: dict, kind: str, cut_seconds: float = 2.5,
     writer.start()
     try:
         assert poll_until(lambda: len(writer.acked) >= 5, 20), f"no {kind} writes acknowledged before the cut"
-        assert poll_until(lambda: _cut(config, az, service), timeout), f"{az} could not be cut (standby never in sync)"
+        assert poll_until(lambda: cut_az(config, az, service), timeout), f"{az} could not be cut (standby never in sync)"
         cut_at = time.time()
         poll_until(lambda: time.time() - cut_at >= cut_seconds, cut_seconds + 1, interval=0.05)
         # one write may have started before the cut and been acknowledged after it

@@ -25,8 +25,8 @@ from botocore.exceptions import ClientError
 
 from groundfloor.resolve import Resolver
 from groundfloor.supervisor import ProcessId, poll_until
-from network_helpers import partition_then_crash
-from woolab import manage
+from network_helpers import cut_az, partition_then_crash
+from woolab import manage, servers
 from woolab.config import DB_CLUSTER_ID
 from woolab.timing import PROFILES
 
@@ -280,6 +280,64 @@ def test_partition_then_crash_of_the_writer_loses_no_acknowledged_commit(cluster
         assert trial["acknowledged"] >= 5 and trial["lost"] == [], trial
         assert trial["acknowledged_during_cut"] == 0, trial  # nothing acknowledged without a reader
     assert trials[0]["old_primary"] != trials[1]["old_primary"]
+
+
+def replication_of(lab, name: str) -> dict:
+    """One member's replication, asked over its unix socket (past the network layer): whether its
+    I/O thread runs, and how many readers acknowledge its commits semi-synchronously."""
+    try:
+        conn = servers.mysql_root(lab.config.path("run"), name, timeout=1.0, read_timeout=3.0)
+    except pymysql.MySQLError:
+        return {"io": None, "semi_sync_clients": None}  # not running (being rebuilt)
+    try:
+        slave = servers.sql_dict(conn, "SHOW SLAVE STATUS")
+        clients = servers.sql(conn, "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_clients'")[0][1]
+    finally:
+        conn.close()
+    return {"io": slave[0]["Slave_IO_Running"] if slave else None, "semi_sync_clients": int(clients)}
+
+
+def holds(lab, name: str, value: str) -> bool:
+    """Whether member `name` holds `value`, asked over its unix socket."""
+    try:
+        conn = servers.mysql_root(lab.config.path("run"), name, timeout=1.0, read_timeout=3.0)
+    except pymysql.MySQLError:
+        return False
+    try:
+        return servers.sql(conn, "SELECT COUNT(*) FROM shop.cluster_probe WHERE v = %s", (value,))[0][0] == 1
+    except pymysql.MySQLError:  # the table itself has not reached it
+        return False
+    finally:
+        conn.close()
+
+
+def test_a_cut_that_outlasts_the_failover_cuts_only_its_own_az(cluster_lab, rds):
+    """The writer's AZ cut from the others (DB nodes only), the writer killed, the cut kept: the
+    reader outside the cut replicates from the promoted writer and acknowledges its commits,
+    while the old writer, inside the cut, replicates from nobody until the cut ends."""
+    before = describe(rds)
+    old = writer_of(before)
+    az = next(m["AvailabilityZone"] for m in rds.describe_db_instances(
+        Filters=[{"Name": "db-cluster-id", "Values": [CLUSTER]}])["DBInstances"] if m["DBInstanceIdentifier"] == old)
+    assert poll_until(lambda: cut_az(cluster_lab.config, az, "db"), 30, 0.2)
+    try:
+        cluster_lab.call(f"/_lab/crash?id={old}")
+        assert poll_until(lambda: writer_of(describe(rds)) != old, 20, 0.2)
+        new = writer_of(describe(rds))
+        other = next(r for r in readers_of(before) if r != new)
+        assert poll_until(lambda: replication_of(cluster_lab, other)["io"] == "Yes", 15, 0.2), \
+            replication_of(cluster_lab, other)
+        assert replication_of(cluster_lab, new)["semi_sync_clients"] == 1
+        value = f"cut-kept-{time.time()}"
+        assert commit(cluster_lab, value)
+        assert poll_until(lambda: read_through(cluster_lab, cluster_lab.config.db_member_endpoint_name(other), value),
+                          5, 0.05)
+        assert poll_until(lambda: replication_of(cluster_lab, old)["io"] is not None, 20, 0.2)  # told to replicate
+        assert not poll_until(lambda: holds(cluster_lab, old, value), 3, 0.2)  # nothing crosses the cut
+    finally:
+        cluster_lab.call("/_lab/network?clear=1")
+    assert poll_until(lambda: wait_available(rds, 60)["Status"] == "available", 60, 0.2)
+    assert poll_until(lambda: replication_of(cluster_lab, old)["io"] == "Yes", 60, 0.2)
 
 
 def test_a_writer_lost_while_no_reader_is_available_is_restarted_in_place_never_promoting_a_reader(
