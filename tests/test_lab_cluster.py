@@ -30,6 +30,7 @@ from groundfloor.supervisor import ProcessId, poll_until
 from network_helpers import cut_az, partition_then_crash
 from woolab import manage, servers
 from woolab.config import DB_CLUSTER_ID
+from woolab.measure import EndpointWriter
 from woolab.timing import PROFILES
 
 pytestmark = pytest.mark.lab
@@ -340,6 +341,39 @@ def test_a_cut_that_outlasts_the_failover_cuts_only_its_own_az(cluster_lab, rds)
         cluster_lab.call("/_lab/network?clear=1")
     assert poll_until(lambda: wait_available(rds, 60)["Status"] == "available", 60, 0.2)
     assert poll_until(lambda: replication_of(cluster_lab, old)["io"] == "Yes", 60, 0.2)
+
+
+def az_of(rds, name: str) -> str:
+    return next(m["AvailabilityZone"] for m in rds.describe_db_instances(
+        Filters=[{"Name": "db-cluster-id", "Values": [CLUSTER]}])["DBInstances"] if m["DBInstanceIdentifier"] == name)
+
+
+def test_a_writer_promoted_during_a_cut_acknowledges_nothing_its_reader_lacks(cluster_lab, rds):
+    """The writer's AZ cut and the writer killed: the promoted writer waits for its remaining
+    reader as the old one did, so when a second cut separates that reader too, commits go
+    unacknowledged (an outage) instead of being acknowledged by the writer alone after
+    MariaDB's 2 s fallback, which a crash of the writer would then lose."""
+    before = describe(rds)
+    old = writer_of(before)
+    assert poll_until(lambda: cut_az(cluster_lab.config, az_of(rds, old), "db"), 30, 0.2)
+    try:
+        cluster_lab.call(f"/_lab/crash?id={old}")
+        assert poll_until(lambda: writer_of(describe(rds)) != old, 20, 0.2)
+        new = writer_of(describe(rds))
+        other = next(r for r in readers_of(before) if r != new)
+        assert poll_until(lambda: replication_of(cluster_lab, other)["io"] == "Yes", 15, 0.2)
+        assert poll_until(lambda: commit(cluster_lab, f"before-second-cut-{time.time()}"), 10, 0.05)
+        writer = EndpointWriter(cluster_lab.env, "db", table="cut_twice", timeout=1.0)  # its table, before the cut
+        assert cut_az(cluster_lab.config, az_of(rds, other), "db")
+        writer.start()
+        try:  # longer than MariaDB's 2 s fallback and a few client timeouts
+            poll_until(lambda: len(writer.failure_times) >= 4 or writer.acked, 15, 0.05)
+        finally:
+            writer.finish()
+        assert writer.acked == [] and len(writer.failure_times) >= 4, (writer.acked, writer.failure_times)
+    finally:
+        cluster_lab.call("/_lab/network?clear=1")
+    assert poll_until(lambda: wait_available(rds, 60)["Status"] == "available", 60, 0.2)
 
 
 def test_a_writer_lost_while_no_reader_is_available_is_restarted_in_place_never_promoting_a_reader(
