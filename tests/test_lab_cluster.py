@@ -4,9 +4,10 @@ Its API shapes (DescribeDBClusters, members in DescribeDBInstances), its DNS ans
 after a failover, FailoverDBCluster with and without a target, the refusals that change nothing,
 the automatic failover of a crashed writer and of a hung one (back as a read-only reader),
 partition-then-crash of the writer (no acknowledged commit lost), a cut that outlasts the
-failover (only its own AZ cut), a writer lost with no reader available (restarted in place),
-the pack's FIS cluster failover with its guardrails and preflight, and (slow) the cluster game
-days (API, FIS), the AZ power interruption, and 20 failovers under continuous commits.
+failover (only its own AZ cut) and whose promoted writer waits for its readers, a writer lost
+with no reader available (restarted in place), the pack's FIS cluster failover with its
+guardrails and preflight, and (slow) the cluster game days (API, FIS), the AZ power
+interruption, and 20 failovers under continuous commits.
 """
 import json
 import os
