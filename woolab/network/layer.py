@@ -175,18 +175,20 @@ class NetworkLayer:
     def _classify(self, listen: tuple, upstream: tuple, peer: tuple) -> Flow:
         """The flow's effect is looked up per chunk; who opened it is settled once known (a
         replica may connect before the lab has recorded the nodes; asked again at most every
-        `SOURCE_RETRY_SECONDS`, since finding a cluster's reader reads the processes' sockets)."""
+        `SOURCE_RETRY_SECONDS`). A replication connection's opener is first asked when an
+        impairment is in force: finding a cluster's reader reads processes' sockets (about 15 ms
+        each on a busy machine), which the relay's loop should not pay for every connection."""
         flow = Flow(listen, upstream, peer[0])
         target = addresses.public_address(listen[0])
-        source = list(self.source_az(listen, peer))
-        asked = [0.0]  # the first chunk asks at once
+        replication = listen[0].startswith(f"127.{addresses.PEER}.")
+        source = [None, False] if replication else list(self.source_az(listen, peer))
+        asked = [0.0]  # the first chunk under an impairment asks at once
 
         def effect(direction: str) -> Optional[Effect]:
             in_force = self._in_force
             if not in_force:
                 return None
-            if source[0] is None and (listen[0].startswith(f"127.{addresses.PEER}.")
-                                      or addresses.source_kind(peer[0])) \
+            if source[0] is None and (replication or addresses.source_kind(peer[0])) \
                     and time.monotonic() - asked[0] >= SOURCE_RETRY_SECONDS:
                 asked[0] = time.monotonic()
                 source[:] = self.source_az(listen, peer)
@@ -198,6 +200,8 @@ class NetworkLayer:
 
 def holds_connection(pid: Optional[int], local: tuple, remote: tuple) -> bool:
     """Whether process `pid` holds a TCP connection from `local` to `remote` ((address, port))."""
+    if not pid:  # a node being restarted holds nothing (and psutil would read this process)
+        return False
     try:
         process = psutil.Process(pid)
         sockets = (getattr(process, "net_connections", None) or process.connections)(kind="tcp4")
