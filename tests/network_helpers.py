@@ -11,10 +11,10 @@ from woolab.measure import EndpointWriter
 
 
 def _primary(config, kind: str) -> tuple:
-    """(node name, AZ) of the current DB or cache primary."""
+    """(node name, AZ) of the current DB primary (a cluster lab: the writer) or cache primary."""
     snap = manage.call(config, "/_lab/status")
     if kind == "db":
-        db = snap["db_instances"]["shop-db"]
+        db = next(iter(snap["db_clusters"].values()), None) or snap["db_instances"]["shop-db"]
         return db["primary"], db["nodes"][db["primary"]]["az"]
     node = next(n for n in snap["cache_clusters"].values() if n["role"] == "primary")
     return node["id"], node["az"]
@@ -26,10 +26,12 @@ def fully_redundant(config) -> bool:
             and not manage.call(config, "/_lab/network")["impairments"])
 
 
-def _cut(config, az: str) -> bool:
-    """Cut `az` from the others; False while the lab refuses (the DB standby not in sync yet)."""
+def cut_az(config, az: str, service: str = "") -> bool:
+    """Cut `az` from the others (only its `service` nodes when given); False while the lab
+    refuses (the DB standby not in sync yet)."""
+    query = {"az": az, "partition": "*", "seconds": 300, **({"service": service} if service else {})}
     try:
-        manage.call(config, "/_lab/network?" + urlencode({"az": az, "partition": "*", "seconds": 300}), "POST")
+        manage.call(config, "/_lab/network?" + urlencode(query), "POST")
         return True
     except LabStartError as exc:
         if "not in sync" not in str(exc):
@@ -37,18 +39,22 @@ def _cut(config, az: str) -> bool:
         return False
 
 
-def partition_then_crash(config, env: dict, kind: str, cut_seconds: float = 2.5, timeout: float = 60.0) -> dict:
+def partition_then_crash(config, env: dict, kind: str, cut_seconds: float = 2.5, timeout: float = 60.0,
+                         service: str = "", write_timeout: float = 5.0) -> dict:
     """One trial: writes through the endpoint (cache: acknowledged only when WAIT saw the
-    replica), the primary's AZ cut from the others for `cut_seconds` (longer than MariaDB's 2 s
-    semi-sync timeout), then the primary crashed; the cut ends once another node is primary.
+    replica; DB: a commit unanswered for `write_timeout` s counts as not acknowledged), the
+    primary's AZ cut from the others (only its `service` nodes when given) for `cut_seconds`
+    (longer than MariaDB's 2 s semi-sync timeout), then the primary crashed; the cut ends once
+    another node is primary.
     Returns lost acknowledged writes, writes started and acknowledged during the cut, and how
     long the endpoint took no write (last acknowledgement before the cut to the first after the crash)."""
     old, az = _primary(config, kind)
-    writer = EndpointWriter(env, kind, wait_replicas=1 if kind == "cache" else 0, table="net_rpo")
+    writer = EndpointWriter(env, kind, wait_replicas=1 if kind == "cache" else 0, table="net_rpo",
+                            timeout=write_timeout)
     writer.start()
     try:
         assert poll_until(lambda: len(writer.acked) >= 5, 20), f"no {kind} writes acknowledged before the cut"
-        assert poll_until(lambda: _cut(config, az), timeout), f"{az} could not be cut (standby never in sync)"
+        assert poll_until(lambda: cut_az(config, az, service), timeout), f"{az} could not be cut (standby never in sync)"
         cut_at = time.time()
         poll_until(lambda: time.time() - cut_at >= cut_seconds, cut_seconds + 1, interval=0.05)
         # one write may have started before the cut and been acknowledged after it

@@ -38,7 +38,7 @@ def guard(monkeypatch):
         parts = types.SimpleNamespace(
             state=types.SimpleNamespace(lock=threading.RLock(), db={"shop-db": db}, clusters={}),
             admin=types.SimpleNamespace(mysql=lambda *_a, **_k: contextlib.nullcontext(object())),
-            marker=lambda source, message, **_kw: markers.append(message))
+            marker=lambda source, message, **_kw: markers.append(message), commits_strict=False)
         return parts, primary, markers
     return make
 
@@ -67,3 +67,27 @@ def test_semi_sync_off_refuses_before_changing_anything(guard):
     with pytest.raises(LabInvalidState, match="not in sync"):
         commitguard.set_strict(parts, True)
     assert primary.settings == {}
+
+
+def test_a_writer_promoted_while_the_guard_holds_is_made_strict_and_not_after_it_ends(guard):
+    parts, primary, markers = guard([True, True])
+    commitguard.strict_on_promotion(parts, "shop-db-b")  # no guard yet: nothing to do
+    assert primary.settings == {} and markers == []
+    commitguard.set_strict(parts, True)
+    assert parts.commits_strict is True
+    primary.settings.clear()
+    commitguard.strict_on_promotion(parts, "shop-db-b")
+    assert primary.settings == {"rpl_semi_sync_master_wait_no_slave": 1,
+                                "rpl_semi_sync_master_timeout": commitguard.STRICT_TIMEOUT_MS}
+    commitguard.set_strict(parts, False)
+    primary.settings.clear()
+    commitguard.strict_on_promotion(parts, "shop-db-b")
+    assert parts.commits_strict is False and primary.settings == {}
+
+
+def test_a_refused_guard_leaves_promotions_alone(guard):
+    parts, primary, _ = guard([False])
+    with pytest.raises(LabInvalidState):
+        commitguard.set_strict(parts, True)
+    commitguard.strict_on_promotion(parts, "shop-db-b")
+    assert parts.commits_strict is False and primary.settings == {}

@@ -2,9 +2,12 @@
 
 Its API shapes (DescribeDBClusters, members in DescribeDBInstances), its DNS answers before and
 after a failover, FailoverDBCluster with and without a target, the refusals that change nothing,
-the automatic failover of a crashed writer, a writer lost with no reader available (restarted in
-place), the pack's FIS cluster failover with its guardrails and preflight, and (slow) the cluster
-game days (API, FIS), the AZ power interruption, and 20 failovers under continuous commits.
+the automatic failover of a crashed writer and of a hung one (back as a read-only reader),
+partition-then-crash of the writer (no acknowledged commit lost), a cut that outlasts the
+failover (only its own AZ cut) and whose promoted writer waits for its readers, a writer lost
+with no reader available (restarted in place), the pack's FIS cluster failover with its
+guardrails and preflight, and (slow) the cluster game days (API, FIS), the AZ power
+interruption, and 20 failovers under continuous commits.
 """
 import json
 import os
@@ -23,13 +26,18 @@ import pytest
 from botocore.exceptions import ClientError
 
 from groundfloor.resolve import Resolver
-from groundfloor.supervisor import poll_until
-from woolab import manage
+from groundfloor.supervisor import ProcessId, poll_until
+from network_helpers import cut_az, partition_then_crash
+from woolab import manage, servers
 from woolab.config import DB_CLUSTER_ID
+from woolab.measure import EndpointWriter
+from woolab.timing import PROFILES
 
 pytestmark = pytest.mark.lab
 CLUSTER = DB_CLUSTER_ID
 FAST_BOUND = 3.0  # seconds: cluster endpoint writable / reader endpoint serving after FailoverDBCluster
+# a hung writer: the fast profile's detection (db_detection_seconds) plus the failover's own bound
+HANG_BOUND = PROFILES["fast"].db_detection_seconds + FAST_BOUND
 
 
 @pytest.fixture(autouse=True)
@@ -221,6 +229,154 @@ def test_a_crashed_writer_fails_over_by_itself_and_rejoins_as_a_reader(cluster_l
     assert poll_until(lambda: commit(cluster_lab, f"crash-{time.time()}"), 10, 0.05)
     completed = [e for e in cluster_lab.events(since) if e.get("event_id") == "RDS-EVENT-0071"]
     assert completed and completed[0]["source_type"] == "db-cluster"
+
+
+def member_read_only(lab, name: str) -> int:
+    """@@read_only of one member, asked through its instance endpoint."""
+    conn = connect(lab, lab.config.db_member_endpoint_name(name))
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT @@read_only")
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_a_hung_writer_fails_over_by_itself_and_rejoins_as_a_reader_not_a_second_writer(cluster_lab, rds):
+    before = describe(rds)
+    writer = writer_of(before)
+    kept = f"hang-kept-{time.time()}"
+    assert commit(cluster_lab, kept)
+    hung = ProcessId.of(cluster_lab.snapshot()["db_clusters"][CLUSTER]["nodes"][writer]["pid"])
+    cluster_lab.call(f"/_lab/freeze?id={writer}")  # SIGSTOP: the host hangs, its connections hang
+    frozen = time.monotonic()
+    writable = poll_until(lambda: commit(cluster_lab, f"hang-{time.time()}") and time.monotonic(), 20, 0.05)
+    assert writable and writable - frozen <= HANG_BOUND, writable and writable - frozen
+    print(f"hung writer: cluster endpoint writable {writable - frozen:.2f} s after SIGSTOP")
+    after = describe(rds)
+    assert writer_of(after) in readers_of(before)
+    assert not hung.alive()  # terminated before the promotion: nothing left for a SIGCONT to resume
+    wait_available(rds, 60)
+    assert manage.converged(cluster_lab.state_dir, 60)["converged"]
+    cluster_lab.call(f"/_lab/thaw?id={writer}")  # SIGCONT to the member by name, as `gameday lab thaw` does
+    after = describe(rds)
+    assert writer_of(after) != writer and writer in readers_of(after)
+    assert member_read_only(cluster_lab, writer) == 1  # a reader, never a second writer
+    conn = connect(cluster_lab, cluster_lab.config.db_member_endpoint_name(writer))
+    try:
+        with pytest.raises(pymysql.MySQLError) as refused, conn.cursor() as cur:
+            cur.execute("INSERT INTO cluster_probe VALUES (%s)", (f"old-writer-{time.time()}",))
+    finally:
+        conn.close()
+    assert refused.value.args[0] == 1290  # ER_OPTION_PREVENTS_STATEMENT: --read-only
+    resolver = Resolver(cluster_lab.env["GAMEDAY_DNS_SERVER"], cache_seconds=0)
+    assert resolver.addresses(after["Endpoint"]) == [
+        resolver.address(cluster_lab.config.db_member_endpoint_name(writer_of(after)))]
+    assert read_through(cluster_lab, after["Endpoint"], kept)
+
+
+def test_partition_then_crash_of_the_writer_loses_no_acknowledged_commit(cluster_lab):
+    """The writer's AZ cut from the readers' (DB nodes only) for 2.5 s under commits with a 1 s
+    timeout, the writer killed, the cut cleared once a reader is the writer; two trials."""
+    trials = [partition_then_crash(cluster_lab.config, cluster_lab.env, "db", service="db", write_timeout=1.0)
+              for _ in range(2)]
+    print("partition-then-crash trials:", trials)
+    for trial in trials:
+        assert trial["moved"] and trial["writable_again"] and trial["healed"], trial
+        assert trial["acknowledged"] >= 5 and trial["lost"] == [], trial
+        assert trial["acknowledged_during_cut"] == 0, trial  # nothing acknowledged without a reader
+    assert trials[0]["old_primary"] != trials[1]["old_primary"]
+
+
+def replication_of(lab, name: str) -> dict:
+    """One member's replication, asked over its unix socket (past the network layer): whether its
+    I/O thread runs, and how many readers acknowledge its commits semi-synchronously."""
+    try:
+        conn = servers.mysql_root(lab.config.path("run"), name, timeout=1.0, read_timeout=3.0)
+    except pymysql.MySQLError:
+        return {"io": None, "semi_sync_clients": None}  # not running (being rebuilt)
+    try:
+        slave = servers.sql_dict(conn, "SHOW SLAVE STATUS")
+        clients = servers.sql(conn, "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_clients'")[0][1]
+    finally:
+        conn.close()
+    return {"io": slave[0]["Slave_IO_Running"] if slave else None, "semi_sync_clients": int(clients)}
+
+
+def holds(lab, name: str, value: str) -> bool:
+    """Whether member `name` holds `value`, asked over its unix socket."""
+    try:
+        conn = servers.mysql_root(lab.config.path("run"), name, timeout=1.0, read_timeout=3.0)
+    except pymysql.MySQLError:
+        return False
+    try:
+        return servers.sql(conn, "SELECT COUNT(*) FROM shop.cluster_probe WHERE v = %s", (value,))[0][0] == 1
+    except pymysql.MySQLError:  # the table itself has not reached it
+        return False
+    finally:
+        conn.close()
+
+
+def test_a_cut_that_outlasts_the_failover_cuts_only_its_own_az(cluster_lab, rds):
+    """The writer's AZ cut from the others (DB nodes only), the writer killed, the cut kept: the
+    reader outside the cut replicates from the promoted writer and acknowledges its commits,
+    while the old writer, inside the cut, replicates from nobody until the cut ends."""
+    before = describe(rds)
+    old = writer_of(before)
+    az = next(m["AvailabilityZone"] for m in rds.describe_db_instances(
+        Filters=[{"Name": "db-cluster-id", "Values": [CLUSTER]}])["DBInstances"] if m["DBInstanceIdentifier"] == old)
+    assert poll_until(lambda: cut_az(cluster_lab.config, az, "db"), 30, 0.2)
+    try:
+        cluster_lab.call(f"/_lab/crash?id={old}")
+        assert poll_until(lambda: writer_of(describe(rds)) != old, 20, 0.2)
+        new = writer_of(describe(rds))
+        other = next(r for r in readers_of(before) if r != new)
+        assert poll_until(lambda: replication_of(cluster_lab, other)["io"] == "Yes", 15, 0.2), \
+            replication_of(cluster_lab, other)
+        assert replication_of(cluster_lab, new)["semi_sync_clients"] == 1
+        value = f"cut-kept-{time.time()}"
+        assert commit(cluster_lab, value)
+        assert poll_until(lambda: read_through(cluster_lab, cluster_lab.config.db_member_endpoint_name(other), value),
+                          5, 0.05)
+        assert poll_until(lambda: replication_of(cluster_lab, old)["io"] is not None, 20, 0.2)  # told to replicate
+        assert not poll_until(lambda: holds(cluster_lab, old, value), 3, 0.2)  # nothing crosses the cut
+    finally:
+        cluster_lab.call("/_lab/network?clear=1")
+    wait_available(rds, 60)
+    assert poll_until(lambda: replication_of(cluster_lab, old)["io"] == "Yes", 60, 0.2)
+
+
+def az_of(rds, name: str) -> str:
+    return next(m["AvailabilityZone"] for m in rds.describe_db_instances(
+        Filters=[{"Name": "db-cluster-id", "Values": [CLUSTER]}])["DBInstances"] if m["DBInstanceIdentifier"] == name)
+
+
+def test_a_writer_promoted_during_a_cut_acknowledges_nothing_its_reader_lacks(cluster_lab, rds):
+    """The writer's AZ cut and the writer killed: the promoted writer waits for its remaining
+    reader as the old one did, so when a second cut separates that reader too, commits go
+    unacknowledged (an outage) instead of being acknowledged by the writer alone after
+    MariaDB's 2 s fallback, which a crash of the writer would then lose."""
+    before = describe(rds)
+    old = writer_of(before)
+    assert poll_until(lambda: cut_az(cluster_lab.config, az_of(rds, old), "db"), 30, 0.2)
+    try:
+        cluster_lab.call(f"/_lab/crash?id={old}")
+        assert poll_until(lambda: writer_of(describe(rds)) != old, 20, 0.2)
+        new = writer_of(describe(rds))
+        other = next(r for r in readers_of(before) if r != new)
+        assert poll_until(lambda: replication_of(cluster_lab, other)["io"] == "Yes", 15, 0.2)
+        assert poll_until(lambda: commit(cluster_lab, f"before-second-cut-{time.time()}"), 10, 0.05)
+        writer = EndpointWriter(cluster_lab.env, "db", table="cut_twice", timeout=1.0)  # its table, before the cut
+        assert cut_az(cluster_lab.config, az_of(rds, other), "db")
+        writer.start()
+        try:  # longer than MariaDB's 2 s fallback and a few client timeouts
+            poll_until(lambda: len(writer.failure_times) >= 4 or writer.acked, 15, 0.05)
+        finally:
+            writer.finish()
+        assert writer.acked == [] and len(writer.failure_times) >= 4, (writer.acked, writer.failure_times)
+    finally:
+        cluster_lab.call("/_lab/network?clear=1")
+    wait_available(rds, 60)
 
 
 def test_a_writer_lost_while_no_reader_is_available_is_restarted_in_place_never_promoting_a_reader(

@@ -145,7 +145,7 @@ def relayed():
     """An echo server on 127.1.99.1, the relay on 127.0.99.1 with the effect `state["effect"]`."""
     server = EchoServer("127.1.99.1")
     state = {"effect": None}
-    relay = Relay(lambda listen, upstream, peer: Flow(listen, upstream, peer, lambda d: state["effect"]),
+    relay = Relay(lambda listen, upstream, peer: Flow(listen, upstream, peer[0], lambda d: state["effect"]),
                   check_every=0.02)
     relay.start({("127.0.99.1", server.port): ("127.1.99.1", server.port)})
     yield server, relay, state

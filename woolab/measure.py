@@ -21,9 +21,12 @@ from .tls import verified_context
 class EndpointWriter(threading.Thread):
     """Writes id 1, 2, 3, ... through the DB or cache endpoint until stopped."""
 
-    def __init__(self, env: dict, kind: str, wait_replicas: int = 0, table: str = "lab_rpo"):
+    def __init__(self, env: dict, kind: str, wait_replicas: int = 0, table: str = "lab_rpo",
+                 timeout: float = 5.0):
+        """`timeout`: seconds a DB commit may go unanswered before it counts as not acknowledged."""
         super().__init__(daemon=True, name=f"writer-{kind}")
         self.env, self.kind, self.wait_replicas, self.table = env, kind, wait_replicas, table
+        self.timeout = timeout
         self.acked: List[int] = []
         self.ack_times: List[float] = []
         self.failure_times: List[float] = []
@@ -41,8 +44,8 @@ class EndpointWriter(threading.Thread):
         e = self.env
         return pymysql.connect(host=self.resolver.address(e["GAMEDAY_MYSQL_HOST"]), port=int(e["GAMEDAY_MYSQL_PORT"]),
                                user=e["GAMEDAY_MYSQL_USER"], password=e["GAMEDAY_MYSQL_PASSWORD"],
-                               database=e["GAMEDAY_MYSQL_DATABASE"], connect_timeout=1, read_timeout=5,
-                               write_timeout=5, autocommit=True, **self._mysql_tls())
+                               database=e["GAMEDAY_MYSQL_DATABASE"], connect_timeout=1, read_timeout=self.timeout,
+                               write_timeout=self.timeout, autocommit=True, **self._mysql_tls())
 
     def _mysql_tls(self) -> dict:
         """TLS verified against the lab's CA when `gameday lab env` says the lab is encrypted."""

@@ -57,14 +57,18 @@ class HealthMonitor:
             except Exception:  # the monitor must outlive any one bad check
                 log.exception("health check failed")
 
-    def _detected(self, node: str, healthy: bool, detection: str) -> bool:
-        """Whether `node` has been unhealthy for the detection time (drawn once per incident)."""
-        if healthy:
+    def _detected(self, node: str, check: Callable[[], bool], detection: str) -> bool:
+        """Whether `node` has been unhealthy for the detection time (drawn once per incident).
+        An incident starts when the first failed check was asked, not when it gave up: a hung
+        node answers no check until its timeout, and counting from then would add that timeout
+        to every detection of a hang."""
+        asked = time.monotonic()
+        if check():
             self._since.pop(node, None)
             return False
         now = time.monotonic()
-        first = self._since.setdefault(node, now)
-        if node not in self._limit or first == now:
+        first = self._since.setdefault(node, asked)
+        if node not in self._limit or first == asked:
             self._limit[node] = self.parts.timing.sample(detection)
         return now - first >= self._limit[node]
 
@@ -84,7 +88,7 @@ class HealthMonitor:
         for db in self.runner.idle("db", list(state.db.values())):
             owner = ("db", db.id)
             primary = db.nodes[db.primary]
-            if self._detected(db.primary, self._db_healthy(db.primary, primary.pid), "db_detection_seconds"):
+            if self._detected(db.primary, lambda: self._db_healthy(db.primary, primary.pid), "db_detection_seconds"):
                 failed_since = self._since.pop(db.primary)
                 if not db.standby or db.nodes[db.standby].status != "available":
                     if not self.powered_off(primary.az):
@@ -100,7 +104,7 @@ class HealthMonitor:
             standby = db.nodes.get(db.standby) if db.standby else None
             if standby is None or standby.status != "available":
                 continue
-            if self._detected(db.standby, self._db_healthy(db.standby, standby.pid), "db_detection_seconds"):
+            if self._detected(db.standby, lambda: self._db_healthy(db.standby, standby.pid), "db_detection_seconds"):
                 self._since.pop(db.standby, None)
                 with state.lock:
                     standby.status = "failed"
@@ -119,8 +123,8 @@ class HealthMonitor:
             owner = ("db-cluster", cluster.id)
             for name in [cluster.primary] + cluster.readers:
                 node = cluster.nodes[name]
-                if node.status != "available" or not self._detected(name, self._db_healthy(name, node.pid),
-                                                                     "db_detection_seconds"):
+                if node.status != "available" or not self._detected(
+                        name, lambda: self._db_healthy(name, node.pid), "db_detection_seconds"):
                     continue
                 failed_since = self._since.pop(name)
                 powered = not self.powered_off(node.az)
@@ -150,7 +154,8 @@ class HealthMonitor:
             for node in state.members(group.id, next(iter(group.node_groups))):
                 if node.status != "available":
                     continue
-                healthy = pid_alive(node.pid) and self.parts.admin.redis_role(node.port, host=node.ip) is not None
+                def healthy(node=node) -> bool:
+                    return pid_alive(node.pid) and self.parts.admin.redis_role(node.port, host=node.ip) is not None
                 if self._detected(node.id, healthy, "cache_detection_seconds"):
                     self._since.pop(node.id, None)
                     with state.lock:

@@ -77,6 +77,9 @@ class LabParts:
     stopping: threading.Event = field(default_factory=threading.Event)
     # whether a network impairment is in force (woolab/network): a link it cuts is not a failure
     network_impaired: Callable[[], bool] = lambda: False
+    # whether the commit guard holds (woolab/db/commitguard.py): a writer promoted meanwhile must
+    # wait for its readers without a timeout too
+    commits_strict: bool = False
 
     def aws_event(self, source_type: str, source_id: str, service: str, kind: str,
                   event_id: Optional[str] = None, categories=(), **fields) -> dict:

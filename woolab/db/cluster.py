@@ -17,6 +17,7 @@ from ..config import DB_CLUSTER_ID
 from ..errors import LabInvalidState, LabNotFound
 from ..parts import LabParts
 from ..state import DbCluster, Endpoint
+from .commitguard import strict_on_promotion
 from .failover import DbMechanics
 from .setup import gtid_seqs, replicate, restart_node, start_replicated
 
@@ -111,6 +112,8 @@ class ClusterMechanics:
             cluster.nodes[old].status = "failed" if automatic else "rebuilding"
         self.db.promote(target, position)
         self._follow(cluster, target)
+        if any(cluster.nodes[r].status == "available" for r in cluster.readers if r != target):
+            strict_on_promotion(parts, target)
         self._open_endpoint(cluster, old, target, went_down)
         time.sleep(parts.endpoints.db_ttl)  # the old address refuses until cached answers expired
         rejoined = self.db.rebuild_standby(cluster_id, old) if rejoin else True

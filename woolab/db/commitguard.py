@@ -59,6 +59,8 @@ def set_strict(parts: LabParts, strict: bool) -> None:
     the fallback. Strict is refused (nothing changed) while semi-sync is off, and until a commit
     made after the change is acknowledged: the standby is not in sync, and commits would go on
     without it."""
+    if not strict:
+        parts.commits_strict = False
     for name in _primaries(parts):
         try:
             with parts.admin.mysql(name, timeout=1.0, read_timeout=5.0) as conn:
@@ -77,6 +79,25 @@ def set_strict(parts: LabParts, strict: bool) -> None:
             continue
         parts.marker(name, "commits wait for the standby without a timeout" if strict
                      else "commits fall back to asynchronous after 2 s without the standby")
+    if strict:
+        parts.commits_strict = True
+
+
+def strict_on_promotion(parts: LabParts, name: str) -> None:
+    """Make a writer promoted while the guard holds wait for its readers without a timeout, as
+    its predecessor did: a later impairment that cuts its readers too calls no guard, and with
+    MariaDB's 2 s fallback it would acknowledge commits alone that a crash then loses. Called
+    only when a reader follows the new writer (with none, it acknowledges alone, as the lab does
+    while a standby is rebuilt)."""
+    if not parts.commits_strict:
+        return
+    try:
+        with parts.admin.mysql(name, timeout=1.0, read_timeout=5.0) as conn:
+            _set(conn, True)
+    except Exception as exc:  # a writer that does not answer: the health monitor's to handle
+        log.warning("commit guard: could not make the promoted writer %s strict: %s", name, exc)
+        return
+    parts.marker(name, "commits wait for the standby without a timeout")
 
 
 def _restore(parts: LabParts, name: str) -> None:

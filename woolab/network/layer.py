@@ -15,6 +15,8 @@ import threading
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
+import psutil
+
 from ..config import AZS, MAX_CACHE_NODES, LabConfig
 from ..errors import LabInvalidState
 from ..events import EventLog
@@ -25,6 +27,7 @@ from .relay import Flow, Relay
 
 log = logging.getLogger("woolab")
 SENTINEL_AZS = AZS  # Sentinel i (1-based) runs in AZS[i - 1]
+SOURCE_RETRY_SECONDS = 0.5  # how often a flow whose opener is not known yet asks again
 
 
 class NetworkLayer:
@@ -146,37 +149,65 @@ class NetworkLayer:
                     return node.az
         return None
 
-    def source_az(self, listen: str, peer_ip: str) -> Tuple[Optional[str], bool]:
+    def source_az(self, listen: tuple, peer: tuple) -> Tuple[Optional[str], bool]:
         """(AZ of the node that opened the connection, is it a Sentinel); (None, False) for a client."""
-        if listen.startswith(f"127.{addresses.PEER}."):  # MariaDB replication from the other DB node
-            mine = self.node_az(addresses.public_address(listen))
-            others = self._db_azs() - {mine}
-            return (next(iter(others)) if others else None), False
-        kind = addresses.source_kind(peer_ip)
+        if listen[0].startswith(f"127.{addresses.PEER}."):  # MariaDB replication from another DB node
+            return self._replica_az(listen, peer), False
+        kind = addresses.source_kind(peer[0])
         if kind is None:
             return None, False
         if kind[0] == "sentinel":
             return SENTINEL_AZS[(kind[1] - 1) % len(SENTINEL_AZS)], True
-        return self.node_az(addresses.public_address(peer_ip)), False
+        return self.node_az(addresses.public_address(peer[0])), False
 
-    def _classify(self, listen: tuple, upstream: tuple, peer_ip: str) -> Flow:
+    def _replica_az(self, listen: tuple, peer: tuple) -> Optional[str]:
+        """The AZ of the DB node replicating through `listen` (a node's peer address). With one
+        other DB node (the instance topology) it is that node's; a cluster's writer has two
+        readers, and MariaDB connects from 127.0.0.1 whichever it is, so the reader is the one
+        whose mariadbd holds the other end of this connection. None when no node holds it."""
+        mine = self.node_az(addresses.public_address(listen[0]))
+        with self.state.lock:
+            others = [(node.az, node.pid) for node in self.state.all_db_nodes() if node.az != mine]
+        if len({az for az, _pid in others}) <= 1:
+            return others[0][0] if others else None
+        return next((az for az, pid in others if holds_connection(pid, tuple(peer), tuple(listen))), None)
+
+    def _classify(self, listen: tuple, upstream: tuple, peer: tuple) -> Flow:
         """The flow's effect is looked up per chunk; who opened it is settled once known (a
-        replica may connect before the lab has recorded the nodes)."""
-        flow = Flow(listen, upstream, peer_ip)
+        replica may connect before the lab has recorded the nodes; asked again at most every
+        `SOURCE_RETRY_SECONDS`). A replication connection's opener is first asked when an
+        impairment is in force: finding a cluster's reader reads processes' sockets (about 15 ms
+        each on a busy machine), which the relay's loop should not pay for every connection."""
+        flow = Flow(listen, upstream, peer[0])
         target = addresses.public_address(listen[0])
-        source = list(self.source_az(listen[0], peer_ip))
+        replication = listen[0].startswith(f"127.{addresses.PEER}.")
+        source = [None, False] if replication else list(self.source_az(listen, peer))
+        asked = [0.0]  # the first chunk under an impairment asks at once
 
         def effect(direction: str) -> Optional[Effect]:
             in_force = self._in_force
             if not in_force:
                 return None
-            if source[0] is None and (listen[0].startswith(f"127.{addresses.PEER}.")
-                                      or addresses.source_kind(peer_ip)):
-                source[:] = self.source_az(listen[0], peer_ip)
+            if source[0] is None and (replication or addresses.source_kind(peer[0])) \
+                    and time.monotonic() - asked[0] >= SOURCE_RETRY_SECONDS:
+                asked[0] = time.monotonic()
+                source[:] = self.source_az(listen, peer)
             return effect_of(in_force, self.node_az(target), source[0], source[1], direction,
                              addresses.node_kind(target))
         flow.effect = effect
         return flow
+
+
+def holds_connection(pid: Optional[int], local: tuple, remote: tuple) -> bool:
+    """Whether process `pid` holds a TCP connection from `local` to `remote` ((address, port))."""
+    if not pid:  # a node being restarted holds nothing (and psutil would read this process)
+        return False
+    try:
+        process = psutil.Process(pid)
+        sockets = (getattr(process, "net_connections", None) or process.connections)(kind="tcp4")
+    except (psutil.Error, TypeError, ValueError):
+        return False
+    return any(tuple(c.laddr) == local and c.raddr and tuple(c.raddr) == remote for c in sockets)
 
 
 def _direction_matches(imp: Impairment, entering: bool) -> bool:

@@ -45,9 +45,10 @@ def _nonblocking(sock: socket.socket) -> socket.socket:
 
 
 class Relay:
-    """Listeners `listen -> upstream`; `classify(listen, upstream, peer_ip)` makes each Flow."""
+    """Listeners `listen -> upstream`; `classify(listen, upstream, peer)` makes each Flow (`peer`:
+    the connecting side's (address, port))."""
 
-    def __init__(self, classify: Callable[[Address, Address, str], Flow], check_every: float = 0.05):
+    def __init__(self, classify: Callable[[Address, Address, Address], Flow], check_every: float = 0.05):
         self.classify = classify
         self.check_every = check_every
         self.routes: Dict[Address, Address] = {}
@@ -182,7 +183,7 @@ class Relay:
             except OSError as exc:
                 log.warning("relay accept on %s:%s failed: %s", listen[0], listen[1], exc)
                 return
-            client = Side(self, self.loop, _nonblocking(sock), self.classify(listen, self.routes[listen], peer[0]), "to")
+            client = Side(self, self.loop, _nonblocking(sock), self.classify(listen, self.routes[listen], peer[:2]), "to")
             self.sides.add(client)
             if _held(client.flow):
                 self._held_new.add(client)
