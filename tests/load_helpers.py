@@ -20,7 +20,7 @@ import pymysql
 STORE = "/wp-json/wc/store/v1"
 # journey step (Locust request name) -> the shop's route name in its access log
 ROUTES = {"browse": "products", "product": "product", "add_to_cart": "cart_add_item",
-          "view_cart": "cart", "checkout": "checkout"}
+          "view_cart": "cart", "checkout": "checkout", "order_received": "store_order"}
 DB_DOWN = "503 woocommerce_rest_database_unavailable"
 # The lab seeds every 50th product nearly sold out (stock 3): the shop's normal refusals.
 STOCK_REFUSALS = [f"{status} woocommerce_rest_product_{what}" for status in (400, 409)

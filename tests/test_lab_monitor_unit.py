@@ -17,7 +17,8 @@ DETECTION = 0.5
 def monitor() -> types.SimpleNamespace:
     """What `HealthMonitor._detected` reads: the incidents so far and the timing profile."""
     timing = TimingProfile(db_detection_seconds=DETECTION)
-    return types.SimpleNamespace(_since={}, _limit={}, parts=types.SimpleNamespace(timing=timing))
+    return types.SimpleNamespace(_since={}, _limit={}, _checked=set(),
+                                 parts=types.SimpleNamespace(timing=timing))
 
 
 def hung_check() -> bool:
@@ -40,3 +41,15 @@ def test_a_healthy_answer_ends_the_incident_and_the_next_one_starts_afresh():
     assert not HealthMonitor._detected(state, "n", lambda: True, "db_detection_seconds")
     assert "n" not in state._since
     assert not HealthMonitor._detected(state, "n", lambda: False, "db_detection_seconds")
+
+
+def test_a_node_left_unchecked_for_a_pass_loses_its_incident():
+    """A replica deleted while failing, then created again under the same name, must not be
+    taken for failed at its first unhealthy check."""
+    state = monitor()
+    assert not HealthMonitor._detected(state, "shop-cache-003", lambda: False, "db_detection_seconds")
+    state._checked = set()  # the next pass: the node is gone (or not available), so not checked
+    HealthMonitor._forget_unchecked(state)
+    assert "shop-cache-003" not in state._since and "shop-cache-003" not in state._limit
+    time.sleep(DETECTION)
+    assert not HealthMonitor._detected(state, "shop-cache-003", lambda: False, "db_detection_seconds")

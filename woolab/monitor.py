@@ -38,6 +38,7 @@ class HealthMonitor:
         self.powered_off = powered_off
         self._since: Dict[str, float] = {}  # node -> when it was first seen unhealthy
         self._limit: Dict[str, float] = {}  # node -> detection time drawn for this incident
+        self._checked: Set[str] = set()  # nodes checked in the current pass
         # DB instances and clusters whose primary (writer) failed with no standby (reader) to promote
         self.lost_primaries: Set[str] = set()
         self.healer = Healer(parts, runner, db, cache, powered_off, cluster)
@@ -50,12 +51,22 @@ class HealthMonitor:
     def _loop(self) -> None:
         while not self.parts.stopping.wait(CHECK_INTERVAL):
             try:
+                self._checked: Set[str] = set()
                 self.check_db()
                 self.check_clusters()
                 self.check_cache()
+                self._forget_unchecked()
                 self.healer.heal(self.lost_primaries)
             except Exception:  # the monitor must outlive any one bad check
                 log.exception("health check failed")
+
+    def _forget_unchecked(self) -> None:
+        """An incident lasts only while its node is checked in every pass: a node that was
+        deleted, or is being replaced or rebuilt, starts a new incident when it is checked again
+        (a replica created under a deleted one's name must not inherit its failure time)."""
+        for node in [n for n in self._since if n not in self._checked]:
+            self._since.pop(node, None)
+            self._limit.pop(node, None)
 
     def _detected(self, node: str, check: Callable[[], bool], detection: str) -> bool:
         """Whether `node` has been unhealthy for the detection time (drawn once per incident).
@@ -63,6 +74,7 @@ class HealthMonitor:
         node answers no check until its timeout, and counting from then would add that timeout
         to every detection of a hang."""
         asked = time.monotonic()
+        self._checked.add(node)
         if check():
             self._since.pop(node, None)
             return False
