@@ -11,7 +11,7 @@ from groundfloor.timefmt import iso
 
 STEPS = ("browse", "product", "add_to_cart", "view_cart", "checkout")
 T0 = 1_000_000  # injection second of the first fault
-DB = frozenset({"checkout", "order_received"})  # the default steps of a database fault
+DB = frozenset({"product", "add_to_cart", "checkout", "order_received"})  # the default steps of a database fault
 
 
 def timeline(start, end, failing=(), rate=3):
@@ -72,7 +72,7 @@ def test_browse_errors_during_a_db_outage_trip_as_an_unaffected_step():
     when, verdict = first_trip(cells, db_fault(180), T0, T0 + 120)
     assert when is not None and when <= T0 + 35
     assert any(r.startswith("browse:") and "outside any fault that affects it" in r
-               and "rds-force-failover on shop-db (affects checkout, order_received)" in r for r in verdict.reasons)
+               and "rds-force-failover on shop-db (affects add_to_cart, checkout, order_received, product)" in r for r in verdict.reasons)
 
 
 def test_an_outage_beyond_its_threshold_trips_soon_after_the_threshold():

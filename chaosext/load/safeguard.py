@@ -53,9 +53,11 @@ __all__ = ["outage_within_budget", "safeguard_reasons"]
 logger = logging.getLogger("chaostoolkit")
 
 ALL_STEPS = "*"
-# database faults: the steps that read or write the database past the object cache (the
-# reader endpoint serves the catalogue on a cluster, so browse too)
-DEFAULT_AFFECTED = {"rds": ["checkout", "order_received"], "rds-reader": ["browse", "checkout", "order_received"],
+# database faults: the steps that read or write the database past the object cache (a product
+# page or a cart add reads the product from the database when the cache has no entry, and the
+# stock shop answers a 500 page then; the reader endpoint serves the catalogue on a cluster)
+DEFAULT_AFFECTED = {"rds": ["product", "add_to_cart", "checkout", "order_received"],
+                    "rds-reader": ["browse", "product", "add_to_cart", "checkout", "order_received"],
                     "elasticache": ALL_STEPS}
 VERDICT_FILE = run_files.SAFEGUARD
 
