@@ -194,7 +194,10 @@ def run(url: str, kind: str, options: Dict[str, Any], *, seconds: float = 10.0,
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     per = [concurrency // processes + (1 if i < concurrency % processes else 0) for i in range(processes)]
     jobs = [(host, port, kind, options, n, seconds, i * 100000) for i, n in enumerate(per) if n]
-    ctx = multiprocessing.get_context("fork")
+    # spawn, not fork: this process may have threads (samplers, earlier sections' probes), and
+    # a child forked while one of them holds a lock can hang for ever; spawned children are
+    # still this process's children, so their CPU counts as the load generator's (CpuShares)
+    ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(len(jobs)) as pool:
         results = pool.map(_run_worker, jobs)
     steps: Dict[str, Dict[str, Any]] = {}
