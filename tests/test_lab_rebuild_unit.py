@@ -25,7 +25,7 @@ def parts(monkeypatch):
         state=types.SimpleNamespace(db_instance=lambda _id: db, db_resource=lambda _id: db, lock=threading.RLock(),
                                     save=lambda: None),
         procs=types.SimpleNamespace(stop=lambda name, hard=False: stopped.append((name, hard))),
-        marker=lambda source, message, **_kw: markers.append(message))
+        marker=lambda source, message, **_kw: markers.append(message), stopping=threading.Event())
     parts.nodes, parts.stopped, parts.markers = nodes, stopped, markers
     parts.started, parts.modes, parts.reseeded = [], [], []
     monkeypatch.setattr(failover, "restart_node", lambda _p, name, read_only: parts.started.append(name))
@@ -135,3 +135,13 @@ def test_a_node_holding_a_gtid_its_primary_never_had_is_told_before_it_replicate
     assert setup.errant_gtids("0-1-10,0-2-1295", "0-1-1300,0-2-1290") == ["0-2-1295"]
     assert setup.errant_gtids("0-1-10,0-2-5", "0-1-1300,0-2-1290") == []  # behind, not diverged
     assert setup.errant_gtids("", "0-1-3") == []  # a fresh copy holds nothing of its own
+
+
+def test_a_rebuild_stops_when_the_lab_goes_down_and_starts_nothing_after(parts, monkeypatch):
+    """A rebuild still retrying when `gameday lab down` stops the lab must not start the node
+    again after the lab's stop swept its processes (a server left running would hold the lab's
+    ports for the next lab)."""
+    parts.stopping.set()
+    replicating_after(parts, monkeypatch, [])
+    assert failover.DbMechanics(parts).rebuild_standby("shop-db", "shop-db-a") is False
+    assert parts.started == [] and ("shop-db-a", True) in parts.stopped

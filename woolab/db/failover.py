@@ -130,6 +130,9 @@ class DbMechanics:
         primary_lost = []
 
         def attempt() -> bool:
+            if parts.stopping.is_set():  # the lab is going down: start nothing it would not stop
+                parts.procs.stop(name, hard=True)
+                return False
             try:
                 self._start_replica(db, name)
                 return True
@@ -139,7 +142,8 @@ class DbMechanics:
                 if not pid_alive(db.nodes[db.primary].pid):
                     primary_lost.append(db.primary)
                 return False
-        if poll_until(lambda: attempt() or bool(primary_lost), REBUILD_BUDGET, interval=1.0) and not primary_lost:
+        if poll_until(lambda: attempt() or bool(primary_lost) or parts.stopping.is_set(), REBUILD_BUDGET,
+                      interval=1.0) and not primary_lost and not parts.stopping.is_set():
             with parts.state.lock:
                 db.nodes[name].status = "available"
             return True
