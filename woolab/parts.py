@@ -4,6 +4,7 @@ clients, the endpoints, the running processes and the lab's settings.
 Mechanics (`woolab.db`, `woolab.cache`) receive one `LabParts` and never call back into the `Lab`
 object, so the floors stay one-way: lab -> mechanics -> parts.
 """
+import logging
 import subprocess
 import threading
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from .events import EventLog
 from .state import LabState
 from .timing import TimingProfile
 
+log = logging.getLogger("woolab")
+
 
 class LabProcesses:
     """The lab's children by name; every change is mirrored into the state (for crash cleanup)."""
@@ -29,6 +32,14 @@ class LabProcesses:
         self._lock = threading.Lock()
 
     def add(self, name: str, proc: subprocess.Popen) -> subprocess.Popen:
+        """Track `proc` as `name`. One process per name: one still running under that name is
+        stopped first, since once replaced it would be tracked by nobody and outlive the lab
+        (holding the node's port and socket, answering for a data directory that is gone)."""
+        old = self._procs.get(name)
+        if old is not None and old.pid != proc.pid and pid_alive(old.pid):
+            log.warning("%s started again while its process %s still ran: stopping that one", name, old.pid)
+            stop_pid(old.pid, timeout=5.0, hard=True)
+            old.poll()
         with self._lock:
             self._procs[name] = proc
         with self._state.lock:

@@ -184,8 +184,12 @@ def _master_ssl(parts: LabParts) -> tuple:
 
 
 def restart_node(parts: LabParts, name: str, read_only: bool) -> None:
-    """Start a stopped DB node again (after a failover or a reboot), of an instance or a cluster."""
+    """Start a stopped DB node again (after a failover or a reboot), of an instance or a cluster.
+    A process of the node still running is stopped first: a second mariadbd on the same data
+    directory cannot bind the node's port, and the first would be left untracked."""
     node = parts.state.db_node(name)
+    if parts.procs.alive(name):
+        parts.procs.stop(name, hard=True)
     proc = parts.procs.add(name, servers.mariadb_start(parts.config.path("db", name), node.port, node.server_id,
                                                        parts.config.path("run"), read_only=read_only,
                                                        address=node.ip, tls=lab_tls(parts.config)))
