@@ -264,6 +264,19 @@ def cluster_lab(tmp_path_factory):
         yield handle
 
 
+def assert_cluster_whole(handle: LabHandle, bound: float) -> None:
+    """A cluster lab whole again within `bound` s: available, both readers replicating."""
+    result = manage.converged(handle.state_dir, bound)
+    assert result["converged"], result["problems"]
+
+
+def rds_client(handle: LabHandle):
+    """boto3's RDS client on a lab's AWS API."""
+    import boto3
+    return boto3.client("rds", endpoint_url=handle.env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                        aws_access_key_id="lab", aws_secret_access_key="lab")
+
+
 @pytest.fixture(scope="module")
 def tls_lab(tmp_path_factory):
     """An encrypted lab (`gameday lab up --tls`) of the test module's own, stopped after the module."""

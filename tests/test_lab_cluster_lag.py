@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pymysql
 import pytest
+from conftest import assert_cluster_whole
 
 from chaosext.rds import actions as rds_actions
 from gameday import lag_sampler
@@ -28,8 +29,7 @@ DELAY = 3  # seconds the lagging reader applies commits late
 @pytest.fixture(autouse=True)
 def _cluster_whole_after_each_test(cluster_lab):
     yield
-    result = manage.converged(cluster_lab.state_dir, 60)
-    assert result["converged"], result["problems"]
+    assert_cluster_whole(cluster_lab, 60)
 
 
 @pytest.fixture

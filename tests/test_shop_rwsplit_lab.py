@@ -15,16 +15,16 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlencode
 
-import boto3
 import pymysql
 import pytest
+from conftest import assert_cluster_whole, rds_client
 import redis
 
 from chaosext.load.timeline import read_orders, totals
 from groundfloor.supervisor import poll_until
 from load_helpers import STORE, ShopLog, db_order_keys, shop_settings
 from test_load_journey import assert_locust_finished, once_checkouts_flow, run_locust
-from woolab import manage, servers
+from woolab import servers
 from woolab.config import DB_CLUSTER_ID
 
 pytestmark = pytest.mark.lab
@@ -35,14 +35,12 @@ SHOPPERS = 8
 @pytest.fixture(autouse=True)
 def _cluster_whole_after_each_test(cluster_lab):
     yield
-    result = manage.converged(cluster_lab.state_dir, 90)
-    assert result["converged"], result["problems"]
+    assert_cluster_whole(cluster_lab, 90)
 
 
 @pytest.fixture
 def rds(cluster_lab):
-    return boto3.client("rds", endpoint_url=cluster_lab.env["AWS_ENDPOINT_URL"], region_name="us-east-1",
-                        aws_access_key_id="lab", aws_secret_access_key="lab")
+    return rds_client(cluster_lab)
 
 
 def roles(rds):
