@@ -4,15 +4,15 @@ While `chaos run` runs against a lab whose DB is a Multi-AZ DB cluster (`--db cl
 lab's readers' replication status (`woolab/db/lag.py`: `Seconds_Behind_Master`, the field AWS
 publishes as the CloudWatch metric `ReplicaLag`, and the writer's transactions not applied yet)
 is read once a second and appended to the run directory's `replica-lag.jsonl`, one line per
-reader and sample; the report charts it (`gameday/report/replica_lag.py`). On AWS nothing is
-sampled yet: reading `ReplicaLag` from CloudWatch is not built (docs/reports.md, "Replica lag").
+reader and sample; the report charts it (`gameday/report/replica_lag.py`). On AWS the same file
+is filled from CloudWatch's `ReplicaLag`, a minute at a time (gameday/lag_cloudwatch.py).
 """
 import contextlib
 import json
 import logging
 import threading
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 from woolab import manage
 from woolab.config import LabConfig
@@ -25,7 +25,9 @@ log = logging.getLogger("gameday")
 
 INTERVAL_SECONDS = 1.0  # the lab's failovers last seconds
 
-__all__ = ["sampling", "sample_once", "INTERVAL_SECONDS"]
+__all__ = ["sampling", "sample_once", "INTERVAL_SECONDS", "AWS_INTERVAL_SECONDS"]
+
+AWS_INTERVAL_SECONDS = 60.0  # CloudWatch has ReplicaLag per minute
 
 
 def sample_once(state_dir: Path, out: Path) -> int:
@@ -43,26 +45,41 @@ def sample_once(state_dir: Path, out: Path) -> int:
     return len(lines)
 
 
-def _loop(state_dir: Path, out: Path, stop: threading.Event, interval: float) -> None:
-    sample_once(state_dir, out)
+def _loop(sample: Callable[[], int], stop: threading.Event, interval: float) -> None:
+    sample()
     while not stop.wait(interval):
-        sample_once(state_dir, out)
+        sample()
 
 
 @contextlib.contextmanager
-def sampling(target: str, state_dir: Optional[Path], run_dir: Path,
-             interval: float = INTERVAL_SECONDS) -> Iterator[bool]:
-    """Sample the readers' lag while the block runs; yields whether anything is sampled (only a
-    lab with a DB cluster has readers to sample)."""
-    if target != "lab" or state_dir is None or LabConfig.load(state_dir).db_topology != "cluster":
-        yield False
-        return
+def _every(sample: Callable[[], int], interval: float, last: bool) -> Iterator[bool]:
+    """Call `sample` now and every `interval` seconds in a thread while the block runs (and once
+    more after it when `last`: CloudWatch's final minute)."""
     stop = threading.Event()
-    thread = threading.Thread(target=_loop, args=(state_dir, run_dir / run_files.REPLICA_LAG, stop, interval),
-                              name="replica-lag", daemon=True)
+    thread = threading.Thread(target=_loop, args=(sample, stop, interval), name="replica-lag", daemon=True)
     thread.start()
     try:
         yield True
     finally:
         stop.set()
-        thread.join(10)
+        thread.join(30)
+        if last and not thread.is_alive():
+            sample()
+
+
+@contextlib.contextmanager
+def sampling(target: str, state_dir: Optional[Path], run_dir: Path,
+             interval: float = INTERVAL_SECONDS, aws=None) -> Iterator[bool]:
+    """Sample the readers' lag while the block runs; yields whether anything is sampled: a lab
+    with a DB cluster (its readers, each second), or on AWS the `aws` reader
+    (`lag_cloudwatch.lag_reader`, None when the run has no DB cluster)."""
+    if target == "aws" and aws is not None:
+        with _every(aws.sample, AWS_INTERVAL_SECONDS, last=True) as sampled:
+            yield sampled
+        return
+    if target != "lab" or state_dir is None or LabConfig.load(state_dir).db_topology != "cluster":
+        yield False
+        return
+    out = run_dir / run_files.REPLICA_LAG
+    with _every(lambda: sample_once(state_dir, out), interval, last=False) as sampled:
+        yield sampled

@@ -13,6 +13,7 @@ import importlib.resources
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -285,8 +286,10 @@ def _run(request: RunRequest, spec: dict, signals: Interrupts) -> int:
         print(f"gameday: running {request.path.stem} against the {request.target} (run dir {run_dir})",
               flush=True)
         events = lab.state_dir / "events.jsonl" if request.target == "lab" else None
+        aws_lag = (safety.aws_lag_reader(spec, env, request.run_id, facts, run_dir, time.time())
+                   if request.target == "aws" else None)
         with live_session(request.live, run_dir, events), \
-                lag_sampler.sampling(request.target, lab.state_dir, run_dir):
+                lag_sampler.sampling(request.target, lab.state_dir, run_dir, aws=aws_lag):
             run_chaos(effective, run_dir, env, signals, spec, console)
     finally:
         with signals.deferring():

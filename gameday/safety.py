@@ -10,9 +10,11 @@ from typing import Any, Dict, Optional
 
 from chaosext.errors import GamedayError, NotReady
 
+from . import lag_cloudwatch
 from .preflight import Preflight, build_context, cloud, environment, guards, mixing, run_preflight, waivers
 
-__all__ = ["refuse_mixing", "preflight_for", "dry_run", "gate_aws_run", "placement", "target_info"]
+__all__ = ["refuse_mixing", "preflight_for", "dry_run", "gate_aws_run", "placement", "target_info",
+           "aws_lag_reader"]
 
 
 def refuse_mixing(target: str, env: Optional[Dict[str, str]] = None, spec: Optional[dict] = None) -> None:
@@ -70,6 +72,18 @@ def placement(spec: dict, env: Dict[str, str], run_id: str) -> Dict[str, Any]:
         except GamedayError:
             pass
     return context.facts
+
+
+def aws_lag_reader(spec: dict, env: Dict[str, str], run_id: str, facts: Dict[str, Any], run_dir: Path,
+                   started: float) -> Optional[lag_cloudwatch.CloudWatchLag]:
+    """The CloudWatch replica-lag reader for the DB clusters the gate found (None without one),
+    made with the run's region and credentials as the preflight resolved them."""
+    if not facts.get("clusters"):
+        return None
+    context = build_context(spec, "aws", env, run_id)
+    with environment(env):
+        return lag_cloudwatch.lag_reader(facts["clusters"], context.configuration, context.secrets,
+                                         run_dir, started)
 
 
 def _endpoint(host_key: str, port_key: str, env: Dict[str, str]) -> Optional[str]:

@@ -18,8 +18,12 @@ from groundfloor.timefmt import iso
 __all__ = ["summarize_lag", "lag_blocks", "lag_chart", "CHART_NAME"]
 
 CHART_NAME = "replica-lag"
-SOURCE = ("each reader's Seconds_Behind_Master (SHOW SLAVE STATUS), what AWS publishes as "
-          "the CloudWatch metric ReplicaLag; sampled from the lab once a second")
+SOURCES = {
+    "lab": ("each reader's Seconds_Behind_Master (SHOW SLAVE STATUS), what AWS publishes as "
+            "the CloudWatch metric ReplicaLag; sampled from the lab once a second"),
+    "cloudwatch": ("the CloudWatch metric ReplicaLag (AWS/RDS, per DB instance), the maximum of each "
+                   "minute; RDS publishes it once a minute, so the run's last minute may be missing"),
+}
 
 
 def _samples(run_dir: str) -> List[Dict[str, Any]]:
@@ -52,7 +56,8 @@ def summarize_lag(run_dir: str) -> Optional[Dict[str, Any]]:
         by_member.setdefault(sample["member"], []).append(sample)
     readers = {name: _reader(rows) for name, rows in sorted(by_member.items())}
     lags = [r["max_lag_seconds"] for r in readers.values() if r["max_lag_seconds"] is not None]
-    return {"source": SOURCE, "first_at": iso(samples[0]["t"]), "last_at": iso(samples[-1]["t"]),
+    return {"source": SOURCES.get(samples[-1].get("source"), SOURCES["lab"]),
+            "first_at": iso(samples[0]["t"]), "last_at": iso(samples[-1]["t"]),
             "max_lag_seconds": max(lags) if lags else None, "readers": readers}
 
 
