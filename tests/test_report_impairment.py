@@ -267,3 +267,21 @@ def test_gameday_run_refuses_bad_thresholds_before_anything_starts(tmp_path, cap
         "max_p95_increase; use max_error_ratio, max_p95_ms, max_p95_increase_ms, "
         "max_unavailable_seconds, time_to_recover_seconds"]
     assert "Traceback" not in out + err and not reports.exists()
+
+
+def test_one_checkout_tens_of_ms_slower_than_a_small_baseline_is_noise_a_stall_is_not(tmp_path):
+    """A lab second has a checkout or two, so its p95 is its slowest one: a 12 ms baseline's
+    checkout taking 45 ms (the jitter of a busy machine) still counts as recovered; one still
+    held by a 200 ms retransmission stall does not."""
+    def after_end(extra_ms):
+        def shape(step, t):
+            if step == "checkout" and IMPAIRED_FROM <= t < IMPAIRED_TO:
+                return (10, 0, [SLOW] * 10)
+            if step == "checkout" and t == IMPAIRED_TO + 1:
+                return (2, 0, [10.0, 12.0 + extra_ms])
+            return healthy(step, t)
+        return shape
+    _, jitter = figures(tmp_path / "jitter", shape=after_end(33.0))
+    assert jitter["steps"]["checkout"]["time_to_recover_seconds"] == 0.0
+    _, stall = figures(tmp_path / "stall", shape=after_end(200.0))
+    assert stall["steps"]["checkout"]["time_to_recover_seconds"] == 2.0  # the streak after it
