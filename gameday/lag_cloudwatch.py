@@ -4,8 +4,8 @@ RDS publishes a Multi-AZ DB cluster reader's lag as the CloudWatch metric `Repli
 (namespace `AWS/RDS`, dimension `DBInstanceIdentifier`, seconds; RDS User Guide, *Multi-AZ DB
 cluster deployments*, "Replica lag and Multi-AZ DB clusters", multi-az-db-clusters-concepts.html;
 -1 when replication is not running, *Monitoring MariaDB read replicas*), and RDS sends its metrics
-to CloudWatch once a minute (*Monitoring Amazon RDS metrics with Amazon CloudWatch*). So on AWS the pack cannot sample each second as it does on the lab: it asks
-CloudWatch (`GetMetricStatistics`, the permission the alert probes already need) for each member's
+to CloudWatch once a minute (*Monitoring Amazon RDS metrics with Amazon CloudWatch*). So on AWS
+the pack cannot sample each second as it does on the lab: it asks CloudWatch (`GetMetricStatistics`, the permission the alert probes already need) for each member's
 maximum per minute since the run began, once a minute while the run goes on and once at its end,
 and appends the minutes it had not written yet to the run directory's `replica-lag.jsonl`, in the
 lab sampler's line shape with `source` "cloudwatch". Every member of the cluster is asked: the

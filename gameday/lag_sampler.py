@@ -19,15 +19,15 @@ from woolab.config import LabConfig
 from woolab.errors import LabError
 
 from groundfloor import run_files
+
+from . import lag_cloudwatch
 from groundfloor.timefmt import iso
 
 log = logging.getLogger("gameday")
 
 INTERVAL_SECONDS = 1.0  # the lab's failovers last seconds
 
-__all__ = ["sampling", "sample_once", "INTERVAL_SECONDS", "AWS_INTERVAL_SECONDS"]
-
-AWS_INTERVAL_SECONDS = 60.0  # CloudWatch has ReplicaLag per minute
+__all__ = ["sampling", "sample_once", "INTERVAL_SECONDS"]
 
 
 def sample_once(state_dir: Path, out: Path) -> int:
@@ -74,7 +74,7 @@ def sampling(target: str, state_dir: Optional[Path], run_dir: Path,
     with a DB cluster (its readers, each second), or on AWS the `aws` reader
     (`lag_cloudwatch.lag_reader`, None when the run has no DB cluster)."""
     if target == "aws" and aws is not None:
-        with _every(aws.sample, AWS_INTERVAL_SECONDS, last=True) as sampled:
+        with _every(aws.sample, lag_cloudwatch.PERIOD_SECONDS, last=True) as sampled:
             yield sampled
         return
     if target != "lab" or state_dir is None or LabConfig.load(state_dir).db_topology != "cluster":
