@@ -45,15 +45,28 @@ class ProcessId:
 
 
 def pid_alive(pid: Optional[int]) -> bool:
-    """Whether `pid` runs; a zombie counts as dead (it can do nothing any more)."""
+    """Whether `pid` runs. A zombie counts as dead (it can do nothing any more), but only once it is
+    the last of its threads: a main thread that has exited shows its process as a zombie while the
+    other threads still run, or are still exiting, and hold every file and socket the process had
+    open (seen as a stopped lab's port still taken when the next lab started, 4 ms later)."""
     if not pid:
         return False
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+            return True
     except psutil.NoSuchProcess:
         return False
     except psutil.AccessDenied:
         return True
+    return _threads_left(pid) > 1
+
+
+def _threads_left(pid: int) -> int:
+    """Threads of `pid` the kernel still has, the exited main thread included (Linux's /proc)."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/task"))
+    except OSError:
+        return 0
 
 
 def pid_cmdline(pid: int) -> str:

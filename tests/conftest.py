@@ -162,6 +162,8 @@ def stop_lab(state_dir: Path, pids: dict) -> None:
     poll_until(lambda: not any(servers.pid_alive(p) for p in pids.values()), 5)
     left = {name: pid for name, pid in pids.items() if servers.pid_alive(pid)}
     assert not left, f"lab processes left behind: {left}"
+    busy = servers.busy_ports(LabConfig.load(state_dir).all_ports())
+    assert not busy, f"ports still taken after the lab stopped: {servers.listening_processes(busy) or busy}"
 
 
 CONVERGENCE_BOUND = 90.0  # seconds the fast lab may take to be whole again after a test

@@ -48,6 +48,7 @@ def test_port_in_use_gives_one_line_and_leaves_nothing_running(tmp_path):
         result = gameday(tmp_path, "up")
     assert result.returncode == 1
     assert f"port(s) in use: {config.db_node_address(0)}:{config.db_endpoint_port}" in result.stderr
+    assert f"pid {os.getpid()}: " in result.stderr  # the holder, named (this test's process)
     assert "Traceback" not in result.stderr
     assert not manage.is_up(tmp_path)
 

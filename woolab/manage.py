@@ -155,6 +155,16 @@ def _kill_leftovers(state_dir: Path) -> list:
     return stopped
 
 
+def _wait_ports_released(state_dir: Path, bound: float = 10.0) -> None:
+    """`down` returns once the lab's listeners are closed, so an `up` straight after it (the next
+    test's lab, a script's restart) never finds its ports still taken by a process on its way out."""
+    try:
+        listeners = LabConfig.load(state_dir).all_ports()
+    except (OSError, ValueError, TypeError):
+        return  # no readable config: nothing known to wait for
+    poll_until(lambda: not servers.busy_ports(listeners), bound, 0.05)
+
+
 def down(state_dir: Path, timeout: float = 10.0) -> str:
     state = controller_state(state_dir)
     if state is None:
@@ -162,6 +172,8 @@ def down(state_dir: Path, timeout: float = 10.0) -> str:
     if state["alive"]:
         servers.stop_pid(state["controller_pid"], expect_in_cmdline="woolab.controller", timeout=timeout)
     leftovers = _kill_leftovers(state_dir)
+    if state["alive"] or leftovers:
+        _wait_ports_released(state_dir)
     data = _read_json(Path(state_dir, "lab.json")) or {}
     data.update(status="stopped", updated_at=time.time())
     write_json_atomic(Path(state_dir, "lab.json"), data)

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import List, Optional
 
+import psutil
 import pymysql
 
 from groundfloor.supervisor import child_pids, pid_alive, pid_cmdline, poll_until, spawn, stop_pid  # noqa: F401  (re-exported for the lab)
@@ -55,10 +56,29 @@ def check_ports_free(listeners: List) -> None:
     if outside:
         raise LabStartError(f"port(s) {', '.join(map(str, outside))} outside 1-65535: the lab uses "
                             "ports from --base-port to 93 above it; choose a lower --base-port")
-    busy = [f"{host}:{port}" for host, port in pairs if port_in_use(port, host)]
+    busy = busy_ports(pairs)
     if busy:
+        holders = listening_processes(busy)
         raise LabStartError(f"port(s) in use: {', '.join(busy)} "
-                            "(another lab or service? choose another --base-port)")
+                            f"({holders or 'another lab or service?'}; choose another --base-port)")
+
+
+def listening_processes(addresses: List[str]) -> str:
+    """Who listens on `host:port` addresses, as far as this user may see ("pid 12: cmd"), so a port
+    in use names its holder (a lab left running, a process still exiting); "" when unknown."""
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except (psutil.AccessDenied, OSError):
+        return ""
+    pids = {c.pid for c in connections if c.pid and c.status == psutil.CONN_LISTEN and c.laddr
+            and f"{c.laddr.ip}:{c.laddr.port}" in addresses}
+    return ", ".join(f"pid {pid}: {pid_cmdline(pid)[:120]}" for pid in sorted(pids))
+
+
+def busy_ports(listeners: List) -> List[str]:
+    """`host:port` of each listener (a port on 127.0.0.1 or a (host, port) pair) something holds."""
+    pairs = [x if isinstance(x, tuple) else ("127.0.0.1", x) for x in listeners]
+    return [f"{host}:{port}" for host, port in pairs if port_in_use(port, host)]
 
 
 def check_udp_port_free(port: int, host: str = "127.0.0.1") -> None:
