@@ -14,9 +14,7 @@ was a reader. A reading that fails (a denied permission, a throttled call) costs
 only, and is said once on the console.
 """
 import json
-import math
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -24,17 +22,12 @@ from chaosext.aws import aws_call, aws_client
 from chaosext.errors import GamedayError
 
 from groundfloor import run_files
-from groundfloor.timefmt import iso
+from groundfloor.timefmt import iso, period_boundary
 
 __all__ = ["CloudWatchLag", "lag_reader", "PERIOD_SECONDS", "SOURCE"]
 
 PERIOD_SECONDS = 60  # ReplicaLag's resolution in CloudWatch
 SOURCE = "cloudwatch"
-
-
-def _minute(t: float, up: bool) -> datetime:
-    steps = (math.ceil if up else math.floor)(t / PERIOD_SECONDS)
-    return datetime.fromtimestamp(steps * PERIOD_SECONDS, timezone.utc)
 
 
 def _line(member: str, az: Optional[str], point: Dict[str, Any]) -> Dict[str, Any]:
@@ -61,7 +54,8 @@ class CloudWatchLag:
         answer = aws_call(self.client, "get_metric_statistics", f"DB instance {member}",
                           Namespace="AWS/RDS", MetricName="ReplicaLag",
                           Dimensions=[{"Name": "DBInstanceIdentifier", "Value": member}],
-                          StartTime=_minute(self.started, up=False), EndTime=_minute(now, up=True),
+                          StartTime=period_boundary(self.started, PERIOD_SECONDS, up=False),
+                          EndTime=period_boundary(now, PERIOD_SECONDS, up=True),
                           Period=PERIOD_SECONDS, Statistics=["Maximum"])
         return answer.get("Datapoints", [])
 

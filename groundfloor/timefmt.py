@@ -1,10 +1,11 @@
-"""ISO-8601 UTC timestamps with milliseconds, the one time format of journals and reports; and
-the ISO-8601 durations AWS FIS writes."""
+"""ISO-8601 UTC timestamps with milliseconds, the one time format of journals and reports; the
+ISO-8601 durations AWS FIS writes; and the period boundaries CloudWatch's statistics fall on."""
+import math
 import re
 from datetime import datetime, timezone
 from typing import Optional, Union
 
-__all__ = ["iso", "parse_time", "duration_seconds"]
+__all__ = ["iso", "parse_time", "duration_seconds", "period_boundary"]
 
 
 def iso(value: Union[float, datetime, None]) -> Optional[str]:
@@ -45,3 +46,11 @@ def duration_seconds(text: str) -> Optional[float]:
         return None
     hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
     return hours * 3600 + minutes * 60 + seconds
+
+
+def period_boundary(moment: Union[float, datetime], period: int, up: bool) -> datetime:
+    """The boundary of a `period`-second CloudWatch period at or before (`up`: at or after) a
+    moment: GetMetricStatistics answers whole periods, so a window asked on its boundaries
+    gets every datapoint that falls inside it."""
+    seconds = parse_time(moment).timestamp() / period
+    return parse_time((math.ceil(seconds) if up else math.floor(seconds)) * period)

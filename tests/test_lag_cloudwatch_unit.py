@@ -87,3 +87,11 @@ def test_no_reader_without_a_db_cluster(tmp_path):
     assert safety.aws_lag_reader({}, {}, "run", {"clusters": {}}, tmp_path, START) is None
     with lag_sampler.sampling("aws", None, tmp_path, aws=None) as sampled:
         assert sampled is False
+
+
+def test_a_window_is_widened_to_whole_cloudwatch_periods_and_a_boundary_stays_put():
+    from groundfloor.timefmt import period_boundary
+    assert period_boundary(START + 1, 60, up=False) == minute(0)
+    assert period_boundary(START + 1, 60, up=True) == minute(1)
+    assert period_boundary(START, 60, up=True) == period_boundary(START, 60, up=False) == minute(0)
+    assert period_boundary(minute(2), 300, up=True) == minute(5)  # a datetime too, any period

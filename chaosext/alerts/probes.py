@@ -7,7 +7,6 @@ starts at the fault (`since`, a fault result, or the last fault this run injecte
 """
 import json
 import logging
-import math
 import time
 from datetime import datetime, timedelta
 from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -22,7 +21,7 @@ from chaosext.errors import ActivityError
 from groundfloor.aws_events import EVENT_TABLE
 from chaosext.rds.probes import events_since
 from groundfloor.supervisor import poll_until
-from groundfloor.timefmt import iso, parse_time
+from groundfloor.timefmt import iso, parse_time, period_boundary
 
 __all__ = ["failover_events_within", "cloudwatch_alarm_fired", "sns_topic_published"]
 
@@ -265,11 +264,6 @@ def _topic_name(topic_arn: str) -> str:
     return parts[5]
 
 
-def _aligned(moment: datetime, period: int, up: bool) -> datetime:
-    seconds = moment.timestamp() / period
-    return parse_time((math.ceil(seconds) if up else math.floor(seconds)) * period)
-
-
 def sns_topic_published(topic_arn: str, since: Optional[str] = None,
                         until: Optional[str] = None, window_seconds: float = 900.0,
                         min_messages: int = 1, period: int = 60, wait_seconds: float = 0.0,
@@ -299,9 +293,9 @@ def sns_topic_published(topic_arn: str, since: Optional[str] = None,
         answer = aws_call(client, "get_metric_statistics", f"SNS topic {name}",
                           Namespace="AWS/SNS", MetricName="NumberOfMessagesPublished",
                           Dimensions=[{"Name": "TopicName", "Value": name}],
-                          StartTime=_aligned(start, period, up=False),
-                          EndTime=_aligned(end, period, up=True) if end > start
-                          else _aligned(start, period, up=True),
+                          StartTime=period_boundary(start, period, up=False),
+                          EndTime=period_boundary(end, period, up=True) if end > start
+                          else period_boundary(start, period, up=True),
                           Period=period, Statistics=["Sum"])
         points = sorted(({"t": iso(p["Timestamp"]), "sum": p.get("Sum", 0.0)}
                          for p in answer.get("Datapoints", [])), key=lambda p: p["t"])
