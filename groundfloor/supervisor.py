@@ -48,7 +48,7 @@ def pid_alive(pid: Optional[int]) -> bool:
     """Whether `pid` runs. A zombie counts as dead (it can do nothing any more), but only once it is
     the last of its threads: a main thread that has exited shows its process as a zombie while the
     other threads still run, or are still exiting, and hold every file and socket the process had
-    open (seen as a stopped lab's port still taken when the next lab started, 4 ms later)."""
+    open: a lab stopped on the word of the zombie alone could still hold its ports."""
     if not pid:
         return False
     try:
