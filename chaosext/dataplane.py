@@ -8,7 +8,11 @@ configuration (or secrets, for passwords):
 (`mysql_ssl_disabled` still turns TLS off). Each one may also come from the environment variable
 listed in `chaosext.settings` (e.g. GAMEDAY_REDIS_TLS, GAMEDAY_MYSQL_CA). Certificates are
 verified whenever TLS is used, unless `*_tls_verify` is false;
-`dataplane_attempt_timeout` (seconds one connect+write may take, default 0.25: one hung attempt must not delay the measured recovery).
+`dataplane_attempt_timeout` (seconds one connect+write of the outage measurement may take,
+default 0.25: one hung attempt must not delay the measured recovery); `dataplane_check_timeout`
+(seconds the steady-state checks `redis_writable` / `mysql_writable` give their one write, default
+2: they ask whether the endpoint takes writes, and a write acknowledged in 0.4 s on a busy
+machine is taken).
 
 Each check opens a fresh connection, as a PHP request does, so it lands wherever the endpoint
 points now. A per-endpoint pacer guarantees at most one connection attempt per 100 ms per
@@ -52,6 +56,10 @@ def _get(key: str, configuration: Configuration, secrets: Secrets, default: Any 
 
 def _timeout(configuration: Configuration) -> float:
     return float((configuration or {}).get("dataplane_attempt_timeout", 0.25))
+
+
+def _check_timeout(configuration: Configuration) -> float:
+    return float((configuration or {}).get("dataplane_check_timeout", 2.0))
 
 
 @dataclass(frozen=True)
@@ -229,7 +237,8 @@ def _writable(kind: str, configuration: Configuration, secrets: Secrets) -> bool
         unmeasured.skip(f"{kind} data plane", f"no {kind} endpoint configured; {SKIP_FIX[kind]}",
                         configuration)
         return True
-    ok, why, _, _ = attempt_write(kind, configuration, secrets)
+    check = {**(configuration or {}), "dataplane_attempt_timeout": _check_timeout(configuration)}
+    ok, why, _, _ = attempt_write(kind, check, secrets)
     if not ok:
         raise ActivityError(f"{_require(kind, configuration, secrets)} is not writable: {why}")
     return True

@@ -81,6 +81,27 @@ def test_read_only_replica_is_not_writable(tmp_path):
         replica.stop()
 
 
+def test_a_write_slower_than_one_measured_attempt_still_passes_the_writable_check(redis_server):
+    conf = {**config(redis_server.port), "dataplane_check_timeout": 2.0}
+    admin = dataplane.redis_client(conf)
+    admin.execute_command("CLIENT", "PAUSE", "700", "WRITE")  # writes wait 0.7 s, as on a busy node
+    ok, why, started, finished = dataplane.attempt_write("redis", conf)
+    assert not ok and "Timeout" in why  # the outage measurement's attempt gives up at 0.3 s
+    admin.execute_command("CLIENT", "PAUSE", "700", "WRITE")
+    began = time.monotonic()
+    assert dataplane.redis_writable(configuration=conf) is True  # the steady-state check waits for it
+    assert time.monotonic() - began >= 0.5  # it was slow, and acknowledged
+
+
+def test_a_hung_endpoint_fails_the_writable_check_within_its_timeout(redis_server):
+    conf = {**config(redis_server.port), "dataplane_check_timeout": 0.5}
+    dataplane.redis_client(conf).execute_command("CLIENT", "PAUSE", "3000", "WRITE")
+    began = time.monotonic()
+    with pytest.raises(ActivityError, match="is not writable: TimeoutError"):
+        dataplane.redis_writable(configuration=conf)
+    assert time.monotonic() - began < 2.0
+
+
 def test_mysql_writable_without_an_endpoint_is_skipped_but_waiting_needs_one(monkeypatch):
     monkeypatch.delenv("GAMEDAY_MYSQL_HOST", raising=False)
     assert dataplane.mysql_writable(configuration={}) is True  # optional: skipped, "not measured"
