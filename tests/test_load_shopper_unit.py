@@ -107,6 +107,27 @@ def test_after_a_checkout_without_answer_other_missing_items_are_still_lost(shop
     assert len(lost(shopper)) == 1
 
 
+def test_an_unanswered_checkout_completing_late_also_empties_what_was_added_meanwhile(shopper):
+    shopper.cart = {7: 1}
+    shopper.products = [8]
+    shopper.answers = [Answer(0), Answer(201, cart(7, 8)), Answer(201, cart(8))]
+    shopper.checkout()  # no answer: the shop still holds the request (a network cut)
+    shopper.add_to_cart()  # 8 joins 7: the order has not completed yet
+    assert lost(shopper) == [] and shopper.cart == {7: 1, 8: 1}
+    shopper.add_to_cart()  # it completed, emptying the cart (7 and the first 8); then this 8
+    assert lost(shopper) == [] and shopper.cart == {8: 1} and shopper.maybe_ordered == {}
+
+
+def test_while_a_checkout_is_unanswered_losing_other_items_but_not_its_own_is_a_loss(shopper):
+    shopper.cart = {7: 1}
+    shopper.products = [8]
+    shopper.answers = [Answer(0), Answer(201, cart(7, 8)), Answer(200, cart(7))]
+    shopper.checkout()
+    shopper.add_to_cart()
+    shopper.view_cart()  # 7 still there: the order did not empty the cart; 8 vanished on its own
+    assert len(lost(shopper)) == 1 and "8" in str(lost(shopper)[0])
+
+
 def test_an_empty_cart_at_checkout_is_lost_unless_the_last_checkout_got_no_answer(shopper):
     empty = {"code": "woocommerce_rest_cart_empty", "message": "Cannot create order from empty cart."}
     shopper.cart = {7: 1}
