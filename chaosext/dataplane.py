@@ -15,8 +15,8 @@ default 0.25: one hung attempt must not delay the measured recovery); `dataplane
 machine is taken).
 
 Each check opens a fresh connection, as a PHP request does, so it lands wherever the endpoint
-points now. A per-endpoint pacer guarantees at most one connection attempt per 100 ms per
-endpoint, whichever probes run, so polling never disturbs the load.
+points now. A per-endpoint pacer (`chaosext/pacer.py`) guarantees at most one connection attempt
+per 100 ms per endpoint, whichever probes run, so polling never disturbs the load.
 """
 import logging
 import ssl
@@ -31,6 +31,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from chaoslib.types import Configuration, Secrets
 
+from chaosext.pacer import MIN_INTERVAL, PACER
 from chaosext import settings, thresholds, unmeasured, watch_registry
 from chaosext.fault_model import service_of_data_plane
 from chaosext.alerts import faults as fault_log
@@ -44,7 +45,6 @@ __all__ = ["redis_writable", "mysql_writable", "wait_until_writable"]
 
 logger = logging.getLogger("chaostoolkit")
 
-MIN_INTERVAL = 0.1  # seconds between two connection attempts to one endpoint
 PROBE_KEY = "gameday:probe"
 PROBE_TABLE = "gameday_probe"
 MYSQL_TABLE_MISSING = 1146
@@ -90,28 +90,6 @@ def _require(kind: str, configuration: Configuration, secrets: Secrets) -> Endpo
         raise ActivityError(f"no {kind} endpoint configured: set `{kind}_host` (and "
                             f"`{kind}_port`) in the configuration")
     return found
-
-
-class _Pacer:
-    """Spaces connection attempts to one endpoint at least MIN_INTERVAL apart."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._next: Dict[Tuple[str, int], float] = {}
-
-    def wait(self, host: str, port: int) -> None:
-        """Block until this endpoint's next slot, then claim it (slot = now + MIN_INTERVAL)."""
-        while True:
-            with self._lock:
-                now = time.monotonic()
-                due = self._next.get((host, port), 0.0)
-                if now >= due:
-                    self._next[(host, port)] = now + MIN_INTERVAL
-                    return
-            time.sleep(due - now)
-
-
-PACER = _Pacer()
 
 
 def redis_client(configuration: Configuration = None, secrets: Secrets = None,
