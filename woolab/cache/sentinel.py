@@ -60,15 +60,36 @@ def any_primary(admin: Admin, group_id: str) -> Optional[str]:
     return next((p for p in (admin.sentinel_view(i, group_id) for i in range(SENTINELS)) if p), None)
 
 
+TRANSIENT_BOUND = 15.0  # seconds a Sentinel may be slow to answer (a busy machine) before it counts as failed
+
+
+def _on_each(admin: Admin, command, bound: float = TRANSIENT_BOUND) -> None:
+    """`command(sentinel)` on every Sentinel. A timeout or a refused connection is transient:
+    tried again until `bound`; after that the mechanic fails with a LabInvalidState (healing's)."""
+    for i in range(SENTINELS):
+        errors = []
+
+        def done() -> bool:
+            try:
+                with admin.sentinel(i) as s:
+                    command(s)
+                return True
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                errors.append(exc)
+                return False
+        if not poll_until(done, bound, interval=0.2):
+            raise LabInvalidState(f"sentinel-{i + 1} did not answer within {bound:g} s: {errors[-1]}")
+
+
 def forget(admin: Admin, group_id: str) -> None:
     """Stop every Sentinel watching the group (a failover the lab runs itself: Sentinel's own
     FAILOVER stalls while the old primary's writes are paused, and it would reconfigure nodes)."""
-    for i in range(SENTINELS):
-        with admin.sentinel(i) as s:
-            try:
-                s.execute_command("SENTINEL", "REMOVE", group_id)
-            except redis.ResponseError:
-                pass  # not monitored (any more)
+    def remove(s) -> None:
+        try:
+            s.execute_command("SENTINEL", "REMOVE", group_id)
+        except redis.ResponseError:
+            pass  # not monitored (any more)
+    _on_each(admin, remove)
 
 
 def repoint(admin: Admin, group_id: str, primary: tuple, password: str, down_after_ms: int) -> None:
@@ -77,12 +98,17 @@ def repoint(admin: Admin, group_id: str, primary: tuple, password: str, down_aft
     forget(admin, group_id)
     username = admin.redis_options.get("username")
     user = ("auth-user", username) if username else ()
-    for i in range(SENTINELS):
-        with admin.sentinel(i) as s:
+
+    def monitor(s) -> None:
+        try:
             s.execute_command("SENTINEL", "MONITOR", group_id, primary[0], primary[1], 2)
-            s.execute_command("SENTINEL", "SET", group_id, *user, "auth-pass", password,
-                              "down-after-milliseconds", down_after_ms, "failover-timeout", 2000,
-                              "parallel-syncs", 1)
+        except redis.ResponseError as exc:
+            if "Duplicated master name" not in str(exc):  # a retry after the first try did get through
+                raise
+        s.execute_command("SENTINEL", "SET", group_id, *user, "auth-pass", password,
+                          "down-after-milliseconds", down_after_ms, "failover-timeout", 2000,
+                          "parallel-syncs", 1)
+    _on_each(admin, monitor)
 
 
 def ask_failover(admin: Admin, group_id: str) -> None:
