@@ -62,8 +62,8 @@ def shopper():
     me = types.SimpleNamespace(cart={}, maybe_ordered={}, number=1, products=[7, 8],
                                address=dict(Shopper.address), answers=[], seen=[],
                                order_received_check=True)
-    for name in ("_check_cart", "add_to_cart", "view_cart", "checkout", "restart_session",
-                 "order_received"):
+    for name in ("_check_cart", "_emptied_by_late_checkout", "add_to_cart", "view_cart", "checkout",
+                 "restart_session", "order_received"):
         setattr(me, name, types.MethodType(getattr(Shopper, name), me))
     me._remember = lambda response: None
 
@@ -140,6 +140,32 @@ def test_an_empty_cart_at_checkout_is_lost_unless_the_last_checkout_got_no_answe
     shopper.checkout()
     shopper.checkout()
     assert lost(shopper) == []
+
+
+def test_a_checkout_finding_the_cart_emptied_by_a_late_checkout_loses_nothing_added_meanwhile(shopper):
+    """A checkout held by a network cut times out for the shopper, who adds another item; the
+    held one completes at the cut's end and empties the whole cart; the next checkout finds it
+    empty: every item went with the order, none was lost."""
+    empty = {"code": "woocommerce_rest_cart_empty", "message": "Cannot create order from empty cart."}
+    shopper.cart = {7: 1}
+    shopper.products = [8]
+    shopper.answers = [Answer(0), Answer(201, cart(7, 8)), Answer(400, empty)]
+    shopper.checkout()  # no answer
+    shopper.add_to_cart()  # answered before the held checkout completed: 7 and 8
+    shopper.checkout()  # the cart was emptied by the late order
+    assert lost(shopper) == [] and shopper.cart == {} and shopper.maybe_ordered == {}
+
+
+def test_a_checkout_finding_the_cart_empty_after_the_late_order_was_settled_is_a_loss(shopper):
+    empty = {"code": "woocommerce_rest_cart_empty", "message": "Cannot create order from empty cart."}
+    shopper.cart = {7: 1}
+    shopper.products = [8]
+    shopper.answers = [Answer(0), Answer(201, cart(8)), Answer(400, empty)]
+    shopper.checkout()  # no answer
+    shopper.add_to_cart()  # 7 gone with the late order, 8 in: settled
+    assert lost(shopper) == [] and shopper.maybe_ordered == {}
+    shopper.checkout()  # 8 vanished on its own
+    assert len(lost(shopper)) == 1 and "8" in str(lost(shopper)[0])
 
 
 def test_an_unanswered_checkout_may_empty_the_cart_long_after_the_shopper_saw_it_full(shopper):

@@ -152,16 +152,20 @@ class Shopper(FastHttpUser):
             pid = item.get("id")
             actual[pid] = actual.get(pid, 0) + int(item.get("quantity", 0) or 0)
         missing = {pid: qty for pid, qty in self.cart.items() if actual.get(pid, 0) < qty}
-        # An unanswered checkout that went through after all empties the whole cart when it
-        # completes, as WooCommerce's empty_cart() after the order does: its own items are gone,
-        # and so is whatever this shopper added while it was still running. Its items all gone
-        # is the sign it completed; then every missing item is explained by it.
-        excused = bool(missing) and bool(self.maybe_ordered) and set(self.maybe_ordered) <= set(missing)
-        if excused:  # the unanswered checkout did go through: the cart was emptied, as it should
-            self.maybe_ordered = {}
+        excused = self._emptied_by_late_checkout(missing)
         self.cart = actual
         if missing and not excused:
             response.failure(CartLost(f"cart came back without {missing} (session lost)"))
+
+    def _emptied_by_late_checkout(self, missing: Dict[int, int]) -> bool:
+        """Whether the checkout that got no answer explains these items leaving the cart (and
+        then it is settled). Completing late, it empties the whole cart, as WooCommerce's
+        empty_cart() after the order does: its own items go, and so does whatever this shopper
+        added while it was still running. All its items gone is the sign it completed."""
+        excused = bool(missing) and bool(self.maybe_ordered) and set(self.maybe_ordered) <= set(missing)
+        if excused:
+            self.maybe_ordered = {}
+        return excused
 
     # ---------------------------------------------------------------- journey steps
     @tag("browse")
@@ -236,8 +240,9 @@ class Shopper(FastHttpUser):
             if not resp.ok:
                 if data.get("code") == "woocommerce_rest_cart_empty" and self.cart:
                     lost, self.cart = self.cart, {}
-                    maybe_ordered, self.maybe_ordered = self.maybe_ordered, {}
-                    if not set(lost) <= set(maybe_ordered):
+                    excused = self._emptied_by_late_checkout(lost)
+                    self.maybe_ordered = {}
+                    if not excused:
                         resp.failure(CartLost(f"checkout found the cart empty; had {lost}"))
                 elif 400 <= resp.status_code < 500:
                     self.restart_session()  # e.g. out of stock: this cart can never check out
