@@ -247,11 +247,14 @@ class WriteWatch:
     """Polls an endpoint with paced write attempts and remembers outage boundaries.
 
     `first_failure_at` is the start time of the first failed attempt. The endpoint became
-    writable again somewhere between the end of the last failed attempt and the end of the
-    first acknowledged write after it (`writable_again_between`): attempts are paced at least
-    MIN_INTERVAL apart, so that interval is about 100 ms plus one attempt wide.
-    `writable_again_at` is its middle, the estimate with the smallest worst-case error (half
-    the interval, against up to all of it for either end); the interval itself is in the result.
+    writable again somewhere between the start of the last failed attempt and the end of the
+    first acknowledged write after it (`writable_again_between`). The start, not the end: a
+    failed attempt proves only that the endpoint was not writable when it began, and one that
+    hangs on a powered-off node until its timeout may well end after the endpoint moved.
+    Attempts are paced at least MIN_INTERVAL apart, so the interval is about 100 ms plus one
+    attempt wide, or one timeout plus one attempt after a hang. `writable_again_at` is its
+    middle, the estimate with the smallest worst-case error (half the interval, against up to
+    all of it for either end); the interval itself is in the result.
     """
 
     kind: str
@@ -262,7 +265,7 @@ class WriteWatch:
     first_success_at: Optional[float] = None
     writable_again_at: Optional[float] = None
     writable_again_between: Optional[Tuple[float, float]] = None
-    last_failure_ended_at: Optional[float] = None
+    last_failure_started_at: Optional[float] = None
     attempts: int = 0
     failures: int = 0
     last_error: Optional[str] = None
@@ -294,12 +297,12 @@ class WriteWatch:
             if self.first_success_at is None:
                 self.first_success_at = finished
             if self.first_failure_at is not None and self.writable_again_at is None:
-                self.writable_again_between = (self.last_failure_ended_at, finished)
-                self.writable_again_at = (self.last_failure_ended_at + finished) / 2
+                self.writable_again_between = (self.last_failure_started_at, finished)
+                self.writable_again_at = (self.last_failure_started_at + finished) / 2
         else:
             self.failures += 1
             self.last_error = why
-            self.last_failure_ended_at = finished
+            self.last_failure_started_at = started
             if self.first_failure_at is None:
                 self.first_failure_at = started
                 logger.info("%s not writable from %s: %s", self.endpoint, iso(started), why)

@@ -150,6 +150,7 @@ def test_wait_until_writable_measures_an_outage(redis_server):
     assert down_at - 0.001 <= failed <= down_at + 0.2  # ISO keeps milliseconds
     last_refused, acknowledged = (parse_time(t).timestamp() for t in result["writable_again_between"])
     assert last_refused <= up_at + 0.001 < acknowledged + 0.001  # the server came back in between
+    # (last_refused is that attempt's start: a refusal is quick, so it is also about its end)
     assert acknowledged <= up_at + 0.4  # one 100 ms poll plus connect time
     assert acknowledged - last_refused <= 0.1 + 0.25 + 0.05  # one pacing step plus one attempt
     assert abs(again - (last_refused + acknowledged) / 2) <= 0.001  # the middle, to the millisecond
@@ -163,15 +164,32 @@ def test_wait_until_writable_with_expected_outage_times_out_clearly(redis_server
 
 
 def test_writable_again_is_the_middle_of_the_last_refusal_and_the_first_acknowledged_write(monkeypatch):
-    """The endpoint came back at some moment between the end of the last failed attempt and the
-    end of the first acknowledged write; the watch reports that interval and its middle."""
+    """The endpoint came back at some moment between the start of the last failed attempt and
+    the end of the first acknowledged write; the watch reports that interval and its middle."""
     script = iter([(False, "refused", 10.000, 10.001), (False, "refused", 10.100, 10.102),
                    (True, None, 10.200, 10.230), (True, None, 10.300, 10.310)])
     monkeypatch.setattr(dataplane, "attempt_write", lambda *args: next(script))
     watch = dataplane.WriteWatch("redis", config(6379))
     assert [watch.step() for _ in range(4)] == [False, False, True, True]
     assert watch.first_failure_at == 10.000
-    assert watch.writable_again_between == (10.102, 10.230)
-    assert watch.writable_again_at == pytest.approx(10.166)
-    assert watch.result()["writable_again_between"] == [iso(10.102), iso(10.230)]
-    assert watch.outage_seconds == pytest.approx(0.166)
+    assert watch.writable_again_between == (10.100, 10.230)
+    assert watch.writable_again_at == pytest.approx(10.165)
+    assert watch.result()["writable_again_between"] == [iso(10.100), iso(10.230)]
+    assert watch.outage_seconds == pytest.approx(0.165)
+
+
+def test_an_attempt_that_hung_past_the_moment_the_endpoint_moved_does_not_make_the_recovery_late(monkeypatch):
+    """An AZ power interruption: the last failed attempt resolved the endpoint to the powered-off
+    primary just before the record moved and hung there for its whole 0.25 s timeout, so it ended
+    after the endpoint was writable again. The moment lies after that attempt's start, not its
+    end; measured from its end, the estimate came out 0.25 s after the lab's own record."""
+    moved_at = 49.484  # when the lab's own probe first wrote through the moved endpoint
+    script = iter([(False, "Timeout connecting", 49.190, 49.440),
+                   (False, "Timeout connecting", 49.440, 49.690), (True, None, 49.690, 49.780)])
+    monkeypatch.setattr(dataplane, "attempt_write", lambda *args: next(script))
+    watch = dataplane.WriteWatch("redis", config(6379))
+    assert [watch.step() for _ in range(3)] == [False, False, True]
+    low, high = watch.writable_again_between
+    assert (low, high) == (49.440, 49.780) and low <= moved_at <= high
+    assert watch.writable_again_at == pytest.approx(49.610)
+    assert abs(watch.writable_again_at - moved_at) <= (high - low) / 2

@@ -223,6 +223,8 @@ def test_the_az_power_interruption_measures_each_services_rto_like_ground_truth(
         figure = result["recovery"][service]
         assert figure["data_plane"]["first_failure_at"] is not None, service  # it did fail
         truth = _first_writable(lab, source_id, injected - 0.5)
+        low, high = (parse_time(t).timestamp() for t in figure["data_plane"]["writable_again_between"])
+        assert low - 0.05 <= truth <= high + 0.05, service  # the lab's probe polls every 20 ms
         assert abs(parse_time(figure["writable_at"]).timestamp() - truth) <= 0.25, service
     assert result["rto_seconds"] == max(r["rto_seconds"] for r in result["recovery"].values())
     lab.wait_idle(timeout=180)
