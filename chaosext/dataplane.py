@@ -31,6 +31,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from chaoslib.types import Configuration, Secrets
 
+from chaosext.attempts import Attempt, failed
 from chaosext.pacer import MIN_INTERVAL, PACER
 from chaosext import settings, thresholds, unmeasured, watch_registry
 from chaosext.fault_model import service_of_data_plane
@@ -187,23 +188,16 @@ def _write_mysql(configuration: Configuration, secrets: Secrets) -> None:
 WRITERS = {"redis": _write_redis, "mysql": _write_mysql}
 
 
-def _describe_failure(error: Exception) -> str:
-    if isinstance(error, pymysql.err.MySQLError) and error.args and isinstance(error.args[0], int):
-        return f"MySQL error {error.args[0]}: {error.args[1] if len(error.args) > 1 else ''}"
-    return f"{type(error).__name__}: {error}"
-
-
-def attempt_write(kind: str, configuration: Configuration = None, secrets: Secrets = None
-                  ) -> Tuple[bool, Optional[str], float, float]:
-    """One paced write attempt: (succeeded, why not, started, finished) in epoch seconds."""
+def attempt_write(kind: str, configuration: Configuration = None, secrets: Secrets = None) -> Attempt:
+    """One paced write attempt; its outcome, times in epoch seconds."""
     point = _require(kind, configuration, secrets)
     PACER.wait(point.host, point.port)
     started = time.time()
     try:
         WRITERS[kind](configuration, secrets)
-        return True, None, started, time.time()
+        return Attempt(True, None, started, time.time())
     except (redis.RedisError, pymysql.err.MySQLError, OSError) as error:
-        return False, _describe_failure(error), started, time.time()
+        return failed(error, started)
 
 
 SKIP_FIX = {"mysql": "set GAMEDAY_MYSQL_HOST (and _PORT/_USER/_PASSWORD/_DATABASE) to measure it",
@@ -216,9 +210,9 @@ def _writable(kind: str, configuration: Configuration, secrets: Secrets) -> bool
                         configuration)
         return True
     check = {**(configuration or {}), "dataplane_attempt_timeout": _check_timeout(configuration)}
-    ok, why, _, _ = attempt_write(kind, check, secrets)
-    if not ok:
-        raise ActivityError(f"{_require(kind, configuration, secrets)} is not writable: {why}")
+    outcome = attempt_write(kind, check, secrets)
+    if not outcome.ok:
+        raise ActivityError(f"{_require(kind, configuration, secrets)} is not writable: {outcome.why}")
     return True
 
 
@@ -247,14 +241,14 @@ class WriteWatch:
     """Polls an endpoint with paced write attempts and remembers outage boundaries.
 
     `first_failure_at` is the start time of the first failed attempt. The endpoint became
-    writable again somewhere between the start of the last failed attempt and the end of the
-    first acknowledged write after it (`writable_again_between`). The start, not the end: a
-    failed attempt proves only that the endpoint was not writable when it began, and one that
-    hangs on a powered-off node until its timeout may well end after the endpoint moved.
-    Attempts are paced at least MIN_INTERVAL apart, so the interval is about 100 ms plus one
-    attempt wide, or one timeout plus one attempt after a hang. `writable_again_at` is its
-    middle, the estimate with the smallest worst-case error (half the interval, against up to
-    all of it for either end); the interval itself is in the result.
+    writable again somewhere between the last failed attempt and the end of the first
+    acknowledged write after it (`writable_again_between`): from the end of that failed attempt
+    when it got an answer (refused, READONLY), from its start when it timed out, since a hang
+    proves nothing past its start (chaosext/attempts.py). Attempts are paced at least
+    MIN_INTERVAL apart, so the interval is about 100 ms plus one attempt wide, or one timeout
+    plus one attempt after a hang. `writable_again_at` is its middle, the estimate with the
+    smallest worst-case error (half the interval, against up to all of it for either end); the
+    interval itself is in the result.
     """
 
     kind: str
@@ -265,11 +259,11 @@ class WriteWatch:
     first_success_at: Optional[float] = None
     writable_again_at: Optional[float] = None
     writable_again_between: Optional[Tuple[float, float]] = None
-    last_failure_started_at: Optional[float] = None
+    last_failure_known_at: Optional[float] = None  # the last failed attempt's known_not_writable_at
     attempts: int = 0
     failures: int = 0
     last_error: Optional[str] = None
-    attempt: Optional[Callable[..., Tuple[bool, Optional[str], float, float]]] = None  # else attempt_write
+    attempt: Optional[Callable[..., Attempt]] = None  # else attempt_write
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: Optional[threading.Thread] = None
 
@@ -291,22 +285,22 @@ class WriteWatch:
 
     def step(self) -> bool:
         """One attempt; returns whether the endpoint was writable."""
-        ok, why, started, finished = (self.attempt or attempt_write)(self.kind, self.configuration, self.secrets)
+        outcome = Attempt(*(self.attempt or attempt_write)(self.kind, self.configuration, self.secrets))
         self.attempts += 1
-        if ok:
+        if outcome.ok:
             if self.first_success_at is None:
-                self.first_success_at = finished
+                self.first_success_at = outcome.finished
             if self.first_failure_at is not None and self.writable_again_at is None:
-                self.writable_again_between = (self.last_failure_started_at, finished)
-                self.writable_again_at = (self.last_failure_started_at + finished) / 2
+                self.writable_again_between = (self.last_failure_known_at, outcome.finished)
+                self.writable_again_at = (self.last_failure_known_at + outcome.finished) / 2
         else:
             self.failures += 1
-            self.last_error = why
-            self.last_failure_started_at = started
+            self.last_error = outcome.why
+            self.last_failure_known_at = outcome.known_not_writable_at
             if self.first_failure_at is None:
-                self.first_failure_at = started
-                logger.info("%s not writable from %s: %s", self.endpoint, iso(started), why)
-        return ok
+                self.first_failure_at = outcome.started
+                logger.info("%s not writable from %s: %s", self.endpoint, iso(outcome.started), outcome.why)
+        return outcome.ok
 
     def _loop(self) -> None:
         while not self._stop.is_set() and not self.recovered:

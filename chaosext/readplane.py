@@ -11,12 +11,13 @@ Configuration: `mysql_reader_host` ($GAMEDAY_MYSQL_READER_HOST), on the writer's
 writer's user, password, database and TLS settings (chaosext.dataplane).
 """
 import time
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional
 
 import pymysql
 from chaoslib.types import Configuration, Secrets
 
 from chaosext import dataplane, settings, unmeasured
+from chaosext.attempts import Attempt, failed
 from chaosext.errors import ActivityError
 
 __all__ = ["mysql_reader_serves"]
@@ -44,9 +45,8 @@ def _through_reader(configuration: Configuration, secrets: Secrets) -> Dict:
     return {**(configuration or {}), "mysql_host": point.host, "mysql_port": point.port}
 
 
-def attempt_read(kind: str = READER, configuration: Configuration = None, secrets: Secrets = None
-                 ) -> Tuple[bool, Optional[str], float, float]:
-    """One paced read through the reader endpoint: (served, why not, started, finished)."""
+def attempt_read(kind: str = READER, configuration: Configuration = None, secrets: Secrets = None) -> Attempt:
+    """One paced read through the reader endpoint; its outcome, times in epoch seconds."""
     through = _through_reader(configuration, secrets)
     dataplane.PACER.wait(str(through["mysql_host"]), int(through["mysql_port"]))
     started = time.time()
@@ -58,12 +58,9 @@ def attempt_read(kind: str = READER, configuration: Configuration = None, secret
                 cursor.fetchall()
         finally:
             connection.close()
-        return True, None, started, time.time()
+        return Attempt(True, None, started, time.time())
     except (pymysql.err.MySQLError, OSError) as error:
-        code = error.args[0] if isinstance(error, pymysql.err.MySQLError) and error.args else None
-        why = f"MySQL error {code}: {error.args[1] if len(error.args) > 1 else ''}" \
-            if isinstance(code, int) else f"{type(error).__name__}: {error}"
-        return False, why, started, time.time()
+        return failed(error, started)
 
 
 class ReadWatch(dataplane.WriteWatch):
@@ -101,7 +98,7 @@ def mysql_reader_serves(configuration: Configuration = None, secrets: Secrets = 
         unmeasured.skip("mysql reader endpoint", "no reader endpoint configured; set "
                         "GAMEDAY_MYSQL_READER_HOST to measure it", configuration)
         return True
-    ok, why, _, _ = attempt_read(READER, configuration, secrets)
-    if not ok:
-        raise ActivityError(f"{point} does not serve reads: {why}")
+    outcome = attempt_read(READER, configuration, secrets)
+    if not outcome.ok:
+        raise ActivityError(f"{point} does not serve reads: {outcome.why}")
     return True

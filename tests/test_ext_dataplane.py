@@ -7,6 +7,7 @@ import time
 import pytest
 
 from chaosext import dataplane, watch_registry
+from chaosext.attempts import Attempt, unanswered
 from chaosext.errors import ActivityError
 from groundfloor.supervisor import poll_until
 from groundfloor.timefmt import iso, parse_time
@@ -85,8 +86,9 @@ def test_a_write_slower_than_one_measured_attempt_still_passes_the_writable_chec
     conf = {**config(redis_server.port), "dataplane_check_timeout": 2.0}
     admin = dataplane.redis_client(conf)
     admin.execute_command("CLIENT", "PAUSE", "700", "WRITE")  # writes wait 0.7 s, as on a busy node
-    ok, why, started, finished = dataplane.attempt_write("redis", conf)
-    assert not ok and "Timeout" in why  # the outage measurement's attempt gives up at 0.3 s
+    outcome = dataplane.attempt_write("redis", conf)
+    assert not outcome.ok and "Timeout" in outcome.why  # the outage measurement's attempt gives up
+    assert outcome.timed_out and outcome.known_not_writable_at == outcome.started  # no answer came
     admin.execute_command("CLIENT", "PAUSE", "700", "WRITE")
     began = time.monotonic()
     assert dataplane.redis_writable(configuration=conf) is True  # the steady-state check waits for it
@@ -164,28 +166,29 @@ def test_wait_until_writable_with_expected_outage_times_out_clearly(redis_server
 
 
 def test_writable_again_is_the_middle_of_the_last_refusal_and_the_first_acknowledged_write(monkeypatch):
-    """The endpoint came back at some moment between the start of the last failed attempt and
+    """The endpoint came back at some moment between the answer to the last failed attempt and
     the end of the first acknowledged write; the watch reports that interval and its middle."""
-    script = iter([(False, "refused", 10.000, 10.001), (False, "refused", 10.100, 10.102),
-                   (True, None, 10.200, 10.230), (True, None, 10.300, 10.310)])
+    script = iter([Attempt(False, "refused", 10.000, 10.001), Attempt(False, "refused", 10.100, 10.102),
+                   Attempt(True, None, 10.200, 10.230), Attempt(True, None, 10.300, 10.310)])
     monkeypatch.setattr(dataplane, "attempt_write", lambda *args: next(script))
     watch = dataplane.WriteWatch("redis", config(6379))
     assert [watch.step() for _ in range(4)] == [False, False, True, True]
     assert watch.first_failure_at == 10.000
-    assert watch.writable_again_between == (10.100, 10.230)
-    assert watch.writable_again_at == pytest.approx(10.165)
-    assert watch.result()["writable_again_between"] == [iso(10.100), iso(10.230)]
-    assert watch.outage_seconds == pytest.approx(0.165)
+    assert watch.writable_again_between == (10.102, 10.230)
+    assert watch.writable_again_at == pytest.approx(10.166)
+    assert watch.result()["writable_again_between"] == [iso(10.102), iso(10.230)]
+    assert watch.outage_seconds == pytest.approx(0.166)
 
 
 def test_an_attempt_that_hung_past_the_moment_the_endpoint_moved_does_not_make_the_recovery_late(monkeypatch):
     """An AZ power interruption: the last failed attempt resolved the endpoint to the powered-off
     primary just before the record moved and hung there for its whole 0.25 s timeout, so it ended
-    after the endpoint was writable again. The moment lies after that attempt's start, not its
-    end; measured from its end, the estimate came out 0.25 s after the lab's own record."""
+    after the endpoint was writable again. A timeout proves nothing past its start; counted from
+    its end, the estimate came out 0.25 s after the lab's own record."""
     moved_at = 49.484  # when the lab's own probe first wrote through the moved endpoint
-    script = iter([(False, "Timeout connecting", 49.190, 49.440),
-                   (False, "Timeout connecting", 49.440, 49.690), (True, None, 49.690, 49.780)])
+    script = iter([Attempt(False, "Timeout connecting", 49.190, 49.440, timed_out=True),
+                   Attempt(False, "Timeout connecting", 49.440, 49.690, timed_out=True),
+                   Attempt(True, None, 49.690, 49.780)])
     monkeypatch.setattr(dataplane, "attempt_write", lambda *args: next(script))
     watch = dataplane.WriteWatch("redis", config(6379))
     assert [watch.step() for _ in range(3)] == [False, False, True]
@@ -193,3 +196,32 @@ def test_an_attempt_that_hung_past_the_moment_the_endpoint_moved_does_not_make_t
     assert (low, high) == (49.440, 49.780) and low <= moved_at <= high
     assert watch.writable_again_at == pytest.approx(49.610)
     assert abs(watch.writable_again_at - moved_at) <= (high - low) / 2
+
+
+def test_a_write_held_until_the_primary_was_demoted_counts_from_its_answer(monkeypatch):
+    """A cache TestFailover: the old primary pauses writes, so an attempt waits there until the
+    demotion answers it READONLY, the moment the record moves. That answer is evidence up to its
+    end; counting from the attempt's start would put the estimate up to half a timeout early."""
+    script = iter([Attempt(False, "ReadOnlyError: You can't write against a read only replica.", 20.000, 20.180),
+                   Attempt(True, None, 20.181, 20.186)])
+    monkeypatch.setattr(dataplane, "attempt_write", lambda *args: next(script))
+    watch = dataplane.WriteWatch("redis", config(6379))
+    assert [watch.step() for _ in range(2)] == [False, True]
+    assert watch.writable_again_between == (20.180, 20.186)
+
+
+def test_a_timeout_is_told_apart_from_an_answer_for_both_clients(redis_server):
+    """Real errors: a connection refused, a Redis write paused past its timeout, and a MySQL
+    handshake that never comes (a listener nobody serves)."""
+    refused = dataplane.attempt_write("redis", config(free_port()))
+    assert not refused.ok and not refused.timed_out and refused.known_not_writable_at == refused.finished
+    conf = config(redis_server.port)
+    dataplane.redis_client(conf).execute_command("CLIENT", "PAUSE", "1000", "WRITE")
+    paused = dataplane.attempt_write("redis", conf)
+    assert not paused.ok and paused.timed_out
+    with socket.socket() as silent:  # accepts in the kernel's backlog, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        hung = dataplane.attempt_write("mysql", config(silent.getsockname()[1], "mysql"))
+    assert not hung.ok and "MySQL error 2013" in hung.why and hung.timed_out
+    assert not unanswered(ValueError("not a timeout"))
