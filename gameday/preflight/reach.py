@@ -13,6 +13,7 @@ import pymysql
 import redis
 
 from chaosext import dataplane
+from chaosext.attempts import describe_failure
 from groundfloor.resolve import connect_host
 from chaosext.shop.client import STORE, StoreSession
 from chaosext.shop.rest import RestClient
@@ -70,7 +71,7 @@ def mysql_row(context: Context, timeout: float = 3.0) -> Row:
         fix = explain_connect_error("mysql", error)
         if not tls and getattr(error, "args", (None,))[:1] == (1045,) and _mysql_wants_tls(context, timeout):
             fix = TLS_ONLY_HELP["mysql"]
-        return Row("reach", "DB endpoint", FAIL, f"{point.host}:{point.port}: {dataplane._describe_failure(error)}",
+        return Row("reach", "DB endpoint", FAIL, f"{point.host}:{point.port}: {describe_failure(error)}",
                    fix)
     return Row("reach", "DB endpoint", OK, f"{point.host}:{point.port} answers (TLS {'verified' if tls and _verified(context, 'mysql') else 'on, not verified' if tls else 'off'})")
 
