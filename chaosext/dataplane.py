@@ -285,7 +285,7 @@ class WriteWatch:
 
     def step(self) -> bool:
         """One attempt; returns whether the endpoint was writable."""
-        outcome = Attempt(*(self.attempt or attempt_write)(self.kind, self.configuration, self.secrets))
+        outcome = (self.attempt or attempt_write)(self.kind, self.configuration, self.secrets)
         self.attempts += 1
         if outcome.ok:
             if self.first_success_at is None:

@@ -152,7 +152,7 @@ def test_wait_until_writable_measures_an_outage(redis_server):
     assert down_at - 0.001 <= failed <= down_at + 0.2  # ISO keeps milliseconds
     last_refused, acknowledged = (parse_time(t).timestamp() for t in result["writable_again_between"])
     assert last_refused <= up_at + 0.001 < acknowledged + 0.001  # the server came back in between
-    # (last_refused is that attempt's start: a refusal is quick, so it is also about its end)
+    # (last_refused is that attempt's end: a refusal is an answer, chaosext/attempts.py)
     assert acknowledged <= up_at + 0.4  # one 100 ms poll plus connect time
     assert acknowledged - last_refused <= 0.1 + 0.25 + 0.05  # one pacing step plus one attempt
     assert abs(again - (last_refused + acknowledged) / 2) <= 0.001  # the middle, to the millisecond
