@@ -5,6 +5,11 @@
 package) publishes the `__all__` activities of every module named `actions` or `probes` under
 `chaosext`, plus `chaosext.dataplane` and `chaosext.readplane`. Finding the modules by name rather than from a list
 means a new service package is published the day it is added.
+
+Importing the package also notes every stop signal (Ctrl-C, SIGTERM, the safeguards'
+SIGUSR1/SIGUSR2), so one whose exception Python dropped is raised again before a fault is
+injected or waited for (`chaosext.stopsignals`): without that, a Ctrl-C at the wrong instant is
+lost and the fault goes ahead.
 """
 import importlib
 import logging
@@ -19,6 +24,8 @@ from chaoslib.discovery.discover import (
 )
 from chaoslib.types import DiscoveredActivities, Discovery
 
+from chaosext import stopsignals
+
 __all__ = ["__version__", "discover", "activity_modules"]
 
 try:
@@ -27,6 +34,7 @@ except PackageNotFoundError:  # running from a checkout without installation
     __version__ = "0.0.0+unknown"
 
 logger = logging.getLogger("chaostoolkit")
+stopsignals.install()
 
 KINDS = {"actions": "action", "probes": "probe"}
 EXTRA_ACTIVITY_MODULES = [("chaosext.dataplane", "probe"), ("chaosext.readplane", "probe"),

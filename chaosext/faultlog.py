@@ -60,14 +60,33 @@ def signals_deferred() -> Iterator[None]:
         yield
         return
     noted: List[int] = []
-    previous = {sig: signal.signal(sig, lambda signum, frame: noted.append(signum)) for sig in HELD_SIGNALS}
+    previous: Dict[int, Any] = {}
     try:
+        for sig in HELD_SIGNALS:  # one at a time: what was swapped is known if a swap raises
+            previous[sig] = signal.signal(sig, lambda signum, frame: noted.append(signum))
         yield
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        _restore(previous)
         for signum in dict.fromkeys(noted):
             signal.raise_signal(signum)
+
+
+def _restore(handlers: Dict[int, Any]) -> None:
+    """Put every handler back, then raise what a handler raised meanwhile.
+
+    `signal.signal` first runs the handlers of signals that are pending, so a signal landing
+    while this restores runs a handler already restored and may raise before the rest are back:
+    each is put back even so (a SIGTERM held for ever would be a signal lost)."""
+    raised = None
+    for sig, handler in handlers.items():
+        while True:
+            try:
+                signal.signal(sig, handler)
+                break
+            except BaseException as error:  # the pending signal was handled: try the swap again
+                raised = raised or error
+    if raised is not None:
+        raise raised
 
 
 IDENTITY = ("fault", "target", "method", "injected_at", "services", "kind")

@@ -27,6 +27,7 @@ from typing import Any, Dict, List
 from chaoslib.types import Configuration, Experiment, Journal, Secrets
 
 from groundfloor import jsonlines
+from chaosext import stopsignals
 from chaosext.load.config import RUN_DIR_ENV
 from groundfloor import run_files
 
@@ -101,6 +102,7 @@ def after_method_control(context: Any, state: Any = None, **arguments: Any) -> N
 
 
 def before_activity_control(context: Any, **arguments: Any) -> None:
+    stopsignals.check()  # a stop Python dropped still ends the method before its next activity
     activity = context if isinstance(context, dict) else {}
     if not _ours(activity):
         return

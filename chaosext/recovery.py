@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from chaoslib.types import Configuration, Secrets
 
-from chaosext import dataplane, faultlog, readplane, thresholds
+from chaosext import dataplane, faultlog, readplane, stopsignals, thresholds
 from chaosext.alerts import faults as fault_log
 from chaosext.errors import ActivityError
 from chaosext.fault_model import KINDS, SERVICES, FaultSpec
@@ -123,6 +123,7 @@ def run_fault(fault: Fault, wait: bool = True, timeout: Optional[float] = None,
 
 def _inject(fault: Fault, result: Dict[str, Any]) -> float:
     """Inject and record the injection together; returns when (epoch seconds)."""
+    stopsignals.check()  # never inject after a stop, even one Python dropped
     with faultlog.signals_deferred():  # injected and recorded, or neither
         injected = time.time()
         fault.inject()
@@ -207,6 +208,7 @@ def _wait_control_plane(fault: Fault, deadline: Deadline, poll_interval: float,
     last: Dict[str, Any] = {}
 
     def done() -> bool:
+        stopsignals.check()
         finished, last["state"] = fault.poll()
         milestones.check()
         return finished
@@ -226,6 +228,7 @@ def _wait_data_planes(watches: Watches, fault: Fault, deadline: Deadline) -> Non
     quiet = Deadline(QUIET_SECONDS)
 
     def settled() -> bool:
+        stopsignals.check()
         return all(w.recovered or (w.first_failure_at is None and quiet.expired())
                    for w in watches.values())
 

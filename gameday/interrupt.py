@@ -129,7 +129,12 @@ class Interrupts:
         `started()` runs once it is running (start threads there, never before the fork).
 
         Signals are blocked around the fork, so one that arrives before we know the child's pid
-        is passed on too, not lost."""
+        is passed on too, not lost. A signal that came before, and whose `Interrupted` Python
+        dropped (it landed in a finalizer: see chaosext.stopsignals), stops us here: chaos never
+        starts after a stop."""
+        dropped = next((r for r in self.received if r["phase"] == "setup"), None)
+        if dropped is not None:
+            raise Interrupted(signal.Signals[dropped["signal"]])
         signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
         try:
             child = subprocess.Popen(argv, start_new_session=True,

@@ -117,6 +117,7 @@ def test_the_ledger_is_silent_without_a_run_dir_and_the_cause_unknown_without_fi
 
 def test_a_signal_during_injection_takes_effect_only_once_the_fault_is_recorded(tmp_path, monkeypatch):
     monkeypatch.setenv("GAMEDAY_RUN_DIR", str(tmp_path))
+    before = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
         with faultlog.signals_deferred():
             os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the fault API call is in flight
@@ -125,4 +126,4 @@ def test_a_signal_during_injection_takes_effect_only_once_the_fault_is_recorded(
                                "injected_at": "2026-11-26T06:00:00.000Z"})
         time.sleep(1)  # not reached: the held Ctrl-C is raised as the block ends
     assert [r["fault"] for r in faultlog.read(str(tmp_path))] == ["rds-force-failover"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before  # the handler in force before the block
