@@ -9,8 +9,8 @@ exception on: a finalizer the garbage collector runs (urllib3 puts a ``weakref.f
 every connection pool, and Python drops its exception as "Exception ignored in …"), or the
 warning an unclosed socket emits as it is freed (the exception vanishes without a word). Then
 the run goes on as if no signal had come: measured on the lab, a SIGINT sent 0–40 ms into a
-cache primary deletion was dropped at 9 of 41 offsets, and the deletion went ahead after the
-operator's Ctrl-C.
+cache primary deletion (1 ms steps, in a Chaos Toolkit run) was dropped at 10 of 41 offsets,
+and the deletion went ahead after the operator's Ctrl-C (0 of 41 with the checks below).
 
 So every stop signal is also *noted* (:func:`install` wraps the handlers: note, then the
 handler as before), and :func:`check` raises again, in ordinary code, a stop that was noted
