@@ -34,7 +34,7 @@ import threading
 from types import FrameType
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-__all__ = ["STOP_SIGNALS", "install", "check"]
+__all__ = ["STOP_SIGNALS", "install", "check", "unwrapped"]
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
 RUN_FRAME = ("chaoslib.run", "_run")  # the frame of one Chaos Toolkit run
@@ -72,6 +72,12 @@ class _Noting:
         if run is not None and not any(_is(f, ROLLBACK_FRAME) for f in _frames(frame)):
             _noted.append({"signum": signum, "run": run, "handler": self.handler})
         return self.handler(signum, frame)
+
+
+def unwrapped(handler: Any) -> Any:
+    """The handler itself, whether or not :func:`install` wrapped it (for code that checks
+    whether its own handler is in force)."""
+    return handler.handler if isinstance(handler, _Noting) else handler
 
 
 def install() -> None:

@@ -205,3 +205,27 @@ def test_restoring_the_held_handlers_puts_every_one_back_even_if_a_pending_signa
         for sig, handler in original.items():
             signal.signal(sig, handler)
     assert raised_once and restored == original
+
+
+def test_the_loads_sigterm_handler_wrapped_for_noting_is_still_its_own(tmp_path):
+    """A second load in a process whose SIGTERM handler was wrapped must not chain the load's
+    handler to itself (SIGTERM would then recurse until RecursionError)."""
+    script = textwrap.dedent("""
+        import os, signal
+        from chaosext import stopsignals
+        from chaosext.load import process
+        calls = []
+        class Load:
+            proc = None
+            def stop(self, reason, grace):
+                calls.append(reason)
+        signal.signal(signal.SIGTERM, lambda signum, frame: calls.append("previous"))
+        process._register(Load())
+        stopsignals.install()  # what the first check in a run does
+        process._register(Load())
+        os.kill(os.getpid(), signal.SIGTERM)
+        print(calls)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "['SIGTERM', 'SIGTERM', 'previous']"  # both loads, then the rest

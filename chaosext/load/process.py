@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from chaosext import stopsignals
 from chaosext.load.diagnose import diagnose
 from chaosext.load.settings import (DEFAULT_LOCUSTFILE, LoadError, LoadSettings, check_host,
                                     free_port)
@@ -274,9 +275,11 @@ def _register(load: LoadProcess) -> None:
         if not _hooks_installed:
             _hooks_installed = True
             atexit.register(stop_all, "interpreter exit", 5.0)
-    # re-installed per load: chaoslib restores its own SIGTERM handler after each run
+    # re-installed per load: chaoslib restores its own SIGTERM handler after each run. Ours
+    # wrapped by chaosext.stopsignals is still ours: taking it for another's would chain
+    # _on_sigterm to itself, and SIGTERM would recurse.
     if threading.current_thread() is threading.main_thread() \
-            and signal.getsignal(signal.SIGTERM) is not _on_sigterm:
+            and stopsignals.unwrapped(signal.getsignal(signal.SIGTERM)) is not _on_sigterm:
         _previous_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
 
 
