@@ -40,7 +40,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
 RUN_FRAME = ("chaoslib.run", "_run")  # the frame of one Chaos Toolkit run
 ROLLBACK_FRAME = ("chaoslib.run", "run_rollback")
 
-# stops noted during a method: {"signum", "run" (see _run_of), "handler"}
+# stops noted during a method: {"signum", "run" (see _method_of), "handler"}
 _noted: List[Dict[str, Any]] = []
 
 
@@ -54,9 +54,12 @@ def _is(frame: FrameType, where) -> bool:
     return frame.f_code.co_name == where[1] and frame.f_globals.get("__name__") == where[0]
 
 
-def _run_of(frame: Optional[FrameType]) -> Optional[Tuple[int, Any]]:
-    """The run `frame` belongs to: its Runner._run frame and the time that run started (a frame's
-    id alone is reused by the next run), or None outside a run."""
+def _method_of(frame: Optional[FrameType]) -> Optional[Tuple[int, Any]]:
+    """The run whose method (or steady-state check before it) `frame` is in: its Runner._run
+    frame and the time that run started (a frame's id alone is reused by the next run); None
+    outside a run and during its rollbacks."""
+    if any(_is(f, ROLLBACK_FRAME) for f in _frames(frame)):
+        return None
     run = next((f for f in _frames(frame) if _is(f, RUN_FRAME)), None)
     return None if run is None else (id(run), run.f_locals.get("started_at"))
 
@@ -68,8 +71,8 @@ class _Noting:
         self.handler = handler
 
     def __call__(self, signum: int, frame: Optional[FrameType]) -> Any:
-        run = _run_of(frame)
-        if run is not None and not any(_is(f, ROLLBACK_FRAME) for f in _frames(frame)):
+        run = _method_of(frame)
+        if run is not None:
             _noted.append({"signum": signum, "run": run, "handler": self.handler})
         return self.handler(signum, frame)
 
@@ -100,8 +103,8 @@ def check() -> None:
     if not _noted:
         return
     here = sys._getframe(1)
-    run = _run_of(here)
-    if run is None or any(_is(f, ROLLBACK_FRAME) for f in _frames(here)):
+    run = _method_of(here)
+    if run is None:
         return
     stop = next((stop for stop in _noted if stop["run"] == run), None)
     if stop is not None:  # kept: should it be dropped again, the next check raises it again
